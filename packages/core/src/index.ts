@@ -1,0 +1,60 @@
+// @tarantype/core: Tarantool's vocabulary for every other package. No I/O.
+export { AssertionError, assert, unreachable } from './assert.js';
+export { ERROR_TABLE, ErrorCode, type ErrorCodeName, type ErrorCodeNumber } from './error-codes.js';
+export {
+  AccessDeniedError,
+  ClientError,
+  ER_CASCADE_ROLLBACK,
+  type ErrorStackEntry,
+  errorName,
+  errorTemplate,
+  formatMessage,
+  IllegalParamsError,
+  SystemError,
+  TarantoolError,
+  TimedOutError,
+  XlogError,
+  XlogGapError,
+} from './errors.js';
+export {
+  GroupId,
+  IPROTO_FLAG_COMMIT,
+  IPROTO_KEY_MAX,
+  IPROTO_TYPE_ERROR,
+  type IteratorCode,
+  type IteratorName,
+  IteratorType,
+  IprotoKey,
+  IprotoType,
+  Privilege,
+  SYSTEM_ID_MAX,
+  SYSTEM_ID_MIN,
+  SystemSpace,
+  TARANTOOL_VERSION,
+  TARANTOOL_VERSION_ID,
+  UserId,
+} from './iproto-constants.js';
+export {
+  IPROTO_PACKET_SIZE_MAX,
+  LSN_MAX,
+  MEMTX_MAX_TUPLE_SIZE_DEFAULT,
+  MSGPACK_DEPTH_MAX,
+  TRANSACTION_ROWS_MAX,
+  UPDATE_OPS_MAX,
+  VCLOCK_MAX,
+  XLOG_BLOCK_SIZE_MAX,
+} from './limits.js';
+export {
+  decode,
+  encode,
+  Float64,
+  MsgpackError,
+  MsgpackExtension,
+  MsgpackReader,
+  MsgpackWriter,
+  utf8Decode,
+} from './msgpack.js';
+export { isUuid, NIL_UUID, newUuid } from './uuid.js';
+export { Vclock, type VclockOrder } from './vclock.js';
+export { decodeXrow, decodeXrowHeader, EMPTY_BODY, encodeXrow, encodeXrowHeader, makeXrow, type Xrow } from './xrow.js';
+export { type Hasher, loadHasher } from './xxhash.js';

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// The README's test command after bootstrap: the whole vitest suite (all workspace projects),
+// then one plain closing line "N passed, N failed" that CI reads. Exits with vitest's status.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const resultsFile = join(root, '.vitest-results.json');
+rmSync(resultsFile, { force: true });
+const vitest = join(root, 'node_modules', '.bin', 'vitest');
+const result = spawnSync(
+  vitest,
+  ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${resultsFile}`, ...process.argv.slice(2)],
+  { cwd: root, stdio: 'inherit' },
+);
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+if (existsSync(resultsFile)) {
+  const report = JSON.parse(readFileSync(resultsFile, 'utf8'));
+  passed = report.numPassedTests;
+  failed = report.numFailedTests + (report.numFailedTestSuites > 0 && report.numFailedTests === 0 ? report.numFailedTestSuites : 0);
+  skipped = report.numPendingTests + report.numTodoTests;
+} else {
+  failed = 1;
+}
+const status = result.status ?? 1;
+if (status !== 0 && failed === 0) failed = 1;
+process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+process.exit(status);
