@@ -1,0 +1,36 @@
+// @tarantype/wal: the write-ahead log (FORMAT.md): xlog container, journal, reader, follower, GC.
+export { directoryOf, type FileHandle, type FileSystem, NodeFileSystem, type OpenMode } from './file-system.js';
+export {
+  checkJournalOptions,
+  Journal,
+  type JournalOptions,
+  type JournalStats,
+  TOO_LONG_THRESHOLD_DEFAULT_MS,
+  WAL_MAX_SIZE_DEFAULT,
+  WAL_QUEUE_MAX_SIZE_DEFAULT,
+  type WalMode,
+  type WalPosition,
+} from './journal.js';
+export { type Logger, RecordingLogger, silentLogger } from './logger.js';
+export { followWal, type FollowOptions } from './wal-follower.js';
+export { XlogCursor, type XlogCursorOptions, type XlogEnd, type XlogTransaction } from './xlog-cursor.js';
+export { XlogDir, type XlogFileInfo } from './xlog-dir.js';
+export {
+  BLOCK_HEADER_SIZE,
+  BLOCK_MAGIC,
+  BlockEncoder,
+  EOF_MARKER,
+  EOF_MARKER_BYTES,
+  encodeMeta,
+  FILE_SUFFIX,
+  INPROGRESS_SUFFIX,
+  type MetaParseResult,
+  newBatchWriter,
+  parseMeta,
+  parseXlogFileName,
+  readBlockHeader,
+  type XlogFileType,
+  type XlogMeta,
+  xlogFileName,
+  XLOG_FORMAT_VERSION,
+} from './xlog-format.js';

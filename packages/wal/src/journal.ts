@@ -1,0 +1,461 @@
+// The journal: the write-ahead log writer with group commit. Layer: wal.
+//
+// submit(rows) queues one transaction and resolves when it is written (wal_mode 'write': the
+// kernel has it) or synced ('fsync': on the device). Everything submitted while a write is in
+// flight goes out in the next single write() (+ one fdatasync in fsync mode): that is group
+// commit, and it is why callers must not await one transaction before submitting the next.
+// Disk I/O is asynchronous (libuv thread pool), so new transactions keep arriving and batching
+// while a write or sync is in flight.
+//
+// Invariants:
+// - The file holds only whole transactions: a failed write or sync is truncated back to the
+//   end of the last whole transaction before anything else is written.
+// - `vclock` advances only when a batch is written; rows of a failed batch never count.
+// - A failed batch rejects its transactions (ER_WAL_IO) and every transaction queued behind it
+//   (ER_CASCADE_ROLLBACK): callers applied those changes in memory before submitting, later
+//   ones may depend on earlier ones, so all are undone. Rejections are delivered newest first so
+//   undo handlers run in reverse order.
+// It knows nothing of spaces or tuples: rows are opaque bodies with headers.
+import {
+  ClientError,
+  ER_CASCADE_ROLLBACK,
+  ErrorCode,
+  GroupId,
+  type Hasher,
+  SystemError,
+  TRANSACTION_ROWS_MAX,
+  Vclock,
+  XlogError,
+  type Xrow,
+  assert,
+} from '@tarantype/core';
+import { join } from 'node:path';
+import type { FileHandle, FileSystem } from './file-system.js';
+import { type Logger, silentLogger } from './logger.js';
+import { XlogCursor } from './xlog-cursor.js';
+import { BlockEncoder, EOF_MARKER_BYTES, INPROGRESS_SUFFIX, encodeMeta, newBatchWriter, xlogFileName } from './xlog-format.js';
+
+export type WalMode = 'none' | 'write' | 'fsync';
+
+export const WAL_MAX_SIZE_DEFAULT = 256 * 1024 * 1024;
+export const WAL_QUEUE_MAX_SIZE_DEFAULT = 16 * 1024 * 1024;
+export const TOO_LONG_THRESHOLD_DEFAULT_MS = 500;
+
+export interface JournalOptions {
+  readonly fs: FileSystem;
+  readonly dir: string;
+  readonly hasher: Hasher;
+  readonly instanceUuid: string;
+  /** This instance's replica id (0 until it has one); local rows take LSNs from this component. */
+  readonly instanceId: number;
+  /** The recovered vclock: new files start here. */
+  readonly vclock: Vclock;
+  /** VClock of the newest existing xlog: PrevVClock of the first file this journal creates. */
+  readonly prevVclock?: Vclock;
+  readonly mode: WalMode;
+  /** wal_max_size: rotate before a batch would take the file past this many bytes. */
+  readonly maxSizeBytes?: number;
+  /** wal_queue_max_size: bytes queued before submit() waits for room (backpressure). */
+  readonly queueMaxSizeBytes?: number;
+  /** too_long_threshold: a write+sync slower than this is logged. */
+  readonly tooLongThresholdMs?: number;
+  readonly logger?: Logger;
+  /** Seconds since the epoch for row timestamps (tests pin it). */
+  readonly now?: () => number;
+  /** Called once when a write fails with ENOSPC; resolves true if it freed space (retry once). */
+  readonly onNoSpace?: () => Promise<boolean>;
+}
+
+/** Where committed data ends: followers read a file being written only up to `offset`. */
+export interface WalPosition {
+  readonly path: string;
+  readonly signature: number;
+  readonly offset: number;
+  /** True once the file is closed (EOF marker written): read it to its end. */
+  readonly closed: boolean;
+}
+
+export interface JournalStats {
+  /** write() calls (batches). */
+  writes: number;
+  /** fdatasync calls on xlog data (fsync mode). */
+  syncs: number;
+  transactions: number;
+  rows: number;
+  bytes: number;
+  rotations: number;
+  failedBatches: number;
+}
+
+interface Entry {
+  readonly rows: Xrow[];
+  readonly bytes: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface OpenFile {
+  readonly handle: FileHandle;
+  readonly path: string;
+  readonly signature: number;
+  readonly vclock: Vclock;
+  /** End of the last whole transaction. */
+  offset: number;
+  /** Transactions written to this file. */
+  transactions: number;
+}
+
+export class Journal {
+  /** The vclock of everything written so far. */
+  readonly vclock: Vclock;
+  readonly stats: JournalStats = { writes: 0, syncs: 0, transactions: 0, rows: 0, bytes: 0, rotations: 0, failedBatches: 0 };
+
+  private instanceId: number;
+  private prevVclock: Vclock;
+  private file: OpenFile | undefined;
+  private queue: Entry[] = [];
+  private queueBytes = 0;
+  private waiting: Entry[] = [];
+  private flushing: Promise<void> | undefined;
+  private flushScheduled = false;
+  private closed = false;
+  /** Set when truncation after a failure failed: the file may hold garbage, refuse writes. */
+  private broken: Error | undefined;
+  private readonly writer = newBatchWriter();
+  private readonly encoder: BlockEncoder;
+  private readonly listeners = new Set<(position: WalPosition) => void>();
+  private readonly logger: Logger;
+
+  constructor(private readonly options: JournalOptions) {
+    this.vclock = options.vclock.copy();
+    this.prevVclock = (options.prevVclock ?? new Vclock()).copy();
+    this.instanceId = options.instanceId;
+    this.encoder = new BlockEncoder(options.hasher);
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  get mode(): WalMode {
+    return this.options.mode;
+  }
+
+  /** Sets this instance's replica id (after registration in _cluster). */
+  setInstanceId(id: number): void {
+    this.instanceId = id;
+  }
+
+  /**
+   * Queues one transaction. Fills in each row's lsn, replica_id, tsn, is_commit and timestamp
+   * (rows from other instances keep their replica_id and lsn). Resolves when durable per
+   * wal_mode; rejects with ER_WAL_IO / ER_CASCADE_ROLLBACK (see the file comment).
+   */
+  submit(rows: Xrow[]): Promise<void> {
+    if (rows.length === 0 || rows.length > TRANSACTION_ROWS_MAX) {
+      return Promise.reject(new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, `a transaction must have 1..${TRANSACTION_ROWS_MAX} rows`));
+    }
+    if (this.closed) return Promise.reject(new ClientError(ErrorCode.ER_WAL_IO));
+    if (this.broken !== undefined) return Promise.reject(walIoError(this.broken));
+    if (this.options.mode === 'none') {
+      this.assignLsns(rows, this.vclock);
+      this.stats.transactions++;
+      this.stats.rows += rows.length;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      let bytes = 0;
+      for (const row of rows) bytes += row.body.length + 32;
+      const entry: Entry = { rows, bytes, resolve, reject };
+      const limit = this.options.queueMaxSizeBytes ?? WAL_QUEUE_MAX_SIZE_DEFAULT;
+      if (this.waiting.length > 0 || (this.queue.length > 0 && this.queueBytes + bytes > limit)) this.waiting.push(entry);
+      else this.enqueue(entry);
+      this.scheduleFlush();
+    });
+  }
+
+  /** Closes the current file after pending writes; the next write starts a new one. */
+  async rotate(): Promise<void> {
+    await this.drain();
+    // A file without transactions is left open: a new one would carry the same signature.
+    if (this.file !== undefined && this.file.transactions > 0) {
+      await this.closeFile();
+      this.stats.rotations++;
+    }
+  }
+
+  /** Writes everything queued, closes the file with its EOF marker, refuses later submits. */
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+    await this.closeFile();
+  }
+
+  /** Resolves once everything submitted so far is written (or failed). */
+  async drain(): Promise<void> {
+    for (;;) {
+      if (this.flushing !== undefined) {
+        await this.flushing;
+        continue;
+      }
+      if (this.queue.length === 0 && this.waiting.length === 0) return;
+      this.startFlush();
+    }
+  }
+
+  /** The current file's committed end, or undefined when no file is open. */
+  position(): WalPosition | undefined {
+    const file = this.file;
+    if (file === undefined) return undefined;
+    return { path: file.path, signature: file.signature, offset: file.offset, closed: false };
+  }
+
+  /** Calls `listener` after every written batch and when a file is closed. Returns an unsubscribe. */
+  onWrite(listener: (position: WalPosition) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private enqueue(entry: Entry): void {
+    this.queue.push(entry);
+    this.queueBytes += entry.bytes;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing !== undefined) return;
+    this.flushScheduled = true;
+    // A microtask: every transaction submitted in the current tick joins the first batch.
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      if (this.flushing === undefined) this.startFlush();
+    });
+  }
+
+  private startFlush(): void {
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = undefined;
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      this.queueBytes = 0;
+      this.admitWaiting();
+      await this.writeBatch(batch);
+    }
+  }
+
+  private admitWaiting(): void {
+    const limit = this.options.queueMaxSizeBytes ?? WAL_QUEUE_MAX_SIZE_DEFAULT;
+    while (this.waiting.length > 0 && (this.queue.length === 0 || this.queueBytes + this.waiting[0]!.bytes <= limit)) {
+      this.enqueue(this.waiting.shift()!);
+    }
+  }
+
+  private async writeBatch(batch: Entry[]): Promise<void> {
+    if (this.broken !== undefined) return this.fail(batch, this.broken);
+    const started = performance.now();
+    let file: OpenFile;
+    try {
+      file = await this.fileFor(batch);
+    } catch (error) {
+      return this.fail(batch, error);
+    }
+    const working = this.vclock.copy();
+    this.writer.reset();
+    let rowCount = 0;
+    for (const entry of batch) {
+      this.assignLsns(entry.rows, working);
+      this.encoder.encode(this.writer, entry.rows);
+      rowCount += entry.rows.length;
+    }
+    const bytes = this.writer.view0();
+    try {
+      await this.writeAndSync(file, bytes);
+    } catch (error) {
+      await this.truncateAfterFailure(file);
+      return this.fail(batch, error);
+    }
+    file.offset += bytes.length;
+    file.transactions += batch.length;
+    this.vclock.assign(working);
+    this.stats.writes++;
+    this.stats.transactions += batch.length;
+    this.stats.rows += rowCount;
+    this.stats.bytes += bytes.length;
+    for (const entry of batch) entry.resolve();
+    this.notify({ path: file.path, signature: file.signature, offset: file.offset, closed: false });
+    const elapsedMs = performance.now() - started;
+    if (elapsedMs > (this.options.tooLongThresholdMs ?? TOO_LONG_THRESHOLD_DEFAULT_MS)) {
+      this.logger.warn(`too long WAL write: ${rowCount} rows at LSN ${this.vclock.signature()}: ${(elapsedMs / 1000).toFixed(3)} sec`);
+    }
+  }
+
+  private async writeAndSync(file: OpenFile, bytes: Uint8Array): Promise<void> {
+    try {
+      await file.handle.write(bytes, file.offset);
+      if (this.options.mode === 'fsync') {
+        await file.handle.datasync();
+        this.stats.syncs++;
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC' || this.options.onNoSpace === undefined) throw error;
+      await this.truncateAfterFailure(file);
+      if (this.broken !== undefined || !(await this.options.onNoSpace())) throw error;
+      this.logger.warn(`ENOSPC writing ${file.path}: retrying after freeing space`);
+      await file.handle.write(bytes, file.offset);
+      if (this.options.mode === 'fsync') {
+        await file.handle.datasync();
+        this.stats.syncs++;
+      }
+    }
+  }
+
+  private async truncateAfterFailure(file: OpenFile): Promise<void> {
+    try {
+      await file.handle.truncate(file.offset);
+    } catch (error) {
+      this.broken = new SystemError(`failed to truncate ${file.path} to ${file.offset} after a failed write`, error);
+      this.logger.error(`${this.broken.message}: the WAL refuses further writes`);
+    }
+  }
+
+  /** Rejects the failed batch (ER_WAL_IO) and everything queued behind it (cascade), newest first. */
+  private fail(batch: Entry[], error: unknown): void {
+    this.stats.failedBatches++;
+    const cause = error instanceof Error ? error : new Error(String(error));
+    this.logger.error(`failed to write a batch of ${batch.length} transactions to the WAL: ${cause.message}`);
+    const behind = [...this.queue, ...this.waiting];
+    this.queue = [];
+    this.queueBytes = 0;
+    this.waiting = [];
+    for (let i = behind.length - 1; i >= 0; i--) {
+      behind[i]!.reject(new ClientError(ER_CASCADE_ROLLBACK));
+    }
+    for (let i = batch.length - 1; i >= 0; i--) batch[i]!.reject(walIoError(cause));
+  }
+
+  /** Assigns LSNs in queue order (FORMAT.md §7) and advances `vclock` accordingly. */
+  private assignLsns(rows: Xrow[], vclock: Vclock): void {
+    const timestamp = this.options.now?.() ?? Date.now() / 1000;
+    let tsn = 0;
+    let sameComponent = true;
+    let firstComponent = -1;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      if (row.replica_id === 0 || row.replica_id === this.instanceId) {
+        const component = row.group_id === GroupId.LOCAL ? 0 : this.instanceId;
+        row.replica_id = component;
+        row.lsn = vclock.inc(component);
+        if (row.timestamp === 0) row.timestamp = timestamp;
+      } else {
+        vclock.follow(row.replica_id, row.lsn);
+      }
+      if (firstComponent < 0) firstComponent = row.replica_id;
+      else if (row.replica_id !== firstComponent) sameComponent = false;
+      tsn = i === 0 ? row.lsn : Math.min(tsn, row.lsn);
+    }
+    if (rows.length === 1) {
+      rows[0]!.tsn = rows[0]!.lsn;
+      rows[0]!.is_commit = true;
+      return;
+    }
+    const first = rows[0]!.lsn;
+    for (let i = 0; i < rows.length; i++) {
+      rows[i]!.tsn = sameComponent ? first : tsn;
+      rows[i]!.is_commit = i === rows.length - 1;
+    }
+  }
+
+  /** The open file, rotating or creating one as needed for `batch`. */
+  private async fileFor(batch: Entry[]): Promise<OpenFile> {
+    const max = this.options.maxSizeBytes ?? WAL_MAX_SIZE_DEFAULT;
+    let estimate = 0;
+    for (const entry of batch) estimate += entry.bytes + 24;
+    if (this.file !== undefined && this.file.offset + estimate > max && this.file.transactions > 0) {
+      await this.closeFile();
+      this.stats.rotations++;
+    }
+    this.file ??= await this.createFile();
+    return this.file;
+  }
+
+  private async createFile(): Promise<OpenFile> {
+    const { fs, dir, hasher } = this.options;
+    const signature = this.vclock.signature();
+    const path = join(dir, xlogFileName(signature, 'XLOG'));
+    await this.removeEmptyLeftover(path);
+    const inprogress = path + INPROGRESS_SUFFIX;
+    const meta = encodeMeta(
+      { type: 'XLOG', instanceUuid: this.options.instanceUuid, vclock: this.vclock, prevVclock: this.prevVclock },
+      hasher,
+    );
+    let handle: FileHandle;
+    try {
+      if ((await fs.size(inprogress)) !== undefined) await fs.unlink(inprogress);
+      handle = await fs.open(inprogress, 'create');
+    } catch (error) {
+      throw new SystemError(`failed to create ${inprogress}`, error);
+    }
+    try {
+      await handle.write(meta, 0);
+      await handle.datasync();
+      await fs.rename(inprogress, path);
+      await fs.syncDir(dir);
+    } catch (error) {
+      await handle.close().catch(() => {});
+      await fs.unlink(inprogress).catch(() => {});
+      throw new SystemError(`failed to create ${path}`, error);
+    }
+    this.logger.info(`created ${path}`);
+    return { handle, path, signature, vclock: this.vclock.copy(), offset: meta.length, transactions: 0 };
+  }
+
+  /**
+   * A file with the new file's name exists when the previous run created it and wrote no
+   * whole transaction (the vclock did not move). Such a file holds nothing: remove it. A file
+   * with rows under that name would mean two histories with one signature: refuse.
+   */
+  private async removeEmptyLeftover(path: string): Promise<void> {
+    const { fs, hasher } = this.options;
+    if ((await fs.size(path)) === undefined) return;
+    const cursor = await XlogCursor.open(fs, path, 'XLOG', hasher).catch(() => undefined);
+    const hasRows = cursor !== undefined && (await cursor.next().catch(() => undefined)) !== undefined;
+    await cursor?.close();
+    if (hasRows) throw new XlogError(`${path} already exists and holds rows: refusing to overwrite it`);
+    this.logger.warn(`removing ${path}: it holds no transaction`);
+    await fs.unlink(path);
+  }
+
+  private async closeFile(): Promise<void> {
+    const file = this.file;
+    if (file === undefined) return;
+    this.file = undefined;
+    this.prevVclock = file.vclock;
+    try {
+      if (this.broken === undefined) {
+        await file.handle.write(EOF_MARKER_BYTES, file.offset);
+        await file.handle.datasync();
+      }
+    } catch (error) {
+      this.logger.error(`failed to close ${file.path} cleanly: ${(error as Error).message}`);
+    } finally {
+      await file.handle.close().catch(() => {});
+    }
+    this.notify({ path: file.path, signature: file.signature, offset: file.offset, closed: true });
+  }
+
+  private notify(position: WalPosition): void {
+    for (const listener of this.listeners) listener(position);
+  }
+}
+
+function walIoError(cause: Error): ClientError {
+  const error = new ClientError(ErrorCode.ER_WAL_IO);
+  (error as { cause?: unknown }).cause = cause;
+  return error;
+}
+
+/** Asserts the journal options are sane (used by box when it builds one from box.cfg). */
+export function checkJournalOptions(options: JournalOptions): void {
+  assert(options.instanceId >= 0 && options.instanceId < 32, `instance id ${options.instanceId} out of range`);
+}

@@ -1,0 +1,280 @@
+// Streaming reader of one .xlog or .snap file. Layer: wal.
+// Reads the file in large chunks, verifies every block (FORMAT.md rules 6–12) and yields whole
+// transactions. It tells a torn tail (bytes missing at the end: a crash mid-write; recovery
+// truncates it and warns) from corruption (bytes present but wrong: XlogError naming the file
+// and offset, or, with forceRecovery, a warning and a skip to the next valid block).
+// It never writes. In follow mode (`next(limit)`), bytes at or past `limit` are treated as not
+// yet written, so a relay can read a file the journal is still appending to.
+import { type Hasher, MsgpackError, MsgpackReader, XlogError, type Xrow, decodeXrowHeader } from '@tarantype/core';
+import type { FileHandle, FileSystem } from './file-system.js';
+import { type Logger, silentLogger } from './logger.js';
+import {
+  BLOCK_HEADER_SIZE,
+  META_SIZE_MAX,
+  type XlogFileType,
+  type XlogMeta,
+  parseMeta,
+  readBlockHeader,
+} from './xlog-format.js';
+
+/** One block: a whole transaction (xlog) or a run of rows (snapshot). */
+export interface XlogTransaction {
+  readonly rows: Xrow[];
+  /** File offset of the block header. */
+  readonly offset: number;
+  /** Block size in bytes, header included. */
+  readonly size: number;
+}
+
+/** How reading ended: the EOF marker, a clean block boundary without marker, or a torn tail. */
+export type XlogEnd = 'eof-marker' | 'unclosed' | 'torn';
+
+export interface XlogCursorOptions {
+  readonly forceRecovery?: boolean;
+  readonly logger?: Logger;
+  /** Bytes read from the file per refill (default 1 MiB). */
+  readonly chunkSizeBytes?: number;
+}
+
+const CHUNK_SIZE_DEFAULT = 1 << 20;
+
+export class XlogCursor {
+  /** Offset just past the last whole block read: where a torn file should be truncated. */
+  validEnd: number;
+  /** Set once next() has returned undefined at the end of the file (not in follow mode). */
+  end: XlogEnd | undefined;
+  /** Corrupt regions skipped in forceRecovery mode. */
+  skippedRegions = 0;
+
+  private buffer: Uint8Array = new Uint8Array(0);
+  /** File offset of buffer[0]. */
+  private bufferStart = 0;
+  private offset: number;
+  private readonly reader = new MsgpackReader(new Uint8Array(0));
+  private readonly lastLsn = new Map<number, number>();
+
+  private constructor(
+    readonly path: string,
+    readonly meta: XlogMeta,
+    private readonly file: FileHandle,
+    private fileSize: number,
+    headerLength: number,
+    private readonly hasher: Hasher,
+    private readonly options: XlogCursorOptions,
+  ) {
+    this.offset = headerLength;
+    this.validEnd = headerLength;
+  }
+
+  /**
+   * Opens `path` and parses its meta header. Returns undefined when the header is incomplete
+   * (a truncated file: the caller decides whether that is acceptable); throws XlogError when
+   * it is corrupt.
+   */
+  static async open(
+    fs: FileSystem,
+    path: string,
+    type: XlogFileType,
+    hasher: Hasher,
+    options: XlogCursorOptions = {},
+  ): Promise<XlogCursor | undefined> {
+    const file = await fs.open(path, 'read');
+    try {
+      const size = await file.size();
+      const head = new Uint8Array(Math.min(size, META_SIZE_MAX));
+      const n = await readFully(file, head, 0);
+      const parsed = parseMeta(head.subarray(0, n), path, type, hasher);
+      if (parsed.status === 'incomplete') {
+        await file.close();
+        return undefined;
+      }
+      return new XlogCursor(path, parsed.meta, file, size, parsed.length, hasher, options);
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.file.close();
+  }
+
+  /**
+   * Clears an 'unclosed' or 'torn' end so the next call reads again from the last whole block:
+   * for a file another process (or the journal) may still be appending to.
+   */
+  resume(): void {
+    if (this.end === 'eof-marker') return;
+    this.end = undefined;
+    this.offset = this.validEnd;
+  }
+
+  /**
+   * The next block, or undefined at the end. In follow mode (`limit` given) undefined means
+   * "nothing more before `limit`" and `end` stays unset unless the EOF marker was reached.
+   */
+  async next(limit?: number): Promise<XlogTransaction | undefined> {
+    if (this.end !== undefined) return undefined;
+    if (limit === undefined) this.fileSize = Math.max(this.fileSize, await this.file.size());
+    const stop = limit ?? this.fileSize;
+    for (;;) {
+      const available = stop - this.offset;
+      if (available <= 0) return this.finish(limit, 'unclosed');
+      await this.ensure(this.offset, Math.min(available, BLOCK_HEADER_SIZE));
+      const local = this.offset - this.bufferStart;
+      const header = readBlockHeader(this.buffer, local, available, this.hasher);
+      if (header.status === 'eof') {
+        if (limit === undefined && available > 4) {
+          if ((await this.corrupt(`${available - 4} bytes after the EOF marker`)) === undefined) return undefined;
+          continue;
+        }
+        this.end = 'eof-marker';
+        return undefined;
+      }
+      if (header.status === 'torn') {
+        if (limit !== undefined) return undefined;
+        if (await this.restIsTornTail()) return this.finish(limit, 'torn');
+        if ((await this.corrupt('bad block magic')) === undefined) return undefined;
+        continue;
+      }
+      if (header.status === 'corrupt') {
+        const skipped = await this.corrupt(header.reason);
+        if (skipped === undefined) return undefined;
+        continue;
+      }
+      const size = BLOCK_HEADER_SIZE + header.payloadLength;
+      await this.ensure(this.offset, size);
+      const payloadStart = this.offset - this.bufferStart + BLOCK_HEADER_SIZE;
+      const payload = this.buffer.subarray(payloadStart, payloadStart + header.payloadLength);
+      if (this.hasher.h64(payload) !== header.checksum) {
+        await this.corrupt('block checksum mismatch');
+        continue;
+      }
+      const rows = this.decodeRows(payload, header.rowCount);
+      if (typeof rows === 'string') {
+        await this.corrupt(rows);
+        continue;
+      }
+      const transaction = { rows, offset: this.offset, size };
+      this.offset += size;
+      this.validEnd = this.offset;
+      return transaction;
+    }
+  }
+
+  private finish(limit: number | undefined, end: XlogEnd): undefined {
+    if (limit === undefined) this.end = end;
+    return undefined;
+  }
+
+  /**
+   * Rules 6/8/10: readBlockHeader said 'torn'. A tail starting with a marker or magic prefix is
+   * torn as it stands; a tail starting with zeros is torn only if every remaining byte is zero.
+   */
+  private async restIsTornTail(): Promise<boolean> {
+    await this.ensure(this.offset, 1);
+    if (this.buffer[this.offset - this.bufferStart] !== 0) return true;
+    for (let position = this.offset; position < this.fileSize; ) {
+      const n = Math.min(this.fileSize - position, CHUNK_SIZE_DEFAULT);
+      await this.ensure(position, n);
+      const start = position - this.bufferStart;
+      for (let i = start; i < start + n; i++) if (this.buffer[i] !== 0) return false;
+      position += n;
+    }
+    return true;
+  }
+
+  /**
+   * Handles corruption at the current offset: throws XlogError, or in forceRecovery mode warns
+   * and moves to the next valid block (returns undefined when none is left).
+   */
+  private async corrupt(reason: string): Promise<true | undefined> {
+    const at = this.offset;
+    if (this.options.forceRecovery !== true) {
+      throw new XlogError(`${reason} in ${this.path} at offset ${at}`);
+    }
+    const next = await this.findNextBlock(at + 1);
+    const logger = this.options.logger ?? silentLogger;
+    this.skippedRegions++;
+    if (next === undefined) {
+      logger.warn(`${reason} in ${this.path} at offset ${at}: skipping to the end of file (force_recovery)`);
+      this.offset = this.fileSize;
+      this.end = 'torn';
+      return undefined;
+    }
+    logger.warn(`${reason} in ${this.path} at offset ${at}: skipping ${next - at} bytes (force_recovery)`);
+    this.offset = next;
+    return true;
+  }
+
+  /** First offset ≥ `from` holding a block whose header and payload both verify. */
+  private async findNextBlock(from: number): Promise<number | undefined> {
+    for (let position = from; position + BLOCK_HEADER_SIZE <= this.fileSize; position++) {
+      await this.ensure(position, BLOCK_HEADER_SIZE);
+      const local = position - this.bufferStart;
+      if (this.buffer[local] !== 0xd5 || this.buffer[local + 1] !== 0xba) continue;
+      const header = readBlockHeader(this.buffer, local, this.fileSize - position, this.hasher);
+      if (header.status !== 'block') continue;
+      await this.ensure(position, BLOCK_HEADER_SIZE + header.payloadLength);
+      const start = position - this.bufferStart + BLOCK_HEADER_SIZE;
+      if (this.hasher.h64(this.buffer.subarray(start, start + header.payloadLength)) === header.checksum) return position;
+    }
+    return undefined;
+  }
+
+  /** Decodes `count` rows filling `payload` exactly (rule 12); a string describes a violation. */
+  private decodeRows(payload: Uint8Array, count: number): Xrow[] | string {
+    const reader = this.reader.reset(payload);
+    const rows = new Array<Xrow>(count);
+    try {
+      for (let i = 0; i < count; i++) {
+        const row = decodeXrowHeader(reader);
+        row.body = reader.readRaw();
+        rows[i] = row;
+      }
+    } catch (error) {
+      if (error instanceof MsgpackError) return `malformed row: ${error.message}`;
+      throw error;
+    }
+    if (reader.offset !== payload.length) return `block has ${payload.length - reader.offset} bytes after its ${count} rows`;
+    return this.meta.type === 'XLOG' ? this.checkTransaction(rows) : rows;
+  }
+
+  private checkTransaction(rows: Xrow[]): Xrow[] | string {
+    const last = rows.length - 1;
+    const tsn = rows[0]!.tsn;
+    for (let i = 0; i <= last; i++) {
+      const row = rows[i]!;
+      if (row.is_commit !== (i === last)) return `row ${i} of a ${rows.length}-row transaction has a wrong commit flag`;
+      if (row.tsn !== tsn) return `row ${i} belongs to another transaction (tsn ${row.tsn}, expected ${tsn})`;
+      const previous = this.lastLsn.get(row.replica_id) ?? this.meta.vclock.get(row.replica_id);
+      if (row.lsn <= previous) return `row with LSN ${row.lsn} after LSN ${previous} of replica ${row.replica_id}`;
+      this.lastLsn.set(row.replica_id, row.lsn);
+    }
+    return rows;
+  }
+
+  /** Makes file bytes [position, position + length) available in the buffer. */
+  private async ensure(position: number, length: number): Promise<void> {
+    const start = position - this.bufferStart;
+    if (start >= 0 && start + length <= this.buffer.length) return;
+    const chunk = this.options.chunkSizeBytes ?? CHUNK_SIZE_DEFAULT;
+    // A fresh buffer per refill: rows handed out earlier keep views into the old one.
+    const fresh = Buffer.allocUnsafe(Math.max(length, chunk));
+    const n = await readFully(this.file, fresh, position);
+    if (n < length) throw new XlogError(`${this.path}: short read at offset ${position} (${n} of ${length} bytes)`);
+    this.buffer = fresh.subarray(0, n);
+    this.bufferStart = position;
+  }
+}
+
+/** Reads until `into` is full or the file ends (short reads are retried). */
+async function readFully(file: FileHandle, into: Uint8Array, position: number): Promise<number> {
+  let total = 0;
+  while (total < into.length) {
+    const n = await file.read(into, total, into.length - total, position + total);
+    if (n === 0) break;
+    total += n;
+  }
+  return total;
+}
