@@ -36,6 +36,13 @@ export class Float64 {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
+/** A plain Uint8Array copy of bytes [start, end) (never a Buffer: public types are Uint8Array). */
+function copyBytes(source: Uint8Array, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(end - start);
+  out.set(source.subarray(start, end));
+  return out;
+}
+
 /**
  * Appends MessagePack to a growable buffer. Reuse one writer on hot paths (reset() between
  * messages) so nothing is allocated per value. `bytes` is valid up to `length`.
@@ -69,7 +76,7 @@ export class MsgpackWriter {
 
   /** A copy of what was written. */
   toBytes(): Uint8Array {
-    return Uint8Array.prototype.slice.call(this.bytes, 0, this.length);
+    return copyBytes(this.bytes, 0, this.length);
   }
 
   /** A view of what was written (valid until the next write or reset). */
@@ -699,7 +706,7 @@ export class MsgpackReader {
         const n = this.readBinHeader();
         this.need(n);
         this.offset += n;
-        return this.bytes.slice(this.offset - n, this.offset);
+        return copyBytes(this.bytes, this.offset - n, this.offset);
       }
       case 0xdc: this.need(3); return this.readArrayBody(this.view.getUint16(this.offset + 1), depth, 3);
       case 0xdd: this.need(5); return this.readArrayBody(this.view.getUint32(this.offset + 1), depth, 5);
@@ -772,7 +779,7 @@ export class MsgpackReader {
     const type = this.view.getInt8(this.offset + header);
     const start = this.offset + header + 1;
     this.offset = start + n;
-    return new MsgpackExtension(type, this.bytes.slice(start, start + n));
+    return new MsgpackExtension(type, copyBytes(this.bytes, start, start + n));
   }
 }
 

@@ -89,7 +89,8 @@ export interface JournalStats {
 
 interface Entry {
   readonly rows: Xrow[];
-  readonly bytes: number;
+  /** Estimated bytes before admission, exact encoded bytes after. */
+  bytes: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
@@ -121,13 +122,24 @@ export class Journal {
   private closed = false;
   /** Set when truncation after a failure failed: the file may hold garbage, refuse writes. */
   private broken: Error | undefined;
-  private readonly writer = newBatchWriter();
+  /**
+   * LSNs are assigned and blocks encoded when a transaction is admitted to the queue (in the
+   * submitter's tick), so encoding overlaps the write in flight. `assigned` runs ahead of
+   * `vclock` by the admitted-but-unwritten rows; a failure rejects all of them (the cascade),
+   * so resetting `assigned` to `vclock` is exact.
+   */
+  private readonly assigned: Vclock;
+  /** Encoded blocks of the queued entries, in queue order. */
+  private pending = newBatchWriter();
+  /** The buffer of the batch in flight (swapped with `pending`). */
+  private inFlight = newBatchWriter();
   private readonly encoder: BlockEncoder;
   private readonly listeners = new Set<(position: WalPosition) => void>();
   private readonly logger: Logger;
 
   constructor(private readonly options: JournalOptions) {
     this.vclock = options.vclock.copy();
+    this.assigned = options.vclock.copy();
     this.prevVclock = (options.prevVclock ?? new Vclock()).copy();
     this.instanceId = options.instanceId;
     this.encoder = new BlockEncoder(options.hasher);
@@ -154,15 +166,18 @@ export class Journal {
     }
     if (this.closed) return Promise.reject(new ClientError(ErrorCode.ER_WAL_IO));
     if (this.broken !== undefined) return Promise.reject(walIoError(this.broken));
+    const invalid = this.checkForeignRows(rows);
+    if (invalid !== undefined) return Promise.reject(invalid);
     if (this.options.mode === 'none') {
-      this.assignLsns(rows, this.vclock);
+      this.assignLsns(rows, this.assigned);
+      for (const row of rows) this.vclock.set(row.replica_id, row.lsn);
       this.stats.transactions++;
       this.stats.rows += rows.length;
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
       let bytes = 0;
-      for (const row of rows) bytes += row.body.length + 32;
+      for (let i = 0; i < rows.length; i++) bytes += rows[i]!.body.length + 32;
       const entry: Entry = { rows, bytes, resolve, reject };
       const limit = this.options.queueMaxSizeBytes ?? WAL_QUEUE_MAX_SIZE_DEFAULT;
       if (this.waiting.length > 0 || (this.queue.length > 0 && this.queueBytes + bytes > limit)) this.waiting.push(entry);
@@ -213,9 +228,24 @@ export class Journal {
     return () => this.listeners.delete(listener);
   }
 
+  /** Admits an entry to the queue: assigns its LSNs and encodes its block. */
   private enqueue(entry: Entry): void {
+    this.assignLsns(entry.rows, this.assigned);
+    entry.bytes = this.encoder.encode(this.pending, entry.rows);
     this.queue.push(entry);
     this.queueBytes += entry.bytes;
+  }
+
+  /** Rows from other instances must continue their component (ER_INVALID_ORDER otherwise). */
+  private checkForeignRows(rows: Xrow[]): ClientError | undefined {
+    const own = this.instanceId;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      if (row.replica_id === 0 || row.replica_id === own) continue;
+      const previous = this.assigned.get(row.replica_id);
+      if (row.lsn <= previous) return new ClientError(ErrorCode.ER_INVALID_ORDER, row.replica_id, previous, row.lsn);
+    }
+    return undefined;
   }
 
   private scheduleFlush(): void {
@@ -231,16 +261,26 @@ export class Journal {
   private startFlush(): void {
     this.flushing = this.flushLoop().finally(() => {
       this.flushing = undefined;
+      // A submit between the loop's last look at the queue and now found `flushing` set and
+      // did not schedule: pick it up.
+      if (this.queue.length > 0 || this.waiting.length > 0) this.scheduleFlush();
     });
   }
 
   private async flushLoop(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue;
+      const encoded = this.pending;
+      this.pending = this.inFlight.reset();
+      this.inFlight = encoded;
       this.queue = [];
       this.queueBytes = 0;
-      this.admitWaiting();
-      await this.writeBatch(batch);
+      const writing = this.writeBatch(batch, encoded.view0());
+      // Encode the transactions waiting for room while this batch's write is in the thread
+      // pool: setImmediate runs after the write has been issued.
+      const admitted = this.waiting.length === 0 ? undefined : new Promise<void>((resolve) => setImmediate(() => resolve(this.admitWaiting())));
+      await writing;
+      await admitted;
     }
   }
 
@@ -251,33 +291,31 @@ export class Journal {
     }
   }
 
-  private async writeBatch(batch: Entry[]): Promise<void> {
+  private async writeBatch(batch: Entry[], bytes: Uint8Array): Promise<void> {
     if (this.broken !== undefined) return this.fail(batch, this.broken);
     const started = performance.now();
     let file: OpenFile;
     try {
-      file = await this.fileFor(batch);
+      file = await this.fileFor(bytes.length);
     } catch (error) {
       return this.fail(batch, error);
     }
-    const working = this.vclock.copy();
-    this.writer.reset();
-    let rowCount = 0;
-    for (const entry of batch) {
-      this.assignLsns(entry.rows, working);
-      this.encoder.encode(this.writer, entry.rows);
-      rowCount += entry.rows.length;
-    }
-    const bytes = this.writer.view0();
     try {
       await this.writeAndSync(file, bytes);
     } catch (error) {
       await this.truncateAfterFailure(file);
       return this.fail(batch, error);
     }
+    let rowCount = 0;
+    for (let e = 0; e < batch.length; e++) {
+      const rows = batch[e]!.rows;
+      // Rows of one component ascend within a batch: the last row of each entry is enough for
+      // single-component transactions, but mixed ones need every row.
+      for (let i = 0; i < rows.length; i++) this.vclock.set(rows[i]!.replica_id, rows[i]!.lsn);
+      rowCount += rows.length;
+    }
     file.offset += bytes.length;
     file.transactions += batch.length;
-    this.vclock.assign(working);
     this.stats.writes++;
     this.stats.transactions += batch.length;
     this.stats.rows += rowCount;
@@ -328,6 +366,8 @@ export class Journal {
     this.queue = [];
     this.queueBytes = 0;
     this.waiting = [];
+    this.pending.reset();
+    this.assigned.assign(this.vclock);
     for (let i = behind.length - 1; i >= 0; i--) {
       behind[i]!.reject(new ClientError(ER_CASCADE_ROLLBACK));
     }
@@ -367,11 +407,9 @@ export class Journal {
   }
 
   /** The open file, rotating or creating one as needed for `batch`. */
-  private async fileFor(batch: Entry[]): Promise<OpenFile> {
+  private async fileFor(batchBytes: number): Promise<OpenFile> {
     const max = this.options.maxSizeBytes ?? WAL_MAX_SIZE_DEFAULT;
-    let estimate = 0;
-    for (const entry of batch) estimate += entry.bytes + 24;
-    if (this.file !== undefined && this.file.offset + estimate > max && this.file.transactions > 0) {
+    if (this.file !== undefined && this.file.offset + batchBytes > max && this.file.transactions > 0) {
       await this.closeFile();
       this.stats.rotations++;
     }

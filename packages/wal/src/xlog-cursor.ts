@@ -17,9 +17,17 @@ import {
   readBlockHeader,
 } from './xlog-format.js';
 
-/** One block: a whole transaction (xlog) or a run of rows (snapshot). */
+/**
+ * One verified block: a whole transaction (xlog) or a run of rows (snapshot). Its checksum has
+ * been verified; its rows are decoded on first access of `rows` (reading a file only to find
+ * its end, or to count it, does not pay for decoding). Decoding checks rule 12 and throws
+ * XlogError naming the file and offset if the rows are malformed.
+ */
 export interface XlogTransaction {
   readonly rows: Xrow[];
+  readonly rowCount: number;
+  /** The verified payload (rows back to back). */
+  readonly payload: Uint8Array;
   /** File offset of the block header. */
   readonly offset: number;
   /** Block size in bytes, header included. */
@@ -36,7 +44,7 @@ export interface XlogCursorOptions {
   readonly chunkSizeBytes?: number;
 }
 
-const CHUNK_SIZE_DEFAULT = 1 << 20;
+const CHUNK_SIZE_DEFAULT = 4 << 20;
 
 export class XlogCursor {
   /** Offset just past the last whole block read: where a torn file should be truncated. */
@@ -115,9 +123,12 @@ export class XlogCursor {
    */
   async next(limit?: number): Promise<XlogTransaction | undefined> {
     if (this.end !== undefined) return undefined;
-    if (limit === undefined) this.fileSize = Math.max(this.fileSize, await this.file.size());
-    const stop = limit ?? this.fileSize;
+    // The size is refreshed only on reaching the known end (a file may have grown since open).
+    if (limit === undefined && this.offset + BLOCK_HEADER_SIZE > this.fileSize) {
+      this.fileSize = Math.max(this.fileSize, await this.file.size());
+    }
     for (;;) {
+      const stop = limit ?? this.fileSize;
       const available = stop - this.offset;
       if (available <= 0) return this.finish(limit, 'unclosed');
       await this.ensure(this.offset, Math.min(available, BLOCK_HEADER_SIZE));
@@ -133,6 +144,11 @@ export class XlogCursor {
       }
       if (header.status === 'torn') {
         if (limit !== undefined) return undefined;
+        const size = await this.file.size();
+        if (size > this.fileSize) {
+          this.fileSize = size;
+          continue;
+        }
         if (await this.restIsTornTail()) return this.finish(limit, 'torn');
         if ((await this.corrupt('bad block magic')) === undefined) return undefined;
         continue;
@@ -150,16 +166,40 @@ export class XlogCursor {
         await this.corrupt('block checksum mismatch');
         continue;
       }
-      const rows = this.decodeRows(payload, header.rowCount);
-      if (typeof rows === 'string') {
-        await this.corrupt(rows);
-        continue;
+      let decoded: Xrow[] | undefined;
+      if (this.options.forceRecovery === true) {
+        // force_recovery must be able to skip a malformed block: decode it now.
+        const rows = this.decodeRows(payload, header.rowCount);
+        if (typeof rows === 'string') {
+          await this.corrupt(rows);
+          continue;
+        }
+        decoded = rows;
       }
-      const transaction = { rows, offset: this.offset, size };
+      const transaction = this.lazyTransaction(payload, header.rowCount, this.offset, size, decoded);
       this.offset += size;
       this.validEnd = this.offset;
       return transaction;
     }
+  }
+
+  private lazyTransaction(payload: Uint8Array, rowCount: number, offset: number, size: number, decoded: Xrow[] | undefined): XlogTransaction {
+    // biome-ignore lint/complexity/noUselessThisAlias: the getter below needs the cursor.
+    const cursor = this;
+    let rows = decoded;
+    return {
+      rowCount,
+      payload,
+      offset,
+      size,
+      get rows(): Xrow[] {
+        if (rows !== undefined) return rows;
+        const decoded = cursor.decodeRows(payload, rowCount);
+        if (typeof decoded === 'string') throw new XlogError(`${decoded} in ${cursor.path} at offset ${offset}`);
+        rows = decoded;
+        return rows;
+      },
+    };
   }
 
   private finish(limit: number | undefined, end: XlogEnd): undefined {

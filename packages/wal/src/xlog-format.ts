@@ -80,11 +80,15 @@ export type MetaParseResult =
 export function parseMeta(bytes: Uint8Array, path: string, expected: XlogFileType, hasher: Hasher): MetaParseResult {
   const limit = Math.min(bytes.length, META_SIZE_MAX);
   let end = -1;
-  for (let i = 1; i < limit; i++) {
-    if (bytes[i] === 0x0a && bytes[i - 1] === 0x0a) {
+  for (let i = 0; i < limit; i++) {
+    const b = bytes[i]!;
+    if (b === 0x0a && i > 0 && bytes[i - 1] === 0x0a) {
       end = i + 1;
       break;
     }
+    // Rule 4: header text is printable ASCII and newlines; anything else before the empty
+    // line means the header is damaged, not merely cut short.
+    if (b !== 0x0a && (b < 0x20 || b > 0x7e)) throw new XlogError(`${path}: invalid meta header: non-text byte at offset ${i}`);
   }
   if (end < 0) {
     if (bytes.length < META_SIZE_MAX) return { status: 'incomplete' };
