@@ -1,0 +1,168 @@
+// Local recovery at startup: the newest snapshot, then every xlog row after it. Layer: box.
+// Log lines are Tarantool's ("recovery start", "recovering from `X'", "recover from `X'",
+// "done `X'", "file `X` wasn't correctly closed", "ignoring a gap in LSN").
+// - A torn tail of the newest xlog is truncated (with the warning); the journal then starts a
+//   new file at the recovered vclock. A torn tail of an older xlog cannot be repaired by
+//   truncation (later files follow it): it is corruption unless force_recovery.
+// - Corruption (checksum mismatch) and LSN gaps stop startup with a typed error unless
+//   force_recovery, which warns and goes on.
+// - Leftover .inprogress files are removed; an xlog whose meta header is incomplete is removed
+//   when it is the newest file (a crash can leave no such file, a truncated copy can).
+// It applies rows through a RecoveryTarget port and knows nothing of spaces.
+import { type Hasher, ClientError, ErrorCode, Vclock, XlogError, XlogGapError, type Xrow } from '@tarantype/core';
+import { SnapshotDir, SnapshotReader } from '@tarantype/snapshot';
+import { type FileSystem, type Logger, XlogCursor, XlogDir } from '@tarantype/wal';
+
+export interface RecoveryTarget {
+  /** A tuple of the snapshot (raw msgpack array) for space `spaceId`. */
+  loadSnapshotRow(spaceId: number, tuple: Uint8Array): void;
+  /** Called once after the snapshot (e.g. to build secondary indexes). */
+  snapshotLoaded?(): void;
+  /** Applies one logged request without logging it again. */
+  applyRow(row: Xrow): void;
+}
+
+export interface RecoveryOptions {
+  readonly fs: FileSystem;
+  readonly walDir: string;
+  readonly memtxDir: string;
+  readonly hasher: Hasher;
+  readonly forceRecovery: boolean;
+  readonly logger: Logger;
+  readonly target: RecoveryTarget;
+  /** Progress every `progressIntervalMs` (default 1000): rows so far and MB/s. */
+  readonly progressIntervalMs?: number;
+}
+
+export interface RecoveryResult {
+  /** The vclock after the last applied row. */
+  readonly vclock: Vclock;
+  /** The snapshot's vclock (checkpoint), if one was loaded. */
+  readonly checkpointVclock: Vclock | undefined;
+  /** VClock of the newest xlog: the next xlog's PrevVClock. */
+  readonly lastXlogVclock: Vclock | undefined;
+  /** Instance UUID found in the files (the newest snapshot's, else the newest xlog's). */
+  readonly instanceUuid: string | undefined;
+  readonly snapshotRows: number;
+  readonly xlogRows: number;
+  readonly elapsedMs: number;
+}
+
+/** Recovers, or returns undefined when the directories hold nothing (bootstrap). */
+export async function recover(options: RecoveryOptions): Promise<RecoveryResult | undefined> {
+  const { fs, hasher, logger, target } = options;
+  const started = performance.now();
+  const snaps = await SnapshotDir.scan(fs, options.memtxDir, hasher);
+  await snaps.removeInprogress(logger);
+  let xlogs = await XlogDir.scan(fs, options.walDir, 'XLOG', hasher);
+  await xlogs.removeInprogress(logger);
+  const newestSnapshot = snaps.latest();
+  if (newestSnapshot === undefined && xlogs.files.length === 0) return undefined;
+  if (newestSnapshot === undefined) throw new ClientError(ErrorCode.ER_MISSING_SNAPSHOT);
+  logger.info('recovery start');
+  const progress = new Progress(logger, options.progressIntervalMs ?? 1000);
+  logger.info(`recovering from \`${newestSnapshot.path}'`);
+  const reader = await SnapshotReader.open(fs, newestSnapshot.path, hasher, { forceRecovery: options.forceRecovery, logger });
+  let snapshotRows = 0;
+  try {
+    for await (const batch of reader) {
+      for (const row of batch.rows) target.loadSnapshotRow(row.spaceId, row.tuple);
+      snapshotRows += batch.rows.length;
+      progress.tick(snapshotRows);
+    }
+  } finally {
+    await reader.close();
+  }
+  if (!reader.stats.complete) throw new XlogError(`${newestSnapshot.path}: snapshot has no EOF marker`);
+  target.snapshotLoaded?.();
+  const checkpointVclock = reader.meta.vclock.copy();
+  const vclock = checkpointVclock.copy();
+
+  xlogs = await removeHeaderlessNewest(xlogs, fs, options.walDir, hasher, logger);
+  xlogs.checkContinuity({ forceRecovery: options.forceRecovery, logger });
+  const xlogRows = await replayXlogs(options, xlogs, vclock, progress, snapshotRows);
+  const newest = xlogs.files[xlogs.files.length - 1]?.meta;
+  return {
+    vclock,
+    checkpointVclock,
+    lastXlogVclock: newest?.vclock,
+    instanceUuid: reader.meta.instanceUuid,
+    snapshotRows,
+    xlogRows,
+    elapsedMs: performance.now() - started,
+  };
+}
+
+async function removeHeaderlessNewest(xlogs: XlogDir, fs: FileSystem, dir: string, hasher: Hasher, logger: Logger): Promise<XlogDir> {
+  const newest = xlogs.newest;
+  if (newest === undefined || newest.meta !== undefined) return xlogs;
+  logger.warn(`file \`${newest.path}\` wasn't correctly closed: incomplete header, removing it`);
+  await fs.unlink(newest.path);
+  return XlogDir.scan(fs, dir, 'XLOG', hasher);
+}
+
+async function replayXlogs(options: RecoveryOptions, xlogs: XlogDir, vclock: Vclock, progress: Progress, base: number): Promise<number> {
+  const { fs, hasher, logger, target } = options;
+  const start = xlogs.indexFor(vclock);
+  if (start === undefined) return 0;
+  if (start === -1) {
+    const first = xlogs.files[0]!.meta!;
+    const gap = new XlogGapError(vclock.signature(), vclock.toString(), first.vclock.signature(), first.vclock.toString());
+    if (!options.forceRecovery) throw gap;
+    logger.warn(`${gap.message}: ignoring a gap in LSN`);
+  }
+  let rows = 0;
+  for (let i = Math.max(start, 0); i < xlogs.files.length; i++) {
+    const file = xlogs.files[i]!;
+    const isNewest = i === xlogs.files.length - 1;
+    logger.info(`recover from \`${file.path}'`);
+    const cursor = await XlogCursor.open(fs, file.path, 'XLOG', hasher, { forceRecovery: options.forceRecovery, logger });
+    if (cursor === undefined) throw new XlogError(`${file.path}: incomplete meta header`);
+    try {
+      for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next()) {
+        for (const row of tx.rows) {
+          if (row.lsn <= vclock.get(row.replica_id)) continue;
+          target.applyRow(row);
+          vclock.set(row.replica_id, row.lsn);
+          rows++;
+        }
+        progress.tick(base + rows);
+      }
+    } finally {
+      await cursor.close();
+    }
+    if (cursor.end !== 'eof-marker') {
+      logger.warn(`file \`${file.path}\` wasn't correctly closed`);
+      if (cursor.end === 'torn') {
+        if (!isNewest && !options.forceRecovery) throw new XlogError(`${file.path}: torn tail at offset ${cursor.validEnd} is not at the end of the log`);
+        const handle = await fs.open(file.path, 'readwrite');
+        try {
+          await handle.truncate(cursor.validEnd);
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+        logger.warn(`truncated \`${file.path}' to ${cursor.validEnd} bytes (torn tail)`);
+      }
+    }
+    logger.info(`done \`${file.path}'`);
+  }
+  return rows;
+}
+
+class Progress {
+  private last = performance.now();
+  private lastRows = 0;
+  constructor(
+    private readonly logger: Logger,
+    private readonly intervalMs: number,
+  ) {}
+  tick(rows: number): void {
+    const now = performance.now();
+    if (now - this.last < this.intervalMs) return;
+    const rate = ((rows - this.lastRows) / (now - this.last)) * 1000;
+    this.logger.info(`${(rows / 1e6).toFixed(1)}M rows processed (${Math.round(rate)} rows/s)`);
+    this.last = now;
+    this.lastRows = rows;
+  }
+}

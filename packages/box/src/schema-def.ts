@@ -1,0 +1,164 @@
+// Space and index definitions as they are stored in _space and _index (spec §6.2), decoded
+// and validated with Tarantool 2.6's error texts. Layer: box. DDL is a write to these system
+// spaces; the alter triggers (alter.ts) call these decoders on the new tuple and build or drop
+// memtx objects from the result, so recovery and (later) replication rebuild the same schema.
+import { ClientError, ErrorCode } from '@tarantype/core';
+
+export type Engine = 'memtx' | 'sysview' | 'blackhole' | 'service';
+export const FIELD_TYPE_NAMES = ['any', 'unsigned', 'string', 'number', 'double', 'integer', 'boolean', 'varbinary', 'scalar', 'decimal', 'uuid', 'array', 'map'] as const;
+export type FieldTypeName = (typeof FIELD_TYPE_NAMES)[number];
+/** Types an index part may have (array, map and any are not indexable). */
+export const INDEXABLE_TYPES: readonly FieldTypeName[] = ['unsigned', 'string', 'number', 'double', 'integer', 'boolean', 'varbinary', 'scalar', 'decimal', 'uuid'];
+
+/** Legacy type names Tarantool still accepts (its own _ck_constraint uses 'str'). */
+const TYPE_ALIASES: Readonly<Record<string, FieldTypeName>> = { str: 'string', num: 'unsigned', uint: 'unsigned', int: 'integer', number: 'number' };
+
+/** The canonical type name of `name`, or undefined when it is not a field type. */
+export function fieldTypeName(name: unknown): FieldTypeName | undefined {
+  if (typeof name !== 'string') return undefined;
+  const lower = name.toLowerCase();
+  if ((FIELD_TYPE_NAMES as readonly string[]).includes(lower)) return lower as FieldTypeName;
+  return TYPE_ALIASES[lower];
+}
+
+export interface FormatField {
+  readonly name: string;
+  readonly type: FieldTypeName;
+  readonly is_nullable?: boolean;
+}
+
+export interface SpaceDef {
+  readonly id: number;
+  readonly owner: number;
+  readonly name: string;
+  readonly engine: Engine;
+  readonly field_count: number;
+  readonly temporary: boolean;
+  /** 1 for is_local spaces: their rows take LSNs from vclock component 0 and are not replicated. */
+  readonly group_id: number;
+  readonly format: readonly FormatField[];
+}
+
+export interface IndexPartDef {
+  /** 0-based field number. */
+  readonly field: number;
+  readonly type: FieldTypeName;
+  readonly is_nullable: boolean;
+}
+
+export interface IndexDef {
+  readonly space_id: number;
+  readonly id: number;
+  readonly name: string;
+  readonly type: 'TREE' | 'HASH';
+  readonly unique: boolean;
+  readonly parts: readonly IndexPartDef[];
+}
+
+/** Tarantool's identifier rule: printable, 1..65000 bytes (ER_IDENTIFIER). */
+export function checkIdentifier(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 65000 || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new ClientError(ErrorCode.ER_IDENTIFIER, String(name ?? ''));
+  }
+  return name;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k), v]));
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  return undefined;
+}
+
+/** Decodes a _space tuple [id, owner, name, engine, field_count, flags, format]. */
+export function decodeSpaceTuple(tuple: readonly unknown[]): SpaceDef {
+  const [id, owner, name, engine, fieldCount, flagsValue, formatValue] = tuple;
+  const spaceName = checkIdentifier(name);
+  const fail = (why: string) => new ClientError(ErrorCode.ER_CREATE_SPACE, spaceName, why);
+  if (typeof engine !== 'string') throw fail('engine must be a string');
+  if (!['memtx', 'sysview', 'blackhole', 'service'].includes(engine)) throw new ClientError(ErrorCode.ER_NO_SUCH_ENGINE, engine);
+  const flags = asRecord(flagsValue ?? {});
+  if (flags === undefined) throw fail('space options must be a map');
+  const format = decodeFormat(formatValue ?? [], fail);
+  return {
+    id: id as number,
+    owner: owner as number,
+    name: spaceName,
+    engine: engine as Engine,
+    field_count: (fieldCount as number) ?? 0,
+    temporary: flags.temporary === true,
+    group_id: flags.group_id === 1 ? 1 : 0,
+    format,
+  };
+}
+
+function decodeFormat(value: unknown, fail: (why: string) => ClientError): FormatField[] {
+  if (!Array.isArray(value)) throw fail('format must be an array');
+  return value.map((entry, i) => {
+    const field = asRecord(entry);
+    if (field === undefined) throw fail(`field ${i + 1} is not a map`);
+    if (typeof field.name !== 'string') throw fail(`field ${i + 1} name is not a string`);
+    const type = fieldTypeName(field.type ?? 'any');
+    if (type === undefined) throw fail(`field ${i + 1} has unknown field type`);
+    return field.is_nullable === true ? { name: field.name, type, is_nullable: true } : { name: field.name, type };
+  });
+}
+
+/** The _space tuple of a definition. */
+export function encodeSpaceTuple(def: SpaceDef): unknown[] {
+  const flags: Record<string, unknown> = {};
+  if (def.temporary) flags.temporary = true;
+  if (def.group_id === 1) flags.group_id = 1;
+  const format = def.format.map((f) => (f.is_nullable ? { name: f.name, type: f.type, is_nullable: true } : { name: f.name, type: f.type }));
+  return [def.id, def.owner, def.name, def.engine, def.field_count, flags, format];
+}
+
+/**
+ * Decodes an _index tuple [space_id, iid, name, type, opts, parts]. Parts are
+ * [[field, 'type'], …] or [{field, type, is_nullable}, …] with 0-based fields.
+ */
+export function decodeIndexTuple(tuple: readonly unknown[], space: SpaceDef): IndexDef {
+  const [spaceId, iid, name, type, optsValue, partsValue] = tuple;
+  const indexName = checkIdentifier(name);
+  const modify = (why: string) => new ClientError(ErrorCode.ER_MODIFY_INDEX, indexName, space.name, why);
+  const indexType = typeof type === 'string' ? type.toUpperCase() : '';
+  if (indexType !== 'TREE' && indexType !== 'HASH') throw new ClientError(ErrorCode.ER_INDEX_TYPE, indexName, space.name);
+  const opts = asRecord(optsValue ?? {}) ?? {};
+  const unique = opts.unique !== false;
+  if (!Array.isArray(partsValue) || partsValue.length === 0) throw modify('part count must be positive');
+  const parts = partsValue.map((part, i) => decodePart(part, i, modify));
+  if (iid === 0 && !unique) throw modify('primary key must be unique');
+  if (indexType === 'HASH' && !unique) throw modify('HASH index must be unique');
+  if (iid === 0 && parts.some((p) => p.is_nullable)) {
+    throw new ClientError(ErrorCode.ER_NULLABLE_PRIMARY, space.name);
+  }
+  if (indexType === 'HASH' && parts.some((p) => p.is_nullable)) throw modify('HASH index cannot contain nullable parts');
+  return { space_id: spaceId as number, id: iid as number, name: indexName, type: indexType, unique, parts };
+}
+
+function decodePart(part: unknown, i: number, modify: (why: string) => ClientError): IndexPartDef {
+  let field: unknown;
+  let type: unknown;
+  let nullable: unknown = false;
+  if (Array.isArray(part)) {
+    [field, type] = part;
+  } else {
+    const map = asRecord(part);
+    if (map === undefined) throw new ClientError(ErrorCode.ER_WRONG_INDEX_PARTS, 'expected a map or an array');
+    field = map.field;
+    type = map.type;
+    nullable = map.is_nullable ?? false;
+  }
+  if (typeof field !== 'number' || !Number.isInteger(field) || field < 0) throw new ClientError(ErrorCode.ER_WRONG_INDEX_PARTS, 'field id must be a non-negative integer');
+  const canonical = fieldTypeName(type);
+  if (canonical === undefined) throw new ClientError(ErrorCode.ER_WRONG_INDEX_PARTS, 'unknown field type');
+  if (!INDEXABLE_TYPES.includes(canonical)) throw modify(`field type '${canonical}' is not supported`);
+  return { field, type: canonical, is_nullable: nullable === true };
+}
+
+/** The _index tuple of a definition (map-form parts only when a part is nullable, as Tarantool). */
+export function encodeIndexTuple(def: IndexDef): unknown[] {
+  const parts = def.parts.some((p) => p.is_nullable)
+    ? def.parts.map((p) => ({ field: p.field, type: p.type, is_nullable: p.is_nullable }))
+    : def.parts.map((p) => [p.field, p.type]);
+  return [def.space_id, def.id, def.name, def.type.toLowerCase(), { unique: def.unique }, parts];
+}
