@@ -4,10 +4,10 @@
 // update operations ('=', 1, x sets the second field) and tuple access. Reads are synchronous;
 // writes return a Promise that resolves when durable per wal_mode (inside box.atomic/begin,
 // at once: the transaction commits as a whole).
-import { ClientError, ErrorCode, Privilege, SystemSpace, UserId } from '@tarantype/core';
+import { ClientError, decode, ErrorCode, Privilege, SystemSpace, UserId } from '@tarantype/core';
 import type { BeforeReplaceTrigger, KeyInput, OnReplaceTrigger, SelectOptions, TupleInput, UpdateOpsInput } from '@tarantype/memtx';
 import type { Box } from './box.js';
-import type { SpaceEntry } from './catalog.js';
+import { type SpaceEntry, SYSVIEW_BASE } from './catalog.js';
 import { storageOf } from './executor.js';
 import type { FormatField, IndexDef } from './schema-def.js';
 
@@ -191,6 +191,7 @@ export class BoxSpace {
   }
 
   select(key?: KeyInput, options: BoxSelectOptions = {}): unknown[][] {
+    if (SYSVIEW_BASE.has(this.id)) return this.selectRaw(key ?? [], options).map((tuple) => decode(tuple) as unknown[]);
     this.box.stats.count('SELECT');
     this.checkRead();
     return this.storage().findIndex(this.indexId(options.index)).select(key, options);
@@ -202,12 +203,14 @@ export class BoxSpace {
   }
 
   get(key: KeyInput, options: IndexSelector = {}): unknown[] | undefined {
+    if (SYSVIEW_BASE.has(this.id)) return this.select(key, { ...options, limit: 1 })[0];
     this.box.stats.count('SELECT');
     this.checkRead();
     return this.storage().findIndex(this.indexId(options.index)).get(key);
   }
 
   count(key?: KeyInput, options: IndexSelector & Pick<SelectOptions, 'iterator'> = {}): number {
+    if (SYSVIEW_BASE.has(this.id)) return this.select(key, options).length;
     this.checkRead();
     return this.storage().findIndex(this.indexId(options.index)).count(key, options);
   }

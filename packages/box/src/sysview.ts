@@ -18,7 +18,8 @@ export function sysviewVisible(catalog: Catalog, userId: number, baseSpaceId: nu
     case SystemSpace.INDEX: {
       const spaceId = tuple[0] as number;
       const owner = catalog.space(spaceId)?.def.owner;
-      return owner === userId || access.granted(userId, 'space', spaceId) !== 0;
+      // Session and Usage (every user's universe grants) say nothing about this space.
+      return owner === userId || (access.granted(userId, 'space', spaceId) & ~(Privilege.SESSION | Privilege.USAGE)) !== 0;
     }
     case SystemSpace.USER:
       return tuple[0] === userId || tuple[1] === userId || tuple[0] === UserId.PUBLIC;

@@ -8,16 +8,20 @@
 // - Multi-statement: box.begin() opens a transaction bound to the current async context
 //   (AsyncLocalStorage, the JS counterpart of Tarantool's per-fiber transaction); commit()
 //   submits all its rows as one WAL entry, all or nothing.
-// - Interleaving: memtx in 2.6 aborts a transaction whose fiber yields
-//   (ER_TRANSACTION_YIELD). Here, if another async context writes while a transaction is open,
-//   the open transaction is rolled back at once and its next statement or commit fails with
-//   ER_TRANSACTION_YIELD: another context must never build on changes that may vanish.
+// - Isolation: memtx in 2.6 aborts a transaction whose fiber yields, so no other fiber ever
+//   writes while one is open. In JS every `await` yields, so instead a transaction takes a
+//   write lock at its first write and releases it when its rows are submitted to the WAL (not
+//   when durable: the next transaction joins the same group commit). Writes from other async
+//   contexts wait for the lock; reads never wait (they see uncommitted changes, as in 2.6).
+//   Without it, a write applied in memory after an open transaction's change could reach the
+//   WAL before it, and replay would diverge from memory.
 // - WAL failure: the journal rejects the failed batch and every transaction queued behind it,
 //   newest first; each rejection undoes that transaction's statements in reverse order, so
-//   undo runs newest to oldest across transactions. Any open transaction is aborted first.
+//   undo runs newest to oldest across transactions. A transaction still open at that moment
+//   may have read what is undone: it is rolled back and fails with ER_CASCADE_ROLLBACK.
 // Invariant: statements of a transaction are undone in reverse order exactly once, or never.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { ClientError, ErrorCode, type Xrow } from '@tarantype/core';
+import { ClientError, ER_CASCADE_ROLLBACK, ErrorCode, type Xrow } from '@tarantype/core';
 import type { Journal } from '@tarantype/wal';
 
 /** What a storage statement gives back: undo on failure, release on success. */
@@ -61,11 +65,17 @@ export class Txn {
   }
 }
 
+interface LockWaiter {
+  readonly txn: Txn | undefined;
+  readonly resume: () => void;
+}
+
 export class TxnManager {
   private readonly context = new AsyncLocalStorage<Txn>();
-  /** The multi-statement transaction currently open, if any (at most one: see file comment). */
-  private open: Txn | undefined;
-  /** Transactions submitted and not yet durable (for abort-on-failure bookkeeping). */
+  /** The transaction holding the write lock (open, with at least one write). */
+  private holder: Txn | undefined;
+  private readonly waiters: LockWaiter[] = [];
+  /** Transactions submitted and not yet durable. */
   private inFlight = 0;
 
   constructor(private readonly journal: () => Journal) {}
@@ -80,17 +90,15 @@ export class TxnManager {
     return this.inFlight;
   }
 
-  /** True while a multi-statement transaction is open anywhere. */
+  /** True while a transaction holds the write lock. */
   get hasOpenTransaction(): boolean {
-    return this.open !== undefined && this.open.state === 'open';
+    return this.holder !== undefined;
   }
 
   /** box.begin(): opens a transaction for the calling async context. */
   begin(): Txn {
     if (this.current() !== undefined) throw new ClientError(ErrorCode.ER_ACTIVE_TRANSACTION);
-    this.interleave(undefined);
     const txn = new Txn(false);
-    this.open = txn;
     this.context.enterWith(txn);
     return txn;
   }
@@ -98,9 +106,7 @@ export class TxnManager {
   /** Runs `fn` inside a new transaction bound to its async context, committing after it. */
   async atomic<T>(fn: () => T | Promise<T>): Promise<T> {
     if (this.current() !== undefined) throw new ClientError(ErrorCode.ER_ACTIVE_TRANSACTION);
-    this.interleave(undefined);
     const txn = new Txn(false);
-    this.open = txn;
     return this.context.run(txn, async () => {
       let result: T;
       try {
@@ -116,23 +122,27 @@ export class TxnManager {
 
   /**
    * Runs one statement: `apply` changes memory and returns its undo (or undefined when nothing
-   * changed) and the WAL row to log (undefined for temporary spaces). Returns a promise that
-   * resolves when the statement is durable (autocommit) or at once (inside a transaction).
+   * changed) and the WAL row to log (undefined for temporary spaces). Waits for the write lock
+   * if another context's transaction holds it. Resolves when the statement is durable
+   * (autocommit) or at once (inside a transaction).
    */
-  statement(apply: () => { undo?: Undo; row?: Xrow } | undefined): Promise<void> {
+  async statement(apply: () => { undo?: Undo; row?: Xrow } | undefined): Promise<void> {
     const txn = this.current();
-    this.interleave(txn);
+    if (txn?.state === 'aborted') throw txn.abortError!;
+    while (this.holder !== undefined && this.holder !== txn) await this.waitForLock(txn);
     if (txn !== undefined) {
-      if (txn.state === 'aborted') throw txn.abortError!;
+      // The state may have changed while waiting (a WAL failure aborts open transactions).
+      if ((txn.state as TxnState) === 'aborted') throw txn.abortError!;
+      this.holder = txn;
       const result = apply();
       if (result?.undo !== undefined) txn.undo.push(result.undo);
       if (result?.row !== undefined) txn.rows.push(result.row);
-      return Promise.resolve();
+      return;
     }
     const result = apply();
     if (result?.row === undefined) {
       result?.undo?.commit?.();
-      return Promise.resolve();
+      return;
     }
     const auto = new Txn(true);
     if (result.undo !== undefined) auto.undo.push(result.undo);
@@ -154,32 +164,46 @@ export class TxnManager {
     this.rollbackTxn(txn);
   }
 
-  /** Adds hooks to the current transaction (or runs them now / never in autocommit). */
-  onCommit(hook: () => void): void {
-    const txn = this.current();
-    if (txn === undefined) hook();
-    else txn.onCommit.push(hook);
+  private waitForLock(txn: Txn | undefined): Promise<void> {
+    return new Promise<void>((resume) => this.waiters.push({ txn, resume }));
+  }
+
+  /** Releases the lock held by `txn` and lets waiters run, oldest first. */
+  private release(txn: Txn): void {
+    if (this.holder !== txn) return;
+    this.holder = undefined;
+    while (this.waiters.length > 0) {
+      const waiter = this.waiters.shift()!;
+      waiter.resume();
+      // A transaction waiter will take the lock when it resumes: later waiters keep waiting.
+      if (waiter.txn !== undefined) break;
+    }
   }
 
   private async commitTxn(txn: Txn): Promise<void> {
-    if (this.open === txn) this.open = undefined;
     if (txn.state === 'aborted') {
       txn.state = 'rolled-back';
+      this.release(txn);
       throw txn.abortError!;
     }
     if (txn.rows.length === 0) {
       txn.state = 'committed';
       txn.commitStatements();
+      this.release(txn);
       return;
     }
-    await this.submit(txn);
+    const durable = this.submit(txn);
+    // Submitted: the rows have their place in the WAL; the next transaction may write.
+    this.release(txn);
+    await durable;
   }
 
   private rollbackTxn(txn: Txn): void {
-    if (this.open === txn) this.open = undefined;
-    if (txn.state === 'rolled-back') return;
-    txn.rollbackStatements();
-    txn.state = 'rolled-back';
+    if (txn.state !== 'rolled-back') {
+      txn.rollbackStatements();
+      txn.state = 'rolled-back';
+    }
+    this.release(txn);
   }
 
   /** Submits a transaction's rows; undo runs in the rejection handler (newest first). */
@@ -196,27 +220,18 @@ export class TxnManager {
         },
         (error: unknown) => {
           this.inFlight--;
-          // Anything open may have built on what is being undone: abort it first.
-          if (this.open !== undefined) this.abort(this.open);
+          // A transaction open now may have read what is being undone: abort it first.
+          const open = this.holder;
+          if (open !== undefined && open.state === 'open') {
+            open.rollbackStatements();
+            open.state = 'aborted';
+            open.abortError = new ClientError(ER_CASCADE_ROLLBACK);
+            this.release(open);
+          }
           txn.rollbackStatements();
           txn.state = 'rolled-back';
           throw error;
         },
       );
-  }
-
-  /** A write from `txn` (or an autocommit statement) while another transaction is open. */
-  private interleave(txn: Txn | undefined): void {
-    const open = this.open;
-    if (open === undefined || open === txn || open.state !== 'open') return;
-    this.abort(open);
-  }
-
-  private abort(txn: Txn): void {
-    if (txn.state !== 'open') return;
-    txn.rollbackStatements();
-    txn.state = 'aborted';
-    txn.abortError = new ClientError(ErrorCode.ER_TRANSACTION_YIELD);
-    if (this.open === txn) this.open = undefined;
   }
 }

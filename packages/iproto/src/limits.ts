@@ -1,0 +1,54 @@
+// Named bounds of the iproto layer. Each has a reason; every loop or buffer that outside input
+// can grow is bounded by one of these (or by core's IPROTO_PACKET_SIZE_MAX / MSGPACK_DEPTH_MAX).
+
+/** Size of the greeting the server writes on accept: two 64-byte lines (spec §2). */
+export const GREETING_SIZE = 128;
+
+/** Random salt bytes per connection, sent base64-encoded in greeting line 2 (spec §2). */
+export const SALT_SIZE = 32;
+
+/** Bytes of the salt chap-sha1 uses, and the size of a scramble / SHA-1 digest (spec §3). */
+export const SCRAMBLE_SIZE = 20;
+
+/**
+ * Requests in flight per connection before the server stops reading that socket
+ * (Tarantool's net_msg_max default). Bounds memory per connection under pipelining.
+ */
+export const NET_MSG_MAX_DEFAULT = 768;
+
+/**
+ * Output bytes queued in a socket (not yet taken by the kernel) above which the server also
+ * stops reading that socket: a client that pipelines without reading replies cannot make the
+ * server buffer unbounded output.
+ */
+export const OUTPUT_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Time from the start of a failed AUTH to its error reply. The reply is sent at
+ * start + this delay whatever the reason (unknown user, wrong password), so failures are slow
+ * for brute force and take the same time whichever the cause. Tarantool 2.6 Community has no
+ * delay; Enterprise 2.11 added `auth_delay`.
+ */
+export const AUTH_FAILURE_DELAY_MS_DEFAULT = 250;
+
+/**
+ * After a framing error the server half-closes the socket (the error reply goes out first) and
+ * destroys it if the peer has not closed its side within this time.
+ */
+export const CLOSE_LINGER_MS = 2_000;
+
+/** How long `IprotoServer.close()` waits for in-flight requests before destroying sockets. */
+export const GRACEFUL_CLOSE_TIMEOUT_MS_DEFAULT = 3_000;
+
+/** Depth of an error's cause chain sent as the IPROTO_ERROR stack (longer chains are cut). */
+export const ERROR_STACK_DEPTH_MAX = 16;
+
+/** Client: requests queued while (re)connecting before new ones are refused. */
+export const CLIENT_OFFLINE_QUEUE_MAX = 100_000;
+
+/** Client: reconnect backoff, first delay and cap. */
+export const RECONNECT_DELAY_INITIAL_MS = 50;
+export const RECONNECT_DELAY_MAX_MS = 2_000;
+
+/** Client: retries of a request rejected with ER_WRONG_SCHEMA_VERSION after a schema refetch. */
+export const SCHEMA_RETRY_MAX = 3;
