@@ -1,0 +1,108 @@
+// The `tarantype` command. Layer: apps/server (a thin CLI over Instance).
+//   tarantype start [--listen 3301] [--data-dir ./data] [--replication a,b] [--read-only]
+//                   [--wal-mode write] [--log-level 5] [--log-format plain|json]
+//                   [--config FILE.yaml] [--init MODULE] [--admin SOCKET|PORT] [--no-console]
+//   tarantype connect <socket|host:port>     (a console into a running instance's admin console)
+// SIGTERM/SIGINT stop gracefully (in-flight requests finish, the xlog is closed) and exit 0.
+import { Command, InvalidArgumentError } from 'commander';
+import { ConsoleEvaluator, runConsoleClient, startInteractiveConsole } from './console.js';
+import { type CredentialsConfig, loadConfigFile } from './config.js';
+import { Instance } from './instance.js';
+import { createLogger, type LogFormat } from './logger.js';
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError('expected an integer');
+  return n;
+}
+
+interface StartFlags {
+  listen?: string;
+  dataDir?: string;
+  replication?: string;
+  readOnly?: boolean;
+  walMode?: string;
+  logLevel?: number;
+  logFormat?: string;
+  config?: string;
+  init?: string;
+  admin?: string;
+  console: boolean;
+}
+
+async function start(flags: StartFlags): Promise<void> {
+  let cfg: Record<string, unknown> = {};
+  let credentials: CredentialsConfig | undefined;
+  if (flags.config !== undefined) ({ cfg, credentials } = loadConfigFile(flags.config));
+  if (flags.listen !== undefined) cfg.listen = flags.listen;
+  if (flags.dataDir !== undefined) {
+    cfg.memtx_dir = flags.dataDir;
+    cfg.wal_dir = flags.dataDir;
+  }
+  if (flags.replication !== undefined) cfg.replication = flags.replication.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  if (flags.readOnly === true) cfg.read_only = true;
+  if (flags.walMode !== undefined) cfg.wal_mode = flags.walMode;
+  if (flags.logLevel !== undefined) cfg.log_level = flags.logLevel;
+  const format = (flags.logFormat ?? (cfg.log_format as string | undefined) ?? 'plain') as LogFormat;
+  if (format !== 'plain' && format !== 'json') throw new InvalidArgumentError(`--log-format must be plain or json, not '${format}'`);
+  cfg.log_format = format;
+  const logger = createLogger({ level: (cfg.log_level as number | undefined) ?? 5, format });
+  let instance: Instance;
+  try {
+    instance = await Instance.start({ cfg, logger, ...(flags.admin === undefined ? {} : { admin: flags.admin }), ...(flags.init === undefined ? {} : { init: flags.init }), ...(credentials === undefined ? {} : { credentials }) });
+  } catch (error) {
+    logger.error(`cannot start: ${(error as Error).message}`);
+    process.exitCode = 1;
+    return;
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`got ${signal}`);
+    instance.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error(`stop failed: ${error.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  if (flags.console && process.stdin.isTTY === true) {
+    await startInteractiveConsole(new ConsoleEvaluator({ box: instance.box, instance, functions: instance.functions }));
+    stop('console exit');
+  }
+}
+
+const program = new Command();
+program.name('tarantype').description("Tarantool's core rebuilt in TypeScript: a server Tarantool clients can talk to").version('0.1.0');
+program
+  .command('start')
+  .description('start an instance (recovers or bootstraps its data directory)')
+  .option('--listen <uri>', 'binary protocol address: port or host:port (box.cfg.listen)')
+  .option('--data-dir <dir>', 'directory for snapshots and xlogs (memtx_dir and wal_dir)')
+  .option('--replication <uris>', 'comma-separated upstream URIs (box.cfg.replication)')
+  .option('--read-only', 'start read-only (box.cfg.read_only)')
+  .option('--wal-mode <mode>', 'none, write or fsync (box.cfg.wal_mode)')
+  .option('--log-level <n>', "Tarantool's log level 0..7 (5 = info)", integer)
+  .option('--log-format <format>', 'plain (Tarantool style) or json')
+  .option('--config <file>', 'YAML file: any box.cfg option, plus credentials')
+  .option('--init <module>', 'JS/TS module run at startup with { box, functions, logger }')
+  .option('--admin <socket|port>', 'admin console listener (UNIX socket path, port or host:port)')
+  .option('--no-console', 'no interactive console even on a terminal')
+  .action(start);
+program
+  .command('connect')
+  .description("open a console into a running instance's admin console")
+  .argument('<uri>', 'UNIX socket path, port or host:port of the admin console')
+  .action(async (uri: string) => {
+    try {
+      await runConsoleClient(uri);
+    } catch (error) {
+      process.stderr.write(`${(error as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  });
+await program.parseAsync(process.argv);

@@ -1,0 +1,133 @@
+// The iproto handler of a box instance: the port @tarantype/iproto's server calls for every
+// request of a session. Layer: apps/server (the only place that sees both box and iproto).
+// Sessions act as their user: every request is checked against that user's privileges by
+// box; CALL resolves application functions first, then the box API by its Lua names, with
+// Tarantool's access rule (a function not in _func needs Execute on universe, and that check
+// comes before "not defined", so names cannot be probed).
+import { type Box, SYSVIEW_BASE } from '@tarantype/box';
+import { ClientError, ErrorCode, Privilege, UserId, Vclock } from '@tarantype/core';
+import {
+  type AuthRequest,
+  authenticateChapSha1,
+  type Ballot,
+  type CallRequest,
+  decodeArray,
+  type DeleteRequest,
+  type InsertRequest,
+  type IprotoHandler,
+  type SelectRequest,
+  type Session,
+  type SessionUser,
+  type TupleData,
+  type UpdateRequest,
+  type UpsertRequest,
+} from '@tarantype/iproto';
+import { type FunctionRegistry, returnValues } from './functions.js';
+import { resolveLuaFunction } from './lua-api.js';
+
+const GUEST: SessionUser = { id: UserId.GUEST, name: 'guest' };
+
+/** A copy: request fields are views into the packet buffer, which the server reuses. */
+function own(bytes: Uint8Array): Uint8Array {
+  return bytes.slice();
+}
+
+export class BoxHandler implements IprotoHandler<SessionUser> {
+  constructor(
+    private readonly box: Box,
+    private readonly functions: FunctionRegistry,
+  ) {}
+
+  instanceUuid(): string {
+    return this.box.instanceUuid;
+  }
+
+  schemaVersion(): number {
+    return this.box.catalog.schemaVersion;
+  }
+
+  guestUser(): SessionUser {
+    return GUEST;
+  }
+
+  authenticate(session: Session<SessionUser>, request: AuthRequest): SessionUser {
+    this.box.stats.count('AUTH');
+    const user = this.box.catalog.access.userByName(request.userName);
+    const chap = user === undefined || user.type !== 'user' ? undefined : { id: user.id, name: user.name, hash2: user.chapSha1 === undefined ? undefined : new Uint8Array(Buffer.from(user.chapSha1, 'base64')) };
+    authenticateChapSha1(request.tuple, session.salt, chap);
+    this.box.catalog.access.checkSession(user!.id);
+    return { id: user!.id, name: user!.name };
+  }
+
+  ping(): void {}
+
+  select(session: Session<SessionUser>, request: SelectRequest): Iterable<TupleData> {
+    if (!this.box.catalog.byId.has(request.spaceId)) throw new ClientError(ErrorCode.ER_NO_SUCH_SPACE, String(request.spaceId));
+    const entry = this.box.catalog.byId.get(request.spaceId)!;
+    if (!entry.indexes.has(request.indexId) && !SYSVIEW_BASE.has(request.spaceId)) {
+      this.box.checkRead(session.user.id, entry);
+      throw new ClientError(ErrorCode.ER_NO_SUCH_INDEX_ID, request.indexId, entry.def.name);
+    }
+    return this.box.selectRaw(session.user.id, request.spaceId, request.indexId, request.key, {
+      iterator: request.iterator,
+      limit: request.limit,
+      offset: request.offset,
+    });
+  }
+
+  async insert(session: Session<SessionUser>, request: InsertRequest): Promise<TupleData | undefined> {
+    const kind = request.type === 2 ? 'insert' : 'replace';
+    const statement = await this.box.write(session.user.id, request.spaceId, { kind, tuple: own(request.tuple) }, kind === 'insert' ? 'INSERT' : 'REPLACE');
+    return statement?.newTupleBytes;
+  }
+
+  replace(session: Session<SessionUser>, request: InsertRequest): Promise<TupleData | undefined> {
+    return this.insert(session, request);
+  }
+
+  async update(session: Session<SessionUser>, request: UpdateRequest): Promise<TupleData | undefined> {
+    const op = { kind: 'update', key: own(request.key), ops: own(request.ops), index: request.indexId, indexBase: request.indexBase } as const;
+    return (await this.box.write(session.user.id, request.spaceId, op, 'UPDATE'))?.newTupleBytes;
+  }
+
+  async delete(session: Session<SessionUser>, request: DeleteRequest): Promise<TupleData | undefined> {
+    const op = { kind: 'delete', key: own(request.key), index: request.indexId } as const;
+    return (await this.box.write(session.user.id, request.spaceId, op, 'DELETE'))?.oldTupleBytes;
+  }
+
+  async upsert(session: Session<SessionUser>, request: UpsertRequest): Promise<void> {
+    const op = { kind: 'upsert', tuple: own(request.tuple), ops: own(request.ops), indexBase: request.indexBase } as const;
+    const statement = await this.box.write(session.user.id, request.spaceId, op, 'UPSERT');
+    for (const error of statement?.upsertErrors ?? []) this.box.logger.error(`UPSERT on space ${request.spaceId}: ${error.message}`);
+  }
+
+  async call(session: Session<SessionUser>, request: CallRequest): Promise<readonly unknown[]> {
+    this.box.stats.count('CALL');
+    const name = request.functionName;
+    const user = session.user;
+    this.checkExecute(user, name);
+    const args = decodeArray(request.args) as unknown[];
+    const app = this.functions.get(name);
+    if (app !== undefined) return returnValues(await app.apply({ box: this.box, userId: user.id, userName: user.name }, args));
+    const lua = resolveLuaFunction(name);
+    if (lua === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_PROC, name);
+    return lua(this.box, user.id, args);
+  }
+
+  /** Tarantool's access_check_func: a _func entry's Execute grant, else Execute on universe. */
+  private checkExecute(user: SessionUser, name: string): void {
+    if (user.id === UserId.ADMIN) return;
+    const access = this.box.catalog.access;
+    const func = this.box.catalog.funcs.get(name);
+    if (func !== undefined) {
+      access.check(user.id, Privilege.EXECUTE, 'function', func.id, name, func.owner);
+      return;
+    }
+    access.check(user.id, Privilege.EXECUTE, 'function', -1, name);
+  }
+
+  ballot(): Ballot {
+    const gc = this.box.checkpoints[0]?.vclock ?? new Vclock();
+    return { is_ro: this.box.readOnly, is_loading: this.box.status !== 'running' || this.box.readOnly, vclock: this.box.journal.vclock.copy(), gc_vclock: gc.copy() };
+  }
+}

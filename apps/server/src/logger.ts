@@ -1,0 +1,64 @@
+// Logging for the server: pino, printed as Tarantool prints its log ("2026-11-21 13:07:31.766
+// [8989] main I> ready to accept requests") by default, or as pino's JSON lines with
+// --log-format json. Layer: apps/server. log_level keeps Tarantool's numbers: 1-2 error,
+// 3-4 warn, 5 info (default), 6 verbose (debug), 7 debug (trace).
+import { pino, type Logger as PinoLogger } from 'pino';
+import type { Logger } from '@tarantype/wal';
+
+export type LogFormat = 'plain' | 'json';
+
+const LETTER: Record<number, string> = { 10: 'D', 20: 'V', 30: 'I', 40: 'W', 50: 'E', 60: 'F' };
+
+export function pinoLevel(logLevel: number): pino.LevelWithSilent {
+  if (logLevel <= 0) return 'silent';
+  if (logLevel <= 2) return 'error';
+  if (logLevel <= 4) return 'warn';
+  if (logLevel === 5) return 'info';
+  if (logLevel === 6) return 'debug';
+  return 'trace';
+}
+
+function timestamp(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** A destination that turns pino's JSON lines into Tarantool's plain format. */
+function plainDestination(out: NodeJS.WritableStream): { write(line: string): void } {
+  return {
+    write(line: string) {
+      const record = JSON.parse(line) as { level: number; time: number; pid: number; msg: string; component?: string };
+      out.write(`${timestamp(record.time)} [${record.pid}] ${record.component ?? 'main'} ${LETTER[record.level] ?? 'I'}> ${record.msg}\n`);
+    },
+  };
+}
+
+export interface ServerLogger extends Logger {
+  readonly pino: PinoLogger;
+  setLevel(logLevel: number): void;
+  child(component: string): Logger;
+}
+
+export function createLogger(options: { level: number; format: LogFormat; destination?: NodeJS.WritableStream }): ServerLogger {
+  const out = options.destination ?? process.stderr;
+  const base = pino(
+    { level: pinoLevel(options.level), base: { pid: process.pid } },
+    options.format === 'json' ? (out as pino.DestinationStream) : plainDestination(out),
+  );
+  const wrap = (logger: PinoLogger): Logger => ({
+    info: (message) => logger.info(message),
+    warn: (message) => logger.warn(message),
+    error: (message) => logger.error(message),
+  });
+  return {
+    ...wrap(base),
+    pino: base,
+    setLevel(logLevel: number) {
+      base.level = pinoLevel(logLevel);
+    },
+    child(component: string) {
+      return wrap(base.child({ component }));
+    },
+  };
+}

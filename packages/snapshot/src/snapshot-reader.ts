@@ -1,0 +1,364 @@
+// The streaming snapshot reader: verifies a `.snap` file block by block and hands out its rows.
+// Layer: snapshot. FORMAT.md §7 is the specification; rules are cited as S1…S8 and
+// "container rule N" (wal/FORMAT.md).
+//
+// It uses the container's primitives (parseMeta, readBlockHeader, xxh64) but not XlogCursor:
+// a snapshot has millions of rows, and decoding them straight into SnapshotRow values instead
+// of Xrow objects first halves the load time. Unlike an xlog, a snapshot is all or nothing, so
+// the rules are stricter than the cursor's: no torn tail is ever "done" (S7), and
+// force_recovery skips damage only after the first user-space row, never inside the system
+// spaces. A block's rows are handed out only once the whole block verified.
+// Invariant: next() returns undefined only after the EOF marker was reached with every row
+// before it verified (or skipped with a warning under force_recovery).
+// It never writes, and does not know what a tuple means (memtx checks keys and formats).
+import { type Hasher, MsgpackReader, type Vclock, XlogError } from '@tarantype/core';
+import {
+  BLOCK_HEADER_SIZE,
+  EOF_MARKER_BYTES,
+  type FileHandle,
+  type FileSystem,
+  type Logger,
+  type XlogMeta,
+  parseMeta,
+  parseXlogFileName,
+  readBlockHeader,
+  silentLogger,
+} from '@tarantype/wal';
+import { basename } from 'node:path';
+import { io } from './io.js';
+import { PROGRESS_INTERVAL_DEFAULT_MS, type ProgressHook, ProgressMeter } from './progress.js';
+import { invalidNameError } from './snapshot-dir.js';
+import { type SnapshotRow, decodeSnapshotRows } from './snapshot-format.js';
+import { isSystemSpace, spaceOrderRank } from './snapshot-source.js';
+
+/** Bytes read from the file per refill. */
+export const SNAPSHOT_READ_SIZE_DEFAULT_BYTES = 1 << 20;
+/** Longest meta header (container rule 5). */
+const META_SIZE_MAX = 4096;
+
+export interface SnapshotReaderOptions {
+  /** force_recovery: skip damaged user rows (never system rows) with a warning. */
+  readonly forceRecovery?: boolean;
+  readonly logger?: Logger;
+  readonly onProgress?: ProgressHook;
+  /** At most one progress call per this many ms (default 1000), plus a final one. */
+  readonly progressIntervalMs?: number;
+  /** Bytes per read (default 1 MiB). */
+  readonly readSizeBytes?: number;
+}
+
+/** The rows of one block. */
+export interface SnapshotBatch {
+  readonly rows: readonly SnapshotRow[];
+  /** File offset of the block. */
+  readonly offset: number;
+}
+
+export interface SnapshotReadStats {
+  rows: number;
+  /** Rows of system spaces (256–511). A database snapshot without any is not a database. */
+  systemRows: number;
+  blocks: number;
+  /** Damaged regions skipped (force_recovery). */
+  skippedRegions: number;
+  skippedBytes: number;
+  /** Set once the EOF marker was reached: the snapshot is complete. */
+  complete: boolean;
+}
+
+export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
+  readonly stats: SnapshotReadStats = { rows: 0, systemRows: 0, blocks: 0, skippedRegions: 0, skippedBytes: 0, complete: false };
+
+  private buffer: Uint8Array = new Uint8Array(0);
+  /** File offset of buffer[0]. */
+  private bufferStart = 0;
+  private offset: number;
+  private closed = false;
+  private readonly reader = new MsgpackReader(new Uint8Array(0));
+  private readonly meter: ProgressMeter;
+  private readonly logger: Logger;
+  // Verified state (S5, S6), advanced only by whole blocks.
+  /** lsn the next row must have; undefined after a skip (then it must only grow). */
+  private nextLsn: number | undefined = 0;
+  private lastLsn = -1;
+  private spaceId = -1;
+  private spaceRank = -1;
+  private groupId = 0;
+  /** A user-space row was read: the system spaces are complete (§7). */
+  private userPart = false;
+
+  private constructor(
+    readonly path: string,
+    readonly meta: XlogMeta,
+    private readonly file: FileHandle,
+    private readonly fileSize: number,
+    headerLength: number,
+    private readonly hasher: Hasher,
+    private readonly options: SnapshotReaderOptions,
+  ) {
+    this.offset = headerLength;
+    this.logger = options.logger ?? silentLogger;
+    this.meter = new ProgressMeter(options.onProgress, options.progressIntervalMs ?? PROGRESS_INTERVAL_DEFAULT_MS, undefined, fileSize);
+    this.meter.bytes = headerLength;
+  }
+
+  /**
+   * Opens `path` and checks its meta header (S1, S2). Throws XlogError if the header is
+   * incomplete, invalid or of another type, or the name does not match its VClock.
+   */
+  static async open(fs: FileSystem, path: string, hasher: Hasher, options: SnapshotReaderOptions = {}): Promise<SnapshotReader> {
+    const file = await io('open', path, fs.open(path, 'read'));
+    try {
+      const size = await io('fstat', path, file.size());
+      const head = new Uint8Array(Math.min(size, META_SIZE_MAX));
+      const n = await readFully(file, head, 0, path);
+      const parsed = parseMeta(head.subarray(0, n), path, 'SNAP', hasher);
+      if (parsed.status === 'incomplete') throw new XlogError(`snapshot '${path}' is truncated: incomplete meta header at offset 0 (${size} bytes)`);
+      const name = parseXlogFileName(basename(path));
+      const signature = parsed.meta.vclock.signature();
+      if (name !== undefined && name.signature !== signature) throw invalidNameError(path, signature, name.signature);
+      return new SnapshotReader(path, parsed.meta, file, size, parsed.length, hasher, options);
+    } catch (error) {
+      await file.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The snapshot's vclock (meta header): the state the rows add up to. */
+  get vclock(): Vclock {
+    return this.meta.vclock;
+  }
+
+  /** The next block's rows, or undefined once the snapshot is complete (EOF marker, S7). */
+  async next(): Promise<SnapshotBatch | undefined> {
+    if (this.stats.complete) return undefined;
+    for (;;) {
+      const at = this.offset;
+      const available = this.fileSize - at;
+      if (available <= 0) throw this.noEofMarker(`the file ends at offset ${at}`);
+      await this.ensure(at, Math.min(available, BLOCK_HEADER_SIZE));
+      const header = readBlockHeader(this.buffer, at - this.bufferStart, available, this.hasher);
+      if (header.status === 'eof') {
+        if (available > EOF_MARKER_BYTES.length) {
+          // Every row before the marker verified: extra bytes damage no row, force_recovery may ignore them.
+          const reason = `${available - EOF_MARKER_BYTES.length} bytes after the EOF marker`;
+          if (this.options.forceRecovery !== true) throw this.corrupt(reason, at);
+          this.logger.warn(`${reason} in ${this.path} at offset ${at}: ignored (force_recovery)`);
+        }
+        return this.complete();
+      }
+      if (header.status === 'torn') {
+        if (await this.isTornTail(at)) throw this.noEofMarker(`torn block at offset ${at}`);
+        await this.skipDamage('bad block magic', at);
+        continue;
+      }
+      if (header.status === 'corrupt') {
+        await this.skipDamage(header.reason, at);
+        continue;
+      }
+      const size = BLOCK_HEADER_SIZE + header.payloadLength;
+      await this.ensure(at, size);
+      const start = at - this.bufferStart + BLOCK_HEADER_SIZE;
+      const payload = this.buffer.subarray(start, start + header.payloadLength);
+      if (this.hasher.h64(payload) !== header.checksum) {
+        await this.skipDamage('block checksum mismatch', at);
+        continue;
+      }
+      const rows: SnapshotRow[] = [];
+      const invalid = decodeSnapshotRows(this.reader, payload, header.rowCount, rows);
+      if (invalid !== undefined) {
+        await this.skipDamage(invalid, at);
+        continue;
+      }
+      const accepted = this.accept(rows, at);
+      this.offset = at + size;
+      if (!accepted) {
+        this.stats.skippedRegions++;
+        this.stats.skippedBytes += size;
+        continue;
+      }
+      this.stats.blocks++;
+      this.meter.rows = this.stats.rows;
+      this.meter.bytes = this.offset;
+      this.meter.tick();
+      return { rows, offset: at };
+    }
+  }
+
+  /** Iterates every block; closes the file at the end, on error and on early exit. */
+  async *[Symbol.asyncIterator](): AsyncIterator<SnapshotBatch> {
+    try {
+      for (let batch = await this.next(); batch !== undefined; batch = await this.next()) yield batch;
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Every row, one at a time (convenient; iterating batches is faster). */
+  async *rows(): AsyncGenerator<SnapshotRow> {
+    for await (const batch of this) yield* batch.rows;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.file.close();
+  }
+
+  /**
+   * S5, S6 across the rows of a verified block, then commits them to the reader's state.
+   * Returns false when force_recovery drops the block (its lsn goes back: a repeated or
+   * misplaced block). An order violation is fatal even with force_recovery: the file was not
+   * written by this format's rules, and rows could land in the wrong space.
+   */
+  private accept(rows: readonly SnapshotRow[], at: number): boolean {
+    const first = rows[0]!;
+    const expected = this.nextLsn ?? this.lastLsn + 1;
+    if (first.lsn < expected) {
+      const reason = `row lsn ${first.lsn} after lsn ${this.lastLsn} (a repeated or misplaced block)`;
+      this.damaged(reason, at);
+      this.logger.warn(`${reason} in ${this.path} at offset ${at}: skipping the block (force_recovery)`);
+      return false;
+    }
+    if (first.lsn > expected && this.nextLsn !== undefined) {
+      const reason = `row lsn ${first.lsn} where ${expected} was expected (rows missing)`;
+      this.damaged(reason, at);
+      this.logger.warn(`${reason} in ${this.path} at offset ${at}: accepting the block (force_recovery)`);
+    }
+    let { spaceId, spaceRank, groupId, userPart } = this;
+    let systemRows = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      if (i > 0 && row.lsn !== rows[i - 1]!.lsn + 1) throw this.corrupt(`row ${i} of the block has lsn ${row.lsn} after ${rows[i - 1]!.lsn}`, at);
+      if (row.spaceId !== spaceId) {
+        const rank = spaceOrderRank(row.spaceId);
+        if (rank <= spaceRank) throw this.corrupt(`rows of space ${row.spaceId} after rows of space ${spaceId} (snapshot order broken)`, at);
+        spaceId = row.spaceId;
+        spaceRank = rank;
+        groupId = row.groupId;
+        if (!isSystemSpace(spaceId)) userPart = true;
+      } else if (row.groupId !== groupId) {
+        throw this.corrupt(`space ${spaceId} has rows of group_id ${groupId} and ${row.groupId}`, at);
+      }
+      if (!userPart) systemRows++;
+    }
+    this.spaceId = spaceId;
+    this.spaceRank = spaceRank;
+    this.groupId = groupId;
+    this.userPart = userPart;
+    this.lastLsn = rows[rows.length - 1]!.lsn;
+    this.nextLsn = this.lastLsn + 1;
+    this.stats.rows += rows.length;
+    this.stats.systemRows += systemRows;
+    return true;
+  }
+
+  /**
+   * Damage at `at`: throws, unless force_recovery may skip it (after the first user-space row,
+   * §7): then warns and moves to the next valid block or to the EOF marker at the very end.
+   */
+  private async skipDamage(reason: string, at: number): Promise<void> {
+    this.damaged(reason, at);
+    const next = await this.findRecoveryPoint(at + 1);
+    if (next === undefined) throw this.noEofMarker(`${reason} at offset ${at}, and no valid block after it`);
+    this.logger.warn(`${reason} in ${this.path} at offset ${at}: skipping ${next - at} bytes (force_recovery)`);
+    this.stats.skippedRegions++;
+    this.stats.skippedBytes += next - at;
+    this.offset = next;
+    this.nextLsn = undefined;
+  }
+
+  /** Throws for damage unless force_recovery applies to it (after the system spaces). */
+  private damaged(reason: string, at: number): void {
+    if (this.options.forceRecovery !== true) throw this.corrupt(reason, at);
+    if (!this.userPart) {
+      throw new XlogError(
+        `${reason} in ${this.path} at offset ${at}: the damage may be in system spaces, which force_recovery never skips`,
+      );
+    }
+  }
+
+  private corrupt(reason: string, at: number): XlogError {
+    return new XlogError(`${reason} in ${this.path} at offset ${at}`);
+  }
+
+  private noEofMarker(detail: string): XlogError {
+    return new XlogError(`snapshot ${this.path} has no EOF marker: ${detail}`);
+  }
+
+  private complete(): undefined {
+    this.stats.complete = true;
+    this.meter.rows = this.stats.rows;
+    this.meter.bytes = this.fileSize;
+    this.meter.finish();
+    return undefined;
+  }
+
+  /** First offset ≥ `from` holding a block that verifies, or the EOF marker ending the file. */
+  private async findRecoveryPoint(from: number): Promise<number | undefined> {
+    for (let position = from; position + BLOCK_HEADER_SIZE < this.fileSize; position++) {
+      await this.ensure(position, BLOCK_HEADER_SIZE);
+      const local = position - this.bufferStart;
+      if (this.buffer[local] !== 0xd5 || this.buffer[local + 1] !== 0xba) continue;
+      const header = readBlockHeader(this.buffer, local, this.fileSize - position, this.hasher);
+      if (header.status !== 'block') continue;
+      await this.ensure(position, BLOCK_HEADER_SIZE + header.payloadLength);
+      const start = position - this.bufferStart + BLOCK_HEADER_SIZE;
+      if (this.hasher.h64(this.buffer.subarray(start, start + header.payloadLength)) === header.checksum) return position;
+    }
+    const eof = this.fileSize - EOF_MARKER_BYTES.length;
+    if (eof < from) return undefined;
+    await this.ensure(eof, EOF_MARKER_BYTES.length);
+    const local = eof - this.bufferStart;
+    for (let i = 0; i < EOF_MARKER_BYTES.length; i++) if (this.buffer[local + i] !== EOF_MARKER_BYTES[i]) return undefined;
+    return eof;
+  }
+
+  /**
+   * readBlockHeader() said 'torn'. A tail that starts with a marker or magic prefix, or holds
+   * only zeros, is torn (a file that was never finished); zeros followed by anything else are
+   * damage (container rules 6, 8).
+   */
+  private async isTornTail(at: number): Promise<boolean> {
+    await this.ensure(at, 1);
+    if (this.buffer[at - this.bufferStart] !== 0) return true;
+    for (let position = at; position < this.fileSize; ) {
+      const n = Math.min(this.fileSize - position, this.readSize);
+      await this.ensure(position, n);
+      const start = position - this.bufferStart;
+      for (let i = start; i < start + n; i++) if (this.buffer[i] !== 0) return false;
+      position += n;
+    }
+    return true;
+  }
+
+  private get readSize(): number {
+    return this.options.readSizeBytes ?? SNAPSHOT_READ_SIZE_DEFAULT_BYTES;
+  }
+
+  /** Makes file bytes [position, position + length) available in the buffer. */
+  private async ensure(position: number, length: number): Promise<void> {
+    const start = position - this.bufferStart;
+    if (start >= 0 && start + length <= this.buffer.length) return;
+    // A fresh buffer per refill: tuples handed out earlier are views into the old one. Not
+    // zero-filled (every byte used is read first); a plain Uint8Array view, as public types are.
+    const size = Math.min(Math.max(length, this.readSize), this.fileSize - position);
+    const allocated = Buffer.allocUnsafe(size);
+    const fresh = new Uint8Array(allocated.buffer, allocated.byteOffset, size);
+    const n = await readFully(this.file, fresh, position, this.path);
+    if (n < length) throw new XlogError(`${this.path}: short read at offset ${position} (${n} of ${length} bytes)`);
+    this.buffer = fresh.subarray(0, n);
+    this.bufferStart = position;
+  }
+}
+
+/** Reads until `into` is full or the file ends (short reads are retried). */
+async function readFully(file: FileHandle, into: Uint8Array, position: number, path: string): Promise<number> {
+  let total = 0;
+  while (total < into.length) {
+    const n = await io('read', path, file.read(into, total, into.length - total, position + total));
+    if (n === 0) break;
+    total += n;
+  }
+  return total;
+}
