@@ -233,7 +233,7 @@ export class Box {
       await this.txns.statement(() => {
         const applied = applyOperation(this.catalog, this.catalog.spaceOrThrow(spaceId), op, true);
         statement = applied.statement;
-        return applied.statement === undefined ? undefined : { ...(applied.undo === undefined ? {} : { undo: applied.undo }), ...(applied.row === undefined ? {} : { row: applied.row }) };
+        return applied;
       });
       return statement;
     } catch (error) {
@@ -367,6 +367,8 @@ export class Box {
       const source = await this.quiesce(async () => {
         const vclock = this.journal.vclock.copy();
         await this.journal.rotate();
+        // The next xlog starts at the checkpoint: recovery reads from it, not the old file.
+        await this.journal.openFile();
         return this.snapshotSource(vclock);
       });
       if (this.lastCheckpointVclock !== undefined && source.vclock.equals(this.lastCheckpointVclock)) {
@@ -507,6 +509,7 @@ export class Box {
     this.status = 'closing';
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
     this.wakeWritableWaiters();
+    this.stats.stop();
     await this.journal?.close();
     this.lock?.release();
     this.status = 'closed';

@@ -5,31 +5,40 @@ export type StatName = (typeof STAT_NAMES)[number];
 
 const WINDOW_SECONDS = 5;
 
+/**
+ * Counting is one increment on the request path; once a second a timer (unref'd: it never
+ * keeps the process alive) records the totals, and rps is the growth over the last 5 records.
+ */
 export class BoxStat {
-  private readonly totals = new Map<StatName, number>(STAT_NAMES.map((n) => [n, 0]));
-  /** Per second buckets: [second, counts]. */
-  private readonly buckets: Array<{ second: number; counts: Map<StatName, number> }> = [];
+  private readonly totals: Record<StatName, number> = Object.fromEntries(STAT_NAMES.map((n) => [n, 0])) as Record<StatName, number>;
+  private readonly history: Array<Record<StatName, number>> = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor() {
+    this.timer = setInterval(() => {
+      this.history.push({ ...this.totals });
+      if (this.history.length > WINDOW_SECONDS + 1) this.history.shift();
+    }, 1000);
+    this.timer.unref();
+  }
 
   count(name: StatName, n = 1): void {
-    this.totals.set(name, this.totals.get(name)! + n);
-    const second = Math.floor(Date.now() / 1000);
-    let bucket = this.buckets[this.buckets.length - 1];
-    if (bucket === undefined || bucket.second !== second) {
-      bucket = { second, counts: new Map() };
-      this.buckets.push(bucket);
-      while (this.buckets.length > WINDOW_SECONDS + 1) this.buckets.shift();
-    }
-    bucket.counts.set(name, (bucket.counts.get(name) ?? 0) + n);
+    this.totals[name] += n;
   }
 
   snapshot(): Record<string, { total: number; rps: number }> {
-    const now = Math.floor(Date.now() / 1000);
     const out: Record<string, { total: number; rps: number }> = {};
+    const oldest = this.history[0];
+    const newest = this.history[this.history.length - 1];
+    const seconds = this.history.length - 1;
     for (const name of STAT_NAMES) {
-      let recent = 0;
-      for (const bucket of this.buckets) if (bucket.second < now && bucket.second >= now - WINDOW_SECONDS) recent += bucket.counts.get(name) ?? 0;
-      out[name] = { total: this.totals.get(name)!, rps: Math.round(recent / WINDOW_SECONDS) };
+      const rps = oldest === undefined || newest === undefined || seconds === 0 ? 0 : Math.round((newest[name] - oldest[name]) / seconds);
+      out[name] = { total: this.totals[name], rps };
     }
     return out;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
   }
 }

@@ -126,7 +126,7 @@ export class TxnManager {
    * if another context's transaction holds it. Resolves when the statement is durable
    * (autocommit) or at once (inside a transaction).
    */
-  async statement(apply: () => { undo?: Undo; row?: Xrow } | undefined): Promise<void> {
+  async statement(apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined): Promise<void> {
     const txn = this.current();
     if (txn?.state === 'aborted') throw txn.abortError!;
     while (this.holder !== undefined && this.holder !== txn) await this.waitForLock(txn);

@@ -388,22 +388,27 @@ export function encode(value: unknown): Uint8Array {
  */
 export class MsgpackReader {
   bytes: Uint8Array;
-  view: DataView;
   offset: number;
   end: number;
+  /** Created on first use: most values (fixints, short strings, headers) never need it. */
+  private dataView: DataView | undefined;
 
   constructor(bytes: Uint8Array, offset = 0, end = bytes.length) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.offset = offset;
     this.end = end;
+  }
+
+  get view(): DataView {
+    this.dataView ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    return this.dataView;
   }
 
   /** Points the reader at another buffer (reuse on hot paths). */
   reset(bytes: Uint8Array, offset = 0, end = bytes.length): this {
     if (bytes !== this.bytes) {
       this.bytes = bytes;
-      this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      this.dataView = undefined;
     }
     this.offset = offset;
     this.end = end;
@@ -798,13 +803,14 @@ export function utf8Decode(bytes: Uint8Array, start: number, length: number): st
   return textDecoder.decode(bytes.subarray(start, start + length));
 }
 
-const sharedReader = new MsgpackReader(new Uint8Array(0));
+const EMPTY = new Uint8Array(0);
+const sharedReader = new MsgpackReader(EMPTY);
 
 /** Decodes exactly one value filling `bytes` (trailing bytes are an error). */
 export function decode(bytes: Uint8Array): unknown {
   const reader = sharedReader.reset(bytes);
   const value = reader.readValue();
   if (reader.offset !== bytes.length) throw new MsgpackError(`${bytes.length - reader.offset} trailing bytes after the value`);
-  reader.reset(new Uint8Array(0));
+  reader.reset(EMPTY);
   return value;
 }

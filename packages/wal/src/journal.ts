@@ -196,6 +196,17 @@ export class Journal {
     }
   }
 
+  /**
+   * Opens the next xlog now instead of at the next write (after a checkpoint: recovery then
+   * starts from this file and never rereads the rows before the checkpoint). No-op in
+   * wal_mode none or when a file is open.
+   */
+  async openFile(): Promise<void> {
+    await this.drain();
+    if (this.options.mode === 'none' || this.file !== undefined || this.closed || this.broken !== undefined) return;
+    this.file = await this.createFile();
+  }
+
   /** Writes everything queued, closes the file with its EOF marker, refuses later submits. */
   async close(): Promise<void> {
     await this.drain();
