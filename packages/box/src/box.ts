@@ -200,11 +200,17 @@ export class Box {
     return vclock;
   }
 
-  /** Recovery and bootstrap: apply and commit at once, no WAL row. */
+  /** Recovery and bootstrap: apply and commit at once, no WAL row, nothing kept for undo. */
   private applyUnlogged(spaceId: number, op: Operation): void {
     const entry = this.catalog.space(spaceId);
     if (entry === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_SPACE, String(spaceId));
-    applyOperation(this.catalog, entry, op, false).undo?.commit?.();
+    // User-space snapshot rows: straight into memtx (no statement). System spaces go through
+    // the executor so the catalog sees them.
+    if (op.kind === 'replace' && entry.def.id > SYSTEM_ID_MAX && entry.memtx !== undefined) {
+      entry.memtx.load(op.tuple);
+      return;
+    }
+    applyOperation(this.catalog, entry, op, false).undo?.release();
   }
 
   /** Applies one logged request during recovery. */

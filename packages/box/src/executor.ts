@@ -16,7 +16,8 @@ export type Operation =
 
 export interface Applied {
   readonly statement: Statement | undefined;
-  readonly undo: Undo | undefined;
+  /** Undo/commit of the statement; release() commits without keeping the tuples (recovery). */
+  readonly undo: (Undo & { release(): void }) | undefined;
   /** The row to log; undefined for temporary spaces, no-ops and when not logging. */
   readonly row: Xrow | undefined;
 }
@@ -54,7 +55,7 @@ export function applyOperation(catalog: Catalog, entry: SpaceEntry, op: Operatio
     }
   }
   const done = statement;
-  const undo: Undo = {
+  const undo = {
     rollback() {
       catalogUndo?.rollback();
       done.rollback();
@@ -62,6 +63,10 @@ export function applyOperation(catalog: Catalog, entry: SpaceEntry, op: Operatio
     commit() {
       catalogUndo?.commit?.();
       done.commit();
+    },
+    release() {
+      catalogUndo?.commit?.();
+      done.commit(false);
     },
   };
   const row = log && !entry.def.temporary ? rowFor(entry, op, statement) : undefined;

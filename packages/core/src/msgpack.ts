@@ -419,6 +419,17 @@ export class MsgpackReader {
     return this.end - this.offset;
   }
 
+  /** Big-endian uint16/uint32 at `p` by byte arithmetic (no DataView on the hot paths). */
+  private u16(p: number): number {
+    const b = this.bytes;
+    return (b[p]! << 8) | b[p + 1]!;
+  }
+
+  private u32(p: number): number {
+    const b = this.bytes;
+    return b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+  }
+
   private need(n: number): void {
     if (this.offset + n > this.end) throw new MsgpackError(`unexpected end of data at offset ${this.offset}`);
   }
@@ -449,11 +460,11 @@ export class MsgpackReader {
       case 0xcd:
         this.need(3);
         this.offset += 3;
-        return this.view.getUint16(this.offset - 2);
+        return this.u16(this.offset - 2);
       case 0xce:
         this.need(5);
         this.offset += 5;
-        return this.view.getUint32(this.offset - 4);
+        return this.u32(this.offset - 4);
       case 0xcf: {
         this.need(9);
         const high = this.view.getUint32(this.offset + 1);
@@ -530,11 +541,11 @@ export class MsgpackReader {
       case 0xda:
         this.need(3);
         this.offset += 3;
-        return this.view.getUint16(this.offset - 2);
+        return this.u16(this.offset - 2);
       case 0xdb:
         this.need(5);
         this.offset += 5;
-        return this.view.getUint32(this.offset - 4);
+        return this.u32(this.offset - 4);
       default:
         throw new MsgpackError(`expected a string at offset ${this.offset}, got type 0x${t.toString(16)}`);
     }
@@ -588,12 +599,12 @@ export class MsgpackReader {
     if (t === 0xdc) {
       this.need(3);
       this.offset += 3;
-      return this.view.getUint16(this.offset - 2);
+      return this.u16(this.offset - 2);
     }
     if (t === 0xdd) {
       this.need(5);
       this.offset += 5;
-      return this.view.getUint32(this.offset - 4);
+      return this.u32(this.offset - 4);
     }
     throw new MsgpackError(`expected an array at offset ${this.offset}, got type 0x${t.toString(16)}`);
   }
@@ -607,12 +618,12 @@ export class MsgpackReader {
     if (t === 0xde) {
       this.need(3);
       this.offset += 3;
-      return this.view.getUint16(this.offset - 2);
+      return this.u16(this.offset - 2);
     }
     if (t === 0xdf) {
       this.need(5);
       this.offset += 5;
-      return this.view.getUint32(this.offset - 4);
+      return this.u32(this.offset - 4);
     }
     throw new MsgpackError(`expected a map at offset ${this.offset}, got type 0x${t.toString(16)}`);
   }
@@ -655,8 +666,8 @@ export class MsgpackReader {
       case 0xce: case 0xd2: case 0xca: this.skipBytes(5); return 0;
       case 0xcf: case 0xd3: case 0xcb: this.skipBytes(9); return 0;
       case 0xd9: case 0xc4: this.need(2); this.skipBytes(2 + this.bytes[p + 1]!); return 0;
-      case 0xda: case 0xc5: this.need(3); this.skipBytes(3 + this.view.getUint16(p + 1)); return 0;
-      case 0xdb: case 0xc6: this.need(5); this.skipBytes(5 + this.view.getUint32(p + 1)); return 0;
+      case 0xda: case 0xc5: this.need(3); this.skipBytes(3 + this.u16(p + 1)); return 0;
+      case 0xdb: case 0xc6: this.need(5); this.skipBytes(5 + this.u32(p + 1)); return 0;
       case 0xd4: this.skipBytes(3); return 0;
       case 0xd5: this.skipBytes(4); return 0;
       case 0xd6: this.skipBytes(6); return 0;
@@ -665,10 +676,10 @@ export class MsgpackReader {
       case 0xc7: this.need(2); this.skipBytes(3 + this.bytes[p + 1]!); return 0;
       case 0xc8: this.need(3); this.skipBytes(4 + this.view.getUint16(p + 1)); return 0;
       case 0xc9: this.need(5); this.skipBytes(6 + this.view.getUint32(p + 1)); return 0;
-      case 0xdc: this.skipBytes(3); return this.view.getUint16(p + 1);
-      case 0xdd: this.skipBytes(5); return this.view.getUint32(p + 1);
-      case 0xde: this.skipBytes(3); return this.view.getUint16(p + 1) * 2;
-      case 0xdf: this.skipBytes(5); return this.view.getUint32(p + 1) * 2;
+      case 0xdc: this.skipBytes(3); return this.u16(p + 1);
+      case 0xdd: this.skipBytes(5); return this.u32(p + 1);
+      case 0xde: this.skipBytes(3); return this.u16(p + 1) * 2;
+      case 0xdf: this.skipBytes(5); return this.u32(p + 1) * 2;
       default:
         throw new MsgpackError(`invalid type byte 0x${t.toString(16)} at offset ${p}`);
     }

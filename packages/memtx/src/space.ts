@@ -398,6 +398,30 @@ export class Space implements IndexOwner, StatementOwner {
     return this.executeReplace(tuple, DUP_INSERT, 'insert');
   }
 
+  /**
+   * Recovery fast path (snapshot rows, bootstrap): REPLACE `tuple` without a Statement, undo
+   * copies or triggers; a displaced tuple is freed at once (delayed if a read view is open).
+   * For loading at startup only, when no transaction can need an undo.
+   */
+  load(tuple: TupleInput): void {
+    this.assertWritable();
+    this.primary();
+    this.prepare(tuple);
+    const newRef = this.store();
+    let oldRef: number;
+    try {
+      oldRef = this.replaceAllKeys(NONE, newRef, DUP_REPLACE_OR_INSERT);
+    } catch (error) {
+      this.arena.freeNow(newRef);
+      throw error;
+    }
+    this.bsizeBytes += this.arena.length(newRef);
+    if (oldRef !== NONE) {
+      this.bsizeBytes -= this.arena.length(oldRef);
+      this.arena.free(oldRef);
+    }
+  }
+
   /** REPLACE by primary key (insert if absent); a duplicate in a secondary unique index fails. */
   replace(tuple: TupleInput): Statement {
     return this.executeReplace(tuple, DUP_REPLACE_OR_INSERT, 'replace');

@@ -38,6 +38,8 @@ export interface StatementOwner {
 
 export class Statement {
   private state = PENDING;
+  /** Committed without keeping its tuples: reading them is a programmer error. */
+  private released = false;
   private oldCopy: Uint8Array | undefined;
   private newCopy: Uint8Array | undefined;
 
@@ -82,12 +84,14 @@ export class Statement {
   /** MessagePack of the tuple this statement replaced or deleted. */
   get oldTupleBytes(): Uint8Array | undefined {
     if (this.oldRef === NONE) return undefined;
+    assert(!this.released, 'tuples of a statement committed without keeping them');
     return this.oldCopy ?? this.arena.copy(this.oldRef);
   }
 
   /** MessagePack of the tuple this statement inserted (the result of an update/upsert). */
   get newTupleBytes(): Uint8Array | undefined {
     if (this.newRef === NONE) return undefined;
+    assert(!this.released, 'tuples of a statement committed without keeping them');
     return this.newCopy ?? this.arena.copy(this.newRef);
   }
 
@@ -103,10 +107,14 @@ export class Statement {
     return bytes === undefined ? undefined : decodeTuple(bytes, 0);
   }
 
-  /** The WAL has the change: release the old tuple's memory. */
-  commit(): void {
+  /**
+   * The WAL has the change: release the old tuple's memory. `keepTuples` false skips copying
+   * the tuples out (recovery: nobody reads the statement afterwards; its accessors then throw).
+   */
+  commit(keepTuples = true): void {
     assert(this.state === PENDING, `commit of a ${this.stateName} statement`);
-    this.capture();
+    if (keepTuples) this.capture();
+    else this.released = true;
     this.state = COMMITTED;
     this.space.commitStatement(this);
   }
