@@ -229,23 +229,36 @@ export class Box {
   }
 
   /** Runs a data-changing operation as `userId`; resolves with the memtx statement when durable. */
-  async write(userId: number, spaceId: number, op: Operation, stat: StatName): Promise<Statement | undefined> {
+  write(userId: number, spaceId: number, op: Operation, stat: StatName): Promise<Statement | undefined> {
     this.stats.count(stat);
+    let statement: Statement | undefined;
+    const apply = () => {
+      const applied = applyOperation(this.catalog, this.catalog.spaceOrThrow(spaceId), op, true);
+      statement = applied.statement;
+      return applied;
+    };
     try {
-      const entry = this.catalog.spaceOrThrow(spaceId);
-      this.checkWrite(userId, entry);
-      if (this.barrier !== undefined && this.txns.current() === undefined) await this.barrier;
-      let statement: Statement | undefined;
-      await this.txns.statement(() => {
-        const applied = applyOperation(this.catalog, this.catalog.spaceOrThrow(spaceId), op, true);
-        statement = applied.statement;
-        return applied;
-      });
-      return statement;
+      this.checkWrite(userId, this.catalog.spaceOrThrow(spaceId));
+      // Fast path (no transaction anywhere, no checkpoint barrier): apply now, no async layers.
+      const durable = this.barrier === undefined ? this.txns.tryAutocommit(apply) : false;
+      if (durable === undefined) return Promise.resolve(statement);
+      if (durable !== false) return durable.then(() => statement, this.countError);
     } catch (error) {
       this.stats.count('ERROR');
-      throw error;
+      return Promise.reject(error);
     }
+    return this.writeSlow(apply).then(() => statement, this.countError);
+  }
+
+  private readonly countError = (error: unknown): never => {
+    this.stats.count('ERROR');
+    throw error;
+  };
+
+  /** The general path: waits for the checkpoint barrier and the transaction lock. */
+  private async writeSlow(apply: Parameters<TxnManager['statement']>[0]): Promise<void> {
+    if (this.barrier !== undefined && this.txns.current() === undefined) await this.barrier;
+    await this.txns.statement(apply);
   }
 
   checkWrite(userId: number, entry: SpaceEntry): void {

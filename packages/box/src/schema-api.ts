@@ -267,53 +267,38 @@ export class SchemaApi {
     }
   }
 
-  async grant(name: string, privileges: string, objectType: string | undefined, objectName: string | number | undefined, options: { if_not_exists?: boolean }): Promise<void> {
+  /**
+   * What a grant or revoke is about: grant(user, role) means the role's Execute; otherwise the
+   * privileges on an object ('universe', 'space', 'function', 'role', 'user').
+   */
+  private grantTarget(name: string, privileges: string, objectType: string | undefined, objectName: string | number | undefined) {
     const grantee = this.userOrThrow(name);
-    let type: string;
-    let id: number;
-    let label: string;
-    let bits: number;
     if (objectType === undefined) {
-      // grant(user, role): the role's Execute.
       const role = this.userOrThrow(privileges, 'role');
-      [type, id, label, bits] = ['role', role.id, role.name, Privilege.EXECUTE];
-      if (this.box.catalog.access.privRow(grantee.id, 'role', role.id) !== undefined) {
-        if (options.if_not_exists === true) return;
-        throw new ClientError(ErrorCode.ER_ROLE_GRANTED, grantee.name, role.name);
-      }
-    } else {
-      [type, id, label] = this.grantObject(objectType, objectName);
-      bits = parsePrivileges(privileges);
+      return { grantee, type: 'role', id: role.id, label: role.name, bits: Privilege.EXECUTE as number, roleGrant: true };
     }
+    const [type, id, label] = this.grantObject(objectType, objectName);
+    return { grantee, type, id, label, bits: parsePrivileges(privileges), roleGrant: false };
+  }
+
+  async grant(name: string, privileges: string, objectType: string | undefined, objectName: string | number | undefined, options: { if_not_exists?: boolean }): Promise<void> {
+    const { grantee, type, id, label, bits, roleGrant } = this.grantTarget(name, privileges, objectType, objectName);
     const existing = this.box.catalog.access.privRow(grantee.id, type, id);
     const had = existing?.privilege ?? 0;
-    if ((had & bits) === bits >>> 0 && existing !== undefined) {
+    if (existing !== undefined && (had & bits) >>> 0 === bits >>> 0) {
       if (options.if_not_exists === true) return;
+      if (roleGrant) throw new ClientError(ErrorCode.ER_ROLE_GRANTED, grantee.name, label);
       throw new ClientError(ErrorCode.ER_PRIV_GRANTED, grantee.name, privilegeText(bits), type, type === 'universe' ? '' : ` '${label}'`);
     }
     await this.sys(SystemSpace.PRIV, { kind: 'replace', tuple: [ADMIN, grantee.id, type, id, (had | bits) >>> 0] });
   }
 
   async revoke(name: string, privileges: string, objectType: string | undefined, objectName: string | number | undefined, options: { if_exists?: boolean }): Promise<void> {
-    const grantee = this.userOrThrow(name);
-    let type: string;
-    let id: number;
-    let label: string;
-    let bits: number;
-    if (objectType === undefined) {
-      const role = this.userOrThrow(privileges, 'role');
-      [type, id, label, bits] = ['role', role.id, role.name, Privilege.EXECUTE];
-      if (this.box.catalog.access.privRow(grantee.id, 'role', role.id) === undefined) {
-        if (options.if_exists === true) return;
-        throw new ClientError(ErrorCode.ER_ROLE_NOT_GRANTED, grantee.name, role.name);
-      }
-    } else {
-      [type, id, label] = this.grantObject(objectType, objectName);
-      bits = parsePrivileges(privileges);
-    }
+    const { grantee, type, id, label, bits, roleGrant } = this.grantTarget(name, privileges, objectType, objectName);
     const existing = this.box.catalog.access.privRow(grantee.id, type, id);
     if (existing === undefined || (existing.privilege & bits) === 0) {
       if (options.if_exists === true) return;
+      if (roleGrant) throw new ClientError(ErrorCode.ER_ROLE_NOT_GRANTED, grantee.name, label);
       throw new ClientError(ErrorCode.ER_PRIV_NOT_GRANTED, grantee.name, privilegeText(bits), type, label);
     }
     const left = (existing.privilege & ~bits) >>> 0;

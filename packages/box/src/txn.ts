@@ -42,6 +42,8 @@ export class Txn {
   readonly onRollback: Array<() => void> = [];
   /** Why an aborted transaction was aborted (raised by its next statement or commit). */
   abortError: ClientError | undefined;
+  /** Set once TxnManager stopped counting it as active. */
+  counted = false;
 
   constructor(readonly autocommit: boolean) {}
 
@@ -77,11 +79,18 @@ export class TxnManager {
   private readonly waiters: LockWaiter[] = [];
   /** Transactions submitted and not yet durable. */
   private inFlight = 0;
+  /**
+   * Multi-statement transactions begun and not finished. When it drops to 0 the
+   * AsyncLocalStorage is disabled: while enabled, Node runs promise hooks on every promise of
+   * the process, which costs every request, not only transactional ones.
+   */
+  private active = 0;
 
   constructor(private readonly journal: () => Journal) {}
 
   /** The open transaction of the calling async context. */
   current(): Txn | undefined {
+    if (this.active === 0) return undefined;
     const txn = this.context.getStore();
     return txn !== undefined && (txn.state === 'open' || txn.state === 'aborted') ? txn : undefined;
   }
@@ -99,14 +108,23 @@ export class TxnManager {
   begin(): Txn {
     if (this.current() !== undefined) throw new ClientError(ErrorCode.ER_ACTIVE_TRANSACTION);
     const txn = new Txn(false);
+    this.active++;
     this.context.enterWith(txn);
     return txn;
+  }
+
+  /** A multi-statement transaction ended (committed, rolled back or failed). */
+  private finished(txn: Txn): void {
+    if (txn.counted) return;
+    txn.counted = true;
+    if (--this.active === 0) this.context.disable();
   }
 
   /** Runs `fn` inside a new transaction bound to its async context, committing after it. */
   async atomic<T>(fn: () => T | Promise<T>): Promise<T> {
     if (this.current() !== undefined) throw new ClientError(ErrorCode.ER_ACTIVE_TRANSACTION);
     const txn = new Txn(false);
+    this.active++;
     return this.context.run(txn, async () => {
       let result: T;
       try {
@@ -139,10 +157,25 @@ export class TxnManager {
       if (result?.row !== undefined) txn.rows.push(result.row);
       return;
     }
+    return this.autocommit(apply);
+  }
+
+  /**
+   * The fast path of an autocommit statement: when no transaction is open anywhere it applies
+   * synchronously (throwing synchronously on error) and returns the durability promise, or
+   * undefined when there is nothing to log. Returns `false` when the caller must use
+   * statement() (a transaction is open or holds the lock).
+   */
+  tryAutocommit(apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined): Promise<void> | undefined | false {
+    if (this.active !== 0 || this.holder !== undefined) return false;
+    return this.autocommit(apply);
+  }
+
+  private autocommit(apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined): Promise<void> | undefined {
     const result = apply();
     if (result?.row === undefined) {
       result?.undo?.commit?.();
-      return;
+      return undefined;
     }
     const auto = new Txn(true);
     if (result.undo !== undefined) auto.undo.push(result.undo);
@@ -181,6 +214,7 @@ export class TxnManager {
   }
 
   private async commitTxn(txn: Txn): Promise<void> {
+    this.finished(txn);
     if (txn.state === 'aborted') {
       txn.state = 'rolled-back';
       this.release(txn);
@@ -199,6 +233,7 @@ export class TxnManager {
   }
 
   private rollbackTxn(txn: Txn): void {
+    this.finished(txn);
     if (txn.state !== 'rolled-back') {
       txn.rollbackStatements();
       txn.state = 'rolled-back';

@@ -51,15 +51,42 @@ export interface UpdateOp {
   /** Whether the field was given by name or path (errors then use ER_NO_SUCH_FIELD_NAME). */
   readonly byName: boolean;
   /** '=' and '!': the value's bytes. */
-  readonly value?: Uint8Array;
+  readonly value?: Uint8Array | undefined;
   /** '+' '-' '&' '|' '^': the operand, and whether it is an integer. */
-  readonly operand?: number | bigint;
-  readonly operandIsInteger?: boolean;
+  readonly operand?: number | bigint | undefined;
+  readonly operandIsInteger?: boolean | undefined;
   /** ':': offset (after the index base), cut length, pasted bytes. '#': count in `count`. */
-  readonly offset?: number;
-  readonly cut?: number;
-  readonly paste?: Uint8Array;
-  readonly count?: number;
+  readonly offset?: number | undefined;
+  readonly cut?: number | undefined;
+  readonly paste?: Uint8Array | undefined;
+  readonly count?: number | undefined;
+}
+
+/**
+ * A decoded operation. One class (one hidden-class shape for every op, no object spreads on
+ * the update path) with the error label computed only when an error needs it.
+ */
+class DecodedOp implements UpdateOp {
+  value: Uint8Array | undefined = undefined;
+  operand: number | bigint | undefined = undefined;
+  operandIsInteger = false;
+  offset: number | undefined = undefined;
+  cut: number | undefined = undefined;
+  paste: Uint8Array | undefined = undefined;
+  count: number | undefined = undefined;
+
+  constructor(
+    readonly opcode: string,
+    readonly fieldNo: number,
+    readonly byName: boolean,
+    /** The field as given by name or path (byName), for the label. */
+    private readonly path: string | undefined,
+  ) {}
+
+  get label(): string {
+    if (this.path !== undefined) return `'${this.path}'`;
+    return this.fieldNo >= 0 ? String(this.fieldNo + 1) : String(this.fieldNo);
+  }
 }
 
 const ARG_COUNT: Readonly<Record<string, number>> = {
@@ -145,7 +172,11 @@ function decodeOp(
   if (length < 1) throw illegal('update operation must be an array {op,..}, got empty array');
   if (mpTypeOf(b, p) !== MP_STR) throw illegal('update operation name must be a string');
   const nameLength = mpReadStrBinHeader(b, p);
-  const name = Buffer.from(b.buffer, b.byteOffset + cursor.pos, nameLength).toString('utf8');
+  // Op names are one ASCII character ('=', '+' …): no Buffer or UTF-8 decoding for those.
+  const name =
+    nameLength === 1 && b[cursor.pos]! < 0x80
+      ? String.fromCharCode(b[cursor.pos]!)
+      : Buffer.from(b.buffer, b.byteOffset + cursor.pos, nameLength).toString('utf8');
   p = cursor.pos + nameLength;
   const expected = ARG_COUNT[name];
   if (expected === undefined)
@@ -159,33 +190,35 @@ function decodeOp(
   }
   const field = decodeField(b, p, indexBase, names);
   p = mpSkip(b, p);
-  const op = { opcode: name, ...field };
+  const op = new DecodedOp(name, field.fieldNo, field.byName, field.path);
   switch (name) {
     case '=':
     case '!':
-      return { ...op, value: b.subarray(p, mpSkip(b, p)) };
+      op.value = b.subarray(p, mpSkip(b, p));
+      return op;
     case '+':
     case '-': {
       const mp = mpTypeOf(b, p);
       if (mp !== MP_UINT && mp !== MP_INT && mp !== MP_FLOAT && mp !== MP_DOUBLE)
         throw argType(op, 'a number');
-      return {
-        ...op,
-        operand: mpReadNumber(b, p),
-        operandIsInteger: mp === MP_UINT || mp === MP_INT,
-      };
+      op.operand = mpReadNumber(b, p);
+      op.operandIsInteger = mp === MP_UINT || mp === MP_INT;
+      return op;
     }
     case '&':
     case '|':
     case '^':
       if (mpTypeOf(b, p) !== MP_UINT) throw argType(op, 'a positive integer');
-      return { ...op, operand: mpReadNumber(b, p), operandIsInteger: true };
+      op.operand = mpReadNumber(b, p);
+      op.operandIsInteger = true;
+      return op;
     case '#': {
       if (mpTypeOf(b, p) !== MP_UINT) throw argType(op, 'a positive integer');
       const n = mpReadNumber(b, p);
       if (n === 0)
         throw new ClientError(ErrorCode.ER_UPDATE_FIELD, op.label, 'cannot delete 0 fields');
-      return { ...op, count: typeof n === 'bigint' ? Number.MAX_SAFE_INTEGER : n };
+      op.count = typeof n === 'bigint' ? Number.MAX_SAFE_INTEGER : n;
+      return op;
     }
     case ':':
       return decodeSplice(b, p, op, indexBase);
@@ -201,12 +234,7 @@ function readInt32(b: Uint8Array, p: number): number | undefined {
   return typeof n === 'number' && n >= INT32_MIN && n <= INT32_MAX ? n : undefined;
 }
 
-function decodeSplice(
-  b: Uint8Array,
-  p: number,
-  op: { opcode: string; fieldNo: number; label: string; byName: boolean },
-  indexBase: number,
-): UpdateOp {
+function decodeSplice(b: Uint8Array, p: number, op: DecodedOp, indexBase: number): UpdateOp {
   let offset = readInt32(b, p);
   if (offset === undefined) throw argType(op, 'an integer');
   p = mpSkip(b, p);
@@ -221,7 +249,10 @@ function decodeSplice(
       throw new ClientError(ErrorCode.ER_UPDATE_SPLICE, op.label, 'offset is out of bound');
     offset -= indexBase;
   }
-  return { ...op, offset, cut, paste };
+  op.offset = offset;
+  op.cut = cut;
+  op.paste = paste;
+  return op;
 }
 
 function decodeField(
@@ -229,25 +260,24 @@ function decodeField(
   p: number,
   indexBase: number,
   names: ReadonlyMap<string, number>,
-): { fieldNo: number; label: string; byName: boolean } {
+): { fieldNo: number; byName: boolean; path: string | undefined } {
   const mp = mpTypeOf(b, p);
   if (mp === MP_UINT || mp === MP_INT) {
     const f = readInt32(b, p);
     if (f === undefined) throw illegal('field id must be a number or a string');
     if (f - indexBase >= 0)
-      return { fieldNo: f - indexBase, label: String(f - indexBase + 1), byName: false };
-    if (f < 0) return { fieldNo: f, label: String(f), byName: false };
+      return { fieldNo: f - indexBase, byName: false, path: undefined };
+    if (f < 0) return { fieldNo: f, byName: false, path: undefined };
     throw new ClientError(ErrorCode.ER_NO_SUCH_FIELD_NO, f);
   }
   if (mp !== MP_STR) throw illegal('field id must be a number or a string');
   const n = mpReadStrBinHeader(b, p);
   const path = Buffer.from(b.buffer, b.byteOffset + cursor.pos, n).toString('utf8');
-  const label = `'${path}'`;
   const named = names.get(path);
-  if (named !== undefined) return { fieldNo: named, label, byName: true };
+  if (named !== undefined) return { fieldNo: named, byName: true, path };
   // A JSON path: only a top-level "[N]" (1-based) or "name" is supported.
   const bracket = /^\[(\d+)\]$/.exec(path);
-  if (bracket !== null) return { fieldNo: Number(bracket[1]) - 1, label, byName: true };
+  if (bracket !== null) return { fieldNo: Number(bracket[1]) - 1, byName: true, path };
   const head = /^(?:\[(\d+)\]|([A-Za-z_][A-Za-z0-9_]*))[.[]/.exec(path);
   if (head !== null && (head[1] !== undefined || names.has(head[2]!))) {
     throw new ClientError(ErrorCode.ER_UNSUPPORTED, 'memtx', 'nested JSON path updates');

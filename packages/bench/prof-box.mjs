@@ -1,0 +1,15 @@
+import { Box } from '@tarantype/box';
+import { mkdtempSync } from 'node:fs';
+const dir = mkdtempSync('/tmp/prof-box-');
+const N = 300000;
+const phase = process.argv[2];
+let box = await Box.cfg({ work_dir: dir, checkpoint_interval: 0 });
+const s = await box.schema.space.create('bench'); await s.createIndex('pk');
+let t = performance.now();
+for (let i = 1; i <= N; i += 1000) await box.atomic(() => { for (let k = i; k < i + 1000; k++) void s.insert([k, 'abcdefghijklmnopqrstuvwxyz012345', k * 2]); });
+console.log('load', ((performance.now() - t) / 1000).toFixed(3));
+await box.close();
+t = performance.now(); box = await Box.cfg({ work_dir: dir, checkpoint_interval: 0 }); console.log('xlog restart', ((performance.now() - t) / 1000).toFixed(3));
+await box.snapshot(); await box.close();
+t = performance.now(); box = await Box.cfg({ work_dir: dir, checkpoint_interval: 0 }); console.log('snap restart', ((performance.now() - t) / 1000).toFixed(3));
+await box.close();
