@@ -5,7 +5,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const hasTarantool = spawnSync('tarantool', ['--version'], { stdio: 'ignore' }).status === 0;
+const tarantoolInstalled = spawnSync('tarantool', ['--version'], { stdio: 'ignore' }).status === 0;
 
 /** ../shared/bench from the repository root (override with TT_BENCH_DIR). */
 export function sharedBenchDir(): string {
@@ -13,6 +13,12 @@ export function sharedBenchDir(): string {
   const root = new URL('../../../../', import.meta.url).pathname;
   return join(root, '..', 'shared', 'bench');
 }
+
+/**
+ * Side-by-side runs need both the `tarantool` binary and the shared drivers
+ * (../shared/bench/*.lua); without either, suites print our figures alone and say so.
+ */
+export const hasTarantool = tarantoolInstalled && existsSync(join(sharedBenchDir(), 'tt-embedded.lua'));
 
 /** Runs `tarantool <script> args` with `env`; resolves with the last JSON line it printed. */
 export function runTarantoolJson(script: string, args: string[], env: Record<string, string>, timeoutMs = 600_000): Promise<Record<string, unknown>> {

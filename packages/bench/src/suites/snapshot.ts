@@ -15,6 +15,7 @@
 // the same run first (box.snapshot() of 1M tuples, restart from that snapshot); otherwise the
 // figures quoted in the issue are used, and the figure names say which.
 // The checksum sums rows and tuple bytes read back.
+import { sharedBenchDir } from '../lib/tarantool.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -32,7 +33,7 @@ const SPACE_ID = 512;
 const MEGABYTE = 1024 * 1024;
 /** Inserts per second of the latency workload: moderate, well below what one core sustains. */
 const INSERT_RATE_PER_S = 10_000;
-const TT_EMBEDDED_LUA = process.env.TT_EMBEDDED_LUA ?? '/work/shared/bench/tt-embedded.lua';
+const TT_EMBEDDED_LUA = process.env.TT_EMBEDDED_LUA ?? join(sharedBenchDir(), 'tt-embedded.lua');
 
 interface Scale {
   readonly tuples: number;
