@@ -8,7 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const wanted = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).packageManager.split('@')[1];
+const wanted = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).packageManager.split(
+  '@',
+)[1];
 const buildOnly = process.argv.includes('--build-only');
 
 function step(message) {
@@ -17,7 +19,10 @@ function step(message) {
 
 function versionOf(command) {
   try {
-    return execFileSync(command, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync(command, ['--version'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return undefined;
   }
@@ -28,15 +33,34 @@ function findPnpm() {
   if (versionOf('pnpm') === wanted) return 'pnpm';
   if (existsSync(local) && versionOf(local) === wanted) return local;
   step(`installing pnpm@${wanted} into .tools/ (found ${versionOf('pnpm') ?? 'none'} on PATH)`);
-  const result = spawnSync('npm', ['install', '--prefix', join(root, '.tools'), '--no-save', '--no-audit', '--no-fund', `pnpm@${wanted}`], { stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`npm install pnpm@${wanted} failed with status ${result.status}`);
+  const result = spawnSync(
+    'npm',
+    [
+      'install',
+      '--prefix',
+      join(root, '.tools'),
+      '--no-save',
+      '--no-audit',
+      '--no-fund',
+      `pnpm@${wanted}`,
+    ],
+    { stdio: 'inherit' },
+  );
+  if (result.status !== 0)
+    throw new Error(`npm install pnpm@${wanted} failed with status ${result.status}`);
   return local;
 }
 
 function run(command, args) {
-  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' } });
+  const result = spawnSync(command, args, {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+  });
   if (result.status !== 0) {
-    process.stderr.write(`[bootstrap] ${command} ${args.join(' ')} failed with status ${result.status}\n`);
+    process.stderr.write(
+      `[bootstrap] ${command} ${args.join(' ')} failed with status ${result.status}\n`,
+    );
     process.exit(result.status ?? 1);
   }
 }

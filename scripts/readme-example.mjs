@@ -8,7 +8,9 @@ export function exampleRegion(testFile) {
   const match = /\/\/ README-BEGIN\n([\s\S]*?)\n\s*\/\/ README-END/.exec(source);
   if (match === null) throw new Error(`${testFile} has no README-BEGIN/README-END region`);
   const lines = match[1].split('\n');
-  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
+  const indent = Math.min(
+    ...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length),
+  );
   return lines.map((l) => l.slice(indent)).join('\n');
 }
 

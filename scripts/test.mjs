@@ -11,7 +11,13 @@ rmSync(resultsFile, { force: true });
 const vitest = join(root, 'node_modules', '.bin', 'vitest');
 const result = spawnSync(
   vitest,
-  ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${resultsFile}`, ...process.argv.slice(2)],
+  [
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${resultsFile}`,
+    ...process.argv.slice(2),
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 let passed = 0;
@@ -20,7 +26,11 @@ let skipped = 0;
 if (existsSync(resultsFile)) {
   const report = JSON.parse(readFileSync(resultsFile, 'utf8'));
   passed = report.numPassedTests;
-  failed = report.numFailedTests + (report.numFailedTestSuites > 0 && report.numFailedTests === 0 ? report.numFailedTestSuites : 0);
+  failed =
+    report.numFailedTests +
+    (report.numFailedTestSuites > 0 && report.numFailedTests === 0
+      ? report.numFailedTestSuites
+      : 0);
   skipped = report.numPendingTests + report.numTodoTests;
 } else {
   failed = 1;

@@ -5,8 +5,8 @@
 //   tarantype connect <socket|host:port>     (a console into a running instance's admin console)
 // SIGTERM/SIGINT stop gracefully (in-flight requests finish, the xlog is closed) and exit 0.
 import { Command, InvalidArgumentError } from 'commander';
-import { ConsoleEvaluator, runConsoleClient, startInteractiveConsole } from './console.js';
 import { type CredentialsConfig, loadConfigFile } from './config.js';
+import { ConsoleEvaluator, runConsoleClient, startInteractiveConsole } from './console.js';
 import { Instance } from './instance.js';
 import { createLogger, type LogFormat } from './logger.js';
 
@@ -39,17 +39,30 @@ async function start(flags: StartFlags): Promise<void> {
     cfg.memtx_dir = flags.dataDir;
     cfg.wal_dir = flags.dataDir;
   }
-  if (flags.replication !== undefined) cfg.replication = flags.replication.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  if (flags.replication !== undefined)
+    cfg.replication = flags.replication
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== '');
   if (flags.readOnly === true) cfg.read_only = true;
   if (flags.walMode !== undefined) cfg.wal_mode = flags.walMode;
   if (flags.logLevel !== undefined) cfg.log_level = flags.logLevel;
-  const format = (flags.logFormat ?? (cfg.log_format as string | undefined) ?? 'plain') as LogFormat;
-  if (format !== 'plain' && format !== 'json') throw new InvalidArgumentError(`--log-format must be plain or json, not '${format}'`);
+  const format = (flags.logFormat ??
+    (cfg.log_format as string | undefined) ??
+    'plain') as LogFormat;
+  if (format !== 'plain' && format !== 'json')
+    throw new InvalidArgumentError(`--log-format must be plain or json, not '${format}'`);
   cfg.log_format = format;
   const logger = createLogger({ level: (cfg.log_level as number | undefined) ?? 5, format });
   let instance: Instance;
   try {
-    instance = await Instance.start({ cfg, logger, ...(flags.admin === undefined ? {} : { admin: flags.admin }), ...(flags.init === undefined ? {} : { init: flags.init }), ...(credentials === undefined ? {} : { credentials }) });
+    instance = await Instance.start({
+      cfg,
+      logger,
+      ...(flags.admin === undefined ? {} : { admin: flags.admin }),
+      ...(flags.init === undefined ? {} : { init: flags.init }),
+      ...(credentials === undefined ? {} : { credentials }),
+    });
   } catch (error) {
     logger.error(`cannot start: ${(error as Error).message}`);
     process.exitCode = 1;
@@ -71,13 +84,18 @@ async function start(flags: StartFlags): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   if (flags.console && process.stdin.isTTY === true) {
-    await startInteractiveConsole(new ConsoleEvaluator({ box: instance.box, instance, functions: instance.functions }));
+    await startInteractiveConsole(
+      new ConsoleEvaluator({ box: instance.box, instance, functions: instance.functions }),
+    );
     stop('console exit');
   }
 }
 
 const program = new Command();
-program.name('tarantype').description("Tarantool's core rebuilt in TypeScript: a server Tarantool clients can talk to").version('0.1.0');
+program
+  .name('tarantype')
+  .description("Tarantool's core rebuilt in TypeScript: a server Tarantool clients can talk to")
+  .version('0.1.0');
 program
   .command('start')
   .description('start an instance (recovers or bootstraps its data directory)')

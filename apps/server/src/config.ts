@@ -15,8 +15,8 @@
 //           - permissions: [execute]
 //             universe: true
 import { readFileSync } from 'node:fs';
-import { type Box } from '@tarantype/box';
-import { type Logger } from '@tarantype/wal';
+import type { Box } from '@tarantype/box';
+import type { Logger } from '@tarantype/wal';
 import { parse } from 'yaml';
 
 export interface PrivilegeConfig {
@@ -50,7 +50,8 @@ export function loadConfigFile(path: string): FileConfig {
     throw new Error(`cannot read config ${path}: ${(error as Error).message}`);
   }
   if (document === null || document === undefined) return { cfg: {}, credentials: undefined };
-  if (typeof document !== 'object' || Array.isArray(document)) throw new Error(`config ${path}: expected a map of options`);
+  if (typeof document !== 'object' || Array.isArray(document))
+    throw new Error(`config ${path}: expected a map of options`);
   const { credentials, ...cfg } = document as Record<string, unknown>;
   return { cfg, credentials: credentials as CredentialsConfig | undefined };
 }
@@ -59,7 +60,11 @@ export function loadConfigFile(path: string): FileConfig {
  * Creates the users and roles, sets passwords and grants roles and privileges that are not
  * there yet. Never revokes. Returns what it changed (for the log).
  */
-export async function applyCredentials(box: Box, credentials: CredentialsConfig, logger: Logger): Promise<string[]> {
+export async function applyCredentials(
+  box: Box,
+  credentials: CredentialsConfig,
+  logger: Logger,
+): Promise<string[]> {
   const changes: string[] = [];
   for (const [name, role] of Object.entries(credentials.roles ?? {})) {
     if (!box.schema.role.exists(name)) {
@@ -70,7 +75,10 @@ export async function applyCredentials(box: Box, credentials: CredentialsConfig,
   }
   for (const [name, user] of Object.entries(credentials.users ?? {})) {
     if (!box.schema.user.exists(name)) {
-      await box.schema.user.create(name, user.password === undefined ? {} : { password: user.password });
+      await box.schema.user.create(
+        name,
+        user.password === undefined ? {} : { password: user.password },
+      );
       changes.push(`created user ${name}`);
     } else if (user.password !== undefined && name !== 'guest') {
       const { chapSha1Hash2 } = await import('@tarantype/box');
@@ -84,11 +92,18 @@ export async function applyCredentials(box: Box, credentials: CredentialsConfig,
   return changes;
 }
 
-async function grantAll(box: Box, name: string, config: Omit<UserConfig, 'password'>, logger: Logger, changes: string[]): Promise<void> {
+async function grantAll(
+  box: Box,
+  name: string,
+  config: Omit<UserConfig, 'password'>,
+  logger: Logger,
+  changes: string[],
+): Promise<void> {
   for (const role of config.roles ?? []) {
     const before = box.catalog.access.rolesOf(box.catalog.access.userByName(name)!.id).size;
     await box.schema.user.grant(name, role, undefined, undefined, { if_not_exists: true });
-    if (box.catalog.access.rolesOf(box.catalog.access.userByName(name)!.id).size !== before) changes.push(`granted role ${role} to ${name}`);
+    if (box.catalog.access.rolesOf(box.catalog.access.userByName(name)!.id).size !== before)
+      changes.push(`granted role ${role} to ${name}`);
   }
   for (const privilege of config.privileges ?? []) {
     const permissions = privilege.permissions.join(',');
@@ -100,7 +115,9 @@ async function grantAll(box: Box, name: string, config: Omit<UserConfig, 'passwo
       try {
         await box.schema.user.grant(name, permissions, type, object, { if_not_exists: true });
       } catch (error) {
-        logger.warn(`credentials: cannot grant ${permissions} on ${type}${object === undefined ? '' : ` '${object}'`} to ${name}: ${(error as Error).message}`);
+        logger.warn(
+          `credentials: cannot grant ${permissions} on ${type}${object === undefined ? '' : ` '${object}'`} to ${name}: ${(error as Error).message}`,
+        );
       }
     }
   }

@@ -3,22 +3,23 @@
 // line protocol; and the client side used by `tarantype connect`. Layer: apps/server.
 // The admin console is as powerful as the process: listen on a socket only the operator can
 // reach (a UNIX socket in the data directory by default permissions, or loopback).
-import { createServer, type Server, type Socket, connect as netConnect } from 'node:net';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import vm from 'node:vm';
 import { TarantoolError } from '@tarantype/core';
 import { formatError, formatResults } from './yaml-output.js';
 
-export const CONSOLE_GREETING = "tarantype 0.1.0 (JavaScript console, Tarantool 2.6.0 protocol)\ntype 'help' for interactive help\n";
+export const CONSOLE_GREETING =
+  "tarantype 0.1.0 (JavaScript console, Tarantool 2.6.0 protocol)\ntype 'help' for interactive help\n";
 const HELP = [
   'JavaScript with `box` in scope; top-level await works; results print as YAML.',
   'Examples:',
-  "  box.info()",
+  '  box.info()',
   "  await box.schema.space.create('tester')",
   "  await box.space.tester.createIndex('primary')",
   "  await box.space.tester.insert([1, 'a'])",
-  "  box.space.tester.select()",
-  "  await box.snapshot()",
+  '  box.space.tester.select()',
+  '  await box.snapshot()',
 ].join('\n');
 
 export class ConsoleEvaluator {
@@ -37,7 +38,9 @@ export class ConsoleEvaluator {
       const result = await this.run(code);
       return formatResults(result === undefined ? [] : [result]);
     } catch (error) {
-      return formatError(error instanceof TarantoolError || error instanceof Error ? error.message : String(error));
+      return formatError(
+        error instanceof TarantoolError || error instanceof Error ? error.message : String(error),
+      );
     }
   }
 
@@ -53,9 +56,17 @@ export class ConsoleEvaluator {
 }
 
 /** The interactive console on this process's terminal. Resolves when the user quits. */
-export function startInteractiveConsole(evaluator: ConsoleEvaluator, prompt = 'tarantype> '): Promise<void> {
+export function startInteractiveConsole(
+  evaluator: ConsoleEvaluator,
+  prompt = 'tarantype> ',
+): Promise<void> {
   return new Promise((resolve) => {
-    const rl = createInterface({ input: process.stdin, output: process.stdout, prompt, terminal: true });
+    const rl = createInterface({
+      input: process.stdin,
+      output: process.stdout,
+      prompt,
+      terminal: true,
+    });
     rl.prompt();
     rl.on('line', async (line) => {
       rl.pause();
@@ -72,7 +83,10 @@ export function startInteractiveConsole(evaluator: ConsoleEvaluator, prompt = 't
 }
 
 /** Listens for admin console connections: greeting, then one YAML reply per input line. */
-export async function startAdminConsole(evaluator: ConsoleEvaluator, where: string): Promise<{ server: Server; address: string; close(): Promise<void> }> {
+export async function startAdminConsole(
+  evaluator: ConsoleEvaluator,
+  where: string,
+): Promise<{ server: Server; address: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -83,7 +97,7 @@ export async function startAdminConsole(evaluator: ConsoleEvaluator, where: stri
     let chain = Promise.resolve();
     rl.on('line', (line) => {
       chain = chain.then(async () => {
-        if (!socket.destroyed) socket.write(await evaluator.evaluate(line) || '---\n...\n\n');
+        if (!socket.destroyed) socket.write((await evaluator.evaluate(line)) || '---\n...\n\n');
       });
     });
   });
@@ -91,7 +105,9 @@ export async function startAdminConsole(evaluator: ConsoleEvaluator, where: stri
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (isPort) {
-      const [host, port] = where.includes(':') ? [where.slice(0, where.lastIndexOf(':')), where.slice(where.lastIndexOf(':') + 1)] : ['127.0.0.1', where];
+      const [host, port] = where.includes(':')
+        ? [where.slice(0, where.lastIndexOf(':')), where.slice(where.lastIndexOf(':') + 1)]
+        : ['127.0.0.1', where];
       server.listen(Number(port), host, () => resolve());
     } else server.listen(where, () => resolve());
   });
@@ -112,11 +128,18 @@ export async function startAdminConsole(evaluator: ConsoleEvaluator, where: stri
  * `tarantype connect <uri>`: a console into a running instance's admin console. With a
  * terminal it is interactive; otherwise it sends stdin line by line and prints the replies.
  */
-export function runConsoleClient(uri: string, input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
+export function runConsoleClient(
+  uri: string,
+  input: NodeJS.ReadableStream = process.stdin,
+  output: NodeJS.WritableStream = process.stdout,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const isPort = /^\d+$/.test(uri) || /^[\w.-]+:\d+$/.test(uri);
     const socket = isPort
-      ? netConnect(Number(uri.slice(uri.lastIndexOf(':') + 1)), uri.includes(':') ? uri.slice(0, uri.lastIndexOf(':')) : '127.0.0.1')
+      ? netConnect(
+          Number(uri.slice(uri.lastIndexOf(':') + 1)),
+          uri.includes(':') ? uri.slice(0, uri.lastIndexOf(':')) : '127.0.0.1',
+        )
       : netConnect(uri);
     let buffer = '';
     let greeted = false;
@@ -135,7 +158,12 @@ export function runConsoleClient(uri: string, input: NodeJS.ReadableStream = pro
         output.write(buffer.slice(0, end + 1));
         buffer = buffer.slice(end + 1);
         greeted = true;
-        const rl = createInterface({ input, output, terminal: (input as NodeJS.ReadStream).isTTY === true, prompt: `${uri}> ` });
+        const rl = createInterface({
+          input,
+          output,
+          terminal: (input as NodeJS.ReadStream).isTTY === true,
+          prompt: `${uri}> `,
+        });
         rl.prompt();
         rl.on('line', (line) => {
           if (line.trim() === '\\q') return rl.close();

@@ -31,7 +31,8 @@ export class FunctionRegistry {
 
   /** Registers `name` (e.g. 'myfunc' or 'app.stats'); replaces an earlier registration. */
   register(name: string, fn: AppFunction): void {
-    if (typeof name !== 'string' || name === '') throw new TypeError('function name must be a non-empty string');
+    if (typeof name !== 'string' || name === '')
+      throw new TypeError('function name must be a non-empty string');
     if (typeof fn !== 'function') throw new TypeError(`function '${name}' must be a function`);
     this.functions.set(name, fn);
   }

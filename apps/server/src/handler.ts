@@ -11,8 +11,8 @@ import {
   authenticateChapSha1,
   type Ballot,
   type CallRequest,
-  decodeArray,
   type DeleteRequest,
+  decodeArray,
   type InsertRequest,
   type IprotoHandler,
   type SelectRequest,
@@ -53,7 +53,17 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
   authenticate(session: Session<SessionUser>, request: AuthRequest): SessionUser {
     this.box.stats.count('AUTH');
     const user = this.box.catalog.access.userByName(request.userName);
-    const chap = user === undefined || user.type !== 'user' ? undefined : { id: user.id, name: user.name, hash2: user.chapSha1 === undefined ? undefined : new Uint8Array(Buffer.from(user.chapSha1, 'base64')) };
+    const chap =
+      user === undefined || user.type !== 'user'
+        ? undefined
+        : {
+            id: user.id,
+            name: user.name,
+            hash2:
+              user.chapSha1 === undefined
+                ? undefined
+                : new Uint8Array(Buffer.from(user.chapSha1, 'base64')),
+          };
     authenticateChapSha1(request.tuple, session.salt, chap);
     this.box.catalog.access.checkSession(user!.id);
     return { id: user!.id, name: user!.name };
@@ -62,7 +72,8 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
   ping(): void {}
 
   select(session: Session<SessionUser>, request: SelectRequest): Iterable<TupleData> {
-    if (!this.box.catalog.byId.has(request.spaceId)) throw new ClientError(ErrorCode.ER_NO_SUCH_SPACE, String(request.spaceId));
+    if (!this.box.catalog.byId.has(request.spaceId))
+      throw new ClientError(ErrorCode.ER_NO_SUCH_SPACE, String(request.spaceId));
     const entry = this.box.catalog.byId.get(request.spaceId)!;
     if (!entry.indexes.has(request.indexId) && !SYSVIEW_BASE.has(request.spaceId)) {
       this.box.checkRead(session.user.id, entry);
@@ -75,9 +86,17 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
     });
   }
 
-  async insert(session: Session<SessionUser>, request: InsertRequest): Promise<TupleData | undefined> {
+  async insert(
+    session: Session<SessionUser>,
+    request: InsertRequest,
+  ): Promise<TupleData | undefined> {
     const kind = request.type === 2 ? 'insert' : 'replace';
-    const statement = await this.box.write(session.user.id, request.spaceId, { kind, tuple: own(request.tuple) }, kind === 'insert' ? 'INSERT' : 'REPLACE');
+    const statement = await this.box.write(
+      session.user.id,
+      request.spaceId,
+      { kind, tuple: own(request.tuple) },
+      kind === 'insert' ? 'INSERT' : 'REPLACE',
+    );
     return statement?.newTupleBytes;
   }
 
@@ -85,20 +104,38 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
     return this.insert(session, request);
   }
 
-  async update(session: Session<SessionUser>, request: UpdateRequest): Promise<TupleData | undefined> {
-    const op = { kind: 'update', key: own(request.key), ops: own(request.ops), index: request.indexId, indexBase: request.indexBase } as const;
+  async update(
+    session: Session<SessionUser>,
+    request: UpdateRequest,
+  ): Promise<TupleData | undefined> {
+    const op = {
+      kind: 'update',
+      key: own(request.key),
+      ops: own(request.ops),
+      index: request.indexId,
+      indexBase: request.indexBase,
+    } as const;
     return (await this.box.write(session.user.id, request.spaceId, op, 'UPDATE'))?.newTupleBytes;
   }
 
-  async delete(session: Session<SessionUser>, request: DeleteRequest): Promise<TupleData | undefined> {
+  async delete(
+    session: Session<SessionUser>,
+    request: DeleteRequest,
+  ): Promise<TupleData | undefined> {
     const op = { kind: 'delete', key: own(request.key), index: request.indexId } as const;
     return (await this.box.write(session.user.id, request.spaceId, op, 'DELETE'))?.oldTupleBytes;
   }
 
   async upsert(session: Session<SessionUser>, request: UpsertRequest): Promise<void> {
-    const op = { kind: 'upsert', tuple: own(request.tuple), ops: own(request.ops), indexBase: request.indexBase } as const;
+    const op = {
+      kind: 'upsert',
+      tuple: own(request.tuple),
+      ops: own(request.ops),
+      indexBase: request.indexBase,
+    } as const;
     const statement = await this.box.write(session.user.id, request.spaceId, op, 'UPSERT');
-    for (const error of statement?.upsertErrors ?? []) this.box.logger.error(`UPSERT on space ${request.spaceId}: ${error.message}`);
+    for (const error of statement?.upsertErrors ?? [])
+      this.box.logger.error(`UPSERT on space ${request.spaceId}: ${error.message}`);
   }
 
   async call(session: Session<SessionUser>, request: CallRequest): Promise<readonly unknown[]> {
@@ -108,7 +145,10 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
     this.checkExecute(user, name);
     const args = decodeArray(request.args) as unknown[];
     const app = this.functions.get(name);
-    if (app !== undefined) return returnValues(await app.apply({ box: this.box, userId: user.id, userName: user.name }, args));
+    if (app !== undefined)
+      return returnValues(
+        await app.apply({ box: this.box, userId: user.id, userName: user.name }, args),
+      );
     const lua = resolveLuaFunction(name);
     if (lua === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_PROC, name);
     return lua(this.box, user.id, args);
@@ -128,6 +168,11 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
 
   ballot(): Ballot {
     const gc = this.box.checkpoints[0]?.vclock ?? new Vclock();
-    return { is_ro: this.box.readOnly, is_loading: this.box.status !== 'running' || this.box.readOnly, vclock: this.box.journal.vclock.copy(), gc_vclock: gc.copy() };
+    return {
+      is_ro: this.box.readOnly,
+      is_loading: this.box.status !== 'running' || this.box.readOnly,
+      vclock: this.box.journal.vclock.copy(),
+      gc_vclock: gc.copy(),
+    };
   }
 }

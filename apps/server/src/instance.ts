@@ -59,20 +59,32 @@ export class Instance {
     readonly box: Box,
     readonly logger: ServerLogger,
   ) {
-    this.evaluator = new ConsoleEvaluator({ box, instance: this, functions: this.functions, multi });
+    this.evaluator = new ConsoleEvaluator({
+      box,
+      instance: this,
+      functions: this.functions,
+      multi,
+    });
   }
 
   static async start(options: InstanceOptions): Promise<Instance> {
     const { logger } = options;
-    if (options.cfg.replication !== undefined && options.cfg.replication !== '' && !(Array.isArray(options.cfg.replication) && options.cfg.replication.length === 0)) {
-      logger.warn('replication is not implemented yet in tarantype: box.cfg.replication is recorded but no upstream is connected');
+    if (
+      options.cfg.replication !== undefined &&
+      options.cfg.replication !== '' &&
+      !(Array.isArray(options.cfg.replication) && options.cfg.replication.length === 0)
+    ) {
+      logger.warn(
+        'replication is not implemented yet in tarantype: box.cfg.replication is recorded but no upstream is connected',
+      );
     }
     const box = await Box.cfg(options.cfg, { logger });
     const instance = new Instance(box, logger);
     try {
       if (options.init !== undefined) await instance.runInit(options.init);
       if (options.credentials !== undefined && !box.readOnly) {
-        for (const change of await applyCredentials(box, options.credentials, logger)) logger.info(`credentials: ${change}`);
+        for (const change of await applyCredentials(box, options.credentials, logger))
+          logger.info(`credentials: ${change}`);
       }
       if (box.cfgValues.listen !== undefined) await instance.listen(box.cfgValues.listen);
       if (options.admin !== undefined) {
@@ -95,21 +107,34 @@ export class Instance {
       const { register } = await import('tsx/esm/api');
       register();
     }
-    const module = (await import(pathToFileURL(absolute).href)) as { default?: unknown; init?: unknown };
+    const module = (await import(pathToFileURL(absolute).href)) as {
+      default?: unknown;
+      init?: unknown;
+    };
     const init = typeof module.default === 'function' ? module.default : module.init;
-    if (typeof init !== 'function') throw new Error(`${path}: the init module must export a default function (or 'init')`);
-    const context: InitContext = { box: this.box, functions: this.functions, logger: this.logger, multi };
+    if (typeof init !== 'function')
+      throw new Error(`${path}: the init module must export a default function (or 'init')`);
+    const context: InitContext = {
+      box: this.box,
+      functions: this.functions,
+      logger: this.logger,
+      multi,
+    };
     await (init as (context: InitContext) => unknown)(context);
     this.logger.info(`init module ${path} done`);
   }
 
   private async listen(listen: string): Promise<void> {
     const where = parseListen(listen);
-    if ('path' in where) throw new Error(`listen '${listen}': the binary protocol listens on TCP ports only (UNIX sockets are not supported yet)`);
+    if ('path' in where)
+      throw new Error(
+        `listen '${listen}': the binary protocol listens on TCP ports only (UNIX sockets are not supported yet)`,
+      );
     const server = createServer({
       handler: new BoxHandler(this.box, this.functions),
       netMsgMax: this.box.cfgValues.net_msg_max,
-      onHandlerError: (error: unknown) => this.logger.error(`request failed: ${(error as Error).message}`),
+      onHandlerError: (error: unknown) =>
+        this.logger.error(`request failed: ${(error as Error).message}`),
     });
     const bound = await server.listen(where.port, where.host);
     this.server = server;

@@ -2,8 +2,9 @@
 // [8989] main I> ready to accept requests") by default, or as pino's JSON lines with
 // --log-format json. Layer: apps/server. log_level keeps Tarantool's numbers: 1-2 error,
 // 3-4 warn, 5 info (default), 6 verbose (debug), 7 debug (trace).
-import { pino, type Logger as PinoLogger } from 'pino';
+
 import type { Logger } from '@tarantype/wal';
+import { type Logger as PinoLogger, pino } from 'pino';
 
 export type LogFormat = 'plain' | 'json';
 
@@ -28,8 +29,16 @@ function timestamp(ms: number): string {
 function plainDestination(out: NodeJS.WritableStream): { write(line: string): void } {
   return {
     write(line: string) {
-      const record = JSON.parse(line) as { level: number; time: number; pid: number; msg: string; component?: string };
-      out.write(`${timestamp(record.time)} [${record.pid}] ${record.component ?? 'main'} ${LETTER[record.level] ?? 'I'}> ${record.msg}\n`);
+      const record = JSON.parse(line) as {
+        level: number;
+        time: number;
+        pid: number;
+        msg: string;
+        component?: string;
+      };
+      out.write(
+        `${timestamp(record.time)} [${record.pid}] ${record.component ?? 'main'} ${LETTER[record.level] ?? 'I'}> ${record.msg}\n`,
+      );
     },
   };
 }
@@ -40,7 +49,11 @@ export interface ServerLogger extends Logger {
   child(component: string): Logger;
 }
 
-export function createLogger(options: { level: number; format: LogFormat; destination?: NodeJS.WritableStream }): ServerLogger {
+export function createLogger(options: {
+  level: number;
+  format: LogFormat;
+  destination?: NodeJS.WritableStream;
+}): ServerLogger {
   const out = options.destination ?? process.stderr;
   const base = pino(
     { level: pinoLevel(options.level), base: { pid: process.pid } },

@@ -4,11 +4,17 @@
 // index base 1, index parts are converted to 0-based), options are Lua tables (maps), and
 // results are return values (one tuple, a list of tuples, nothing). Calls run as the session
 // user, so space privileges apply exactly as for plain requests.
-import { type Box, type BoxSpace, type CreateIndexOptions } from '@tarantype/box';
+import type { Box, BoxSpace, CreateIndexOptions } from '@tarantype/box';
 import { ClientError, ErrorCode, IteratorType } from '@tarantype/core';
 import type { UpdateOpsInput } from '@tarantype/memtx';
 
 type Args = readonly unknown[];
+
+/** A call with no return values (Lua functions returning nothing). */
+async function nothing(work: Promise<unknown>): Promise<unknown[]> {
+  await work;
+  return [];
+}
 type LuaFunction = (box: Box, userId: number, args: Args) => Promise<unknown[]> | unknown[];
 
 function table(value: unknown): Record<string, unknown> {
@@ -40,51 +46,96 @@ function selectOptions(options: Record<string, unknown>) {
 /** Lua index parts ({1, 'unsigned'} / {{1, 'unsigned'}, …} / {{field = 1, type = …}} / names) → 0-based. */
 export function luaIndexParts(parts: unknown): CreateIndexOptions['parts'] {
   if (parts === undefined) return undefined;
-  if (!Array.isArray(parts)) throw new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, 'options.parts must be a table');
+  if (!Array.isArray(parts))
+    throw new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, 'options.parts must be a table');
   const one = (part: unknown): NonNullable<CreateIndexOptions['parts']>[number] => {
     if (typeof part === 'number') return { field: toZeroBased(part) };
     if (typeof part === 'string') return part;
     if (Array.isArray(part)) {
       const [field, type] = part as [unknown, string | undefined];
-      return typeof field === 'number' ? { field: toZeroBased(field), ...(type === undefined ? {} : { type }) } : { field: String(field), ...(type === undefined ? {} : { type }) };
+      return typeof field === 'number'
+        ? { field: toZeroBased(field), ...(type === undefined ? {} : { type }) }
+        : { field: String(field), ...(type === undefined ? {} : { type }) };
     }
     const map = table(part);
     const field = map.field;
-    const base = { ...(typeof map.type === 'string' ? { type: map.type } : {}), ...(map.is_nullable === true ? { is_nullable: true } : {}) };
-    return typeof field === 'number' ? { field: toZeroBased(field), ...base } : { field: String(field), ...base };
+    const base = {
+      ...(typeof map.type === 'string' ? { type: map.type } : {}),
+      ...(map.is_nullable === true ? { is_nullable: true } : {}),
+    };
+    return typeof field === 'number'
+      ? { field: toZeroBased(field), ...base }
+      : { field: String(field), ...base };
   };
   // {1, 'unsigned', 2, 'string'} (flat pairs) or {1, 'unsigned'}: a flat list of scalars.
-  if (parts.every((p) => typeof p === 'number' || typeof p === 'string') && parts.length % 2 === 0 && typeof parts[1] === 'string' && typeof parts[0] === 'number') {
+  if (
+    parts.every((p) => typeof p === 'number' || typeof p === 'string') &&
+    parts.length % 2 === 0 &&
+    typeof parts[1] === 'string' &&
+    typeof parts[0] === 'number'
+  ) {
     const out = [];
-    for (let i = 0; i < parts.length; i += 2) out.push({ field: toZeroBased(parts[i] as number), type: parts[i + 1] as string });
+    for (let i = 0; i < parts.length; i += 2)
+      out.push({ field: toZeroBased(parts[i] as number), type: parts[i + 1] as string });
     return out;
   }
   return parts.map(one);
 }
 
 function toZeroBased(field: number): number {
-  if (!Number.isInteger(field) || field < 1) throw new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, 'invalid index parts: field_no must be one-based');
+  if (!Number.isInteger(field) || field < 1)
+    throw new ClientError(
+      ErrorCode.ER_ILLEGAL_PARAMS,
+      'invalid index parts: field_no must be one-based',
+    );
   return field - 1;
 }
 
 /** What a space object looks like to a Lua caller (a subset of Tarantool's fields). */
 export function spaceObject(space: BoxSpace): Record<string, unknown> {
   const index: Record<string, unknown> = {};
-  for (const [k, i] of Object.entries(space.index)) if (!/^\d+$/.test(k)) index[k] = indexObject(space, i.id);
-  return { id: space.id, name: space.name, engine: space.engine, field_count: space.field_count, temporary: space.temporary, is_local: space.is_local, enabled: space.index[0] !== undefined, index };
+  for (const [k, i] of Object.entries(space.index))
+    if (!/^\d+$/.test(k)) index[k] = indexObject(space, i.id);
+  return {
+    id: space.id,
+    name: space.name,
+    engine: space.engine,
+    field_count: space.field_count,
+    temporary: space.temporary,
+    is_local: space.is_local,
+    enabled: space.index[0] !== undefined,
+    index,
+  };
 }
 
 function indexObject(space: BoxSpace, id: number): Record<string, unknown> {
   const i = space.index[id]!;
-  return { id: i.id, name: i.name, type: i.type, unique: i.unique, space_id: space.id, parts: i.parts.map((p) => ({ fieldno: p.fieldno + 1, type: p.type, is_nullable: p.is_nullable })) };
+  return {
+    id: i.id,
+    name: i.name,
+    type: i.type,
+    unique: i.unique,
+    space_id: space.id,
+    parts: i.parts.map((p) => ({
+      fieldno: p.fieldno + 1,
+      type: p.type,
+      is_nullable: p.is_nullable,
+    })),
+  };
 }
 
-const SPACE_METHODS: Record<string, (space: BoxSpace, args: Args) => Promise<unknown[]> | unknown[]> = {
+const SPACE_METHODS: Record<
+  string,
+  (space: BoxSpace, args: Args) => Promise<unknown[]> | unknown[]
+> = {
   insert: async (s, [tuple]) => [await s.insert(tuple as unknown[])],
   replace: async (s, [tuple]) => [await s.replace(tuple as unknown[])],
   put: async (s, [tuple]) => [await s.replace(tuple as unknown[])],
-  update: async (s, [k, ops]) => [(await s.update(key(k), ops as UpdateOpsInput, { indexBase: 1 })) ?? null],
-  upsert: async (s, [tuple, ops]) => (await s.upsert(tuple as unknown[], ops as UpdateOpsInput, { indexBase: 1 }), []),
+  update: async (s, [k, ops]) => [
+    (await s.update(key(k), ops as UpdateOpsInput, { indexBase: 1 })) ?? null,
+  ],
+  upsert: async (s, [tuple, ops]) =>
+    nothing(s.upsert(tuple as unknown[], ops as UpdateOpsInput, { indexBase: 1 })),
   delete: async (s, [k]) => [(await s.delete(key(k))) ?? null],
   get: (s, [k]) => [s.get(key(k)) ?? null],
   select: (s, [k, options]) => [s.select(key(k), selectOptions(table(options)))],
@@ -93,8 +144,14 @@ const SPACE_METHODS: Record<string, (space: BoxSpace, args: Args) => Promise<unk
   bsize: (s) => [s.bsize()],
   min: (s, [k]) => [s.min(key(k)) ?? null],
   max: (s, [k]) => [s.max(key(k)) ?? null],
-  truncate: async (s) => (await s.truncate(), []),
-  drop: async (s) => (await s.drop(), []),
+  truncate: async (s) => {
+    await s.truncate();
+    return [];
+  },
+  drop: async (s) => {
+    await s.drop();
+    return [];
+  },
   create_index: async (s, [name, options]) => {
     const o = table(options);
     const parts = luaIndexParts(o.parts);
@@ -119,21 +176,51 @@ const FUNCTIONS: Record<string, LuaFunction> = {
     await box.cfg(table(options));
     return [];
   },
-  'box.snapshot': async (box) => (await box.snapshot(), ['ok']),
-  'box.schema.space.create': async (box, userId, [name, options]) => [spaceObject(await box.schema.createSpace(String(name), table(options) as never, userId))],
-  'box.schema.user.create': async (box, _user, [name, options]) => (await box.schema.user.create(String(name), table(options) as never), []),
-  'box.schema.user.drop': async (box, _user, [name, options]) => (await box.schema.user.drop(String(name), table(options) as never), []),
-  'box.schema.user.passwd': async (box, _user, [name, password]) => (await box.schema.user.passwd(String(name), password === undefined ? undefined : String(password)), []),
+  'box.snapshot': async (box) => {
+    await box.snapshot();
+    return ['ok'];
+  },
+  'box.schema.space.create': async (box, userId, [name, options]) => [
+    spaceObject(await box.schema.createSpace(String(name), table(options) as never, userId)),
+  ],
+  'box.schema.user.create': async (box, _user, [name, options]) =>
+    nothing(box.schema.user.create(String(name), table(options) as never)),
+  'box.schema.user.drop': async (box, _user, [name, options]) =>
+    nothing(box.schema.user.drop(String(name), table(options) as never)),
+  'box.schema.user.passwd': async (box, _user, [name, password]) =>
+    nothing(
+      box.schema.user.passwd(String(name), password === undefined ? undefined : String(password)),
+    ),
   'box.schema.user.exists': (box, _user, [name]) => [box.schema.user.exists(String(name))],
   'box.schema.user.grant': async (box, _user, [name, privileges, type, object, options]) =>
-    (await box.schema.user.grant(String(name), String(privileges), type === undefined || type === null ? undefined : String(type), object as string, table(options)), []),
+    nothing(
+      box.schema.user.grant(
+        String(name),
+        String(privileges),
+        type === undefined || type === null ? undefined : String(type),
+        object as string,
+        table(options),
+      ),
+    ),
   'box.schema.user.revoke': async (box, _user, [name, privileges, type, object, options]) =>
-    (await box.schema.user.revoke(String(name), String(privileges), type === undefined || type === null ? undefined : String(type), object as string, table(options)), []),
-  'box.schema.role.create': async (box, _user, [name, options]) => (await box.schema.role.create(String(name), table(options) as never), []),
-  'box.schema.role.drop': async (box, _user, [name, options]) => (await box.schema.role.drop(String(name), table(options) as never), []),
+    nothing(
+      box.schema.user.revoke(
+        String(name),
+        String(privileges),
+        type === undefined || type === null ? undefined : String(type),
+        object as string,
+        table(options),
+      ),
+    ),
+  'box.schema.role.create': async (box, _user, [name, options]) =>
+    nothing(box.schema.role.create(String(name), table(options) as never)),
+  'box.schema.role.drop': async (box, _user, [name, options]) =>
+    nothing(box.schema.role.drop(String(name), table(options) as never)),
   'box.schema.role.exists': (box, _user, [name]) => [box.schema.role.exists(String(name))],
-  'box.schema.func.create': async (box, _user, [name, options]) => (await box.schema.func.create(String(name), table(options) as never), []),
-  'box.schema.func.drop': async (box, _user, [name, options]) => (await box.schema.func.drop(String(name), table(options) as never), []),
+  'box.schema.func.create': async (box, _user, [name, options]) =>
+    nothing(box.schema.func.create(String(name), table(options) as never)),
+  'box.schema.func.drop': async (box, _user, [name, options]) =>
+    nothing(box.schema.func.drop(String(name), table(options) as never)),
   'box.schema.func.exists': (box, _user, [name]) => [box.schema.func.exists(String(name))],
 };
 
@@ -144,19 +231,30 @@ export function resolveLuaFunction(name: string): LuaFunction | undefined {
   // box.space.<name>:<method> and box.space.<name>.index.<index>:<method>
   const match = /^box\.space\.([^.:]+)(?:\.index\.([^.:]+))?:([a-z_]+)$/.exec(name);
   if (match === null) return undefined;
-  const [, spaceName, indexName, method] = match as unknown as [string, string, string | undefined, string];
+  const [, spaceName, indexName, method] = match as unknown as [
+    string,
+    string,
+    string | undefined,
+    string,
+  ];
   const impl = SPACE_METHODS[method];
   if (impl === undefined) return undefined;
   return (box, userId, args) => {
     const space = box.spaceAs(userId, /^\d+$/.test(spaceName) ? Number(spaceName) : spaceName);
     if (indexName === undefined) return impl(space, args);
     const index = space.index[indexName];
-    if (index === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_INDEX_NAME, indexName, space.name);
+    if (index === undefined)
+      throw new ClientError(ErrorCode.ER_NO_SUCH_INDEX_NAME, indexName, space.name);
     return indexMethod(space, index.id, method, args);
   };
 }
 
-function indexMethod(space: BoxSpace, index: number, method: string, [k, options]: Args): Promise<unknown[]> | unknown[] {
+function indexMethod(
+  space: BoxSpace,
+  index: number,
+  method: string,
+  [k, options]: Args,
+): Promise<unknown[]> | unknown[] {
   switch (method) {
     case 'select':
       return [space.select(key(k), { ...selectOptions(table(options)), index })];
@@ -171,7 +269,9 @@ function indexMethod(space: BoxSpace, index: number, method: string, [k, options
     case 'delete':
       return space.delete(key(k), { index }).then((t) => [t ?? null]);
     case 'update':
-      return space.update(key(k), options as UpdateOpsInput, { index, indexBase: 1 }).then((t) => [t ?? null]);
+      return space
+        .update(key(k), options as UpdateOpsInput, { index, indexBase: 1 })
+        .then((t) => [t ?? null]);
     default:
       throw new ClientError(ErrorCode.ER_NO_SUCH_PROC, `box.space.${space.name}.index:${method}`);
   }

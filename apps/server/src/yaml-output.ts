@@ -5,7 +5,11 @@
 function scalar(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'string') {
-    if (value === '' || /^[\s]|[\s]$|[:#,[\]{}&*!|>'"%@`\n]|^(?:true|false|null|~|-?\d[\d.e+-]*)$/i.test(value)) return `'${value.replace(/'/g, "''")}'`;
+    if (
+      value === '' ||
+      /^[\s]|[\s]$|[:#,[\]{}&*!|>'"%@`\n]|^(?:true|false|null|~|-?\d[\d.e+-]*)$/i.test(value)
+    )
+      return `'${value.replace(/'/g, "''")}'`;
     return value;
   }
   if (typeof value === 'bigint') return value.toString();
@@ -18,10 +22,18 @@ function isPlainArray(value: unknown): value is unknown[] {
 }
 
 function isMap(value: unknown): value is Record<string, unknown> | Map<unknown, unknown> {
-  return value instanceof Map || (typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array));
+  return (
+    value instanceof Map ||
+    (typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      !(value instanceof Uint8Array))
+  );
 }
 
-function entries(value: Record<string, unknown> | Map<unknown, unknown>): Array<[unknown, unknown]> {
+function entries(
+  value: Record<string, unknown> | Map<unknown, unknown>,
+): Array<[unknown, unknown]> {
   return value instanceof Map ? [...value] : Object.entries(value);
 }
 
@@ -33,7 +45,10 @@ function key(k: unknown): string {
 /** Inside flow collections Tarantool single-quotes every string: [1, 'a']. */
 function flow(value: unknown): string {
   if (isPlainArray(value)) return `[${value.map(flow).join(', ')}]`;
-  if (isMap(value)) return `{${entries(value).map(([k, v]) => `${key(k)}: ${flow(v)}`).join(', ')}}`;
+  if (isMap(value))
+    return `{${entries(value)
+      .map(([k, v]) => `${key(k)}: ${flow(v)}`)
+      .join(', ')}}`;
   if (typeof value === 'string') return `'${value.replace(/'/g, "''")}'`;
   return scalar(value);
 }
@@ -53,7 +68,12 @@ function block(value: unknown, indent: string, lines: string[], prefix: string):
     }
     let first = true;
     for (const item of value) {
-      block(item, `${indent}  `, lines, first && prefix.endsWith('- ') ? `${prefix}- ` : `${indent}- `);
+      block(
+        item,
+        `${indent}  `,
+        lines,
+        first && prefix.endsWith('- ') ? `${prefix}- ` : `${indent}- `,
+      );
       first = false;
     }
     return;
@@ -73,7 +93,9 @@ function block(value: unknown, indent: string, lines: string[], prefix: string):
     }
     return;
   }
-  lines.push(`${prefix}${isMap(value) ? '{}' : typeof value === 'string' ? scalar(value) : flow(value)}`);
+  lines.push(
+    `${prefix}${isMap(value) ? '{}' : typeof value === 'string' ? scalar(value) : flow(value)}`,
+  );
 }
 
 /** Formats the values returned by one console command. */

@@ -24,12 +24,29 @@ interface Running {
 }
 
 function startCli(args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, 'start', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--data-dir', join(dir, 'data'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'start',
+      '--listen',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      '--data-dir',
+      join(dir, 'data'),
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.push(child);
   const log: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "ready to accept requests":\n${log.join('\n')}`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`no "ready to accept requests":\n${log.join('\n')}`)),
+      20_000,
+    );
     let buffer = '';
     child.stderr!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -52,18 +69,26 @@ function startCli(args: string[]): Promise<Running> {
 
 function consoleCommands(admin: number, input: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'connect', `127.0.0.1:${admin}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'connect', `127.0.0.1:${admin}`], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`connect exited ${code}: ${out}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`connect exited ${code}: ${out}`)),
+    );
     child.stdin.end(input);
   });
 }
 
 describe('tarantype CLI', () => {
-  it('starts, takes writes, stops on SIGTERM with exit 0 and a clean xlog, and restarts with the data', { timeout: 60_000 }, async () => {
+  it('starts, takes writes, stops on SIGTERM with exit 0 and a clean xlog, and restarts with the data', {
+    timeout: 60_000,
+  }, async () => {
     const first = await startCli([]);
-    expect(first.log.some((l) => / \[\d+\] main I> initializing an empty data directory$/.test(l))).toBe(true);
+    expect(
+      first.log.some((l) => / \[\d+\] main I> initializing an empty data directory$/.test(l)),
+    ).toBe(true);
     const output = await consoleCommands(
       first.admin,
       "await box.schema.user.create('app', { password: 'pw' })\nawait box.schema.user.grant('app', 'read,write', 'universe')\nawait (await box.schema.space.create('kv')).createIndex('primary')\nbox.space.kv.len()\n",
@@ -79,17 +104,25 @@ describe('tarantype CLI', () => {
     const second = await startCli([]);
     expect(second.log.some((l) => l.includes("wasn't correctly closed"))).toBe(false);
     expect(second.log.some((l) => l.includes('recover from'))).toBe(true);
-    expect(await consoleCommands(second.admin, 'box.space.kv.len()\n')).toContain('---\n- 500\n...');
+    expect(await consoleCommands(second.admin, 'box.space.kv.len()\n')).toContain(
+      '---\n- 500\n...',
+    );
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
   });
 
-  it('logs JSON lines with --log-format json and refuses bad options with Tarantool texts', { timeout: 60_000 }, async () => {
+  it('logs JSON lines with --log-format json and refuses bad options with Tarantool texts', {
+    timeout: 60_000,
+  }, async () => {
     const running = await startCli(['--log-format', 'json', '--wal-mode', 'fsync']);
-    const ready = running.log.map((l) => JSON.parse(l) as { msg: string; level: number }).find((r) => r.msg === 'ready to accept requests');
+    const ready = running.log
+      .map((l) => JSON.parse(l) as { msg: string; level: number })
+      .find((r) => r.msg === 'ready to accept requests');
     expect(ready?.level).toBe(30);
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
-    await expect(startCli(['--wal-mode', 'bogus'])).rejects.toThrow("cannot start: Incorrect value for option 'wal_mode': bogus");
+    await expect(startCli(['--wal-mode', 'bogus'])).rejects.toThrow(
+      "cannot start: Incorrect value for option 'wal_mode': bogus",
+    );
   });
 });

@@ -17,15 +17,27 @@ export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<v
 export class LogCapture extends Writable {
   readonly lines: string[] = [];
   override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
-    this.lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+    this.lines.push(
+      ...chunk
+        .toString()
+        .split('\n')
+        .filter((l) => l !== ''),
+    );
     callback();
   }
 }
 
-export async function startInstance(dir: string, options: Partial<InstanceOptions> & { cfg?: Record<string, unknown> } = {}): Promise<{ instance: Instance; port: number; log: LogCapture }> {
+export async function startInstance(
+  dir: string,
+  options: Partial<InstanceOptions> & { cfg?: Record<string, unknown> } = {},
+): Promise<{ instance: Instance; port: number; log: LogCapture }> {
   const log = new LogCapture();
   const logger = createLogger({ level: 5, format: 'plain', destination: log });
-  const instance = await Instance.start({ ...options, logger, cfg: { listen: '127.0.0.1:0', work_dir: dir, checkpoint_interval: 0, ...options.cfg } });
+  const instance = await Instance.start({
+    ...options,
+    logger,
+    cfg: { listen: '127.0.0.1:0', work_dir: dir, checkpoint_interval: 0, ...options.cfg },
+  });
   const port = Number(instance.listenAddress!.split(':')[1]);
   return { instance, port, log };
 }

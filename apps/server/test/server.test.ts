@@ -1,9 +1,10 @@
 // The server over real sockets: our client, tarantool-driver 3.1.0, and Tarantool's own
 // net.box (when `tarantool` is installed).
-import { connect } from '@tarantype/iproto';
+
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { connect } from '@tarantype/iproto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Instance } from '../src/index.js';
 import { hasTarantool, runLua, startInstance, tempDir } from './helpers.js';
@@ -19,7 +20,13 @@ async function setup(options: Parameters<typeof startInstance>[1] = {}) {
   const box = instance.box;
   await box.schema.user.create('tester', { password: 'secret' });
   await box.schema.user.grant('tester', 'read,write,execute,create,drop,alter', 'universe');
-  const space = await box.schema.space.create('test', { format: [{ name: 'id', type: 'unsigned' }, { name: 'name', type: 'string' }, { name: 'n', type: 'unsigned', is_nullable: true }] });
+  const space = await box.schema.space.create('test', {
+    format: [
+      { name: 'id', type: 'unsigned' },
+      { name: 'name', type: 'string' },
+      { name: 'n', type: 'unsigned', is_nullable: true },
+    ],
+  });
   await space.createIndex('primary');
   instance.functions.register('myfunc', function (a: unknown, b: unknown) {
     return b === undefined ? a : { a, b, user: this.userName };
@@ -38,23 +45,33 @@ describe('typed client against the server', () => {
     const client = await connect(`tester:secret@127.0.0.1:${port}`);
     try {
       expect(await client.insert('test', [1, 'a', 10])).toEqual([1, 'a', 10]);
-      await expect(client.insert('test', [1, 'dup'])).rejects.toThrow("Duplicate key exists in unique index 'primary' in space 'test'");
+      await expect(client.insert('test', [1, 'dup'])).rejects.toThrow(
+        "Duplicate key exists in unique index 'primary' in space 'test'",
+      );
       expect(await client.update('test', 0, [1], [['+', 2, 5]])).toEqual([1, 'a', 15]);
       await client.upsert('test', [2, 'b', 1], [['+', 2, 1]]);
       await client.upsert('test', [2, 'b', 1], [['+', 2, 1]]);
       expect(await client.select('test', 0, [2])).toEqual([[2, 'b', 2]]);
-      expect(await client.call('box.space.test:update', [[2], [['=', 2, 'lua-based']]])).toEqual([[2, 'lua-based', 2]]);
-      expect(await client.call('box.space.test:select', [[], { iterator: 'GE', limit: 1 }])).toEqual([[[1, 'a', 15]]]);
+      expect(await client.call('box.space.test:update', [[2], [['=', 2, 'lua-based']]])).toEqual([
+        [2, 'lua-based', 2],
+      ]);
+      expect(
+        await client.call('box.space.test:select', [[], { iterator: 'GE', limit: 1 }]),
+      ).toEqual([[[1, 'a', 15]]]);
       expect(await client.call('myfunc', [7])).toEqual([7]);
       expect(await client.call('myfunc', [1, 2])).toEqual([{ a: 1, b: 2, user: 'tester' }]);
       const [info] = (await client.call('box.info')) as [Record<string, unknown>];
       expect(info).toMatchObject({ id: 1, status: 'running', ro: false });
       await expect(client.call('nosuch')).rejects.toThrow("Procedure 'nosuch' is not defined");
       expect(await client.delete('test', 0, [1])).toEqual([1, 'a', 15]);
-      const created = (await client.call('box.schema.space.create', ['other', {}])) as [Record<string, unknown>];
+      const created = (await client.call('box.schema.space.create', ['other', {}])) as [
+        Record<string, unknown>,
+      ];
       expect(created[0]).toMatchObject({ name: 'other', id: 513 });
       await client.call('box.space.other:create_index', ['primary', { parts: [1, 'unsigned'] }]);
-      expect(instance.box.space.other!.index.primary!.parts).toEqual([{ fieldno: 0, type: 'unsigned', is_nullable: false }]);
+      expect(instance.box.space.other!.index.primary!.parts).toEqual([
+        { fieldno: 0, type: 'unsigned', is_nullable: false },
+      ]);
     } finally {
       await client.close();
     }
@@ -64,14 +81,24 @@ describe('typed client against the server', () => {
     await setup();
     const guest = await connect(`127.0.0.1:${port}`);
     try {
-      await expect(guest.select(512, 0, [])).rejects.toThrow("Read access to space 'test' is denied for user 'guest'");
-      await expect(guest.insert(512, [5, 'x'])).rejects.toThrow("Write access to space 'test' is denied for user 'guest'");
-      await expect(guest.call('box.info')).rejects.toThrow("Execute access to function 'box.info' is denied for user 'guest'");
-      await expect(guest.call('nosuch')).rejects.toThrow("Execute access to function 'nosuch' is denied for user 'guest'");
+      await expect(guest.select(512, 0, [])).rejects.toThrow(
+        "Read access to space 'test' is denied for user 'guest'",
+      );
+      await expect(guest.insert(512, [5, 'x'])).rejects.toThrow(
+        "Write access to space 'test' is denied for user 'guest'",
+      );
+      await expect(guest.call('box.info')).rejects.toThrow(
+        "Execute access to function 'box.info' is denied for user 'guest'",
+      );
+      await expect(guest.call('nosuch')).rejects.toThrow(
+        "Execute access to function 'nosuch' is denied for user 'guest'",
+      );
     } finally {
       await guest.close();
     }
-    await expect(connect(`tester:wrong@127.0.0.1:${port}`)).rejects.toThrow('User not found or supplied credentials are invalid');
+    await expect(connect(`tester:wrong@127.0.0.1:${port}`)).rejects.toThrow(
+      'User not found or supplied credentials are invalid',
+    );
   });
 
   it('serves ballots (VOTE) and keeps data across a graceful restart', async () => {
@@ -89,7 +116,13 @@ describe('tarantool-driver 3.1.0 (npm)', () => {
   it('pings, authenticates, selects by name, inserts, updates, upserts, deletes and calls', async () => {
     await setup();
     const TarantoolConnection = require('tarantool-driver');
-    const conn = new TarantoolConnection({ host: '127.0.0.1', port, username: 'tester', password: 'secret', lazyConnect: true });
+    const conn = new TarantoolConnection({
+      host: '127.0.0.1',
+      port,
+      username: 'tester',
+      password: 'secret',
+      lazyConnect: true,
+    });
     try {
       await conn.connect();
       expect(await conn.ping()).toBe(true);
@@ -100,7 +133,9 @@ describe('tarantool-driver 3.1.0 (npm)', () => {
       expect(await conn.select('test', 0, 10, 0, 'all', [])).toEqual([[1, 'z', 2]]);
       expect(await conn.call('myfunc', 1, [2, 3])).toEqual([[{ a: 1, b: [2, 3], user: 'tester' }]]);
       expect(await conn.call('myfunc', 5)).toEqual([[5]]);
-      await expect(conn.insert('test', [1, 'dup'])).rejects.toThrow("Duplicate key exists in unique index 'primary' in space 'test'");
+      await expect(conn.insert('test', [1, 'dup'])).rejects.toThrow(
+        "Duplicate key exists in unique index 'primary' in space 'test'",
+      );
       expect(await conn.delete('test', 0, [1])).toEqual([[1, 'z', 2]]);
     } finally {
       conn.disconnect();
@@ -154,7 +189,17 @@ describe('startup configuration', () => {
   functions.register('kv.get', (key) => box.space.kv.get([key]) ?? null);
 }`,
     );
-    const credentials = { users: { alice: { password: 'pw', privileges: [{ permissions: ['read', 'write'], spaces: ['kv'] }, { permissions: ['execute'], universe: true }] } } };
+    const credentials = {
+      users: {
+        alice: {
+          password: 'pw',
+          privileges: [
+            { permissions: ['read', 'write'], spaces: ['kv'] },
+            { permissions: ['execute'], universe: true },
+          ],
+        },
+      },
+    };
     ({ instance, port } = await startInstance(dir, { init, credentials }));
     const alice = await connect(`alice:pw@127.0.0.1:${port}`);
     await alice.insert('kv', ['k', 'v']);
@@ -162,8 +207,9 @@ describe('startup configuration', () => {
     await alice.close();
     await instance.stop();
     // Second start: nothing to create, nothing fails.
-    let log;
-    ({ instance, port, log } = await startInstance(dir, { init, credentials }));
+    const restarted = await startInstance(dir, { init, credentials });
+    ({ instance, port } = restarted);
+    const log = restarted.log;
     expect(log.lines.some((l) => l.includes('credentials: created'))).toBe(false);
     expect(log.lines.at(-1)).toMatch(/main I> ready to accept requests$/);
   });

@@ -53,18 +53,34 @@ import { Bench } from 'tinybench';
  * Runs `fn` once to warm up, then `iterations` times with tinybench (no time budget: each call
  * is a whole scenario) and returns the median duration in milliseconds.
  */
-export async function medianMs(name: string, fn: () => Promise<void> | void, iterations: number, setup?: () => Promise<void> | void): Promise<number> {
+export async function medianMs(
+  name: string,
+  fn: () => Promise<void> | void,
+  iterations: number,
+  setup?: () => Promise<void> | void,
+): Promise<number> {
   // One warm-up run (JIT, WebAssembly, page cache) that is not counted.
-  const bench = new Bench({ iterations, time: 0, warmup: true, warmupIterations: 1, warmupTime: 0, throws: true });
+  const bench = new Bench({
+    iterations,
+    time: 0,
+    warmup: true,
+    warmupIterations: 1,
+    warmupTime: 0,
+    throws: true,
+  });
   bench.add(name, fn, setup === undefined ? {} : { beforeEach: setup });
   await bench.run();
   const result = bench.tasks[0]!.result;
-  if (result.state !== 'completed') throw new Error(`benchmark ${name} ended in state ${result.state}`);
+  if (result.state !== 'completed')
+    throw new Error(`benchmark ${name} ended in state ${result.state}`);
   return result.latency.p50;
 }
 
 export function percentile(sortedAscending: readonly number[], p: number): number {
   if (sortedAscending.length === 0) return Number.NaN;
-  const index = Math.min(sortedAscending.length - 1, Math.ceil((p / 100) * sortedAscending.length) - 1);
+  const index = Math.min(
+    sortedAscending.length - 1,
+    Math.ceil((p / 100) * sortedAscending.length) - 1,
+  );
   return sortedAscending[Math.max(0, index)]!;
 }

@@ -1,2 +1,10 @@
 // @tarantype/bench: benchmark suites (src/suites) and their harness. Private, dev only.
-export { type BenchFigure, type BenchReport, type BenchScale, type BenchSuite, formatReport, medianMs, percentile } from './harness.js';
+export {
+  type BenchFigure,
+  type BenchReport,
+  type BenchScale,
+  type BenchSuite,
+  formatReport,
+  medianMs,
+  percentile,
+} from './harness.js';

@@ -9,7 +9,9 @@ const suitesDir = join(new URL('.', import.meta.url).pathname, 'suites');
 const args = process.argv.slice(2);
 const scale = args.includes('--small') ? 'small' : 'large';
 const only = args.filter((a) => !a.startsWith('--'));
-const files = readdirSync(suitesDir).filter((f) => f.endsWith('.js')).sort();
+const files = readdirSync(suitesDir)
+  .filter((f) => f.endsWith('.js'))
+  .sort();
 for (const file of files) {
   const suite = ((await import(join(suitesDir, file))) as { default: BenchSuite }).default;
   if (only.length > 0 && !only.includes(suite.name)) continue;

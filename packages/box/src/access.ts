@@ -110,8 +110,10 @@ export class AccessControl {
 
   /** _priv trigger. */
   replacePriv(old: PrivRow | undefined, next: PrivRow | undefined): void {
-    if (old !== undefined) this.privs.delete(AccessControl.privKey(old.grantee, old.objectType, old.objectId));
-    if (next !== undefined) this.privs.set(AccessControl.privKey(next.grantee, next.objectType, next.objectId), next);
+    if (old !== undefined)
+      this.privs.delete(AccessControl.privKey(old.grantee, old.objectType, old.objectId));
+    if (next !== undefined)
+      this.privs.set(AccessControl.privKey(next.grantee, next.objectType, next.objectId), next);
     this.effective = new Map();
   }
 
@@ -157,12 +159,25 @@ export class AccessControl {
   }
 
   /** Throws AccessDeniedError unless `userId` has all of `bits` on the object. */
-  check(userId: number, bits: number, objectType: string, objectId: number | string, objectName: string, ownerId?: number): void {
+  check(
+    userId: number,
+    bits: number,
+    objectType: string,
+    objectId: number | string,
+    objectName: string,
+    ownerId?: number,
+  ): void {
     if (userId === UserId.ADMIN) return;
     if (ownerId !== undefined && ownerId === userId) return;
     const have = this.granted(userId, objectType, objectId);
     const missing = bits & ~have;
-    if (missing !== 0) throw new AccessDeniedError(accessName(missing), objectType, objectName, this.userName(userId));
+    if (missing !== 0)
+      throw new AccessDeniedError(
+        accessName(missing),
+        objectType,
+        objectName,
+        this.userName(userId),
+      );
   }
 
   /** Session + Usage on universe: what AUTH and every request require (2.6). */
@@ -170,7 +185,8 @@ export class AccessControl {
     if (userId === UserId.ADMIN) return;
     const universe = this.granted(userId, 'universe', 0);
     for (const bit of [Privilege.SESSION, Privilege.USAGE]) {
-      if ((universe & bit) === 0) throw new AccessDeniedError(accessName(bit), 'universe', '', this.userName(userId));
+      if ((universe & bit) === 0)
+        throw new AccessDeniedError(accessName(bit), 'universe', '', this.userName(userId));
     }
   }
 }

@@ -5,7 +5,14 @@
 // writes return a Promise that resolves when durable per wal_mode (inside box.atomic/begin,
 // at once: the transaction commits as a whole).
 import { ClientError, decode, ErrorCode, Privilege, SystemSpace, UserId } from '@tarantype/core';
-import type { BeforeReplaceTrigger, KeyInput, OnReplaceTrigger, SelectOptions, TupleInput, UpdateOpsInput } from '@tarantype/memtx';
+import type {
+  BeforeReplaceTrigger,
+  KeyInput,
+  OnReplaceTrigger,
+  SelectOptions,
+  TupleInput,
+  UpdateOpsInput,
+} from '@tarantype/memtx';
 import type { Box } from './box.js';
 import { type SpaceEntry, SYSVIEW_BASE } from './catalog.js';
 import { storageOf } from './executor.js';
@@ -29,7 +36,12 @@ export interface CreateIndexOptions {
   readonly unique?: boolean;
   readonly if_not_exists?: boolean;
   /** Parts: [{field, type, is_nullable}] or [[field, type]] or field names; 0-based fields. */
-  readonly parts?: ReadonlyArray<{ field: number | string; type?: string; is_nullable?: boolean } | readonly [number | string, string?] | number | string>;
+  readonly parts?: ReadonlyArray<
+    | { field: number | string; type?: string; is_nullable?: boolean }
+    | readonly [number | string, string?]
+    | number
+    | string
+  >;
 }
 
 const INDEX_OPTIONS = new Set(['type', 'id', 'unique', 'if_not_exists', 'parts']);
@@ -53,7 +65,11 @@ export class BoxIndex {
     return this.def.unique;
   }
   get parts(): ReadonlyArray<{ fieldno: number; type: string; is_nullable: boolean }> {
-    return this.def.parts.map((p) => ({ fieldno: p.field, type: p.type, is_nullable: p.is_nullable }));
+    return this.def.parts.map((p) => ({
+      fieldno: p.field,
+      type: p.type,
+      is_nullable: p.is_nullable,
+    }));
   }
 
   select(key?: KeyInput, options: SelectOptions = {}): unknown[][] {
@@ -71,7 +87,11 @@ export class BoxIndex {
   max(key?: KeyInput): unknown[] | undefined {
     return this.space.max(key, { index: this.def.id });
   }
-  update(key: KeyInput, ops: UpdateOpsInput, options: Omit<BoxUpdateOptions, 'index'> = {}): Promise<unknown[] | undefined> {
+  update(
+    key: KeyInput,
+    ops: UpdateOpsInput,
+    options: Omit<BoxUpdateOptions, 'index'> = {},
+  ): Promise<unknown[] | undefined> {
     return this.space.update(key, ops, { ...options, index: this.def.id });
   }
   delete(key: KeyInput): Promise<unknown[] | undefined> {
@@ -137,7 +157,8 @@ export class BoxSpace {
   private indexId(index: number | string | undefined): number {
     if (index === undefined) return 0;
     if (typeof index === 'number') {
-      if (!this.entry.indexes.has(index)) throw new ClientError(ErrorCode.ER_NO_SUCH_INDEX_ID, index, this.entry.def.name);
+      if (!this.entry.indexes.has(index))
+        throw new ClientError(ErrorCode.ER_NO_SUCH_INDEX_ID, index, this.entry.def.name);
       return index;
     }
     for (const def of this.entry.indexes.values()) if (def.name === index) return def.id;
@@ -147,12 +168,22 @@ export class BoxSpace {
   // {{{ writes
 
   async insert(tuple: TupleInput): Promise<unknown[]> {
-    const statement = await this.box.write(this.userId, this.id, { kind: 'insert', tuple }, 'INSERT');
+    const statement = await this.box.write(
+      this.userId,
+      this.id,
+      { kind: 'insert', tuple },
+      'INSERT',
+    );
     return statement!.newTuple!;
   }
 
   async replace(tuple: TupleInput): Promise<unknown[]> {
-    const statement = await this.box.write(this.userId, this.id, { kind: 'replace', tuple }, 'REPLACE');
+    const statement = await this.box.write(
+      this.userId,
+      this.id,
+      { kind: 'replace', tuple },
+      'REPLACE',
+    );
     return statement!.newTuple!;
   }
 
@@ -161,20 +192,45 @@ export class BoxSpace {
     return this.replace(tuple);
   }
 
-  async update(key: KeyInput, ops: UpdateOpsInput, options: BoxUpdateOptions = {}): Promise<unknown[] | undefined> {
-    const op = { kind: 'update', key, ops, index: this.indexId(options.index), indexBase: options.indexBase ?? 0 } as const;
+  async update(
+    key: KeyInput,
+    ops: UpdateOpsInput,
+    options: BoxUpdateOptions = {},
+  ): Promise<unknown[] | undefined> {
+    const op = {
+      kind: 'update',
+      key,
+      ops,
+      index: this.indexId(options.index),
+      indexBase: options.indexBase ?? 0,
+    } as const;
     const statement = await this.box.write(this.userId, this.id, op, 'UPDATE');
     return statement?.newTuple;
   }
 
   /** UPSERT: nothing is returned; failed operations are skipped and logged (Tarantool's rule). */
-  async upsert(tuple: TupleInput, ops: UpdateOpsInput, options: Omit<BoxUpdateOptions, 'index'> = {}): Promise<void> {
-    const statement = await this.box.write(this.userId, this.id, { kind: 'upsert', tuple, ops, indexBase: options.indexBase ?? 0 }, 'UPSERT');
-    for (const error of statement?.upsertErrors ?? []) this.box.logger.error(`UPSERT on space '${this.name}': ${error.message}`);
+  async upsert(
+    tuple: TupleInput,
+    ops: UpdateOpsInput,
+    options: Omit<BoxUpdateOptions, 'index'> = {},
+  ): Promise<void> {
+    const statement = await this.box.write(
+      this.userId,
+      this.id,
+      { kind: 'upsert', tuple, ops, indexBase: options.indexBase ?? 0 },
+      'UPSERT',
+    );
+    for (const error of statement?.upsertErrors ?? [])
+      this.box.logger.error(`UPSERT on space '${this.name}': ${error.message}`);
   }
 
   async delete(key: KeyInput, options: IndexSelector = {}): Promise<unknown[] | undefined> {
-    const statement = await this.box.write(this.userId, this.id, { kind: 'delete', key, index: this.indexId(options.index) }, 'DELETE');
+    const statement = await this.box.write(
+      this.userId,
+      this.id,
+      { kind: 'delete', key, index: this.indexId(options.index) },
+      'DELETE',
+    );
     return statement?.oldTuple;
   }
 
@@ -191,7 +247,8 @@ export class BoxSpace {
   }
 
   select(key?: KeyInput, options: BoxSelectOptions = {}): unknown[][] {
-    if (SYSVIEW_BASE.has(this.id)) return this.selectRaw(key ?? [], options).map((tuple) => decode(tuple) as unknown[]);
+    if (SYSVIEW_BASE.has(this.id))
+      return this.selectRaw(key ?? [], options).map((tuple) => decode(tuple) as unknown[]);
     this.box.stats.count('SELECT');
     this.checkRead();
     return this.storage().findIndex(this.indexId(options.index)).select(key, options);
@@ -199,7 +256,13 @@ export class BoxSpace {
 
   /** Raw MessagePack tuples (views valid until the next write): the iproto select path. */
   selectRaw(key: KeyInput, options: BoxSelectOptions = {}): Uint8Array[] {
-    return this.box.selectRaw(this.userId, this.id, this.indexId(options.index), key ?? [], options);
+    return this.box.selectRaw(
+      this.userId,
+      this.id,
+      this.indexId(options.index),
+      key ?? [],
+      options,
+    );
   }
 
   get(key: KeyInput, options: IndexSelector = {}): unknown[] | undefined {
@@ -244,7 +307,9 @@ export class BoxSpace {
 
   /** space:create_index(name, options). Parts use 0-based field numbers or format names. */
   async createIndex(name: string, options: CreateIndexOptions = {}): Promise<BoxIndex> {
-    for (const key of Object.keys(options)) if (!INDEX_OPTIONS.has(key)) throw new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, `unexpected option '${key}'`);
+    for (const key of Object.keys(options))
+      if (!INDEX_OPTIONS.has(key))
+        throw new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, `unexpected option '${key}'`);
     for (const def of this.entry.indexes.values()) {
       if (def.name !== name) continue;
       if (options.if_not_exists === true) return new BoxIndex(this, def);
@@ -270,12 +335,28 @@ export class BoxSpace {
 
   /** before_replace trigger (see @tarantype/memtx); returns a function removing it. */
   beforeReplace(trigger: BeforeReplaceTrigger): () => void {
-    if (this.userId !== UserId.ADMIN) this.box.catalog.access.check(this.userId, Privilege.ALTER, 'space', this.id, this.name, this.entry.def.owner);
+    if (this.userId !== UserId.ADMIN)
+      this.box.catalog.access.check(
+        this.userId,
+        Privilege.ALTER,
+        'space',
+        this.id,
+        this.name,
+        this.entry.def.owner,
+      );
     return this.storage().beforeReplace(trigger);
   }
 
   onReplace(trigger: OnReplaceTrigger): () => void {
-    if (this.userId !== UserId.ADMIN) this.box.catalog.access.check(this.userId, Privilege.ALTER, 'space', this.id, this.name, this.entry.def.owner);
+    if (this.userId !== UserId.ADMIN)
+      this.box.catalog.access.check(
+        this.userId,
+        Privilege.ALTER,
+        'space',
+        this.id,
+        this.name,
+        this.entry.def.owner,
+      );
     return this.storage().onReplace(trigger);
   }
 

@@ -12,22 +12,52 @@
 // checkpoint barrier, then the transaction manager (txn.ts) applies it in memory (visible at
 // once, as in 2.6 without MVCC) and resolves when durable per wal_mode.
 import { resolve as resolvePath } from 'node:path';
-import { ClientError, ErrorCode, type Hasher, IprotoType, SystemError, Privilege, SYSTEM_ID_MAX, SystemSpace, TARANTOOL_VERSION, UserId, Vclock, loadHasher, newUuid, type Xrow } from '@tarantype/core';
+import {
+  ClientError,
+  ErrorCode,
+  type Hasher,
+  IprotoType,
+  loadHasher,
+  newUuid,
+  Privilege,
+  SYSTEM_ID_MAX,
+  SystemError,
+  SystemSpace,
+  TARANTOOL_VERSION,
+  UserId,
+  Vclock,
+  type Xrow,
+} from '@tarantype/core';
 import type { KeyInput, SelectOptions, Statement } from '@tarantype/memtx';
-import { type SnapshotSource, SnapshotDir, writeSnapshot } from '@tarantype/snapshot';
-import { type FileSystem, Journal, type Logger, NodeFileSystem, XlogDir, silentLogger } from '@tarantype/wal';
-import { BOOTSTRAP_FUNC_ROWS, BOOTSTRAP_PRIV_ROWS, BOOTSTRAP_USER_ROWS, SCHEMA_VERSION_ROW, SYSTEM_ID_MAX_ROW, SYSTEM_INDEX_ROWS, SYSTEM_SPACE_ROWS } from './bootstrap-data.js';
+import { SnapshotDir, type SnapshotSource, writeSnapshot } from '@tarantype/snapshot';
+import {
+  type FileSystem,
+  Journal,
+  type Logger,
+  NodeFileSystem,
+  silentLogger,
+  XlogDir,
+} from '@tarantype/wal';
+import {
+  BOOTSTRAP_FUNC_ROWS,
+  BOOTSTRAP_PRIV_ROWS,
+  BOOTSTRAP_USER_ROWS,
+  SCHEMA_VERSION_ROW,
+  SYSTEM_ID_MAX_ROW,
+  SYSTEM_INDEX_ROWS,
+  SYSTEM_SPACE_ROWS,
+} from './bootstrap-data.js';
 import { BoxSpace } from './box-space.js';
-import { type BoxConfig, CFG_DEFAULTS, applyCfg, unsupportedOptionsIn } from './cfg.js';
-import { Catalog, SYSVIEW_BASE, type SpaceEntry } from './catalog.js';
+import { Catalog, type SpaceEntry, SYSVIEW_BASE } from './catalog.js';
+import { applyCfg, type BoxConfig, CFG_DEFAULTS, unsupportedOptionsIn } from './cfg.js';
 import { DirLock } from './dir-lock.js';
-import { type Operation, applyOperation, storageOf } from './executor.js';
+import { applyOperation, type Operation, storageOf } from './executor.js';
 import { recover } from './recovery.js';
 import { decodeRequestBody } from './request-body.js';
 import { SchemaApi } from './schema-api.js';
 import { BoxStat, type StatName } from './stat.js';
-import { TxnManager } from './txn.js';
 import { sysviewVisible } from './sysview.js';
+import { TxnManager } from './txn.js';
 
 export type BoxStatus = 'loading' | 'running' | 'closing' | 'closed';
 
@@ -83,10 +113,14 @@ export class Box {
   }
 
   /** Starts an instance: validates `options`, then recovers or bootstraps its directories. */
-  static async cfg(options: Readonly<Record<string, unknown>> = {}, runtime: BoxRuntime = {}): Promise<Box> {
+  static async cfg(
+    options: Readonly<Record<string, unknown>> = {},
+    runtime: BoxRuntime = {},
+  ): Promise<Box> {
     const config = applyCfg(options, CFG_DEFAULTS, false);
     const logger = runtime.logger ?? silentLogger;
-    for (const name of unsupportedOptionsIn(options)) logger.warn(`box.cfg option '${name}' has no effect in tarantype`);
+    for (const name of unsupportedOptionsIn(options))
+      logger.warn(`box.cfg option '${name}' has no effect in tarantype`);
     const box = new Box(config, runtime.fs ?? new NodeFileSystem(), logger, await loadHasher());
     try {
       await box.start();
@@ -105,7 +139,8 @@ export class Box {
   /** box.cfg{...} after start: dynamic options only (ER_RELOAD_CFG for static ones). */
   async cfg(options: Readonly<Record<string, unknown>>): Promise<void> {
     const next = applyCfg(options, this.config, true);
-    for (const name of unsupportedOptionsIn(options)) this.logger.warn(`box.cfg option '${name}' has no effect in tarantype`);
+    for (const name of unsupportedOptionsIn(options))
+      this.logger.warn(`box.cfg option '${name}' has no effect in tarantype`);
     const previous = this.config;
     this.config = next;
     if (next.checkpoint_interval !== previous.checkpoint_interval) this.scheduleCheckpoints();
@@ -136,7 +171,8 @@ export class Box {
       forceRecovery: this.config.force_recovery,
       logger: this.logger,
       target: {
-        loadSnapshotRow: (spaceId, tuple) => this.applyUnlogged(spaceId, { kind: 'replace', tuple }),
+        loadSnapshotRow: (spaceId, tuple) =>
+          this.applyUnlogged(spaceId, { kind: 'replace', tuple }),
         applyRow: (row) => this.applyRow(row),
       },
     });
@@ -148,13 +184,23 @@ export class Box {
       vclock = recovered.vclock;
       prevVclock = recovered.lastXlogVclock;
       this.instanceUuid = recovered.instanceUuid ?? newUuid();
-      if (this.config.instance_uuid !== undefined && this.config.instance_uuid !== this.instanceUuid) {
-        throw new ClientError(ErrorCode.ER_INSTANCE_UUID_MISMATCH, this.config.instance_uuid, this.instanceUuid);
+      if (
+        this.config.instance_uuid !== undefined &&
+        this.config.instance_uuid !== this.instanceUuid
+      ) {
+        throw new ClientError(
+          ErrorCode.ER_INSTANCE_UUID_MISMATCH,
+          this.config.instance_uuid,
+          this.instanceUuid,
+        );
       }
       this.checkpoints = await this.scanCheckpoints();
-      this.logger.info(`recovered ${recovered.snapshotRows + recovered.xlogRows} rows in ${(recovered.elapsedMs / 1000).toFixed(3)} s`);
+      this.logger.info(
+        `recovered ${recovered.snapshotRows + recovered.xlogRows} rows in ${(recovered.elapsedMs / 1000).toFixed(3)} s`,
+      );
     }
-    this.instanceId = [...this.catalog.cluster].find(([, uuid]) => uuid === this.instanceUuid)?.[0] ?? 0;
+    this.instanceId =
+      [...this.catalog.cluster].find(([, uuid]) => uuid === this.instanceUuid)?.[0] ?? 0;
     this.lastCheckpointVclock = this.checkpoints.at(-1)?.vclock;
     this.journal = new Journal({
       fs: this.fs,
@@ -195,7 +241,14 @@ export class Box {
     ];
     for (const [spaceId, tuple] of rows) this.applyUnlogged(spaceId, { kind: 'replace', tuple });
     const vclock = new Vclock();
-    const result = await writeSnapshot({ fs: this.fs, dir: this.memtxDir, hasher: this.hasher, instanceUuid: this.instanceUuid, source: this.snapshotSource(vclock), logger: this.logger });
+    const result = await writeSnapshot({
+      fs: this.fs,
+      dir: this.memtxDir,
+      hasher: this.hasher,
+      instanceUuid: this.instanceUuid,
+      source: this.snapshotSource(vclock),
+      logger: this.logger,
+    });
     this.checkpoints = [{ vclock: result.vclock, signature: result.vclock.signature() }];
     return vclock;
   }
@@ -229,7 +282,12 @@ export class Box {
   }
 
   /** Runs a data-changing operation as `userId`; resolves with the memtx statement when durable. */
-  write(userId: number, spaceId: number, op: Operation, stat: StatName): Promise<Statement | undefined> {
+  write(
+    userId: number,
+    spaceId: number,
+    op: Operation,
+    stat: StatName,
+  ): Promise<Statement | undefined> {
     this.stats.count(stat);
     let statement: Statement | undefined;
     const apply = () => {
@@ -262,18 +320,41 @@ export class Box {
   }
 
   checkWrite(userId: number, entry: SpaceEntry): void {
-    if (this.status === 'closing' || this.status === 'closed') throw new SystemError('the instance is shutting down');
-    if (userId !== UserId.ADMIN) this.catalog.access.check(userId, Privilege.WRITE, 'space', entry.def.id, entry.def.name, entry.def.owner);
-    if (this.readOnly && !entry.def.temporary && entry.def.group_id !== 1) throw new ClientError(ErrorCode.ER_READONLY);
+    if (this.status === 'closing' || this.status === 'closed')
+      throw new SystemError('the instance is shutting down');
+    if (userId !== UserId.ADMIN)
+      this.catalog.access.check(
+        userId,
+        Privilege.WRITE,
+        'space',
+        entry.def.id,
+        entry.def.name,
+        entry.def.owner,
+      );
+    if (this.readOnly && !entry.def.temporary && entry.def.group_id !== 1)
+      throw new ClientError(ErrorCode.ER_READONLY);
   }
 
   checkRead(userId: number, entry: SpaceEntry): void {
     if (userId === UserId.ADMIN || SYSVIEW_BASE.has(entry.def.id)) return;
-    this.catalog.access.check(userId, Privilege.READ, 'space', entry.def.id, entry.def.name, entry.def.owner);
+    this.catalog.access.check(
+      userId,
+      Privilege.READ,
+      'space',
+      entry.def.id,
+      entry.def.name,
+      entry.def.owner,
+    );
   }
 
   /** SELECT as `userId`, raw tuples (sysviews filtered per user). */
-  selectRaw(userId: number, spaceId: number, index: number | string, key: KeyInput, options: SelectOptions): Uint8Array[] {
+  selectRaw(
+    userId: number,
+    spaceId: number,
+    index: number | string,
+    key: KeyInput,
+    options: SelectOptions,
+  ): Uint8Array[] {
     this.stats.count('SELECT');
     const entry = this.catalog.spaceOrThrow(spaceId);
     this.checkRead(userId, entry);
@@ -282,8 +363,12 @@ export class Box {
     const view = this.catalog.spaceOrThrow(base);
     const limit = options.limit ?? 0xffffffff;
     const offset = options.offset ?? 0;
-    const rows = storageOf(view).findIndex(index).selectRaw(key, { ...options, limit: 0xffffffff, offset: 0 });
-    return rows.filter((tuple) => sysviewVisible(this.catalog, userId, base, tuple)).slice(offset, offset + limit);
+    const rows = storageOf(view)
+      .findIndex(index)
+      .selectRaw(key, { ...options, limit: 0xffffffff, offset: 0 });
+    return rows
+      .filter((tuple) => sysviewVisible(this.catalog, userId, base, tuple))
+      .slice(offset, offset + limit);
   }
 
   // }}}
@@ -337,14 +422,24 @@ export class Box {
    * box.once(key, fn): runs fn once per database (guard 'once<key>' in _schema, written before
    * fn runs). On a read-only instance it waits until the instance is writable.
    */
-  async once<T>(key: string, fn: (...args: unknown[]) => T | Promise<T>, ...args: unknown[]): Promise<T | undefined> {
-    if (typeof key !== 'string' || typeof fn !== 'function') throw new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, 'Usage: box.once(key, func, ...)');
+  async once<T>(
+    key: string,
+    fn: (...args: unknown[]) => T | Promise<T>,
+    ...args: unknown[]
+  ): Promise<T | undefined> {
+    if (typeof key !== 'string' || typeof fn !== 'function')
+      throw new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, 'Usage: box.once(key, func, ...)');
     const guard = `once${key}`;
     const schema = this.catalog.spaceOrThrow(SystemSpace.SCHEMA);
     if (storageOf(schema).get([guard]) !== undefined) return undefined;
     while (this.readOnly) await new Promise<void>((resolve) => this.writableWaiters.push(resolve));
     if (storageOf(schema).get([guard]) !== undefined) return undefined;
-    await this.write(UserId.ADMIN, SystemSpace.SCHEMA, { kind: 'insert', tuple: [guard] }, 'INSERT');
+    await this.write(
+      UserId.ADMIN,
+      SystemSpace.SCHEMA,
+      { kind: 'insert', tuple: [guard] },
+      'INSERT',
+    );
     return fn(...args);
   }
 
@@ -359,14 +454,23 @@ export class Box {
 
   /** Read views of every saved space at `vclock` (temporary and virtual spaces left out). */
   private snapshotSource(vclock: Vclock): SnapshotSource {
-    const views: Array<{ entry: SpaceEntry; view: ReturnType<NonNullable<SpaceEntry['memtx']>['readView']> }> = [];
+    const views: Array<{
+      entry: SpaceEntry;
+      view: ReturnType<NonNullable<SpaceEntry['memtx']>['readView']>;
+    }> = [];
     for (const entry of [...this.catalog.byId.values()].sort((a, b) => a.def.id - b.def.id)) {
-      if (entry.memtx === undefined || entry.def.temporary || entry.memtx.index(0) === undefined) continue;
+      if (entry.memtx === undefined || entry.def.temporary || entry.memtx.index(0) === undefined)
+        continue;
       views.push({ entry, view: entry.memtx.readView() });
     }
     return {
       vclock: vclock.copy(),
-      spaces: views.map(({ entry, view }) => ({ id: entry.def.id, groupId: entry.def.group_id, count: view.len, tuples: () => view.tuples() })),
+      spaces: views.map(({ entry, view }) => ({
+        id: entry.def.id,
+        groupId: entry.def.group_id,
+        count: view.len,
+        tuples: () => view.tuples(),
+      })),
       release: () => {
         for (const { view } of views) view.close();
       },
@@ -390,7 +494,10 @@ export class Box {
         await this.journal.openFile();
         return this.snapshotSource(vclock);
       });
-      if (this.lastCheckpointVclock !== undefined && source.vclock.equals(this.lastCheckpointVclock)) {
+      if (
+        this.lastCheckpointVclock !== undefined &&
+        source.vclock.equals(this.lastCheckpointVclock)
+      ) {
         source.release();
         return;
       }
@@ -401,7 +508,9 @@ export class Box {
         instanceUuid: this.instanceUuid,
         source,
         logger: this.logger,
-        ...(this.config.snap_io_rate_limit === undefined ? {} : { ioRateLimitMBps: this.config.snap_io_rate_limit }),
+        ...(this.config.snap_io_rate_limit === undefined
+          ? {}
+          : { ioRateLimitMBps: this.config.snap_io_rate_limit }),
       });
       this.lastCheckpointVclock = result.vclock;
       await this.collectGarbage();
@@ -428,7 +537,9 @@ export class Box {
 
   private async scanCheckpoints(): Promise<CheckpointInfo[]> {
     const snaps = await SnapshotDir.scan(this.fs, this.memtxDir, this.hasher);
-    return snaps.files.filter((f) => f.meta !== undefined).map((f) => ({ vclock: f.meta!.vclock, signature: f.signature }));
+    return snaps.files
+      .filter((f) => f.meta !== undefined)
+      .map((f) => ({ vclock: f.meta!.vclock, signature: f.signature }));
   }
 
   /** Keeps checkpoint_count snapshots and removes xlogs no kept checkpoint needs. */
@@ -454,7 +565,9 @@ export class Box {
     if (seconds <= 0 || this.status !== 'running') return;
     this.checkpointTimer = setInterval(() => {
       if (this.checkpointInProgress || this.status !== 'running') return;
-      this.snapshot().catch((error: Error) => this.logger.error(`checkpoint failed: ${error.message}`));
+      this.snapshot().catch((error: Error) =>
+        this.logger.error(`checkpoint failed: ${error.message}`),
+      );
     }, seconds * 1000);
     this.checkpointTimer.unref();
   }
@@ -466,7 +579,8 @@ export class Box {
   info(): Record<string, unknown> {
     const vclock = this.journal?.vclock ?? new Vclock();
     const replication: Record<number, unknown> = {};
-    for (const [id, uuid] of [...this.catalog.cluster].sort((a, b) => a[0] - b[0])) replication[id] = { id, uuid, lsn: vclock.get(id) };
+    for (const [id, uuid] of [...this.catalog.cluster].sort((a, b) => a[0] - b[0]))
+      replication[id] = { id, uuid, lsn: vclock.get(id) };
     return {
       version: TARANTYPE_VERSION,
       id: this.instanceId,
@@ -505,7 +619,11 @@ export class Box {
       vclock: oldest.toObject(),
       signature: oldest.signature(),
       checkpoint_is_in_progress: this.checkpointInProgress,
-      checkpoints: this.checkpoints.map((c) => ({ references: [], vclock: c.vclock.toObject(), signature: c.signature })),
+      checkpoints: this.checkpoints.map((c) => ({
+        references: [],
+        vclock: c.vclock.toObject(),
+        signature: c.signature,
+      })),
       consumers: [],
     };
   }
@@ -546,10 +664,18 @@ function operationOf(type: number, body: ReturnType<typeof decodeRequestBody>): 
       if (body.key === undefined) throw missing('key');
       return { kind: 'delete', key: body.key, index: body.indexId };
     case IprotoType.UPDATE:
-      if (body.key === undefined || body.tuple === undefined) throw missing(body.key === undefined ? 'key' : 'tuple');
-      return { kind: 'update', key: body.key, ops: body.tuple, index: body.indexId, indexBase: body.indexBase };
+      if (body.key === undefined || body.tuple === undefined)
+        throw missing(body.key === undefined ? 'key' : 'tuple');
+      return {
+        kind: 'update',
+        key: body.key,
+        ops: body.tuple,
+        index: body.indexId,
+        indexBase: body.indexBase,
+      };
     case IprotoType.UPSERT:
-      if (body.tuple === undefined || body.ops === undefined) throw missing(body.tuple === undefined ? 'tuple' : 'operations');
+      if (body.tuple === undefined || body.ops === undefined)
+        throw missing(body.tuple === undefined ? 'tuple' : 'operations');
       return { kind: 'upsert', tuple: body.tuple, ops: body.ops, indexBase: body.indexBase };
     default:
       throw new ClientError(ErrorCode.ER_UNKNOWN_REQUEST_TYPE, type);

@@ -6,11 +6,18 @@
 // rebuilds the same schema from the same rows.
 // System spaces themselves are created from the built-in definitions (bootstrap-data.ts)
 // before anything is read: their own _space/_index rows only refresh the definitions.
-import { ClientError, ErrorCode, SYSTEM_ID_MAX, SystemSpace, UserId, decode } from '@tarantype/core';
+import {
+  ClientError,
+  decode,
+  ErrorCode,
+  SYSTEM_ID_MAX,
+  SystemSpace,
+  UserId,
+} from '@tarantype/core';
 import { Space } from '@tarantype/memtx';
 import { AccessControl, type PrivRow, type UserDef } from './access.js';
 import { SYSTEM_INDEX_ROWS, SYSTEM_SPACE_ROWS } from './bootstrap-data.js';
-import { type IndexDef, type SpaceDef, decodeIndexTuple, decodeSpaceTuple } from './schema-def.js';
+import { decodeIndexTuple, decodeSpaceTuple, type IndexDef, type SpaceDef } from './schema-def.js';
 import type { Undo } from './txn.js';
 
 export interface SpaceEntry {
@@ -59,7 +66,11 @@ export class Catalog {
   constructor(private readonly maxTupleSizeBytes: () => number) {
     for (const row of SYSTEM_SPACE_ROWS) {
       const def = decodeSpaceTuple(row);
-      this.add({ def, memtx: def.engine === 'memtx' ? this.newSpace(def) : undefined, indexes: new Map() });
+      this.add({
+        def,
+        memtx: def.engine === 'memtx' ? this.newSpace(def) : undefined,
+        indexes: new Map(),
+      });
     }
     for (const row of SYSTEM_INDEX_ROWS) {
       const entry = this.byId.get(row[0] as number)!;
@@ -75,7 +86,8 @@ export class Catalog {
 
   /** The entry or ER_NO_SUCH_SPACE naming it as given. */
   spaceOrThrow(idOrName: number | string): SpaceEntry {
-    const entry = typeof idOrName === 'number' ? this.byId.get(idOrName) : this.byName.get(idOrName);
+    const entry =
+      typeof idOrName === 'number' ? this.byId.get(idOrName) : this.byName.get(idOrName);
     if (entry === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_SPACE, String(idOrName));
     return entry;
   }
@@ -108,7 +120,11 @@ export class Catalog {
    * either may be absent). Throws the Tarantool error of an invalid change (the caller then
    * rolls the statement back). Returns the undo of the catalog change.
    */
-  onSystemReplace(spaceId: number, oldTuple: unknown[] | undefined, newTuple: unknown[] | undefined): Undo {
+  onSystemReplace(
+    spaceId: number,
+    oldTuple: unknown[] | undefined,
+    newTuple: unknown[] | undefined,
+  ): Undo {
     switch (spaceId) {
       case SystemSpace.SPACE:
         return this.bump(this.alterSpace(oldTuple, newTuple));
@@ -137,9 +153,12 @@ export class Catalog {
   }
 
   private alterSpace(oldTuple: unknown[] | undefined, newTuple: unknown[] | undefined): Undo {
-    if (oldTuple === undefined && newTuple !== undefined) return this.createSpace(decodeSpaceTuple(newTuple));
-    if (oldTuple !== undefined && newTuple === undefined) return this.dropSpace(oldTuple[0] as number);
-    if (oldTuple !== undefined && newTuple !== undefined) return this.changeSpace(oldTuple[0] as number, decodeSpaceTuple(newTuple));
+    if (oldTuple === undefined && newTuple !== undefined)
+      return this.createSpace(decodeSpaceTuple(newTuple));
+    if (oldTuple !== undefined && newTuple === undefined)
+      return this.dropSpace(oldTuple[0] as number);
+    if (oldTuple !== undefined && newTuple !== undefined)
+      return this.changeSpace(oldTuple[0] as number, decodeSpaceTuple(newTuple));
     return NOOP_UNDO;
   }
 
@@ -152,7 +171,11 @@ export class Catalog {
       return { rollback: () => void (existing.def = previous) };
     }
     if (this.byName.has(def.name)) throw new ClientError(ErrorCode.ER_SPACE_EXISTS, def.name);
-    const entry: SpaceEntry = { def, memtx: def.engine === 'memtx' ? this.newSpace(def) : undefined, indexes: new Map() };
+    const entry: SpaceEntry = {
+      def,
+      memtx: def.engine === 'memtx' ? this.newSpace(def) : undefined,
+      indexes: new Map(),
+    };
     this.add(entry);
     this.onSpacesChanged();
     return {
@@ -166,8 +189,10 @@ export class Catalog {
   private dropSpace(id: number): Undo {
     const entry = this.byId.get(id);
     if (entry === undefined) return NOOP_UNDO;
-    if (id <= SYSTEM_ID_MAX) throw new ClientError(ErrorCode.ER_DROP_SPACE, entry.def.name, 'the space is a system space');
-    if (entry.indexes.size > 0) throw new ClientError(ErrorCode.ER_DROP_SPACE, entry.def.name, 'the space has indexes');
+    if (id <= SYSTEM_ID_MAX)
+      throw new ClientError(ErrorCode.ER_DROP_SPACE, entry.def.name, 'the space is a system space');
+    if (entry.indexes.size > 0)
+      throw new ClientError(ErrorCode.ER_DROP_SPACE, entry.def.name, 'the space has indexes');
     this.remove(entry);
     this.onSpacesChanged();
     return {
@@ -182,10 +207,19 @@ export class Catalog {
     const entry = this.byId.get(id);
     if (entry === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_SPACE, String(id));
     const previous = { def: entry.def, memtx: entry.memtx };
-    if (def.name !== entry.def.name && this.byName.has(def.name)) throw new ClientError(ErrorCode.ER_SPACE_EXISTS, def.name);
-    const formatChanged = JSON.stringify(def.format) !== JSON.stringify(entry.def.format) || def.field_count !== entry.def.field_count;
+    if (def.name !== entry.def.name && this.byName.has(def.name))
+      throw new ClientError(ErrorCode.ER_SPACE_EXISTS, def.name);
+    const formatChanged =
+      JSON.stringify(def.format) !== JSON.stringify(entry.def.format) ||
+      def.field_count !== entry.def.field_count;
     const renamed = def.name !== entry.def.name;
-    if ((formatChanged || renamed || def.temporary !== entry.def.temporary || def.group_id !== entry.def.group_id) && entry.memtx !== undefined) {
+    if (
+      (formatChanged ||
+        renamed ||
+        def.temporary !== entry.def.temporary ||
+        def.group_id !== entry.def.group_id) &&
+      entry.memtx !== undefined
+    ) {
       entry.memtx = this.rebuild(entry, def);
     }
     this.remove({ ...entry, def: previous.def });
@@ -209,9 +243,11 @@ export class Catalog {
    */
   private rebuild(entry: SpaceEntry, def: SpaceDef): Space {
     const space = this.newSpace(def);
-    for (const index of [...entry.indexes.values()].sort((a, b) => a.id - b.id)) space.createIndex(memtxIndexOptions(index));
+    for (const index of [...entry.indexes.values()].sort((a, b) => a.id - b.id))
+      space.createIndex(memtxIndexOptions(index));
     if (entry.memtx !== undefined && entry.memtx.index(0) !== undefined) {
-      for (const tuple of entry.memtx.findIndex(0).selectRaw([], { iterator: 'ALL' })) space.insert(tuple).commit();
+      for (const tuple of entry.memtx.findIndex(0).selectRaw([], { iterator: 'ALL' }))
+        space.insert(tuple).commit();
     }
     return space;
   }
@@ -227,19 +263,33 @@ export class Catalog {
       return { rollback: () => void entry.indexes.set(iid, previous) };
     }
     const undos: Undo[] = [];
-    if (oldTuple !== undefined) undos.push(this.dropIndex(entry, oldTuple[1] as number, newTuple !== undefined));
+    if (oldTuple !== undefined)
+      undos.push(this.dropIndex(entry, oldTuple[1] as number, newTuple !== undefined));
     try {
-      if (newTuple !== undefined) undos.push(this.createIndex(entry, decodeIndexTuple(newTuple, entry.def)));
+      if (newTuple !== undefined)
+        undos.push(this.createIndex(entry, decodeIndexTuple(newTuple, entry.def)));
     } catch (error) {
       for (const undo of undos.reverse()) undo.rollback();
       throw error;
     }
-    return { rollback: () => undos.reverse().forEach((undo) => undo.rollback()) };
+    return {
+      rollback: () => {
+        for (const undo of undos.reverse()) undo.rollback();
+      },
+    };
   }
 
   private createIndex(entry: SpaceEntry, def: IndexDef): Undo {
-    if (def.id !== 0 && !entry.indexes.has(0)) throw new ClientError(ErrorCode.ER_MODIFY_INDEX, def.name, entry.def.name, 'can not add a secondary key before primary');
-    for (const other of entry.indexes.values()) if (other.name === def.name && other.id !== def.id) throw new ClientError(ErrorCode.ER_INDEX_EXISTS, def.name);
+    if (def.id !== 0 && !entry.indexes.has(0))
+      throw new ClientError(
+        ErrorCode.ER_MODIFY_INDEX,
+        def.name,
+        entry.def.name,
+        'can not add a secondary key before primary',
+      );
+    for (const other of entry.indexes.values())
+      if (other.name === def.name && other.id !== def.id)
+        throw new ClientError(ErrorCode.ER_INDEX_EXISTS, def.name);
     entry.memtx?.createIndex(memtxIndexOptions(def));
     entry.indexes.set(def.id, def);
     return {
@@ -253,9 +303,16 @@ export class Catalog {
   private dropIndex(entry: SpaceEntry, iid: number, replacing: boolean): Undo {
     const def = entry.indexes.get(iid);
     if (def === undefined) return NOOP_UNDO;
-    if (iid === 0 && !replacing && entry.indexes.size > 1) throw new ClientError(ErrorCode.ER_DROP_PRIMARY_KEY, entry.def.name);
+    if (iid === 0 && !replacing && entry.indexes.size > 1)
+      throw new ClientError(ErrorCode.ER_DROP_PRIMARY_KEY, entry.def.name);
     // Dropping the primary key drops the data: keep the tuples for the undo.
-    const saved = iid === 0 && entry.memtx !== undefined ? entry.memtx.findIndex(0).selectRaw([], { iterator: 'ALL' }).map((t) => t.slice()) : [];
+    const saved =
+      iid === 0 && entry.memtx !== undefined
+        ? entry.memtx
+            .findIndex(0)
+            .selectRaw([], { iterator: 'ALL' })
+            .map((t) => t.slice())
+        : [];
     entry.memtx?.dropIndex(iid);
     entry.indexes.delete(iid);
     return {
@@ -272,10 +329,23 @@ export class Catalog {
     const newUser = newTuple === undefined ? undefined : userFromTuple(newTuple);
     if (newUser !== undefined && oldUser === undefined) {
       const clash = this.access.userByName(newUser.name);
-      if (clash !== undefined) throw new ClientError(newUser.type === 'role' ? ErrorCode.ER_ROLE_EXISTS : ErrorCode.ER_USER_EXISTS, newUser.name);
+      if (clash !== undefined)
+        throw new ClientError(
+          newUser.type === 'role' ? ErrorCode.ER_ROLE_EXISTS : ErrorCode.ER_USER_EXISTS,
+          newUser.name,
+        );
     }
-    if (oldUser !== undefined && newUser === undefined && oldUser.id <= UserId.SUPER && [0, 1, 2, 3, 31].includes(oldUser.id)) {
-      throw new ClientError(ErrorCode.ER_DROP_USER, oldUser.name, 'the user or the role is a system');
+    if (
+      oldUser !== undefined &&
+      newUser === undefined &&
+      oldUser.id <= UserId.SUPER &&
+      [0, 1, 2, 3, 31].includes(oldUser.id)
+    ) {
+      throw new ClientError(
+        ErrorCode.ER_DROP_USER,
+        oldUser.name,
+        'the user or the role is a system',
+      );
     }
     this.access.replaceUser(oldUser, newUser);
     return { rollback: () => this.access.replaceUser(newUser, oldUser) };
@@ -349,7 +419,12 @@ function asRecord(value: unknown): Record<string, unknown> {
 export function userFromTuple(tuple: readonly unknown[]): UserDef {
   const auth = asRecord(tuple[4]);
   const hash = auth['chap-sha1'];
-  const base = { id: tuple[0] as number, owner: tuple[1] as number, name: tuple[2] as string, type: tuple[3] === 'role' ? 'role' : 'user' } as const;
+  const base = {
+    id: tuple[0] as number,
+    owner: tuple[1] as number,
+    name: tuple[2] as string,
+    type: tuple[3] === 'role' ? 'role' : 'user',
+  } as const;
   return typeof hash === 'string' ? { ...base, chapSha1: hash } : base;
 }
 
@@ -364,7 +439,13 @@ export function privFromTuple(tuple: readonly unknown[]): PrivRow {
 }
 
 function funcFromTuple(tuple: readonly unknown[]): FuncDef {
-  return { id: tuple[0] as number, owner: tuple[1] as number, name: tuple[2] as string, setuid: tuple[3] === 1, language: String(tuple[4]) };
+  return {
+    id: tuple[0] as number,
+    owner: tuple[1] as number,
+    name: tuple[2] as string,
+    setuid: tuple[3] === 1,
+    language: String(tuple[4]),
+  };
 }
 
 export { decode };

@@ -155,11 +155,30 @@ const UNSUPPORTED: Record<string, readonly TypeName[]> = {
 
 /** Options that may change after the first box.cfg (dynamic_cfg in load_cfg.lua). */
 const DYNAMIC = new Set([
-  'listen', 'replication', 'log_level', 'log_format', 'too_long_threshold', 'snap_io_rate_limit', 'read_only',
-  'memtx_memory', 'memtx_max_tuple_size', 'checkpoint_count', 'checkpoint_interval', 'checkpoint_wal_threshold',
-  'force_recovery', 'replication_timeout', 'replication_connect_timeout', 'replication_connect_quorum',
-  'replication_sync_lag', 'replication_sync_timeout', 'replication_skip_conflict', 'replication_anon',
-  'instance_uuid', 'replicaset_uuid', 'net_msg_max', 'wal_queue_max_size',
+  'listen',
+  'replication',
+  'log_level',
+  'log_format',
+  'too_long_threshold',
+  'snap_io_rate_limit',
+  'read_only',
+  'memtx_memory',
+  'memtx_max_tuple_size',
+  'checkpoint_count',
+  'checkpoint_interval',
+  'checkpoint_wal_threshold',
+  'force_recovery',
+  'replication_timeout',
+  'replication_connect_timeout',
+  'replication_connect_quorum',
+  'replication_sync_lag',
+  'replication_sync_timeout',
+  'replication_skip_conflict',
+  'replication_anon',
+  'instance_uuid',
+  'replicaset_uuid',
+  'net_msg_max',
+  'wal_queue_max_size',
   ...Object.keys(UNSUPPORTED).filter((name) => !name.startsWith('vinyl_dir')),
 ]);
 
@@ -180,19 +199,38 @@ function checkType(name: string, value: unknown, types: readonly TypeName[]): vo
   const type = luaType(value);
   if (type === 'nil') return;
   if (!(types as readonly string[]).includes(type)) {
-    throw cfgError(name, types.length === 1 ? `should be of type ${types[0]}` : `should be one of types ${types.join(', ')}`);
+    throw cfgError(
+      name,
+      types.length === 1
+        ? `should be of type ${types[0]}`
+        : `should be one of types ${types.join(', ')}`,
+    );
   }
 }
 
-const POSITIVE = new Set(['replication_timeout', 'replication_connect_timeout', 'replication_sync_timeout']);
-const NON_NEGATIVE = new Set(['checkpoint_interval', 'too_long_threshold', 'wal_max_size', 'memtx_memory', 'net_msg_max', 'replication_sync_lag', 'snap_io_rate_limit', 'checkpoint_wal_threshold']);
+const POSITIVE = new Set([
+  'replication_timeout',
+  'replication_connect_timeout',
+  'replication_sync_timeout',
+]);
+const NON_NEGATIVE = new Set([
+  'checkpoint_interval',
+  'too_long_threshold',
+  'wal_max_size',
+  'memtx_memory',
+  'net_msg_max',
+  'replication_sync_lag',
+  'snap_io_rate_limit',
+  'checkpoint_wal_threshold',
+]);
 
 /** Per-option value rules with Tarantool's texts (box.cc box_check_*). */
 function checkValue(name: string, value: unknown): unknown {
   if (value === undefined || value === null) return undefined;
   switch (name) {
     case 'wal_mode':
-      if (value !== 'none' && value !== 'write' && value !== 'fsync') throw cfgError(name, String(value));
+      if (value !== 'none' && value !== 'write' && value !== 'fsync')
+        throw cfgError(name, String(value));
       return value;
     case 'log_format':
       if (value !== 'plain' && value !== 'json') throw cfgError(name, `expected 'plain' or 'json'`);
@@ -201,7 +239,8 @@ function checkValue(name: string, value: unknown): unknown {
       if ((value as number) < 1) throw cfgError(name, 'the value must not be less than one');
       return value;
     case 'log_level':
-      if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 7) throw cfgError(name, 'expected an integer from 0 to 7');
+      if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 7)
+        throw cfgError(name, 'expected an integer from 0 to 7');
       return value;
     case 'memtx_max_tuple_size':
       if ((value as number) < 16) throw cfgError(name, 'must be at least 16 bytes');
@@ -217,12 +256,16 @@ function checkValue(name: string, value: unknown): unknown {
       return String(value);
     case 'replication': {
       const list = Array.isArray(value) ? value : [value];
-      for (const uri of list) if (typeof uri !== 'string' && typeof uri !== 'number') throw cfgError(name, 'should be a list of URIs');
+      for (const uri of list)
+        if (typeof uri !== 'string' && typeof uri !== 'number')
+          throw cfgError(name, 'should be a list of URIs');
       return list.map(String);
     }
   }
-  if (POSITIVE.has(name) && (value as number) <= 0) throw cfgError(name, 'the value must be greather than 0');
-  if (NON_NEGATIVE.has(name) && (value as number) < 0) throw cfgError(name, 'the value must not be negative');
+  if (POSITIVE.has(name) && (value as number) <= 0)
+    throw cfgError(name, 'the value must be greather than 0');
+  if (NON_NEGATIVE.has(name) && (value as number) < 0)
+    throw cfgError(name, 'the value must not be negative');
   return value;
 }
 
@@ -236,7 +279,11 @@ export function unsupportedOptionsIn(options: Readonly<Record<string, unknown>>)
  * defaults on the first call). After the first call (`initialized`), changing a static option
  * throws ER_RELOAD_CFG; memtx_memory may only grow.
  */
-export function applyCfg(options: Readonly<Record<string, unknown>>, current: Readonly<BoxConfig>, initialized: boolean): BoxConfig {
+export function applyCfg(
+  options: Readonly<Record<string, unknown>>,
+  current: Readonly<BoxConfig>,
+  initialized: boolean,
+): BoxConfig {
   const next: BoxConfig = { ...current };
   for (const [name, raw] of Object.entries(options)) {
     const types = TEMPLATE[name] ?? UNSUPPORTED[name];
@@ -249,8 +296,16 @@ export function applyCfg(options: Readonly<Record<string, unknown>>, current: Re
     if (initialized && name === 'memtx_memory' && (value as number) < current.memtx_memory) {
       throw cfgError(name, 'cannot decrease memory size at runtime');
     }
-    if (initialized && (name === 'instance_uuid' || name === 'replicaset_uuid') && current[name] !== undefined && value !== current[name]) {
-      throw cfgError(name, `cannot change ${name === 'instance_uuid' ? 'instance' : 'replica set'} uuid`);
+    if (
+      initialized &&
+      (name === 'instance_uuid' || name === 'replicaset_uuid') &&
+      current[name] !== undefined &&
+      value !== current[name]
+    ) {
+      throw cfgError(
+        name,
+        `cannot change ${name === 'instance_uuid' ? 'instance' : 'replica set'} uuid`,
+      );
     }
     next[name] = value ?? CFG_DEFAULTS[name];
   }
@@ -258,6 +313,7 @@ export function applyCfg(options: Readonly<Record<string, unknown>>, current: Re
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i]);
+  if (Array.isArray(a) && Array.isArray(b))
+    return a.length === b.length && a.every((x, i) => x === b[i]);
   return a === b || (a === undefined && b === undefined);
 }

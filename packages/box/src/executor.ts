@@ -2,7 +2,16 @@
 // spaces, undo, and the WAL row — shared by the API, recovery and (later) the applier, so all
 // three change the database the same way. Layer: box. No access or read-only checks here
 // (callers make them); no transactions (txn.ts wraps the result).
-import { ClientError, encode, ErrorCode, GroupId, IprotoType, makeXrow, SYSTEM_ID_MAX, type Xrow } from '@tarantype/core';
+import {
+  ClientError,
+  ErrorCode,
+  encode,
+  GroupId,
+  IprotoType,
+  makeXrow,
+  SYSTEM_ID_MAX,
+  type Xrow,
+} from '@tarantype/core';
 import type { KeyInput, Statement, TupleInput, UpdateOpsInput } from '@tarantype/memtx';
 import type { Catalog, SpaceEntry } from './catalog.js';
 import { deleteBody, replaceBody, updateBody, upsertBody } from './request-body.js';
@@ -11,8 +20,19 @@ import type { Undo } from './txn.js';
 export type Operation =
   | { readonly kind: 'insert' | 'replace'; readonly tuple: TupleInput }
   | { readonly kind: 'delete'; readonly key: KeyInput; readonly index: number }
-  | { readonly kind: 'update'; readonly key: KeyInput; readonly ops: UpdateOpsInput; readonly index: number; readonly indexBase: number }
-  | { readonly kind: 'upsert'; readonly tuple: TupleInput; readonly ops: UpdateOpsInput; readonly indexBase: number };
+  | {
+      readonly kind: 'update';
+      readonly key: KeyInput;
+      readonly ops: UpdateOpsInput;
+      readonly index: number;
+      readonly indexBase: number;
+    }
+  | {
+      readonly kind: 'upsert';
+      readonly tuple: TupleInput;
+      readonly ops: UpdateOpsInput;
+      readonly indexBase: number;
+    };
 
 export interface Applied {
   readonly statement: Statement | undefined;
@@ -28,21 +48,40 @@ function bytesOf(value: TupleInput | KeyInput | UpdateOpsInput): Uint8Array {
 
 export function storageOf(entry: SpaceEntry): NonNullable<SpaceEntry['memtx']> {
   if (entry.memtx === undefined) {
-    throw new ClientError(ErrorCode.ER_UNSUPPORTED, entry.def.engine === 'sysview' ? 'sysview' : entry.def.engine, 'data modification');
+    throw new ClientError(
+      ErrorCode.ER_UNSUPPORTED,
+      entry.def.engine === 'sysview' ? 'sysview' : entry.def.engine,
+      'data modification',
+    );
   }
   return entry.memtx;
 }
 
 /** Applies `op` to `entry`; with `log`, also builds the WAL row of the request. */
-export function applyOperation(catalog: Catalog, entry: SpaceEntry, op: Operation, log: boolean): Applied {
+export function applyOperation(
+  catalog: Catalog,
+  entry: SpaceEntry,
+  op: Operation,
+  log: boolean,
+): Applied {
   const space = storageOf(entry);
   let statement: Statement | undefined;
   switch (op.kind) {
-    case 'insert': statement = space.insert(op.tuple); break;
-    case 'replace': statement = space.replace(op.tuple); break;
-    case 'delete': statement = space.delete(op.key, { index: op.index }); break;
-    case 'update': statement = space.update(op.key, op.ops, { index: op.index, indexBase: op.indexBase }); break;
-    case 'upsert': statement = space.upsert(op.tuple, op.ops, { indexBase: op.indexBase }); break;
+    case 'insert':
+      statement = space.insert(op.tuple);
+      break;
+    case 'replace':
+      statement = space.replace(op.tuple);
+      break;
+    case 'delete':
+      statement = space.delete(op.key, { index: op.index });
+      break;
+    case 'update':
+      statement = space.update(op.key, op.ops, { index: op.index, indexBase: op.indexBase });
+      break;
+    case 'upsert':
+      statement = space.upsert(op.tuple, op.ops, { indexBase: op.indexBase });
+      break;
   }
   if (statement === undefined) return { statement, undo: undefined, row: undefined };
   let catalogUndo: Undo | undefined;
@@ -79,22 +118,36 @@ function rowFor(entry: SpaceEntry, op: Operation, statement: Statement): Xrow | 
   if (statement.rewrite !== undefined || statement.isNop) {
     // before_replace triggers changed the statement: log what happened, not the request.
     if (statement.isNop || statement.rewrite === 'nop') return undefined;
-    if (statement.rewrite === 'replace') row = makeXrow(IprotoType.REPLACE, replaceBody(id, statement.newTupleBytes!));
-    else row = makeXrow(IprotoType.DELETE, deleteBody(id, 0, primaryKeyOf(entry, statement.oldTuple!)));
+    if (statement.rewrite === 'replace')
+      row = makeXrow(IprotoType.REPLACE, replaceBody(id, statement.newTupleBytes!));
+    else
+      row = makeXrow(
+        IprotoType.DELETE,
+        deleteBody(id, 0, primaryKeyOf(entry, statement.oldTuple!)),
+      );
   } else {
     switch (op.kind) {
       case 'insert':
       case 'replace':
-        row = makeXrow(op.kind === 'insert' ? IprotoType.INSERT : IprotoType.REPLACE, replaceBody(id, statement.newTupleBytes!));
+        row = makeXrow(
+          op.kind === 'insert' ? IprotoType.INSERT : IprotoType.REPLACE,
+          replaceBody(id, statement.newTupleBytes!),
+        );
         break;
       case 'delete':
         row = makeXrow(IprotoType.DELETE, deleteBody(id, op.index, bytesOf(op.key)));
         break;
       case 'update':
-        row = makeXrow(IprotoType.UPDATE, updateBody(id, op.index, op.indexBase, bytesOf(op.key), bytesOf(op.ops)));
+        row = makeXrow(
+          IprotoType.UPDATE,
+          updateBody(id, op.index, op.indexBase, bytesOf(op.key), bytesOf(op.ops)),
+        );
         break;
       case 'upsert':
-        row = makeXrow(IprotoType.UPSERT, upsertBody(id, op.indexBase, bytesOf(op.tuple), bytesOf(op.ops)));
+        row = makeXrow(
+          IprotoType.UPSERT,
+          upsertBody(id, op.indexBase, bytesOf(op.tuple), bytesOf(op.ops)),
+        );
         break;
     }
   }

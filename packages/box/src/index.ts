@@ -1,10 +1,23 @@
 // @tarantype/box: the database facade — box.cfg, schema in system spaces, transactions,
 // recovery, checkpoints, users and grants, box.info, box.once.
-export { AccessControl, accessName, parsePrivileges, type PrivRow, type UserDef } from './access.js';
+export {
+  AccessControl,
+  accessName,
+  type PrivRow,
+  parsePrivileges,
+  type UserDef,
+} from './access.js';
 export { Box, type BoxRuntime, type BoxStatus, type CheckpointInfo } from './box.js';
-export { BoxIndex, type BoxSelectOptions, BoxSpace, type BoxUpdateOptions, type CreateIndexOptions, type IndexSelector } from './box-space.js';
-export { type BoxConfig, CFG_DEFAULTS, applyCfg } from './cfg.js';
+export {
+  BoxIndex,
+  type BoxSelectOptions,
+  BoxSpace,
+  type BoxUpdateOptions,
+  type CreateIndexOptions,
+  type IndexSelector,
+} from './box-space.js';
 export { Catalog, type FuncDef, type SpaceEntry, SYSVIEW_BASE } from './catalog.js';
+export { applyCfg, type BoxConfig, CFG_DEFAULTS } from './cfg.js';
 export { DirLock } from './dir-lock.js';
 export type { Operation } from './executor.js';
 export { chapSha1Hash2 } from './password.js';

@@ -9,7 +9,15 @@
 // - Leftover .inprogress files are removed; an xlog whose meta header is incomplete is removed
 //   when it is the newest file (a crash can leave no such file, a truncated copy can).
 // It applies rows through a RecoveryTarget port and knows nothing of spaces.
-import { type Hasher, ClientError, ErrorCode, Vclock, XlogError, XlogGapError, type Xrow } from '@tarantype/core';
+import {
+  ClientError,
+  ErrorCode,
+  type Hasher,
+  type Vclock,
+  XlogError,
+  XlogGapError,
+  type Xrow,
+} from '@tarantype/core';
 import { SnapshotDir, SnapshotReader } from '@tarantype/snapshot';
 import { type FileSystem, type Logger, XlogCursor, XlogDir } from '@tarantype/wal';
 
@@ -62,7 +70,10 @@ export async function recover(options: RecoveryOptions): Promise<RecoveryResult 
   logger.info('recovery start');
   const progress = new Progress(logger, options.progressIntervalMs ?? 1000);
   logger.info(`recovering from \`${newestSnapshot.path}'`);
-  const reader = await SnapshotReader.open(fs, newestSnapshot.path, hasher, { forceRecovery: options.forceRecovery, logger });
+  const reader = await SnapshotReader.open(fs, newestSnapshot.path, hasher, {
+    forceRecovery: options.forceRecovery,
+    logger,
+  });
   let snapshotRows = 0;
   try {
     for await (const batch of reader) {
@@ -73,7 +84,8 @@ export async function recover(options: RecoveryOptions): Promise<RecoveryResult 
   } finally {
     await reader.close();
   }
-  if (!reader.stats.complete) throw new XlogError(`${newestSnapshot.path}: snapshot has no EOF marker`);
+  if (!reader.stats.complete)
+    throw new XlogError(`${newestSnapshot.path}: snapshot has no EOF marker`);
   target.snapshotLoaded?.();
   const checkpointVclock = reader.meta.vclock.copy();
   const vclock = checkpointVclock.copy();
@@ -93,7 +105,13 @@ export async function recover(options: RecoveryOptions): Promise<RecoveryResult 
   };
 }
 
-async function removeHeaderlessNewest(xlogs: XlogDir, fs: FileSystem, dir: string, hasher: Hasher, logger: Logger): Promise<XlogDir> {
+async function removeHeaderlessNewest(
+  xlogs: XlogDir,
+  fs: FileSystem,
+  dir: string,
+  hasher: Hasher,
+  logger: Logger,
+): Promise<XlogDir> {
   const newest = xlogs.newest;
   if (newest === undefined || newest.meta !== undefined) return xlogs;
   logger.warn(`file \`${newest.path}\` wasn't correctly closed: incomplete header, removing it`);
@@ -101,13 +119,24 @@ async function removeHeaderlessNewest(xlogs: XlogDir, fs: FileSystem, dir: strin
   return XlogDir.scan(fs, dir, 'XLOG', hasher);
 }
 
-async function replayXlogs(options: RecoveryOptions, xlogs: XlogDir, vclock: Vclock, progress: Progress, base: number): Promise<number> {
+async function replayXlogs(
+  options: RecoveryOptions,
+  xlogs: XlogDir,
+  vclock: Vclock,
+  progress: Progress,
+  base: number,
+): Promise<number> {
   const { fs, hasher, logger, target } = options;
   const start = xlogs.indexFor(vclock);
   if (start === undefined) return 0;
   if (start === -1) {
     const first = xlogs.files[0]!.meta!;
-    const gap = new XlogGapError(vclock.signature(), vclock.toString(), first.vclock.signature(), first.vclock.toString());
+    const gap = new XlogGapError(
+      vclock.signature(),
+      vclock.toString(),
+      first.vclock.signature(),
+      first.vclock.toString(),
+    );
     if (!options.forceRecovery) throw gap;
     logger.warn(`${gap.message}: ignoring a gap in LSN`);
   }
@@ -116,7 +145,10 @@ async function replayXlogs(options: RecoveryOptions, xlogs: XlogDir, vclock: Vcl
     const file = xlogs.files[i]!;
     const isNewest = i === xlogs.files.length - 1;
     logger.info(`recover from \`${file.path}'`);
-    const cursor = await XlogCursor.open(fs, file.path, 'XLOG', hasher, { forceRecovery: options.forceRecovery, logger });
+    const cursor = await XlogCursor.open(fs, file.path, 'XLOG', hasher, {
+      forceRecovery: options.forceRecovery,
+      logger,
+    });
     if (cursor === undefined) throw new XlogError(`${file.path}: incomplete meta header`);
     try {
       for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next()) {
@@ -134,7 +166,10 @@ async function replayXlogs(options: RecoveryOptions, xlogs: XlogDir, vclock: Vcl
     if (cursor.end !== 'eof-marker') {
       logger.warn(`file \`${file.path}\` wasn't correctly closed`);
       if (cursor.end === 'torn') {
-        if (!isNewest && !options.forceRecovery) throw new XlogError(`${file.path}: torn tail at offset ${cursor.validEnd} is not at the end of the log`);
+        if (!isNewest && !options.forceRecovery)
+          throw new XlogError(
+            `${file.path}: torn tail at offset ${cursor.validEnd} is not at the end of the log`,
+          );
         const handle = await fs.open(file.path, 'readwrite');
         try {
           await handle.truncate(cursor.validEnd);

@@ -31,7 +31,13 @@ export function deleteBody(spaceId: number, indexId: number, key: Uint8Array): U
   return writer.toBytes();
 }
 
-export function updateBody(spaceId: number, indexId: number, indexBase: number, key: Uint8Array, ops: Uint8Array): Uint8Array {
+export function updateBody(
+  spaceId: number,
+  indexId: number,
+  indexBase: number,
+  key: Uint8Array,
+  ops: Uint8Array,
+): Uint8Array {
   writer.reset();
   writer.mapHeader(3 + (indexId === 0 ? 0 : 1) + (indexBase === 0 ? 0 : 1));
   writer.byte(IprotoKey.SPACE_ID);
@@ -51,7 +57,12 @@ export function updateBody(spaceId: number, indexId: number, indexBase: number, 
   return writer.toBytes();
 }
 
-export function upsertBody(spaceId: number, indexBase: number, tuple: Uint8Array, ops: Uint8Array): Uint8Array {
+export function upsertBody(
+  spaceId: number,
+  indexBase: number,
+  tuple: Uint8Array,
+  ops: Uint8Array,
+): Uint8Array {
   writer.reset();
   writer.mapHeader(3 + (indexBase === 0 ? 0 : 1));
   writer.byte(IprotoKey.SPACE_ID);
@@ -79,18 +90,38 @@ export interface RequestBody {
 
 export function decodeRequestBody(body: Uint8Array): RequestBody {
   const reader = new MsgpackReader(body);
-  const result: RequestBody = { spaceId: -1, indexId: 0, indexBase: 0, key: undefined, tuple: undefined, ops: undefined };
+  const result: RequestBody = {
+    spaceId: -1,
+    indexId: 0,
+    indexBase: 0,
+    key: undefined,
+    tuple: undefined,
+    ops: undefined,
+  };
   const n = reader.readMapHeader();
   for (let i = 0; i < n; i++) {
     const key = reader.readUint();
     switch (key) {
-      case IprotoKey.SPACE_ID: result.spaceId = reader.readUint(); break;
-      case IprotoKey.INDEX_ID: result.indexId = reader.readUint(); break;
-      case IprotoKey.INDEX_BASE: result.indexBase = reader.readUint(); break;
-      case IprotoKey.KEY: result.key = reader.readRaw(); break;
-      case IprotoKey.TUPLE: result.tuple = reader.readRaw(); break;
-      case IprotoKey.OPS: result.ops = reader.readRaw(); break;
-      default: reader.skip();
+      case IprotoKey.SPACE_ID:
+        result.spaceId = reader.readUint();
+        break;
+      case IprotoKey.INDEX_ID:
+        result.indexId = reader.readUint();
+        break;
+      case IprotoKey.INDEX_BASE:
+        result.indexBase = reader.readUint();
+        break;
+      case IprotoKey.KEY:
+        result.key = reader.readRaw();
+        break;
+      case IprotoKey.TUPLE:
+        result.tuple = reader.readRaw();
+        break;
+      case IprotoKey.OPS:
+        result.ops = reader.readRaw();
+        break;
+      default:
+        reader.skip();
     }
   }
   if (result.spaceId < 0) throw new MsgpackError('request body without a space id');

@@ -5,13 +5,44 @@
 import { ClientError, ErrorCode } from '@tarantype/core';
 
 export type Engine = 'memtx' | 'sysview' | 'blackhole' | 'service';
-export const FIELD_TYPE_NAMES = ['any', 'unsigned', 'string', 'number', 'double', 'integer', 'boolean', 'varbinary', 'scalar', 'decimal', 'uuid', 'array', 'map'] as const;
+export const FIELD_TYPE_NAMES = [
+  'any',
+  'unsigned',
+  'string',
+  'number',
+  'double',
+  'integer',
+  'boolean',
+  'varbinary',
+  'scalar',
+  'decimal',
+  'uuid',
+  'array',
+  'map',
+] as const;
 export type FieldTypeName = (typeof FIELD_TYPE_NAMES)[number];
 /** Types an index part may have (array, map and any are not indexable). */
-export const INDEXABLE_TYPES: readonly FieldTypeName[] = ['unsigned', 'string', 'number', 'double', 'integer', 'boolean', 'varbinary', 'scalar', 'decimal', 'uuid'];
+export const INDEXABLE_TYPES: readonly FieldTypeName[] = [
+  'unsigned',
+  'string',
+  'number',
+  'double',
+  'integer',
+  'boolean',
+  'varbinary',
+  'scalar',
+  'decimal',
+  'uuid',
+];
 
 /** Legacy type names Tarantool still accepts (its own _ck_constraint uses 'str'). */
-const TYPE_ALIASES: Readonly<Record<string, FieldTypeName>> = { str: 'string', num: 'unsigned', uint: 'unsigned', int: 'integer', number: 'number' };
+const TYPE_ALIASES: Readonly<Record<string, FieldTypeName>> = {
+  str: 'string',
+  num: 'unsigned',
+  uint: 'unsigned',
+  int: 'integer',
+  number: 'number',
+};
 
 /** The canonical type name of `name`, or undefined when it is not a field type. */
 export function fieldTypeName(name: unknown): FieldTypeName | undefined {
@@ -56,8 +87,16 @@ export interface IndexDef {
 }
 
 /** Tarantool's identifier rule: printable, 1..65000 bytes (ER_IDENTIFIER). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what identifiers may not hold.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
 export function checkIdentifier(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 65000 || /[\u0000-\u001f\u007f]/.test(name)) {
+  if (
+    typeof name !== 'string' ||
+    name.length === 0 ||
+    name.length > 65000 ||
+    CONTROL_CHARACTERS.test(name)
+  ) {
     throw new ClientError(ErrorCode.ER_IDENTIFIER, String(name ?? ''));
   }
   return name;
@@ -65,7 +104,8 @@ export function checkIdentifier(name: unknown): string {
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
   if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k), v]));
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value))
+    return value as Record<string, unknown>;
   return undefined;
 }
 
@@ -75,7 +115,8 @@ export function decodeSpaceTuple(tuple: readonly unknown[]): SpaceDef {
   const spaceName = checkIdentifier(name);
   const fail = (why: string) => new ClientError(ErrorCode.ER_CREATE_SPACE, spaceName, why);
   if (typeof engine !== 'string') throw fail('engine must be a string');
-  if (!['memtx', 'sysview', 'blackhole', 'service'].includes(engine)) throw new ClientError(ErrorCode.ER_NO_SUCH_ENGINE, engine);
+  if (!['memtx', 'sysview', 'blackhole', 'service'].includes(engine))
+    throw new ClientError(ErrorCode.ER_NO_SUCH_ENGINE, engine);
   const flags = asRecord(flagsValue ?? {});
   if (flags === undefined) throw fail('space options must be a map');
   const format = decodeFormat(formatValue ?? [], fail);
@@ -99,7 +140,9 @@ function decodeFormat(value: unknown, fail: (why: string) => ClientError): Forma
     if (typeof field.name !== 'string') throw fail(`field ${i + 1} name is not a string`);
     const type = fieldTypeName(field.type ?? 'any');
     if (type === undefined) throw fail(`field ${i + 1} has unknown field type`);
-    return field.is_nullable === true ? { name: field.name, type, is_nullable: true } : { name: field.name, type };
+    return field.is_nullable === true
+      ? { name: field.name, type, is_nullable: true }
+      : { name: field.name, type };
   });
 }
 
@@ -108,7 +151,11 @@ export function encodeSpaceTuple(def: SpaceDef): unknown[] {
   const flags: Record<string, unknown> = {};
   if (def.temporary) flags.temporary = true;
   if (def.group_id === 1) flags.group_id = 1;
-  const format = def.format.map((f) => (f.is_nullable ? { name: f.name, type: f.type, is_nullable: true } : { name: f.name, type: f.type }));
+  const format = def.format.map((f) =>
+    f.is_nullable
+      ? { name: f.name, type: f.type, is_nullable: true }
+      : { name: f.name, type: f.type },
+  );
   return [def.id, def.owner, def.name, def.engine, def.field_count, flags, format];
 }
 
@@ -119,23 +166,34 @@ export function encodeSpaceTuple(def: SpaceDef): unknown[] {
 export function decodeIndexTuple(tuple: readonly unknown[], space: SpaceDef): IndexDef {
   const [spaceId, iid, name, type, optsValue, partsValue] = tuple;
   const indexName = checkIdentifier(name);
-  const modify = (why: string) => new ClientError(ErrorCode.ER_MODIFY_INDEX, indexName, space.name, why);
+  const modify = (why: string) =>
+    new ClientError(ErrorCode.ER_MODIFY_INDEX, indexName, space.name, why);
   const indexType = typeof type === 'string' ? type.toUpperCase() : '';
-  if (indexType !== 'TREE' && indexType !== 'HASH') throw new ClientError(ErrorCode.ER_INDEX_TYPE, indexName, space.name);
+  if (indexType !== 'TREE' && indexType !== 'HASH')
+    throw new ClientError(ErrorCode.ER_INDEX_TYPE, indexName, space.name);
   const opts = asRecord(optsValue ?? {}) ?? {};
   const unique = opts.unique !== false;
-  if (!Array.isArray(partsValue) || partsValue.length === 0) throw modify('part count must be positive');
-  const parts = partsValue.map((part, i) => decodePart(part, i, modify));
+  if (!Array.isArray(partsValue) || partsValue.length === 0)
+    throw modify('part count must be positive');
+  const parts = partsValue.map((part) => decodePart(part, modify));
   if (iid === 0 && !unique) throw modify('primary key must be unique');
   if (indexType === 'HASH' && !unique) throw modify('HASH index must be unique');
   if (iid === 0 && parts.some((p) => p.is_nullable)) {
     throw new ClientError(ErrorCode.ER_NULLABLE_PRIMARY, space.name);
   }
-  if (indexType === 'HASH' && parts.some((p) => p.is_nullable)) throw modify('HASH index cannot contain nullable parts');
-  return { space_id: spaceId as number, id: iid as number, name: indexName, type: indexType, unique, parts };
+  if (indexType === 'HASH' && parts.some((p) => p.is_nullable))
+    throw modify('HASH index cannot contain nullable parts');
+  return {
+    space_id: spaceId as number,
+    id: iid as number,
+    name: indexName,
+    type: indexType,
+    unique,
+    parts,
+  };
 }
 
-function decodePart(part: unknown, i: number, modify: (why: string) => ClientError): IndexPartDef {
+function decodePart(part: unknown, modify: (why: string) => ClientError): IndexPartDef {
   let field: unknown;
   let type: unknown;
   let nullable: unknown = false;
@@ -143,15 +201,22 @@ function decodePart(part: unknown, i: number, modify: (why: string) => ClientErr
     [field, type] = part;
   } else {
     const map = asRecord(part);
-    if (map === undefined) throw new ClientError(ErrorCode.ER_WRONG_INDEX_PARTS, 'expected a map or an array');
+    if (map === undefined)
+      throw new ClientError(ErrorCode.ER_WRONG_INDEX_PARTS, 'expected a map or an array');
     field = map.field;
     type = map.type;
     nullable = map.is_nullable ?? false;
   }
-  if (typeof field !== 'number' || !Number.isInteger(field) || field < 0) throw new ClientError(ErrorCode.ER_WRONG_INDEX_PARTS, 'field id must be a non-negative integer');
+  if (typeof field !== 'number' || !Number.isInteger(field) || field < 0)
+    throw new ClientError(
+      ErrorCode.ER_WRONG_INDEX_PARTS,
+      'field id must be a non-negative integer',
+    );
   const canonical = fieldTypeName(type);
-  if (canonical === undefined) throw new ClientError(ErrorCode.ER_WRONG_INDEX_PARTS, 'unknown field type');
-  if (!INDEXABLE_TYPES.includes(canonical)) throw modify(`field type '${canonical}' is not supported`);
+  if (canonical === undefined)
+    throw new ClientError(ErrorCode.ER_WRONG_INDEX_PARTS, 'unknown field type');
+  if (!INDEXABLE_TYPES.includes(canonical))
+    throw modify(`field type '${canonical}' is not supported`);
   return { field, type: canonical, is_nullable: nullable === true };
 }
 

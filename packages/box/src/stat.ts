@@ -1,6 +1,19 @@
 // box.stat(): per-request-type counters with requests per second averaged over the last 5
 // seconds, as Tarantool reports them. Layer: box.
-export const STAT_NAMES = ['DELETE', 'SELECT', 'INSERT', 'EVAL', 'CALL', 'ERROR', 'PREPARE', 'REPLACE', 'UPSERT', 'AUTH', 'EXECUTE', 'UPDATE'] as const;
+export const STAT_NAMES = [
+  'DELETE',
+  'SELECT',
+  'INSERT',
+  'EVAL',
+  'CALL',
+  'ERROR',
+  'PREPARE',
+  'REPLACE',
+  'UPSERT',
+  'AUTH',
+  'EXECUTE',
+  'UPDATE',
+] as const;
 export type StatName = (typeof STAT_NAMES)[number];
 
 const WINDOW_SECONDS = 5;
@@ -10,7 +23,9 @@ const WINDOW_SECONDS = 5;
  * keeps the process alive) records the totals, and rps is the growth over the last 5 records.
  */
 export class BoxStat {
-  private readonly totals: Record<StatName, number> = Object.fromEntries(STAT_NAMES.map((n) => [n, 0])) as Record<StatName, number>;
+  private readonly totals: Record<StatName, number> = Object.fromEntries(
+    STAT_NAMES.map((n) => [n, 0]),
+  ) as Record<StatName, number>;
   private readonly history: Array<Record<StatName, number>> = [];
   private readonly timer: NodeJS.Timeout;
 
@@ -32,7 +47,10 @@ export class BoxStat {
     const newest = this.history[this.history.length - 1];
     const seconds = this.history.length - 1;
     for (const name of STAT_NAMES) {
-      const rps = oldest === undefined || newest === undefined || seconds === 0 ? 0 : Math.round((newest[name] - oldest[name]) / seconds);
+      const rps =
+        oldest === undefined || newest === undefined || seconds === 0
+          ? 0
+          : Math.round((newest[name] - oldest[name]) / seconds);
       out[name] = { total: this.totals[name], rps };
     }
     return out;

@@ -7,7 +7,12 @@ import type { Catalog } from './catalog.js';
 /** Read, Write, Drop, Alter: any of them on universe makes every row visible. */
 const VIEW_BITS = Privilege.READ | Privilege.WRITE | Privilege.DROP | Privilege.ALTER;
 
-export function sysviewVisible(catalog: Catalog, userId: number, baseSpaceId: number, tupleBytes: Uint8Array): boolean {
+export function sysviewVisible(
+  catalog: Catalog,
+  userId: number,
+  baseSpaceId: number,
+  tupleBytes: Uint8Array,
+): boolean {
   if (userId === UserId.ADMIN) return true;
   const access = catalog.access;
   if ((access.granted(userId, 'universe', 0) & VIEW_BITS) !== 0) return true;
@@ -19,14 +24,20 @@ export function sysviewVisible(catalog: Catalog, userId: number, baseSpaceId: nu
       const spaceId = tuple[0] as number;
       const owner = catalog.space(spaceId)?.def.owner;
       // Session and Usage (every user's universe grants) say nothing about this space.
-      return owner === userId || (access.granted(userId, 'space', spaceId) & ~(Privilege.SESSION | Privilege.USAGE)) !== 0;
+      return (
+        owner === userId ||
+        (access.granted(userId, 'space', spaceId) & ~(Privilege.SESSION | Privilege.USAGE)) !== 0
+      );
     }
     case SystemSpace.USER:
       return tuple[0] === userId || tuple[1] === userId || tuple[0] === UserId.PUBLIC;
     case SystemSpace.PRIV:
       return tuple[0] === userId || tuple[1] === userId;
     case SystemSpace.FUNC:
-      return tuple[1] === userId || (access.granted(userId, 'function', tuple[0] as number) & Privilege.EXECUTE) !== 0;
+      return (
+        tuple[1] === userId ||
+        (access.granted(userId, 'function', tuple[0] as number) & Privilege.EXECUTE) !== 0
+      );
     case SystemSpace.COLLATION:
       return true;
     default:

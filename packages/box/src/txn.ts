@@ -144,7 +144,9 @@ export class TxnManager {
    * if another context's transaction holds it. Resolves when the statement is durable
    * (autocommit) or at once (inside a transaction).
    */
-  async statement(apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined): Promise<void> {
+  async statement(
+    apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined,
+  ): Promise<void> {
     const txn = this.current();
     if (txn?.state === 'aborted') throw txn.abortError!;
     while (this.holder !== undefined && this.holder !== txn) await this.waitForLock(txn);
@@ -166,12 +168,16 @@ export class TxnManager {
    * undefined when there is nothing to log. Returns `false` when the caller must use
    * statement() (a transaction is open or holds the lock).
    */
-  tryAutocommit(apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined): Promise<void> | undefined | false {
+  tryAutocommit(
+    apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined,
+  ): Promise<void> | undefined | false {
     if (this.active !== 0 || this.holder !== undefined) return false;
     return this.autocommit(apply);
   }
 
-  private autocommit(apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined): Promise<void> | undefined {
+  private autocommit(
+    apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined,
+  ): Promise<void> | undefined {
     const result = apply();
     if (result?.row === undefined) {
       result?.undo?.commit?.();

@@ -1,7 +1,12 @@
-import { AccessDeniedError, ClientError, ER_CASCADE_ROLLBACK, ErrorCode } from '@tarantype/core';
+import { readdir } from 'node:fs/promises';
+import {
+  AccessDeniedError,
+  type ClientError,
+  ER_CASCADE_ROLLBACK,
+  ErrorCode,
+} from '@tarantype/core';
 import { NodeFileSystem } from '@tarantype/wal';
 import { FaultyFileSystem } from '@tarantype/wal/testing';
-import { readdir } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Box } from '../src/index.js';
 import { open, tempDir, tester } from './helpers.js';
@@ -32,14 +37,26 @@ describe('bootstrap and recovery', () => {
     const { box, logger } = await start();
     expect(logger.messages()).toContain('initializing an empty data directory');
     expect(await readdir(dir)).toContain('00000000000000000000.snap');
-    expect(box.info()).toMatchObject({ id: 1, ro: false, status: 'running', signature: 0, vclock: {} });
+    expect(box.info()).toMatchObject({
+      id: 1,
+      ro: false,
+      status: 'running',
+      signature: 0,
+      vclock: {},
+    });
     expect(box.space._cluster!.select()).toEqual([[1, box.instanceUuid]]);
     expect(box.space._schema!.select([], { iterator: 'ALL' })).toEqual([
       ['cluster', box.info().cluster && (box.info().cluster as { uuid: string }).uuid],
       ['max_id', 511],
       ['version', 2, 3, 1],
     ]);
-    expect(box.space._user!.select([], { iterator: 'ALL' }).map((u) => u[2])).toEqual(['guest', 'admin', 'public', 'replication', 'super']);
+    expect(box.space._user!.select([], { iterator: 'ALL' }).map((u) => u[2])).toEqual([
+      'guest',
+      'admin',
+      'public',
+      'replication',
+      'super',
+    ]);
     expect(box.space._space!.get([512])).toBeUndefined();
   });
 
@@ -55,7 +72,10 @@ describe('bootstrap and recovery', () => {
     await space.delete([2]);
     await box.schema.user.create('u1', { password: 'secret' });
     await box.schema.user.grant('u1', 'read,write', 'space', 'tester');
-    const expected = [[1, 'z'], [3, 'upserted']];
+    const expected = [
+      [1, 'z'],
+      [3, 'upserted'],
+    ];
     ({ box } = await restart(box));
     expect(box.space.tester!.select()).toEqual(expected);
     expect(box.space.tester!.index.name!.select(['z'])).toEqual([[1, 'z']]);
@@ -76,8 +96,24 @@ describe('bootstrap and recovery', () => {
     await temp.insert([1, 'temporary data']);
     await local.insert([1, 'local data']);
     expect(box.info().vclock).toMatchObject({ 0: 1 });
-    expect(box.space._space!.index.name!.get(['temp'])).toEqual([512, 1, 'temp', 'memtx', 0, { temporary: true }, []]);
-    expect(box.space._space!.index.name!.get(['loc'])).toEqual([513, 1, 'loc', 'memtx', 0, { group_id: 1 }, []]);
+    expect(box.space._space!.index.name!.get(['temp'])).toEqual([
+      512,
+      1,
+      'temp',
+      'memtx',
+      0,
+      { temporary: true },
+      [],
+    ]);
+    expect(box.space._space!.index.name!.get(['loc'])).toEqual([
+      513,
+      1,
+      'loc',
+      'memtx',
+      0,
+      { group_id: 1 },
+      [],
+    ]);
     ({ box } = await restart(box));
     expect(box.space.temp!.select()).toEqual([]);
     expect(box.space.loc!.select()).toEqual([[1, 'local data']]);
@@ -107,20 +143,36 @@ describe('bootstrap and recovery', () => {
 
 describe('box.cfg', () => {
   it('refuses bad options with Tarantool 2.6 texts', async () => {
-    await expect(Box.cfg({ foo: 1 })).rejects.toThrow("Incorrect value for option 'foo': unexpected option");
-    await expect(Box.cfg({ wal_mode: 'bad' })).rejects.toThrow("Incorrect value for option 'wal_mode': bad");
-    await expect(Box.cfg({ checkpoint_count: 'x' })).rejects.toThrow("Incorrect value for option 'checkpoint_count': should be of type number");
-    await expect(Box.cfg({ listen: {} })).rejects.toThrow("Incorrect value for option 'listen': should be one of types string, number");
-    await expect(Box.cfg({ replication_timeout: -1 })).rejects.toThrow("Incorrect value for option 'replication_timeout': the value must be greather than 0");
+    await expect(Box.cfg({ foo: 1 })).rejects.toThrow(
+      "Incorrect value for option 'foo': unexpected option",
+    );
+    await expect(Box.cfg({ wal_mode: 'bad' })).rejects.toThrow(
+      "Incorrect value for option 'wal_mode': bad",
+    );
+    await expect(Box.cfg({ checkpoint_count: 'x' })).rejects.toThrow(
+      "Incorrect value for option 'checkpoint_count': should be of type number",
+    );
+    await expect(Box.cfg({ listen: {} })).rejects.toThrow(
+      "Incorrect value for option 'listen': should be one of types string, number",
+    );
+    await expect(Box.cfg({ replication_timeout: -1 })).rejects.toThrow(
+      "Incorrect value for option 'replication_timeout': the value must be greather than 0",
+    );
   });
 
   it('changes dynamic options and refuses static ones', async () => {
     const { box } = await start();
     await box.cfg({ read_only: true, checkpoint_count: 3 });
     expect(box.cfgValues.checkpoint_count).toBe(3);
-    await expect(box.cfg({ wal_dir: '/tmp' })).rejects.toThrow("Can't set option 'wal_dir' dynamically");
-    await expect(box.cfg({ memtx_memory: 1 })).rejects.toThrow("Incorrect value for option 'memtx_memory': cannot decrease memory size at runtime");
-    await expect(box.cfg({ read_only: 'x' })).rejects.toThrow("Incorrect value for option 'read_only': should be of type boolean");
+    await expect(box.cfg({ wal_dir: '/tmp' })).rejects.toThrow(
+      "Can't set option 'wal_dir' dynamically",
+    );
+    await expect(box.cfg({ memtx_memory: 1 })).rejects.toThrow(
+      "Incorrect value for option 'memtx_memory': cannot decrease memory size at runtime",
+    );
+    await expect(box.cfg({ read_only: 'x' })).rejects.toThrow(
+      "Incorrect value for option 'read_only': should be of type boolean",
+    );
   });
 });
 
@@ -128,33 +180,64 @@ describe('DDL', () => {
   it('reports Tarantool texts for duplicate spaces, indexes and users, and honours if_not_exists', async () => {
     const { box } = await start();
     const space = await tester(box);
-    await expect(box.schema.space.create('tester')).rejects.toThrow("Space 'tester' already exists");
+    await expect(box.schema.space.create('tester')).rejects.toThrow(
+      "Space 'tester' already exists",
+    );
     expect((await box.schema.space.create('tester', { if_not_exists: true })).id).toBe(space.id);
     await expect(space.createIndex('primary')).rejects.toThrow("Index 'primary' already exists");
     expect((await space.createIndex('primary', { if_not_exists: true })).name).toBe('primary');
-    await expect(box.schema.space.create('a', { foo: 1 } as never)).rejects.toThrow("Illegal parameters, unexpected option 'foo'");
-    await expect(box.schema.space.create('')).rejects.toThrow("Invalid identifier '' (expected printable symbols only or it is too long)");
+    await expect(box.schema.space.create('a', { foo: 1 } as never)).rejects.toThrow(
+      "Illegal parameters, unexpected option 'foo'",
+    );
+    await expect(box.schema.space.create('')).rejects.toThrow(
+      "Invalid identifier '' (expected printable symbols only or it is too long)",
+    );
     await box.schema.user.create('u1');
     await expect(box.schema.user.create('u1')).rejects.toThrow("User 'u1' already exists");
     await box.schema.user.create('u1', { if_not_exists: true });
     await expect(box.schema.user.drop('nope')).rejects.toThrow("User 'nope' is not found");
     await expect(box.schema.user.grant('u1', 'nope')).rejects.toThrow("Role 'nope' is not found");
-    await expect(box.schema.user.grant('u1', 'read', 'space', 'nope')).rejects.toThrow("Space 'nope' does not exist");
+    await expect(box.schema.user.grant('u1', 'read', 'space', 'nope')).rejects.toThrow(
+      "Space 'nope' does not exist",
+    );
     await box.schema.user.grant('u1', 'read', 'space', 'tester');
-    await expect(box.schema.user.grant('u1', 'read', 'space', 'tester')).rejects.toThrow("User 'u1' already has read access on space 'tester'");
-    await expect(box.schema.user.revoke('u1', 'write', 'space', 'tester')).rejects.toThrow("User 'u1' does not have write access on space 'tester'");
+    await expect(box.schema.user.grant('u1', 'read', 'space', 'tester')).rejects.toThrow(
+      "User 'u1' already has read access on space 'tester'",
+    );
+    await expect(box.schema.user.revoke('u1', 'write', 'space', 'tester')).rejects.toThrow(
+      "User 'u1' does not have write access on space 'tester'",
+    );
   });
 
   it('checks the format on insert and when indexes are built over existing data', async () => {
     const { box } = await start();
-    const space = await box.schema.space.create('fc', { format: [{ name: 'a', type: 'unsigned' }, { name: 'b', type: 'string' }] });
+    const space = await box.schema.space.create('fc', {
+      format: [
+        { name: 'a', type: 'unsigned' },
+        { name: 'b', type: 'string' },
+      ],
+    });
     await space.createIndex('pk');
-    await expect(space.insert([1, 2])).rejects.toThrow('Tuple field 2 type does not match one required by operation: expected string');
+    await expect(space.insert([1, 2])).rejects.toThrow(
+      'Tuple field 2 type does not match one required by operation: expected string',
+    );
     await space.insert([1, 'x']);
     await space.insert([2, 'x']);
-    await expect(space.createIndex('sk2', { parts: [[1, 'string']], unique: true })).rejects.toThrow("Duplicate key exists in unique index 'sk2' in space 'fc'");
-    await expect(space.format([{ name: 'a', type: 'unsigned' }, { name: 'b', type: 'unsigned' }])).rejects.toThrow('Tuple field 2 type does not match one required by operation: expected unsigned');
-    expect(space.select()).toEqual([[1, 'x'], [2, 'x']]);
+    await expect(
+      space.createIndex('sk2', { parts: [[1, 'string']], unique: true }),
+    ).rejects.toThrow("Duplicate key exists in unique index 'sk2' in space 'fc'");
+    await expect(
+      space.format([
+        { name: 'a', type: 'unsigned' },
+        { name: 'b', type: 'unsigned' },
+      ]),
+    ).rejects.toThrow(
+      'Tuple field 2 type does not match one required by operation: expected unsigned',
+    );
+    expect(space.select()).toEqual([
+      [1, 'x'],
+      [2, 'x'],
+    ]);
   });
 
   it('drops spaces with their indexes and grants, and truncates through _truncate', async () => {
@@ -191,16 +274,22 @@ describe('transactions', () => {
         await space.insert([1, 'dup']);
       }),
     ).rejects.toThrow("Duplicate key exists in unique index 'primary' in space 'tester'");
-    expect(space.select()).toEqual([[1, 'a'], [2, 'b']]);
+    expect(space.select()).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+    ]);
     box.begin();
     await space.insert([5, 'e']);
     box.rollback();
     expect(space.get([5])).toBeUndefined();
     ({ box } = await restart(box));
-    expect(box.space.tester!.select()).toEqual([[1, 'a'], [2, 'b']]);
+    expect(box.space.tester!.select()).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+    ]);
   });
 
-  it('makes other contexts\' writes wait while a transaction is open, so the WAL order is the memory order', async () => {
+  it("makes other contexts' writes wait while a transaction is open, so the WAL order is the memory order", async () => {
     let { box } = await start();
     const space = await tester(box);
     const order: string[] = [];
@@ -250,12 +339,19 @@ describe('transactions', () => {
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
     const codes = results.map((r) => ((r as PromiseRejectedResult).reason as ClientError).code);
     expect(codes[0]).toBe(ErrorCode.ER_WAL_IO);
-    expect(codes.slice(1).every((c) => c === ER_CASCADE_ROLLBACK || c === ErrorCode.ER_WAL_IO)).toBe(true);
+    expect(
+      codes.slice(1).every((c) => c === ER_CASCADE_ROLLBACK || c === ErrorCode.ER_WAL_IO),
+    ).toBe(true);
     expect(space.select()).toEqual([[1, 'kept']]);
     await space.insert([4, 'after']);
     fs.failNext('write', 'ENOSPC', { pathIncludes: '.xlog' });
-    await expect(space.insert([5, 'no space'])).rejects.toMatchObject({ code: ErrorCode.ER_WAL_IO });
-    expect(space.select()).toEqual([[1, 'kept'], [4, 'after']]);
+    await expect(space.insert([5, 'no space'])).rejects.toMatchObject({
+      code: ErrorCode.ER_WAL_IO,
+    });
+    expect(space.select()).toEqual([
+      [1, 'kept'],
+      [4, 'after'],
+    ]);
   });
 });
 
@@ -267,31 +363,60 @@ describe('users and privileges', () => {
     const asU1 = box.spaceAs(32, 'tester');
     expect(() => asU1.select()).toThrow(AccessDeniedError);
     expect(() => asU1.select()).toThrow("Read access to space 'tester' is denied for user 'u1'");
-    await expect(asU1.insert([1])).rejects.toThrow("Write access to space 'tester' is denied for user 'u1'");
+    await expect(asU1.insert([1])).rejects.toThrow(
+      "Write access to space 'tester' is denied for user 'u1'",
+    );
     await box.schema.user.grant('u1', 'read,write', 'space', 'tester');
     await asU1.insert([1, 'ok']);
     expect(asU1.select()).toEqual([[1, 'ok']]);
     await box.schema.user.revoke('u1', 'write', 'space', 'tester');
-    await expect(asU1.insert([2])).rejects.toThrow("Write access to space 'tester' is denied for user 'u1'");
+    await expect(asU1.insert([2])).rejects.toThrow(
+      "Write access to space 'tester' is denied for user 'u1'",
+    );
     // Guest: Session+Usage on universe and role public, nothing on user spaces.
-    expect(() => box.spaceAs(0, 'tester').select()).toThrow("Read access to space 'tester' is denied for user 'guest'");
+    expect(() => box.spaceAs(0, 'tester').select()).toThrow(
+      "Read access to space 'tester' is denied for user 'guest'",
+    );
     // Sysviews filter rows: guest sees only what it may.
-    expect(box.spaceAs(0, '_vuser').select([], { iterator: 'ALL' }).map((u) => u[2])).toEqual(['guest', 'public']);
-    expect(box.spaceAs(32, '_vspace').select([], { iterator: 'ALL' }).map((s) => s[2])).toContain('tester');
-    expect(box.spaceAs(0, '_vspace').select([], { iterator: 'ALL' }).map((s) => s[2])).not.toContain('tester');
+    expect(
+      box
+        .spaceAs(0, '_vuser')
+        .select([], { iterator: 'ALL' })
+        .map((u) => u[2]),
+    ).toEqual(['guest', 'public']);
+    expect(
+      box
+        .spaceAs(32, '_vspace')
+        .select([], { iterator: 'ALL' })
+        .map((s) => s[2]),
+    ).toContain('tester');
+    expect(
+      box
+        .spaceAs(0, '_vspace')
+        .select([], { iterator: 'ALL' })
+        .map((s) => s[2]),
+    ).not.toContain('tester');
   });
 
   it('stores chap-sha1 hashes as Tarantool does', async () => {
     const { box } = await start();
     await box.schema.user.create('u1', { password: 'p' });
-    expect(box.space._user!.index.name!.get(['u1'])).toEqual([32, 1, 'u1', 'user', { 'chap-sha1': 'e56+7SaqUu0QwPVJ+oY/E8OeAgk=' }]);
+    expect(box.space._user!.index.name!.get(['u1'])).toEqual([
+      32,
+      1,
+      'u1',
+      'user',
+      { 'chap-sha1': 'e56+7SaqUu0QwPVJ+oY/E8OeAgk=' },
+    ]);
     expect(box.space._priv!.select([32])).toEqual([
       [1, 32, 'role', 2, 4],
       [1, 32, 'universe', 0, 24],
       [1, 32, 'user', 32, 128],
     ]);
     await box.schema.user.passwd('u1', 'q');
-    expect((box.space._user!.index.name!.get(['u1'])![4] as Record<string, string>)['chap-sha1']).not.toBe('e56+7SaqUu0QwPVJ+oY/E8OeAgk=');
+    expect(
+      (box.space._user!.index.name!.get(['u1'])![4] as Record<string, string>)['chap-sha1'],
+    ).not.toBe('e56+7SaqUu0QwPVJ+oY/E8OeAgk=');
   });
 });
 
@@ -304,8 +429,12 @@ describe('read_only and box.once', () => {
     const local = await box.schema.space.create('loc', { is_local: true });
     await local.createIndex('pk');
     await box.cfg({ read_only: true });
-    await expect(space.insert([5])).rejects.toThrow("Can't modify data because this instance is in read-only mode.");
-    await expect(box.schema.space.create('x', { temporary: true })).rejects.toMatchObject({ code: ErrorCode.ER_READONLY });
+    await expect(space.insert([5])).rejects.toThrow(
+      "Can't modify data because this instance is in read-only mode.",
+    );
+    await expect(box.schema.space.create('x', { temporary: true })).rejects.toMatchObject({
+      code: ErrorCode.ER_READONLY,
+    });
     await temp.insert([1]);
     await local.insert([1]);
     expect(box.info().ro).toBe(true);
@@ -331,7 +460,9 @@ describe('read_only and box.once', () => {
     await box.cfg({ read_only: false });
     await pending;
     expect(done).toBe(true);
-    await expect(box.once(undefined as never, undefined as never)).rejects.toThrow('Illegal parameters, Usage: box.once(key, func, ...)');
+    await expect(box.once(undefined as never, undefined as never)).rejects.toThrow(
+      'Illegal parameters, Usage: box.once(key, func, ...)',
+    );
   });
 });
 
@@ -348,7 +479,8 @@ describe('checkpoints', () => {
     const gc = box.infoGc() as { checkpoints: Array<{ signature: number }>; signature: number };
     expect(gc.checkpoints.length).toBe(2);
     const oldest = gc.signature;
-    for (const name of files.filter((f) => f.endsWith('.xlog'))) expect(Number(name.slice(0, 20))).toBeGreaterThanOrEqual(oldest);
+    for (const name of files.filter((f) => f.endsWith('.xlog')))
+      expect(Number(name.slice(0, 20))).toBeGreaterThanOrEqual(oldest);
     // No change since the last checkpoint: no new file.
     await box.snapshot();
     expect((await readdir(dir)).filter((f) => f.endsWith('.snap')).length).toBe(2);
@@ -372,7 +504,24 @@ describe('info and stat', () => {
     const { box } = await start();
     const space = await tester(box);
     await space.insert([1, 'a']);
-    expect(Object.keys(box.info()).sort()).toEqual(['cluster', 'id', 'listen', 'lsn', 'package', 'pid', 'replication', 'ro', 'signature', 'status', 'uptime', 'uuid', 'vclock', 'version'].sort());
+    expect(Object.keys(box.info()).sort()).toEqual(
+      [
+        'cluster',
+        'id',
+        'listen',
+        'lsn',
+        'package',
+        'pid',
+        'replication',
+        'ro',
+        'signature',
+        'status',
+        'uptime',
+        'uuid',
+        'vclock',
+        'version',
+      ].sort(),
+    );
     expect(box.infoMemory().data).toBeGreaterThan(0);
     expect(box.stat().INSERT!.total).toBeGreaterThan(0);
   });

@@ -14,7 +14,11 @@ afterEach(async () => cleanup());
 /** Runs the writer until it acknowledged `acks` transactions, then SIGKILLs it. */
 function runAndKill(walMode: string, acks: number): Promise<Set<number>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'crash-writer.mjs'), dir, walMode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, 'fixtures', 'crash-writer.mjs'), dir, walMode],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const acked = new Set<number>();
     let buffer = '';
     let stderr = '';
@@ -40,14 +44,18 @@ function runAndKill(walMode: string, acks: number): Promise<Set<number>> {
 
 describe('kill -9 under write load', () => {
   for (const walMode of ['write', 'fsync']) {
-    it(`keeps every acknowledged transaction whole and none half-applied (wal_mode ${walMode})`, { timeout: 90_000 }, async () => {
+    it(`keeps every acknowledged transaction whole and none half-applied (wal_mode ${walMode})`, {
+      timeout: 90_000,
+    }, async () => {
       const acked = await runAndKill(walMode, 3000);
       const { box, logger } = await open(dir);
       try {
         const rows = box.space.crash!.select();
         const byGroup = new Map<number, number>();
-        for (const row of rows) byGroup.set(row[1] as number, (byGroup.get(row[1] as number) ?? 0) + 1);
-        for (const g of acked) expect(byGroup.get(g), `acknowledged group ${g}`).toBe(g % 2 === 0 ? 3 : 1);
+        for (const row of rows)
+          byGroup.set(row[1] as number, (byGroup.get(row[1] as number) ?? 0) + 1);
+        for (const g of acked)
+          expect(byGroup.get(g), `acknowledged group ${g}`).toBe(g % 2 === 0 ? 3 : 1);
         for (const [g, count] of byGroup) expect(count, `group ${g}`).toBe(g % 2 === 0 ? 3 : 1);
         expect(byGroup.size).toBeGreaterThanOrEqual(acked.size);
         expect(logger.messages().some((m) => m.startsWith('recover from'))).toBe(true);
@@ -61,11 +69,14 @@ describe('kill -9 under write load', () => {
 });
 
 async function xlogs(): Promise<string[]> {
-  return (await readdir(dir)).filter((f) => f.endsWith('.xlog')).sort().map((f) => join(dir, f));
+  return (await readdir(dir))
+    .filter((f) => f.endsWith('.xlog'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 describe('damaged files', () => {
-  it('truncates a torn tail with Tarantool\'s warning and keeps the complete transactions', async () => {
+  it("truncates a torn tail with Tarantool's warning and keeps the complete transactions", async () => {
     const { box } = await open(dir);
     const space = await tester(box);
     for (let i = 0; i < 10; i++) await space.insert([i, `v${i}`]);
@@ -119,7 +130,9 @@ describe('damaged files', () => {
     expect(files.length).toBeGreaterThanOrEqual(3);
     await unlink(files[1]!);
     await expect(open(dir)).rejects.toThrow(XlogGapError);
-    await expect(open(dir)).rejects.toThrow(/^Missing \.xlog file between LSN \d+ \{.*\} and \d+ \{.*\}$/);
+    await expect(open(dir)).rejects.toThrow(
+      /^Missing \.xlog file between LSN \d+ \{.*\} and \d+ \{.*\}$/,
+    );
     const { box: forced, logger } = await open(dir, { force_recovery: true });
     expect(logger.messages('warn').some((m) => m.includes('ignoring a gap in LSN'))).toBe(true);
     await forced.close();

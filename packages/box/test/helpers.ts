@@ -10,15 +10,27 @@ export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<v
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export async function open(dir: string, options: Record<string, unknown> = {}, runtime: BoxRuntime = {}): Promise<{ box: Box; logger: RecordingLogger }> {
+export async function open(
+  dir: string,
+  options: Record<string, unknown> = {},
+  runtime: BoxRuntime = {},
+): Promise<{ box: Box; logger: RecordingLogger }> {
   const logger = new RecordingLogger();
-  const box = await Box.cfg({ work_dir: dir, checkpoint_interval: 0, ...options }, { logger, ...runtime });
+  const box = await Box.cfg(
+    { work_dir: dir, checkpoint_interval: 0, ...options },
+    { logger, ...runtime },
+  );
   return { box, logger };
 }
 
 /** Creates space `tester` {id unsigned, name string} with a TREE primary key. */
 export async function tester(box: Box) {
-  const space = await box.schema.space.create('tester', { format: [{ name: 'id', type: 'unsigned' }, { name: 'name', type: 'string', is_nullable: true }] });
+  const space = await box.schema.space.create('tester', {
+    format: [
+      { name: 'id', type: 'unsigned' },
+      { name: 'name', type: 'string', is_nullable: true },
+    ],
+  });
   await space.createIndex('primary');
   return space;
 }

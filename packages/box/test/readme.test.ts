@@ -16,7 +16,10 @@ it('README example works and is the README text', async () => {
     // The first call bootstraps (or recovers) the data directory, like box.cfg{}.
     const box = await Box.cfg({ work_dir: dir, wal_mode: 'write' });
     const users = await box.schema.space.create('users', {
-      format: [{ name: 'id', type: 'unsigned' }, { name: 'name', type: 'string' }],
+      format: [
+        { name: 'id', type: 'unsigned' },
+        { name: 'name', type: 'string' },
+      ],
     });
     await users.createIndex('primary'); // TREE on field 0 (fields are 0-based here)
 
@@ -51,5 +54,10 @@ it('README example works and is the README text', async () => {
     "Duplicate key exists in unique index 'primary' in space 'users'",
     '[2,"Grace"]',
   ]);
-  expect(readmeContains(new URL('../README.md', import.meta.url).pathname, exampleRegion(fileURLToPath(import.meta.url)))).toBe(true);
+  expect(
+    readmeContains(
+      new URL('../README.md', import.meta.url).pathname,
+      exampleRegion(fileURLToPath(import.meta.url)),
+    ),
+  ).toBe(true);
 });

@@ -61,7 +61,12 @@ export class TarantoolError extends Error {
   /** Saved errno for system errors, 0 otherwise. */
   readonly errno: number;
 
-  constructor(type: string, code: number, message: string, options?: { cause?: unknown; errno?: number }) {
+  constructor(
+    type: string,
+    code: number,
+    message: string,
+    options?: { cause?: unknown; errno?: number },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.type = type;
     this.code = code;
@@ -78,7 +83,14 @@ export class TarantoolError extends Error {
   }
 
   toStackEntry(): ErrorStackEntry {
-    const entry = { type: this.type, file: '', line: 0, message: this.message, errno: this.errno, code: this.code };
+    const entry = {
+      type: this.type,
+      file: '',
+      line: 0,
+      message: this.message,
+      errno: this.errno,
+      code: this.code,
+    };
     const fields = this.fields;
     return fields === undefined ? entry : { ...entry, fields };
   }
@@ -102,14 +114,23 @@ export class AccessDeniedError extends TarantoolError {
     super(
       'AccessDeniedError',
       ErrorCode.ER_ACCESS_DENIED,
-      formatMessage(errorTemplate(ErrorCode.ER_ACCESS_DENIED)!, [accessType, objectType, objectName, user]),
+      formatMessage(errorTemplate(ErrorCode.ER_ACCESS_DENIED)!, [
+        accessType,
+        objectType,
+        objectName,
+        user,
+      ]),
     );
     this.accessType = accessType;
     this.objectType = objectType;
     this.objectName = objectName;
   }
   override get fields(): Readonly<Record<string, unknown>> {
-    return { object_type: this.objectType, object_name: this.objectName, access_type: this.accessType };
+    return {
+      object_type: this.objectType,
+      object_name: this.objectName,
+      access_type: this.accessType,
+    };
   }
 }
 
@@ -145,10 +166,15 @@ export class SystemError extends TarantoolError {
     const errnoException = cause as NodeJS.ErrnoException | undefined;
     const errno = typeof errnoException?.errno === 'number' ? Math.abs(errnoException.errno) : 0;
     const code = typeof errnoException?.code === 'string' ? errnoException.code : undefined;
-    super('SystemError', ErrorCode.ER_SYSTEM, code === undefined ? message : `${message}: ${code}`, {
-      cause,
-      errno,
-    });
+    super(
+      'SystemError',
+      ErrorCode.ER_SYSTEM,
+      code === undefined ? message : `${message}: ${code}`,
+      {
+        cause,
+        errno,
+      },
+    );
     this.syscallCode = code;
   }
 }

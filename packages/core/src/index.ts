@@ -21,11 +21,11 @@ export {
   IPROTO_FLAG_COMMIT,
   IPROTO_KEY_MAX,
   IPROTO_TYPE_ERROR,
+  IprotoKey,
+  IprotoType,
   type IteratorCode,
   type IteratorName,
   IteratorType,
-  IprotoKey,
-  IprotoType,
   Privilege,
   SYSTEM_ID_MAX,
   SYSTEM_ID_MIN,
@@ -56,5 +56,13 @@ export {
 } from './msgpack.js';
 export { isUuid, NIL_UUID, newUuid } from './uuid.js';
 export { Vclock, type VclockOrder } from './vclock.js';
-export { decodeXrow, decodeXrowHeader, EMPTY_BODY, encodeXrow, encodeXrowHeader, makeXrow, type Xrow } from './xrow.js';
+export {
+  decodeXrow,
+  decodeXrowHeader,
+  EMPTY_BODY,
+  encodeXrow,
+  encodeXrowHeader,
+  makeXrow,
+  type Xrow,
+} from './xrow.js';
 export { type Hasher, loadHasher } from './xxhash.js';

@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Float64, MsgpackError, MsgpackExtension, MsgpackReader, MsgpackWriter, decode, encode } from './msgpack.js';
+import {
+  decode,
+  encode,
+  Float64,
+  MsgpackError,
+  MsgpackExtension,
+  MsgpackReader,
+  MsgpackWriter,
+} from './msgpack.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 const seed = Number(process.env.SEED ?? Date.now() % 1_000_000);
@@ -78,7 +86,12 @@ describe('decoding', () => {
   it('returns bigint outside ±2^53 and objects or Maps for maps', () => {
     expect(decode(Buffer.from('cfffffffffffffffff', 'hex'))).toBe(2n ** 64n - 1n);
     expect(decode(Buffer.from('81a16101', 'hex'))).toEqual({ a: 1 });
-    expect(decode(Buffer.from('82a1610101a162', 'hex'))).toEqual(new Map<unknown, unknown>([['a', 1], [1, 'b']]));
+    expect(decode(Buffer.from('82a1610101a162', 'hex'))).toEqual(
+      new Map<unknown, unknown>([
+        ['a', 1],
+        [1, 'b'],
+      ]),
+    );
   });
 
   it('rejects trailing bytes, truncation at every prefix and invalid type bytes', () => {
@@ -108,21 +121,35 @@ const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   leaf: fc.oneof(
     fc.integer({ min: -(2 ** 31), max: 2 ** 32 }),
     fc.maxSafeInteger(),
-    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }).filter((b) => b < -(2n ** 53n) || b > 2n ** 53n),
+    fc
+      .bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n })
+      .filter((b) => b < -(2n ** 53n) || b > 2n ** 53n),
     fc.double({ noNaN: true }).filter((d) => !Number.isInteger(d)),
     fc.string({ unit: 'grapheme', maxLength: 40 }),
     fc.boolean(),
     fc.constant(null),
     fc.uint8Array({ maxLength: 300 }),
   ),
-  node: fc.oneof({ depthSize: 'small' }, tie('leaf'), fc.array(tie('node'), { maxLength: 20 }), fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__'), tie('node'), { maxKeys: 8 })),
+  node: fc.oneof(
+    { depthSize: 'small' },
+    tie('leaf'),
+    fc.array(tie('node'), { maxLength: 20 }),
+    fc.dictionary(
+      fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__'),
+      tie('node'),
+      { maxKeys: 8 },
+    ),
+  ),
 })).node;
 
 describe('properties (seeded: SEED=<n> replays)', () => {
   it(`round-trips every value (seed ${seed})`, () => {
-    fc.assert(fc.property(value, (v) => {
+    fc.assert(
+      fc.property(value, (v) => {
         expect(decode(encode(v))).toEqual(v);
-      }), params);
+      }),
+      params,
+    );
   });
 
   it(`skip() and readRaw() consume exactly one value (seed ${seed})`, () => {
@@ -142,8 +169,11 @@ describe('properties (seeded: SEED=<n> replays)', () => {
   });
 
   it(`re-encoding decoded canonical bytes gives the same bytes (seed ${seed})`, () => {
-    fc.assert(fc.property(value, (v) => {
+    fc.assert(
+      fc.property(value, (v) => {
         expect(hex(encode(decode(encode(v))))).toBe(hex(encode(v)));
-      }), params);
+      }),
+      params,
+    );
   });
 });

@@ -148,7 +148,10 @@ export class MsgpackWriter {
 
   /** Any safe integer: uint forms when ≥ 0, else the smallest int form. */
   int(value: number): void {
-    if (value >= 0) return this.uint(value);
+    if (value >= 0) {
+      this.uint(value);
+      return;
+    }
     this.ensure(9);
     const b = this.bytes;
     let p = this.length;
@@ -183,22 +186,31 @@ export class MsgpackWriter {
   number(value: number): void {
     if (Number.isSafeInteger(value)) this.int(value);
     else if (Number.isInteger(value) && value > 0 && value < 2 ** 64) this.bigint(BigInt(value));
-    else if (Number.isInteger(value) && value < 0 && value >= -(2 ** 63)) this.bigint(BigInt(value));
+    else if (Number.isInteger(value) && value < 0 && value >= -(2 ** 63))
+      this.bigint(BigInt(value));
     else this.double(value);
   }
 
   bigint(value: bigint): void {
     if (value >= 0n) {
-      if (value > 0xffffffffffffffffn) throw new RangeError(`integer ${value} does not fit in uint64`);
-      if (value <= BigInt(Number.MAX_SAFE_INTEGER)) return this.uint(Number(value));
+      if (value > 0xffffffffffffffffn)
+        throw new RangeError(`integer ${value} does not fit in uint64`);
+      if (value <= BigInt(Number.MAX_SAFE_INTEGER)) {
+        this.uint(Number(value));
+        return;
+      }
       this.ensure(9);
       this.bytes[this.length] = 0xcf;
       this.view.setBigUint64(this.length + 1, value);
       this.length += 9;
       return;
     }
-    if (value < -0x8000000000000000n) throw new RangeError(`integer ${value} does not fit in int64`);
-    if (value >= BigInt(Number.MIN_SAFE_INTEGER)) return this.int(Number(value));
+    if (value < -0x8000000000000000n)
+      throw new RangeError(`integer ${value} does not fit in int64`);
+    if (value >= BigInt(Number.MIN_SAFE_INTEGER)) {
+      this.int(Number(value));
+      return;
+    }
     this.ensure(9);
     this.bytes[this.length] = 0xd3;
     this.view.setBigInt64(this.length + 1, value);
@@ -304,7 +316,8 @@ export class MsgpackWriter {
 
   extension(type: number, data: Uint8Array): void {
     const n = data.length;
-    const fixed = n === 1 ? 0xd4 : n === 2 ? 0xd5 : n === 4 ? 0xd6 : n === 8 ? 0xd7 : n === 16 ? 0xd8 : 0;
+    const fixed =
+      n === 1 ? 0xd4 : n === 2 ? 0xd5 : n === 4 ? 0xd6 : n === 8 ? 0xd7 : n === 16 ? 0xd8 : 0;
     if (fixed !== 0) {
       this.byte(fixed);
     } else if (n < 0x100) {
@@ -327,33 +340,46 @@ export class MsgpackWriter {
 
   /** Any supported value (see the mapping at the top of the file). */
   value(value: unknown, depth = 0): void {
-    if (depth > MSGPACK_DEPTH_MAX) throw new MsgpackError(`value nested deeper than ${MSGPACK_DEPTH_MAX}`);
+    if (depth > MSGPACK_DEPTH_MAX)
+      throw new MsgpackError(`value nested deeper than ${MSGPACK_DEPTH_MAX}`);
     switch (typeof value) {
       case 'number':
-        return this.number(value);
+        this.number(value);
+        return;
       case 'string':
-        return this.str(value);
+        this.str(value);
+        return;
       case 'boolean':
-        return this.bool(value);
+        this.bool(value);
+        return;
       case 'bigint':
-        return this.bigint(value);
+        this.bigint(value);
+        return;
       case 'undefined':
-        return this.nil();
+        this.nil();
+        return;
       case 'object':
-        return this.object(value, depth);
+        this.object(value, depth);
+        return;
       default:
         throw new MsgpackError(`cannot encode a ${typeof value}`);
     }
   }
 
   private object(value: object | null, depth: number): void {
-    if (value === null) return this.nil();
+    if (value === null) {
+      this.nil();
+      return;
+    }
     if (Array.isArray(value)) {
       this.arrayHeader(value.length);
       for (let i = 0; i < value.length; i++) this.value(value[i], depth + 1);
       return;
     }
-    if (value instanceof Uint8Array) return this.bin(value);
+    if (value instanceof Uint8Array) {
+      this.bin(value);
+      return;
+    }
     if (value instanceof Map) {
       this.mapHeader(value.size);
       for (const [k, v] of value) {
@@ -362,8 +388,14 @@ export class MsgpackWriter {
       }
       return;
     }
-    if (value instanceof Float64) return this.double(value.value);
-    if (value instanceof MsgpackExtension) return this.extension(value.type, value.data);
+    if (value instanceof Float64) {
+      this.double(value.value);
+      return;
+    }
+    if (value instanceof MsgpackExtension) {
+      this.extension(value.type, value.data);
+      return;
+    }
     const keys = Object.keys(value);
     this.mapHeader(keys.length);
     for (const key of keys) {
@@ -431,7 +463,8 @@ export class MsgpackReader {
   }
 
   private need(n: number): void {
-    if (this.offset + n > this.end) throw new MsgpackError(`unexpected end of data at offset ${this.offset}`);
+    if (this.offset + n > this.end)
+      throw new MsgpackError(`unexpected end of data at offset ${this.offset}`);
   }
 
   /** The type byte of the next value without consuming it. */
@@ -469,12 +502,15 @@ export class MsgpackReader {
         this.need(9);
         const high = this.view.getUint32(this.offset + 1);
         const low = this.view.getUint32(this.offset + 5);
-        if (high >= 0x200000) throw new MsgpackError(`uint64 at offset ${this.offset} exceeds 2^53`);
+        if (high >= 0x200000)
+          throw new MsgpackError(`uint64 at offset ${this.offset} exceeds 2^53`);
         this.offset += 9;
         return high * 0x100000000 + low;
       }
       default:
-        throw new MsgpackError(`expected an unsigned integer at offset ${this.offset}, got type 0x${t.toString(16)}`);
+        throw new MsgpackError(
+          `expected an unsigned integer at offset ${this.offset}, got type 0x${t.toString(16)}`,
+        );
     }
   }
 
@@ -502,12 +538,15 @@ export class MsgpackReader {
       case 0xd3: {
         this.need(9);
         const value = this.view.getBigInt64(this.offset + 1);
-        if (value < BigInt(Number.MIN_SAFE_INTEGER)) throw new MsgpackError(`int64 at offset ${this.offset} below -2^53`);
+        if (value < BigInt(Number.MIN_SAFE_INTEGER))
+          throw new MsgpackError(`int64 at offset ${this.offset} below -2^53`);
         this.offset += 9;
         return Number(value);
       }
       default:
-        throw new MsgpackError(`expected an integer at offset ${this.offset}, got type 0x${t.toString(16)}`);
+        throw new MsgpackError(
+          `expected an integer at offset ${this.offset}, got type 0x${t.toString(16)}`,
+        );
     }
   }
 
@@ -523,7 +562,9 @@ export class MsgpackReader {
       this.offset += 5;
       return this.view.getFloat32(this.offset - 4);
     }
-    throw new MsgpackError(`expected a float at offset ${this.offset}, got type 0x${t.toString(16)}`);
+    throw new MsgpackError(
+      `expected a float at offset ${this.offset}, got type 0x${t.toString(16)}`,
+    );
   }
 
   /** Byte length of the string that starts here; consumes its header only. */
@@ -547,7 +588,9 @@ export class MsgpackReader {
         this.offset += 5;
         return this.u32(this.offset - 4);
       default:
-        throw new MsgpackError(`expected a string at offset ${this.offset}, got type 0x${t.toString(16)}`);
+        throw new MsgpackError(
+          `expected a string at offset ${this.offset}, got type 0x${t.toString(16)}`,
+        );
     }
   }
 
@@ -586,7 +629,9 @@ export class MsgpackReader {
         this.offset += 5;
         return this.view.getUint32(this.offset - 4);
       default:
-        throw new MsgpackError(`expected binary data at offset ${this.offset}, got type 0x${t.toString(16)}`);
+        throw new MsgpackError(
+          `expected binary data at offset ${this.offset}, got type 0x${t.toString(16)}`,
+        );
     }
   }
 
@@ -606,7 +651,9 @@ export class MsgpackReader {
       this.offset += 5;
       return this.u32(this.offset - 4);
     }
-    throw new MsgpackError(`expected an array at offset ${this.offset}, got type 0x${t.toString(16)}`);
+    throw new MsgpackError(
+      `expected an array at offset ${this.offset}, got type 0x${t.toString(16)}`,
+    );
   }
 
   readMapHeader(): number {
@@ -648,7 +695,8 @@ export class MsgpackReader {
       } else {
         pending += this.skipTyped(t);
       }
-      if (pending > this.end - this.offset) throw new MsgpackError(`container at offset ${this.offset} longer than the data`);
+      if (pending > this.end - this.offset)
+        throw new MsgpackError(`container at offset ${this.offset} longer than the data`);
     }
   }
 
@@ -661,25 +709,78 @@ export class MsgpackReader {
   private skipTyped(t: number): number {
     const p = this.offset;
     switch (t) {
-      case 0xcc: case 0xd0: this.skipBytes(2); return 0;
-      case 0xcd: case 0xd1: this.skipBytes(3); return 0;
-      case 0xce: case 0xd2: case 0xca: this.skipBytes(5); return 0;
-      case 0xcf: case 0xd3: case 0xcb: this.skipBytes(9); return 0;
-      case 0xd9: case 0xc4: this.need(2); this.skipBytes(2 + this.bytes[p + 1]!); return 0;
-      case 0xda: case 0xc5: this.need(3); this.skipBytes(3 + this.u16(p + 1)); return 0;
-      case 0xdb: case 0xc6: this.need(5); this.skipBytes(5 + this.u32(p + 1)); return 0;
-      case 0xd4: this.skipBytes(3); return 0;
-      case 0xd5: this.skipBytes(4); return 0;
-      case 0xd6: this.skipBytes(6); return 0;
-      case 0xd7: this.skipBytes(10); return 0;
-      case 0xd8: this.skipBytes(18); return 0;
-      case 0xc7: this.need(2); this.skipBytes(3 + this.bytes[p + 1]!); return 0;
-      case 0xc8: this.need(3); this.skipBytes(4 + this.view.getUint16(p + 1)); return 0;
-      case 0xc9: this.need(5); this.skipBytes(6 + this.view.getUint32(p + 1)); return 0;
-      case 0xdc: this.skipBytes(3); return this.u16(p + 1);
-      case 0xdd: this.skipBytes(5); return this.u32(p + 1);
-      case 0xde: this.skipBytes(3); return this.u16(p + 1) * 2;
-      case 0xdf: this.skipBytes(5); return this.u32(p + 1) * 2;
+      case 0xcc:
+      case 0xd0:
+        this.skipBytes(2);
+        return 0;
+      case 0xcd:
+      case 0xd1:
+        this.skipBytes(3);
+        return 0;
+      case 0xce:
+      case 0xd2:
+      case 0xca:
+        this.skipBytes(5);
+        return 0;
+      case 0xcf:
+      case 0xd3:
+      case 0xcb:
+        this.skipBytes(9);
+        return 0;
+      case 0xd9:
+      case 0xc4:
+        this.need(2);
+        this.skipBytes(2 + this.bytes[p + 1]!);
+        return 0;
+      case 0xda:
+      case 0xc5:
+        this.need(3);
+        this.skipBytes(3 + this.u16(p + 1));
+        return 0;
+      case 0xdb:
+      case 0xc6:
+        this.need(5);
+        this.skipBytes(5 + this.u32(p + 1));
+        return 0;
+      case 0xd4:
+        this.skipBytes(3);
+        return 0;
+      case 0xd5:
+        this.skipBytes(4);
+        return 0;
+      case 0xd6:
+        this.skipBytes(6);
+        return 0;
+      case 0xd7:
+        this.skipBytes(10);
+        return 0;
+      case 0xd8:
+        this.skipBytes(18);
+        return 0;
+      case 0xc7:
+        this.need(2);
+        this.skipBytes(3 + this.bytes[p + 1]!);
+        return 0;
+      case 0xc8:
+        this.need(3);
+        this.skipBytes(4 + this.view.getUint16(p + 1));
+        return 0;
+      case 0xc9:
+        this.need(5);
+        this.skipBytes(6 + this.view.getUint32(p + 1));
+        return 0;
+      case 0xdc:
+        this.skipBytes(3);
+        return this.u16(p + 1);
+      case 0xdd:
+        this.skipBytes(5);
+        return this.u32(p + 1);
+      case 0xde:
+        this.skipBytes(3);
+        return this.u16(p + 1) * 2;
+      case 0xdf:
+        this.skipBytes(5);
+        return this.u32(p + 1) * 2;
       default:
         throw new MsgpackError(`invalid type byte 0x${t.toString(16)} at offset ${p}`);
     }
@@ -704,30 +805,60 @@ export class MsgpackReader {
       this.offset++;
       return t - 0x100;
     }
-    if (depth > MSGPACK_DEPTH_MAX) throw new MsgpackError(`value nested deeper than ${MSGPACK_DEPTH_MAX}`);
+    if (depth > MSGPACK_DEPTH_MAX)
+      throw new MsgpackError(`value nested deeper than ${MSGPACK_DEPTH_MAX}`);
     if (t < 0x90) return this.readMapBody(t & 0x0f, depth, 1);
     if (t < 0xa0) return this.readArrayBody(t & 0x0f, depth, 1);
     if (t < 0xc0) return this.readStr();
     switch (t) {
-      case 0xc0: this.offset++; return null;
-      case 0xc2: this.offset++; return false;
-      case 0xc3: this.offset++; return true;
-      case 0xcc: case 0xcd: case 0xce: return this.readUint();
-      case 0xcf: return this.readUint64();
-      case 0xd0: case 0xd1: case 0xd2: return this.readInt();
-      case 0xd3: return this.readInt64();
-      case 0xca: case 0xcb: return this.readDouble();
-      case 0xd9: case 0xda: case 0xdb: return this.readStr();
-      case 0xc4: case 0xc5: case 0xc6: {
+      case 0xc0:
+        this.offset++;
+        return null;
+      case 0xc2:
+        this.offset++;
+        return false;
+      case 0xc3:
+        this.offset++;
+        return true;
+      case 0xcc:
+      case 0xcd:
+      case 0xce:
+        return this.readUint();
+      case 0xcf:
+        return this.readUint64();
+      case 0xd0:
+      case 0xd1:
+      case 0xd2:
+        return this.readInt();
+      case 0xd3:
+        return this.readInt64();
+      case 0xca:
+      case 0xcb:
+        return this.readDouble();
+      case 0xd9:
+      case 0xda:
+      case 0xdb:
+        return this.readStr();
+      case 0xc4:
+      case 0xc5:
+      case 0xc6: {
         const n = this.readBinHeader();
         this.need(n);
         this.offset += n;
         return copyBytes(this.bytes, this.offset - n, this.offset);
       }
-      case 0xdc: this.need(3); return this.readArrayBody(this.view.getUint16(this.offset + 1), depth, 3);
-      case 0xdd: this.need(5); return this.readArrayBody(this.view.getUint32(this.offset + 1), depth, 5);
-      case 0xde: this.need(3); return this.readMapBody(this.view.getUint16(this.offset + 1), depth, 3);
-      case 0xdf: this.need(5); return this.readMapBody(this.view.getUint32(this.offset + 1), depth, 5);
+      case 0xdc:
+        this.need(3);
+        return this.readArrayBody(this.view.getUint16(this.offset + 1), depth, 3);
+      case 0xdd:
+        this.need(5);
+        return this.readArrayBody(this.view.getUint32(this.offset + 1), depth, 5);
+      case 0xde:
+        this.need(3);
+        return this.readMapBody(this.view.getUint16(this.offset + 1), depth, 3);
+      case 0xdf:
+        this.need(5);
+        return this.readMapBody(this.view.getUint32(this.offset + 1), depth, 5);
       default:
         return this.readExtension(t);
     }
@@ -744,12 +875,15 @@ export class MsgpackReader {
     this.need(9);
     const value = this.view.getBigInt64(this.offset + 1);
     this.offset += 9;
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value)
+      : value;
   }
 
   private readArrayBody(n: number, depth: number, headerBytes: number): unknown[] {
     this.offset += headerBytes;
-    if (n > this.end - this.offset) throw new MsgpackError(`array of ${n} items at offset ${this.offset} longer than the data`);
+    if (n > this.end - this.offset)
+      throw new MsgpackError(`array of ${n} items at offset ${this.offset} longer than the data`);
     const result = new Array<unknown>(n);
     for (let i = 0; i < n; i++) result[i] = this.readValue(depth + 1);
     return result;
@@ -757,7 +891,8 @@ export class MsgpackReader {
 
   private readMapBody(n: number, depth: number, headerBytes: number): unknown {
     this.offset += headerBytes;
-    if (n * 2 > this.end - this.offset) throw new MsgpackError(`map of ${n} pairs at offset ${this.offset} longer than the data`);
+    if (n * 2 > this.end - this.offset)
+      throw new MsgpackError(`map of ${n} pairs at offset ${this.offset} longer than the data`);
     let object: Record<string, unknown> | undefined = {};
     let map: Map<unknown, unknown> | undefined;
     for (let i = 0; i < n; i++) {
@@ -780,14 +915,41 @@ export class MsgpackReader {
     let n: number;
     let header: number;
     switch (t) {
-      case 0xd4: n = 1; header = 1; break;
-      case 0xd5: n = 2; header = 1; break;
-      case 0xd6: n = 4; header = 1; break;
-      case 0xd7: n = 8; header = 1; break;
-      case 0xd8: n = 16; header = 1; break;
-      case 0xc7: this.need(2); n = this.bytes[this.offset + 1]!; header = 2; break;
-      case 0xc8: this.need(3); n = this.view.getUint16(this.offset + 1); header = 3; break;
-      case 0xc9: this.need(5); n = this.view.getUint32(this.offset + 1); header = 5; break;
+      case 0xd4:
+        n = 1;
+        header = 1;
+        break;
+      case 0xd5:
+        n = 2;
+        header = 1;
+        break;
+      case 0xd6:
+        n = 4;
+        header = 1;
+        break;
+      case 0xd7:
+        n = 8;
+        header = 1;
+        break;
+      case 0xd8:
+        n = 16;
+        header = 1;
+        break;
+      case 0xc7:
+        this.need(2);
+        n = this.bytes[this.offset + 1]!;
+        header = 2;
+        break;
+      case 0xc8:
+        this.need(3);
+        n = this.view.getUint16(this.offset + 1);
+        header = 3;
+        break;
+      case 0xc9:
+        this.need(5);
+        n = this.view.getUint32(this.offset + 1);
+        header = 5;
+        break;
       default:
         throw new MsgpackError(`invalid type byte 0x${t.toString(16)} at offset ${this.offset}`);
     }
@@ -821,7 +983,8 @@ const sharedReader = new MsgpackReader(EMPTY);
 export function decode(bytes: Uint8Array): unknown {
   const reader = sharedReader.reset(bytes);
   const value = reader.readValue();
-  if (reader.offset !== bytes.length) throw new MsgpackError(`${bytes.length - reader.offset} trailing bytes after the value`);
+  if (reader.offset !== bytes.length)
+    throw new MsgpackError(`${bytes.length - reader.offset} trailing bytes after the value`);
   reader.reset(EMPTY);
   return value;
 }

@@ -4,7 +4,10 @@ import { Vclock } from './vclock.js';
 
 describe('Vclock', () => {
   it('keeps the signature as the sum of components', () => {
-    const v = new Vclock([[1, 10], [2, 5]]);
+    const v = new Vclock([
+      [1, 10],
+      [2, 5],
+    ]);
     expect(v.signature()).toBe(15);
     v.follow(1, 12);
     v.set(0, 3);
@@ -13,9 +16,15 @@ describe('Vclock', () => {
     expect(v.signature()).toBe(21);
   });
 
-  it('prints and parses Tarantool\'s text form', () => {
+  it("prints and parses Tarantool's text form", () => {
     expect(new Vclock().toString()).toBe('{}');
-    expect(new Vclock([[1, 59], [0, 1], [4, 1]]).toString()).toBe('{0: 1, 1: 59, 4: 1}');
+    expect(
+      new Vclock([
+        [1, 59],
+        [0, 1],
+        [4, 1],
+      ]).toString(),
+    ).toBe('{0: 1, 1: 59, 4: 1}');
     expect(Vclock.parse('{0: 1, 1: 59, 4: 1}').toString()).toBe('{0: 1, 1: 59, 4: 1}');
     expect(() => Vclock.parse('{1: x}')).toThrow(SyntaxError);
     expect(() => Vclock.parse('{32: 1}')).toThrow(SyntaxError);
@@ -24,12 +33,20 @@ describe('Vclock', () => {
   it('compares as a partial order', () => {
     const a = new Vclock([[1, 5]]);
     const b = new Vclock([[1, 6]]);
-    const c = new Vclock([[1, 4], [2, 1]]);
+    const c = new Vclock([
+      [1, 4],
+      [2, 1],
+    ]);
     expect(a.compare(a.copy())).toBe(0);
     expect(a.compare(b)).toBe(-1);
     expect(b.compare(a)).toBe(1);
     expect(a.compare(c)).toBeUndefined();
-    expect(new Vclock([[0, 9], [1, 5]]).compare(a, true)).toBe(0);
+    expect(
+      new Vclock([
+        [0, 9],
+        [1, 5],
+      ]).compare(a, true),
+    ).toBe(0);
     expect(a.isLessOrEqual(b)).toBe(true);
   });
 
@@ -40,6 +57,11 @@ describe('Vclock', () => {
   });
 
   it('omits id 0 on the wire', () => {
-    expect([...new Vclock([[0, 3], [1, 4]]).toWireMap()]).toEqual([[1, 4]]);
+    expect([
+      ...new Vclock([
+        [0, 3],
+        [1, 4],
+      ]).toWireMap(),
+    ]).toEqual([[1, 4]]);
   });
 });

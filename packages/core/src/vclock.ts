@@ -17,16 +17,18 @@ export class Vclock {
     this.lsns = new Array<number>(VCLOCK_MAX).fill(0);
     this.sum = 0;
     if (entries === undefined) return;
-    const iterable = Symbol.iterator in entries
-      ? (entries as Iterable<readonly [number, number]>)
-      : Object.entries(entries).map(([id, lsn]) => [Number(id), lsn] as const);
+    const iterable =
+      Symbol.iterator in entries
+        ? (entries as Iterable<readonly [number, number]>)
+        : Object.entries(entries).map(([id, lsn]) => [Number(id), lsn] as const);
     for (const [id, lsn] of iterable) this.set(id, lsn);
   }
 
   /** Parses Tarantool's text form "{0: 1, 1: 59}" (as in xlog headers). Throws on bad input. */
   static parse(text: string): Vclock {
     const trimmed = text.trim();
-    if (!trimmed.startsWith('{') || !trimmed.endsWith('}')) throw new SyntaxError(`invalid vclock '${text}'`);
+    if (!trimmed.startsWith('{') || !trimmed.endsWith('}'))
+      throw new SyntaxError(`invalid vclock '${text}'`);
     const inner = trimmed.slice(1, -1).trim();
     const vclock = new Vclock();
     if (inner === '') return vclock;
@@ -35,7 +37,8 @@ export class Vclock {
       if (match === null) throw new SyntaxError(`invalid vclock '${text}'`);
       const id = Number(match[1]);
       const lsn = Number(match[2]);
-      if (id >= VCLOCK_MAX || !Number.isSafeInteger(lsn)) throw new SyntaxError(`invalid vclock '${text}'`);
+      if (id >= VCLOCK_MAX || !Number.isSafeInteger(lsn))
+        throw new SyntaxError(`invalid vclock '${text}'`);
       vclock.set(id, lsn);
     }
     return vclock;
@@ -48,7 +51,10 @@ export class Vclock {
   /** Sets a component (any direction: used when loading state, not when applying rows). */
   set(id: number, lsn: number): void {
     assert(Number.isInteger(id) && id >= 0 && id < VCLOCK_MAX, `vclock id ${id} out of range`);
-    assert(Number.isSafeInteger(lsn) && lsn >= 0 && lsn <= LSN_MAX, `vclock lsn ${lsn} out of range`);
+    assert(
+      Number.isSafeInteger(lsn) && lsn >= 0 && lsn <= LSN_MAX,
+      `vclock lsn ${lsn} out of range`,
+    );
     this.sum += lsn - this.lsns[id]!;
     this.lsns[id] = lsn;
   }
@@ -85,13 +91,15 @@ export class Vclock {
 
   /** Raises each component to the maximum of this and `other`. */
   merge(other: Vclock): void {
-    for (let id = 0; id < VCLOCK_MAX; id++) if (other.get(id) > this.get(id)) this.set(id, other.get(id));
+    for (let id = 0; id < VCLOCK_MAX; id++)
+      if (other.get(id) > this.get(id)) this.set(id, other.get(id));
   }
 
   /** Non-zero components as [id, lsn] pairs in id order. */
   entries(): Array<[number, number]> {
     const out: Array<[number, number]> = [];
-    for (let id = 0; id < VCLOCK_MAX; id++) if (this.lsns[id]! !== 0) out.push([id, this.lsns[id]!]);
+    for (let id = 0; id < VCLOCK_MAX; id++)
+      if (this.lsns[id]! !== 0) out.push([id, this.lsns[id]!]);
     return out;
   }
 
@@ -136,6 +144,8 @@ export class Vclock {
 
   /** Tarantool's text form: "{0: 1, 1: 59}", "{}" when empty. */
   toString(): string {
-    return `{${this.entries().map(([id, lsn]) => `${id}: ${lsn}`).join(', ')}}`;
+    return `{${this.entries()
+      .map(([id, lsn]) => `${id}: ${lsn}`)
+      .join(', ')}}`;
   }
 }

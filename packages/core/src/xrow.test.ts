@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IprotoType } from './iproto-constants.js';
-import { MsgpackReader, MsgpackWriter, encode } from './msgpack.js';
+import { encode, MsgpackReader, MsgpackWriter } from './msgpack.js';
 import { decodeXrow, encodeXrow, encodeXrowHeader, makeXrow } from './xrow.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -33,7 +33,15 @@ describe('xrow', () => {
   });
 
   it('round-trips header and raw body, and decodes absent TSN as a whole transaction', () => {
-    const row = makeXrow(IprotoType.INSERT, encode(new Map<number, unknown>([[0x10, 512], [0x21, [1, 'a']]])));
+    const row = makeXrow(
+      IprotoType.INSERT,
+      encode(
+        new Map<number, unknown>([
+          [0x10, 512],
+          [0x21, [1, 'a']],
+        ]),
+      ),
+    );
     row.lsn = 7;
     row.tsn = 5;
     row.is_commit = false;
@@ -50,6 +58,8 @@ describe('xrow', () => {
   it('skips unknown header keys and rejects a TSN larger than the LSN', () => {
     const row = decodeXrow(new MsgpackReader(Buffer.from('830002034a05a178', 'hex')));
     expect(row.lsn).toBe(74);
-    expect(() => decodeXrow(new MsgpackReader(Buffer.from('8300020301080a', 'hex')))).toThrow(/TSN/);
+    expect(() => decodeXrow(new MsgpackReader(Buffer.from('8300020301080a', 'hex')))).toThrow(
+      /TSN/,
+    );
   });
 });

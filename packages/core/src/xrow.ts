@@ -32,7 +32,17 @@ export const EMPTY_BODY = new Uint8Array(0);
 
 /** A fresh row with every header field at its neutral value. */
 export function makeXrow(type: number, body: Uint8Array = EMPTY_BODY): Xrow {
-  return { type, replica_id: 0, group_id: 0, lsn: 0, tsn: 0, timestamp: 0, is_commit: true, sync: 0, body };
+  return {
+    type,
+    replica_id: 0,
+    group_id: 0,
+    lsn: 0,
+    tsn: 0,
+    timestamp: 0,
+    is_commit: true,
+    sync: 0,
+    body,
+  };
 }
 
 /** Writes the header map of `row` (not the body). */
@@ -99,22 +109,40 @@ export function decodeXrowHeader(reader: MsgpackReader): Xrow {
   for (let i = 0; i < n; i++) {
     const key = reader.readUint();
     switch (key) {
-      case IprotoKey.REQUEST_TYPE: row.type = reader.readUint(); break;
-      case IprotoKey.SYNC: row.sync = reader.readUint(); break;
-      case IprotoKey.REPLICA_ID: row.replica_id = reader.readUint(); break;
-      case IprotoKey.GROUP_ID: row.group_id = reader.readUint(); break;
-      case IprotoKey.LSN: row.lsn = reader.readUint(); break;
-      case IprotoKey.TIMESTAMP: row.timestamp = readNumber(reader); break;
-      case IprotoKey.TSN: tsnDelta = reader.readUint(); break;
-      case IprotoKey.FLAGS: flags = reader.readUint(); break;
-      default: reader.skip();
+      case IprotoKey.REQUEST_TYPE:
+        row.type = reader.readUint();
+        break;
+      case IprotoKey.SYNC:
+        row.sync = reader.readUint();
+        break;
+      case IprotoKey.REPLICA_ID:
+        row.replica_id = reader.readUint();
+        break;
+      case IprotoKey.GROUP_ID:
+        row.group_id = reader.readUint();
+        break;
+      case IprotoKey.LSN:
+        row.lsn = reader.readUint();
+        break;
+      case IprotoKey.TIMESTAMP:
+        row.timestamp = readNumber(reader);
+        break;
+      case IprotoKey.TSN:
+        tsnDelta = reader.readUint();
+        break;
+      case IprotoKey.FLAGS:
+        flags = reader.readUint();
+        break;
+      default:
+        reader.skip();
     }
   }
   if (tsnDelta < 0) {
     row.tsn = row.lsn;
     row.is_commit = true;
   } else {
-    if (tsnDelta > row.lsn) throw new MsgpackError(`row TSN delta ${tsnDelta} exceeds its LSN ${row.lsn}`);
+    if (tsnDelta > row.lsn)
+      throw new MsgpackError(`row TSN delta ${tsnDelta} exceeds its LSN ${row.lsn}`);
     row.tsn = row.lsn - tsnDelta;
     row.is_commit = (flags & IPROTO_FLAG_COMMIT) !== 0;
   }

@@ -15,12 +15,20 @@ it('README example works and is the README text', async () => {
   print(`${error.code} ${error.message}`);
 
   // Canonical MessagePack: integer-keyed maps for iproto, smallest integer forms.
-  const body = encode(new Map<number, unknown>([[0x10, 512], [0x21, [1, 'a', 2 ** 40]]]));
+  const body = encode(
+    new Map<number, unknown>([
+      [0x10, 512],
+      [0x21, [1, 'a', 2 ** 40]],
+    ]),
+  );
   print(Buffer.from(body).toString('hex'));
   print(JSON.stringify([...(decode(body) as Map<number, unknown>)]));
 
   // Vector clocks with Tarantool's text form and signature.
-  const vclock = new Vclock([[1, 10], [2, 5]]);
+  const vclock = new Vclock([
+    [1, 10],
+    [2, 5],
+  ]);
   vclock.follow(1, 11);
   print(`${vclock} signature ${vclock.signature()}`);
   // README-END
@@ -30,5 +38,10 @@ it('README example works and is the README text', async () => {
     '[[16,512],[33,[1,"a",1099511627776]]]',
     '{1: 11, 2: 5} signature 16',
   ]);
-  expect(readmeContains(new URL('../README.md', import.meta.url).pathname, exampleRegion(fileURLToPath(import.meta.url)))).toBe(true);
+  expect(
+    readmeContains(
+      new URL('../README.md', import.meta.url).pathname,
+      exampleRegion(fileURLToPath(import.meta.url)),
+    ),
+  ).toBe(true);
 });

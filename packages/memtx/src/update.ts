@@ -265,8 +265,7 @@ function decodeField(
   if (mp === MP_UINT || mp === MP_INT) {
     const f = readInt32(b, p);
     if (f === undefined) throw illegal('field id must be a number or a string');
-    if (f - indexBase >= 0)
-      return { fieldNo: f - indexBase, byName: false, path: undefined };
+    if (f - indexBase >= 0) return { fieldNo: f - indexBase, byName: false, path: undefined };
     if (f < 0) return { fieldNo: f, byName: false, path: undefined };
     throw new ClientError(ErrorCode.ER_NO_SUCH_FIELD_NO, f);
   }

@@ -5,11 +5,27 @@ import { CowSortedMap } from './cow-sorted-map.js';
 const seed = Number(process.env.SEED ?? Date.now() % 1_000_000);
 const params = { seed, numRuns: 150 };
 
-type Operation = { kind: 'set'; key: number; value: number } | { kind: 'delete'; key: number } | { kind: 'view' };
+type Operation =
+  | { kind: 'set'; key: number; value: number }
+  | { kind: 'delete'; key: number }
+  | { kind: 'view' };
 
 const operation: fc.Arbitrary<Operation> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('set' as const), key: fc.integer({ min: 0, max: 60 }), value: fc.integer() }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('delete' as const), key: fc.integer({ min: 0, max: 60 }) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('set' as const),
+      key: fc.integer({ min: 0, max: 60 }),
+      value: fc.integer(),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('delete' as const),
+      key: fc.integer({ min: 0, max: 60 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('view' as const) }) },
 );
 
@@ -18,28 +34,34 @@ const sorted = (model: Map<number, number>) => [...model.entries()].sort((a, b) 
 describe('CowSortedMap', () => {
   it(`behaves as a sorted Map and read views never change (smallest leaves; seed ${seed})`, () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 4 }), fc.array(operation, { maxLength: 200 }), (leafSize, operations) => {
-        const map = new CowSortedMap<number>(leafSize);
-        const model = new Map<number, number>();
-        const views: Array<{ view: ReturnType<CowSortedMap<number>['readView']>; frozen: Array<[number, number]> }> = [];
-        for (const op of operations) {
-          if (op.kind === 'set') {
-            expect(map.set(op.key, op.value)).toBe(!model.has(op.key));
-            model.set(op.key, op.value);
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(operation, { maxLength: 200 }),
+        (leafSize, operations) => {
+          const map = new CowSortedMap<number>(leafSize);
+          const model = new Map<number, number>();
+          const views: Array<{
+            view: ReturnType<CowSortedMap<number>['readView']>;
+            frozen: Array<[number, number]>;
+          }> = [];
+          for (const op of operations) {
+            if (op.kind === 'set') {
+              expect(map.set(op.key, op.value)).toBe(!model.has(op.key));
+              model.set(op.key, op.value);
+            } else if (op.kind === 'delete') expect(map.delete(op.key)).toBe(model.delete(op.key));
+            else views.push({ view: map.readView(), frozen: sorted(model) });
+            map.checkValid();
+            expect(map.size).toBe(model.size);
           }
-          else if (op.kind === 'delete') expect(map.delete(op.key)).toBe(model.delete(op.key));
-          else views.push({ view: map.readView(), frozen: sorted(model) });
-          map.checkValid();
-          expect(map.size).toBe(model.size);
-        }
-        expect([...map.entries()]).toEqual(sorted(model));
-        for (const key of [0, 30, 60, 61]) expect(map.get(key)).toBe(model.get(key));
-        for (const { view, frozen } of views) {
-          expect([...view.entries()]).toEqual(frozen);
-          expect([...view.values()]).toEqual(frozen.map(([, value]) => value));
-          expect(view.size).toBe(frozen.length);
-        }
-      }),
+          expect([...map.entries()]).toEqual(sorted(model));
+          for (const key of [0, 30, 60, 61]) expect(map.get(key)).toBe(model.get(key));
+          for (const { view, frozen } of views) {
+            expect([...view.entries()]).toEqual(frozen);
+            expect([...view.values()]).toEqual(frozen.map(([, value]) => value));
+            expect(view.size).toBe(frozen.length);
+          }
+        },
+      ),
       params,
     );
   });

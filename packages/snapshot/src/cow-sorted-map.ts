@@ -78,7 +78,8 @@ export class CowSortedMap<V> {
    */
   append(key: number, value: V): void {
     const last = this.leaves[this.leaves.length - 1];
-    if (last !== undefined) assert(key > last.keys[last.keys.length - 1]!, `append of key ${key} out of order`);
+    if (last !== undefined)
+      assert(key > last.keys[last.keys.length - 1]!, `append of key ${key} out of order`);
     if (last === undefined || last.keys.length >= this.leafSize || last.epoch !== this.epoch) {
       this.leaves.push({ keys: [key], values: [value], epoch: this.epoch });
     } else {
@@ -161,7 +162,11 @@ export class CowSortedMap<V> {
   private split(index: number): void {
     const leaf = this.leaves[index]!;
     const half = leaf.keys.length >>> 1;
-    const right = { keys: leaf.keys.splice(half), values: leaf.values.splice(half), epoch: this.epoch };
+    const right = {
+      keys: leaf.keys.splice(half),
+      values: leaf.values.splice(half),
+      epoch: this.epoch,
+    };
     this.leaves.splice(index + 1, 0, right);
   }
 }

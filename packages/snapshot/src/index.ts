@@ -1,16 +1,32 @@
 // @tarantype/snapshot: snapshots (.snap, FORMAT.md): written from read views while the instance
 // keeps serving, streamed back on recovery, kept and collected per checkpoint_count.
-export { MEGABYTE, PROGRESS_INTERVAL_DEFAULT_MS, type ProgressHook, type SnapshotProgress } from './progress.js';
+export {
+  MEGABYTE,
+  PROGRESS_INTERVAL_DEFAULT_MS,
+  type ProgressHook,
+  type SnapshotProgress,
+} from './progress.js';
 export { SnapshotDir, type SnapshotFileInfo, type SnapshotGcResult } from './snapshot-dir.js';
-export { SNAPSHOT_BLOCK_SIZE_DEFAULT, SnapshotBlockBuilder, type SnapshotRow, decodeSnapshotRows } from './snapshot-format.js';
+export {
+  decodeSnapshotRows,
+  SNAPSHOT_BLOCK_SIZE_DEFAULT,
+  SnapshotBlockBuilder,
+  type SnapshotRow,
+} from './snapshot-format.js';
 export {
   SNAPSHOT_READ_SIZE_DEFAULT_BYTES,
   type SnapshotBatch,
-  type SnapshotReadStats,
   SnapshotReader,
   type SnapshotReaderOptions,
+  type SnapshotReadStats,
 } from './snapshot-reader.js';
-export { SPACE_ID_MAX, type SnapshotSource, type SnapshotSpace, isSystemSpace, spaceOrderRank } from './snapshot-source.js';
+export {
+  isSystemSpace,
+  type SnapshotSource,
+  type SnapshotSpace,
+  SPACE_ID_MAX,
+  spaceOrderRank,
+} from './snapshot-source.js';
 export {
   SNAPSHOT_SYNC_INTERVAL_DEFAULT_BYTES,
   SNAPSHOT_YIELD_INTERVAL_DEFAULT_MS,

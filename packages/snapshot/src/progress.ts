@@ -66,6 +66,14 @@ export class ProgressMeter {
   private snapshot(now: number, done: boolean): SnapshotProgress {
     const elapsedMs = now - this.startedMs;
     const rateMBps = elapsedMs > 0 ? this.bytes / MEGABYTE / (elapsedMs / 1000) : 0;
-    return { rows: this.rows, rowsTotal: this.rowsTotal, bytes: this.bytes, bytesTotal: this.bytesTotal, elapsedMs, rateMBps, done };
+    return {
+      rows: this.rows,
+      rowsTotal: this.rowsTotal,
+      bytes: this.bytes,
+      bytesTotal: this.bytesTotal,
+      elapsedMs,
+      rateMBps,
+      done,
+    };
   }
 }

@@ -4,9 +4,17 @@
 // removeInprogress() and collectGarbage() delete files, and GC never deletes the newest
 // `checkpoint_count` snapshots. A damaged header is recorded, never skipped silently: which
 // snapshot to start from is box's decision, not a guess made here.
-import { type Hasher, type Vclock, XlogError, assert } from '@tarantype/core';
-import { type FileSystem, type Logger, XlogCursor, type XlogMeta, parseXlogFileName, silentLogger } from '@tarantype/wal';
+
 import { join } from 'node:path';
+import { assert, type Hasher, type Vclock, XlogError } from '@tarantype/core';
+import {
+  type FileSystem,
+  type Logger,
+  parseXlogFileName,
+  silentLogger,
+  XlogCursor,
+  type XlogMeta,
+} from '@tarantype/wal';
 import { io, wrapIo } from './io.js';
 
 export interface SnapshotFileInfo {
@@ -85,8 +93,14 @@ export class SnapshotDir {
    * Keeps the newest `checkpointCount` (≥ 1) snapshots and removes the older ones, oldest
    * first. Returns what it removed and the vclock box may trim the WAL up to.
    */
-  async collectGarbage(checkpointCount: number, logger: Logger = silentLogger): Promise<SnapshotGcResult> {
-    assert(Number.isInteger(checkpointCount) && checkpointCount >= 1, `checkpoint_count ${checkpointCount} must be ≥ 1`);
+  async collectGarbage(
+    checkpointCount: number,
+    logger: Logger = silentLogger,
+  ): Promise<SnapshotGcResult> {
+    assert(
+      Number.isInteger(checkpointCount) && checkpointCount >= 1,
+      `checkpoint_count ${checkpointCount} must be ≥ 1`,
+    );
     const keepFrom = Math.max(0, this.snapshots.length - checkpointCount);
     const removed: string[] = [];
     while (this.snapshots.length > checkpointCount) {
@@ -98,12 +112,21 @@ export class SnapshotDir {
     }
     assert(removed.length === keepFrom, 'snapshot GC removed an unexpected number of files');
     const oldestKept = this.snapshots[0];
-    return { removed, kept: this.snapshots.map((file) => file.path), oldestKeptVclock: oldestKept?.meta?.vclock.copy() };
+    return {
+      removed,
+      kept: this.snapshots.map((file) => file.path),
+      oldestKeptVclock: oldestKept?.meta?.vclock.copy(),
+    };
   }
 }
 
 /** Reads one file's meta header; a damaged header becomes `error`, not an exception. */
-async function describe(fs: FileSystem, path: string, signature: number, hasher: Hasher): Promise<SnapshotFileInfo> {
+async function describe(
+  fs: FileSystem,
+  path: string,
+  signature: number,
+  hasher: Hasher,
+): Promise<SnapshotFileInfo> {
   let cursor: XlogCursor | undefined;
   try {
     cursor = await XlogCursor.open(fs, path, 'SNAP', hasher);
@@ -112,11 +135,22 @@ async function describe(fs: FileSystem, path: string, signature: number, hasher:
     throw wrapIo('open', path, error);
   }
   if (cursor === undefined) {
-    return { path, signature, meta: undefined, error: new XlogError(`snapshot '${path}' is truncated: incomplete meta header`) };
+    return {
+      path,
+      signature,
+      meta: undefined,
+      error: new XlogError(`snapshot '${path}' is truncated: incomplete meta header`),
+    };
   }
   await cursor.close();
   const metaSignature = cursor.meta.vclock.signature();
-  if (metaSignature !== signature) return { path, signature, meta: undefined, error: invalidNameError(path, metaSignature, signature) };
+  if (metaSignature !== signature)
+    return {
+      path,
+      signature,
+      meta: undefined,
+      error: invalidNameError(path, metaSignature, signature),
+    };
   return { path, signature, meta: cursor.meta };
 }
 
@@ -124,4 +158,3 @@ async function describe(fs: FileSystem, path: string, signature: number, hasher:
 export function invalidNameError(path: string, expected: number, got: number): XlogError {
   return new XlogError(`${path}: Invalid xlog name: expected ${expected} got ${got}`);
 }
-

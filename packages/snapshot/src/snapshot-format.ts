@@ -6,6 +6,7 @@
 // snapshot-format.test.ts proves the bytes equal encodeXrow()'s.
 // Invariant: a block built here verifies under the container rules (XlogCursor reads it).
 import {
+  assert,
   GroupId,
   type Hasher,
   IprotoKey,
@@ -14,7 +15,6 @@ import {
   type MsgpackReader,
   TRANSACTION_ROWS_MAX,
   XLOG_BLOCK_SIZE_MAX,
-  assert,
 } from '@tarantype/core';
 import { BLOCK_HEADER_SIZE, BLOCK_MAGIC } from '@tarantype/wal';
 import { SPACE_ID_MAX } from './snapshot-source.js';
@@ -156,7 +156,12 @@ function writeUint(b: Buffer, view: DataView, p: number, value: number): number 
  * on success, or a description of the first violation (out then holds a prefix: discard it).
  * Ordering and lsn continuity (S5, S6) are the reader's: they span blocks.
  */
-export function decodeSnapshotRows(reader: MsgpackReader, payload: Uint8Array, count: number, out: SnapshotRow[]): string | undefined {
+export function decodeSnapshotRows(
+  reader: MsgpackReader,
+  payload: Uint8Array,
+  count: number,
+  out: SnapshotRow[],
+): string | undefined {
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   let position = 0;
   try {
@@ -179,7 +184,8 @@ export function decodeSnapshotRows(reader: MsgpackReader, payload: Uint8Array, c
     if (error instanceof MsgpackError) return `malformed row: ${error.message}`;
     throw error;
   }
-  if (position !== payload.length) return `block has ${payload.length - position} bytes after its ${count} rows`;
+  if (position !== payload.length)
+    return `block has ${payload.length - position} bytes after its ${count} rows`;
   return undefined;
 }
 
@@ -187,7 +193,12 @@ export function decodeSnapshotRows(reader: MsgpackReader, payload: Uint8Array, c
  * decodeSnapshotRows() without the fast path: the reference the tests hold the fast path to
  * (same rows, same verdicts). Not exported from the package.
  */
-export function decodeSnapshotRowsReference(reader: MsgpackReader, payload: Uint8Array, count: number, out: SnapshotRow[]): string | undefined {
+export function decodeSnapshotRowsReference(
+  reader: MsgpackReader,
+  payload: Uint8Array,
+  count: number,
+  out: SnapshotRow[],
+): string | undefined {
   reader.reset(payload);
   try {
     for (let i = 0; i < count; i++) {
@@ -199,7 +210,8 @@ export function decodeSnapshotRowsReference(reader: MsgpackReader, payload: Uint
     if (error instanceof MsgpackError) return `malformed row: ${error.message}`;
     throw error;
   }
-  if (reader.offset !== payload.length) return `block has ${payload.length - reader.offset} bytes after its ${count} rows`;
+  if (reader.offset !== payload.length)
+    return `block has ${payload.length - reader.offset} bytes after its ${count} rows`;
   return undefined;
 }
 
@@ -215,7 +227,13 @@ function decodeRowFast(b: Uint8Array, view: DataView, p: number): SnapshotRow | 
   const end = b.length;
   if (p + 3 > end) return undefined;
   const headerMap = b[p]!;
-  if (headerMap < 0x81 || headerMap > 0x83 || b[p + 1] !== IprotoKey.REQUEST_TYPE || b[p + 2] !== IprotoType.INSERT) return undefined;
+  if (
+    headerMap < 0x81 ||
+    headerMap > 0x83 ||
+    b[p + 1] !== IprotoKey.REQUEST_TYPE ||
+    b[p + 2] !== IprotoType.INSERT
+  )
+    return undefined;
   p += 3;
   let keys = headerMap - 0x81;
   let groupId = 0;
@@ -246,7 +264,13 @@ function decodeRowFast(b: Uint8Array, view: DataView, p: number): SnapshotRow | 
     keys--;
   }
   if (keys !== 0 || p + BODY_PREFIX_SIZE > end) return undefined;
-  if (b[p] !== 0x82 || b[p + 1] !== IprotoKey.SPACE_ID || b[p + 2] !== 0xce || b[p + 7] !== IprotoKey.TUPLE) return undefined;
+  if (
+    b[p] !== 0x82 ||
+    b[p + 1] !== IprotoKey.SPACE_ID ||
+    b[p + 2] !== 0xce ||
+    b[p + 7] !== IprotoKey.TUPLE
+  )
+    return undefined;
   const spaceId = view.getUint32(p + 3);
   const start = p + BODY_PREFIX_SIZE;
   const tupleEnd = skipFlatArray(b, view, start);
@@ -310,7 +334,8 @@ function decodeRow(reader: MsgpackReader, payload: Uint8Array): SnapshotRow | st
       if (spaceId > SPACE_ID_MAX) return `space_id ${spaceId} out of range`;
     } else if (key === IprotoKey.TUPLE) {
       const t = reader.peek();
-      if ((t & 0xf0) !== 0x90 && t !== 0xdc && t !== 0xdd) return `tuple is not an array (type 0x${t.toString(16)})`;
+      if ((t & 0xf0) !== 0x90 && t !== 0xdc && t !== 0xdd)
+        return `tuple is not an array (type 0x${t.toString(16)})`;
       const start = reader.offset;
       reader.skip();
       tuple = payload.subarray(start, reader.offset);

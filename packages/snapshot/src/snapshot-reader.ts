@@ -11,6 +11,8 @@
 // Invariant: next() returns undefined only after the EOF marker was reached with every row
 // before it verified (or skipped with a warning under force_recovery).
 // It never writes, and does not know what a tuple means (memtx checks keys and formats).
+
+import { basename } from 'node:path';
 import { type Hasher, MsgpackReader, type Vclock, XlogError } from '@tarantype/core';
 import {
   BLOCK_HEADER_SIZE,
@@ -18,17 +20,16 @@ import {
   type FileHandle,
   type FileSystem,
   type Logger,
-  type XlogMeta,
   parseMeta,
   parseXlogFileName,
   readBlockHeader,
   silentLogger,
+  type XlogMeta,
 } from '@tarantype/wal';
-import { basename } from 'node:path';
 import { io } from './io.js';
 import { PROGRESS_INTERVAL_DEFAULT_MS, type ProgressHook, ProgressMeter } from './progress.js';
 import { invalidNameError } from './snapshot-dir.js';
-import { type SnapshotRow, decodeSnapshotRows } from './snapshot-format.js';
+import { decodeSnapshotRows, type SnapshotRow } from './snapshot-format.js';
 import { isSystemSpace, spaceOrderRank } from './snapshot-source.js';
 
 /** Bytes read from the file per refill. */
@@ -67,7 +68,14 @@ export interface SnapshotReadStats {
 }
 
 export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
-  readonly stats: SnapshotReadStats = { rows: 0, systemRows: 0, blocks: 0, skippedRegions: 0, skippedBytes: 0, complete: false };
+  readonly stats: SnapshotReadStats = {
+    rows: 0,
+    systemRows: 0,
+    blocks: 0,
+    skippedRegions: 0,
+    skippedBytes: 0,
+    complete: false,
+  };
 
   private buffer: Uint8Array = new Uint8Array(0);
   /** File offset of buffer[0]. */
@@ -98,7 +106,12 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
   ) {
     this.offset = headerLength;
     this.logger = options.logger ?? silentLogger;
-    this.meter = new ProgressMeter(options.onProgress, options.progressIntervalMs ?? PROGRESS_INTERVAL_DEFAULT_MS, undefined, fileSize);
+    this.meter = new ProgressMeter(
+      options.onProgress,
+      options.progressIntervalMs ?? PROGRESS_INTERVAL_DEFAULT_MS,
+      undefined,
+      fileSize,
+    );
     this.meter.bytes = headerLength;
   }
 
@@ -106,17 +119,26 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
    * Opens `path` and checks its meta header (S1, S2). Throws XlogError if the header is
    * incomplete, invalid or of another type, or the name does not match its VClock.
    */
-  static async open(fs: FileSystem, path: string, hasher: Hasher, options: SnapshotReaderOptions = {}): Promise<SnapshotReader> {
+  static async open(
+    fs: FileSystem,
+    path: string,
+    hasher: Hasher,
+    options: SnapshotReaderOptions = {},
+  ): Promise<SnapshotReader> {
     const file = await io('open', path, fs.open(path, 'read'));
     try {
       const size = await io('fstat', path, file.size());
       const head = new Uint8Array(Math.min(size, META_SIZE_MAX));
       const n = await readFully(file, head, 0, path);
       const parsed = parseMeta(head.subarray(0, n), path, 'SNAP', hasher);
-      if (parsed.status === 'incomplete') throw new XlogError(`snapshot '${path}' is truncated: incomplete meta header at offset 0 (${size} bytes)`);
+      if (parsed.status === 'incomplete')
+        throw new XlogError(
+          `snapshot '${path}' is truncated: incomplete meta header at offset 0 (${size} bytes)`,
+        );
       const name = parseXlogFileName(basename(path));
       const signature = parsed.meta.vclock.signature();
-      if (name !== undefined && name.signature !== signature) throw invalidNameError(path, signature, name.signature);
+      if (name !== undefined && name.signature !== signature)
+        throw invalidNameError(path, signature, name.signature);
       return new SnapshotReader(path, parsed.meta, file, size, parsed.length, hasher, options);
     } catch (error) {
       await file.close().catch(() => undefined);
@@ -188,7 +210,8 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
   /** Iterates every block; closes the file at the end, on error and on early exit. */
   async *[Symbol.asyncIterator](): AsyncIterator<SnapshotBatch> {
     try {
-      for (let batch = await this.next(); batch !== undefined; batch = await this.next()) yield batch;
+      for (let batch = await this.next(); batch !== undefined; batch = await this.next())
+        yield batch;
     } finally {
       await this.close();
     }
@@ -217,28 +240,43 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
     if (first.lsn < expected) {
       const reason = `row lsn ${first.lsn} after lsn ${this.lastLsn} (a repeated or misplaced block)`;
       this.damaged(reason, at);
-      this.logger.warn(`${reason} in ${this.path} at offset ${at}: skipping the block (force_recovery)`);
+      this.logger.warn(
+        `${reason} in ${this.path} at offset ${at}: skipping the block (force_recovery)`,
+      );
       return false;
     }
     if (first.lsn > expected && this.nextLsn !== undefined) {
       const reason = `row lsn ${first.lsn} where ${expected} was expected (rows missing)`;
       this.damaged(reason, at);
-      this.logger.warn(`${reason} in ${this.path} at offset ${at}: accepting the block (force_recovery)`);
+      this.logger.warn(
+        `${reason} in ${this.path} at offset ${at}: accepting the block (force_recovery)`,
+      );
     }
     let { spaceId, spaceRank, groupId, userPart } = this;
     let systemRows = 0;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
-      if (i > 0 && row.lsn !== rows[i - 1]!.lsn + 1) throw this.corrupt(`row ${i} of the block has lsn ${row.lsn} after ${rows[i - 1]!.lsn}`, at);
+      if (i > 0 && row.lsn !== rows[i - 1]!.lsn + 1)
+        throw this.corrupt(
+          `row ${i} of the block has lsn ${row.lsn} after ${rows[i - 1]!.lsn}`,
+          at,
+        );
       if (row.spaceId !== spaceId) {
         const rank = spaceOrderRank(row.spaceId);
-        if (rank <= spaceRank) throw this.corrupt(`rows of space ${row.spaceId} after rows of space ${spaceId} (snapshot order broken)`, at);
+        if (rank <= spaceRank)
+          throw this.corrupt(
+            `rows of space ${row.spaceId} after rows of space ${spaceId} (snapshot order broken)`,
+            at,
+          );
         spaceId = row.spaceId;
         spaceRank = rank;
         groupId = row.groupId;
         if (!isSystemSpace(spaceId)) userPart = true;
       } else if (row.groupId !== groupId) {
-        throw this.corrupt(`space ${spaceId} has rows of group_id ${groupId} and ${row.groupId}`, at);
+        throw this.corrupt(
+          `space ${spaceId} has rows of group_id ${groupId} and ${row.groupId}`,
+          at,
+        );
       }
       if (!userPart) systemRows++;
     }
@@ -260,8 +298,11 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
   private async skipDamage(reason: string, at: number): Promise<void> {
     this.damaged(reason, at);
     const next = await this.findRecoveryPoint(at + 1);
-    if (next === undefined) throw this.noEofMarker(`${reason} at offset ${at}, and no valid block after it`);
-    this.logger.warn(`${reason} in ${this.path} at offset ${at}: skipping ${next - at} bytes (force_recovery)`);
+    if (next === undefined)
+      throw this.noEofMarker(`${reason} at offset ${at}, and no valid block after it`);
+    this.logger.warn(
+      `${reason} in ${this.path} at offset ${at}: skipping ${next - at} bytes (force_recovery)`,
+    );
     this.stats.skippedRegions++;
     this.stats.skippedBytes += next - at;
     this.offset = next;
@@ -304,13 +345,18 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
       if (header.status !== 'block') continue;
       await this.ensure(position, BLOCK_HEADER_SIZE + header.payloadLength);
       const start = position - this.bufferStart + BLOCK_HEADER_SIZE;
-      if (this.hasher.h64(this.buffer.subarray(start, start + header.payloadLength)) === header.checksum) return position;
+      if (
+        this.hasher.h64(this.buffer.subarray(start, start + header.payloadLength)) ===
+        header.checksum
+      )
+        return position;
     }
     const eof = this.fileSize - EOF_MARKER_BYTES.length;
     if (eof < from) return undefined;
     await this.ensure(eof, EOF_MARKER_BYTES.length);
     const local = eof - this.bufferStart;
-    for (let i = 0; i < EOF_MARKER_BYTES.length; i++) if (this.buffer[local + i] !== EOF_MARKER_BYTES[i]) return undefined;
+    for (let i = 0; i < EOF_MARKER_BYTES.length; i++)
+      if (this.buffer[local + i] !== EOF_MARKER_BYTES[i]) return undefined;
     return eof;
   }
 
@@ -346,14 +392,22 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
     const allocated = Buffer.allocUnsafe(size);
     const fresh = new Uint8Array(allocated.buffer, allocated.byteOffset, size);
     const n = await readFully(this.file, fresh, position, this.path);
-    if (n < length) throw new XlogError(`${this.path}: short read at offset ${position} (${n} of ${length} bytes)`);
+    if (n < length)
+      throw new XlogError(
+        `${this.path}: short read at offset ${position} (${n} of ${length} bytes)`,
+      );
     this.buffer = fresh.subarray(0, n);
     this.bufferStart = position;
   }
 }
 
 /** Reads until `into` is full or the file ends (short reads are retried). */
-async function readFully(file: FileHandle, into: Uint8Array, position: number, path: string): Promise<number> {
+async function readFully(
+  file: FileHandle,
+  into: Uint8Array,
+  position: number,
+  path: string,
+): Promise<number> {
   let total = 0;
   while (total < into.length) {
     const n = await io('read', path, file.read(into, total, into.length - total, position + total));

@@ -1,6 +1,11 @@
 import { AssertionError } from '@tarantype/core';
 import { describe, expect, it } from 'vitest';
-import { type SnapshotSpace, isSystemSpace, orderSpaces, spaceOrderRank } from './snapshot-source.js';
+import {
+  isSystemSpace,
+  orderSpaces,
+  type SnapshotSpace,
+  spaceOrderRank,
+} from './snapshot-source.js';
 
 const space = (id: number, groupId = 0): SnapshotSpace => ({ id, groupId, tuples: () => [] });
 

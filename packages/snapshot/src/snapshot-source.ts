@@ -3,7 +3,7 @@
 // SnapshotSource from memtx read views; tests build one from in-memory fakes (testing.ts).
 // Invariant the implementer must keep: everything a source yields is the state at `vclock`,
 // however long the writer takes and whatever is written meanwhile (FORMAT.md §6 "Read views").
-import { SYSTEM_ID_MAX, SYSTEM_ID_MIN, type Vclock, assert } from '@tarantype/core';
+import { assert, SYSTEM_ID_MAX, SYSTEM_ID_MIN, type Vclock } from '@tarantype/core';
 
 /** One space as of the read view. */
 export interface SnapshotSpace {
@@ -53,8 +53,14 @@ export function spaceOrderRank(id: number): number {
 export function orderSpaces(spaces: readonly SnapshotSpace[]): SnapshotSpace[] {
   const seen = new Set<number>();
   for (const space of spaces) {
-    assert(Number.isInteger(space.id) && space.id >= 0 && space.id <= SPACE_ID_MAX, `space id ${space.id} out of range`);
-    assert(space.groupId === 0 || space.groupId === 1, `space ${space.id}: group_id ${space.groupId} is not 0 or 1`);
+    assert(
+      Number.isInteger(space.id) && space.id >= 0 && space.id <= SPACE_ID_MAX,
+      `space id ${space.id} out of range`,
+    );
+    assert(
+      space.groupId === 0 || space.groupId === 1,
+      `space ${space.id}: group_id ${space.groupId} is not 0 or 1`,
+    );
     assert(!seen.has(space.id), `space ${space.id} appears twice in the snapshot source`);
     seen.add(space.id);
   }

@@ -12,23 +12,36 @@
 // own behind (unless the file system refused even the cleanup: then the error says so and
 // recovery removes the leftover). It never writes into or over an existing `.snap`.
 // It does not decide when to checkpoint, which spaces to save, or when to trim the WAL: box does.
-import { ClientError, ErrorCode, type Hasher, SystemError, type Vclock, assert } from '@tarantype/core';
+
+import { join, resolve } from 'node:path';
+import {
+  assert,
+  ClientError,
+  ErrorCode,
+  type Hasher,
+  SystemError,
+  type Vclock,
+} from '@tarantype/core';
 import {
   EOF_MARKER_BYTES,
+  encodeMeta,
   type FileHandle,
   type FileSystem,
   INPROGRESS_SUFFIX,
   type Logger,
-  encodeMeta,
   silentLogger,
   xlogFileName,
 } from '@tarantype/wal';
-import { join, resolve } from 'node:path';
 import { io, wrapIo } from './io.js';
-import { MEGABYTE, PROGRESS_INTERVAL_DEFAULT_MS, type ProgressHook, ProgressMeter } from './progress.js';
+import {
+  MEGABYTE,
+  PROGRESS_INTERVAL_DEFAULT_MS,
+  type ProgressHook,
+  ProgressMeter,
+} from './progress.js';
 import { SnapshotDir } from './snapshot-dir.js';
 import { SNAPSHOT_BLOCK_SIZE_DEFAULT, SnapshotBlockBuilder } from './snapshot-format.js';
-import { type SnapshotSource, isSystemSpace, orderSpaces } from './snapshot-source.js';
+import { isSystemSpace, orderSpaces, type SnapshotSource } from './snapshot-source.js';
 
 /** Longest stretch of encoding between two yields to the event loop (FORMAT.md §6 step 4). */
 export const SNAPSHOT_YIELD_INTERVAL_DEFAULT_MS = 0.5;
@@ -105,27 +118,41 @@ export async function writeSnapshot(options: SnapshotWriterOptions): Promise<Sna
 
 function checkOptions(options: SnapshotWriterOptions): void {
   const limit = options.ioRateLimitMBps ?? 0;
-  assert(Number.isFinite(limit) && limit >= 0, `snap_io_rate_limit ${limit} must be a non-negative number`);
+  assert(
+    Number.isFinite(limit) && limit >= 0,
+    `snap_io_rate_limit ${limit} must be a non-negative number`,
+  );
   const blockSize = options.blockSizeBytes ?? SNAPSHOT_BLOCK_SIZE_DEFAULT;
   assert(Number.isInteger(blockSize) && blockSize >= 1, `block size ${blockSize}`);
-  assert((options.yieldIntervalMs ?? 0) >= 0 && (options.progressIntervalMs ?? 0) >= 0, 'negative interval');
+  assert(
+    (options.yieldIntervalMs ?? 0) >= 0 && (options.progressIntervalMs ?? 0) >= 0,
+    'negative interval',
+  );
   assert((options.syncIntervalBytes ?? 1) > 0, 'sync interval must be positive');
 }
 
-async function writeLocked(options: SnapshotWriterOptions, release: () => void): Promise<SnapshotWriteResult> {
+async function writeLocked(
+  options: SnapshotWriterOptions,
+  release: () => void,
+): Promise<SnapshotWriteResult> {
   const { fs, dir, hasher, source } = options;
   const logger = options.logger ?? silentLogger;
   const vclock = source.vclock.copy();
   const scanned = await SnapshotDir.scan(fs, dir, hasher);
   const latest = scanned.latest();
   if (latest?.meta?.vclock.equals(vclock) === true) {
-    logger.info(`snapshot ${latest.path} is up to date with vclock ${vclock.toString()}: nothing to save`);
+    logger.info(
+      `snapshot ${latest.path} is up to date with vclock ${vclock.toString()}: nothing to save`,
+    );
     return { status: 'unchanged', path: latest.path, vclock };
   }
   const path = join(dir, xlogFileName(vclock.signature(), 'SNAP'));
   const inprogress = `${path}${INPROGRESS_SUFFIX}`;
   if (scanned.files.some((file) => file.path === path)) {
-    throw new SystemError(`can't create snapshot '${path}': a snapshot of another vclock has this name`, existsError(path));
+    throw new SystemError(
+      `can't create snapshot '${path}': a snapshot of another vclock has this name`,
+      existsError(path),
+    );
   }
   if (scanned.inprogress.includes(inprogress)) {
     logger.warn(`removing leftover ${inprogress}`);
@@ -136,7 +163,9 @@ async function writeLocked(options: SnapshotWriterOptions, release: () => void):
   const writer = new FileWriter(file, inprogress, options);
   let renamed = false;
   try {
-    await writer.write(encodeMeta({ type: 'SNAP', instanceUuid: options.instanceUuid, vclock }, hasher));
+    await writer.write(
+      encodeMeta({ type: 'SNAP', instanceUuid: options.instanceUuid, vclock }, hasher),
+    );
     await streamSpaces(writer, options);
     release();
     await writer.write(EOF_MARKER_BYTES);
@@ -150,15 +179,28 @@ async function writeLocked(options: SnapshotWriterOptions, release: () => void):
     throw error;
   }
   const done = writer.meter.finish();
-  logger.info(`snapshot ${path} done: ${done.rows} rows, ${done.bytes} bytes, ${done.rateMBps.toFixed(1)} MB/s`);
-  return { status: 'written', path, vclock, rows: done.rows, bytes: done.bytes, elapsedMs: done.elapsedMs, rateMBps: done.rateMBps };
+  logger.info(
+    `snapshot ${path} done: ${done.rows} rows, ${done.bytes} bytes, ${done.rateMBps.toFixed(1)} MB/s`,
+  );
+  return {
+    status: 'written',
+    path,
+    vclock,
+    rows: done.rows,
+    bytes: done.bytes,
+    elapsedMs: done.elapsedMs,
+    rateMBps: done.rateMBps,
+  };
 }
 
 /** §6 step 4: every space in file order, blocks closed at the block size and at the system/user boundary. */
 async function streamSpaces(writer: FileWriter, options: SnapshotWriterOptions): Promise<void> {
   const blockSize = options.blockSizeBytes ?? SNAPSHOT_BLOCK_SIZE_DEFAULT;
   const yieldIntervalMs = options.yieldIntervalMs ?? SNAPSHOT_YIELD_INTERVAL_DEFAULT_MS;
-  const builders = [new SnapshotBlockBuilder(options.hasher, blockSize), new SnapshotBlockBuilder(options.hasher, blockSize)];
+  const builders = [
+    new SnapshotBlockBuilder(options.hasher, blockSize),
+    new SnapshotBlockBuilder(options.hasher, blockSize),
+  ];
   let builder = builders[0]!;
   let lsn = 0;
   let sliceStart = performance.now();
@@ -175,12 +217,18 @@ async function streamSpaces(writer: FileWriter, options: SnapshotWriterOptions):
       if (builder.rowCount > 0) await flush();
     }
     for (const tuple of space.tuples()) {
-      assert(tuple.length > 0 && isArrayHeader(tuple[0]!), `space ${space.id}: a tuple is not a MessagePack array`);
+      assert(
+        tuple.length > 0 && isArrayHeader(tuple[0]!),
+        `space ${space.id}: a tuple is not a MessagePack array`,
+      );
       builder.append(space.id, space.groupId, lsn++, tuple);
       const full = builder.payloadBytes >= blockSize;
       if (full) await flush();
       // The clock is read every 64 rows, and after every block (bounds the slice for big tuples).
-      if ((full || (lsn & (ROWS_PER_CLOCK_CHECK - 1)) === 0) && performance.now() - sliceStart >= yieldIntervalMs) {
+      if (
+        (full || (lsn & (ROWS_PER_CLOCK_CHECK - 1)) === 0) &&
+        performance.now() - sliceStart >= yieldIntervalMs
+      ) {
         await yieldToEventLoop();
         sliceStart = performance.now();
       }
@@ -214,8 +262,15 @@ class FileWriter {
     options: SnapshotWriterOptions,
   ) {
     const spaces = options.source.spaces;
-    const rowsTotal = spaces.every((space) => space.count !== undefined) ? spaces.reduce((sum, space) => sum + space.count!, 0) : undefined;
-    this.meter = new ProgressMeter(options.onProgress, options.progressIntervalMs ?? PROGRESS_INTERVAL_DEFAULT_MS, rowsTotal, undefined);
+    const rowsTotal = spaces.every((space) => space.count !== undefined)
+      ? spaces.reduce((sum, space) => sum + space.count!, 0)
+      : undefined;
+    this.meter = new ProgressMeter(
+      options.onProgress,
+      options.progressIntervalMs ?? PROGRESS_INTERVAL_DEFAULT_MS,
+      rowsTotal,
+      undefined,
+    );
     this.rateLimitBytesPerMs = ((options.ioRateLimitMBps ?? 0) * MEGABYTE) / 1000;
     this.syncIntervalBytes = options.syncIntervalBytes ?? SNAPSHOT_SYNC_INTERVAL_DEFAULT_BYTES;
   }
@@ -292,7 +347,6 @@ class FileWriter {
   }
 }
 
-
 async function removeQuietly(fs: FileSystem, path: string, logger: Logger): Promise<void> {
   try {
     await fs.unlink(path);
@@ -303,7 +357,12 @@ async function removeQuietly(fs: FileSystem, path: string, logger: Logger): Prom
 }
 
 function existsError(path: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`EEXIST: file already exists '${path}'`), { code: 'EEXIST', errno: -17, syscall: 'open', path });
+  return Object.assign(new Error(`EEXIST: file already exists '${path}'`), {
+    code: 'EEXIST',
+    errno: -17,
+    syscall: 'open',
+    path,
+  });
 }
 
 function once(action: () => void): () => void {

@@ -1,6 +1,6 @@
 // @tarantype/snapshot/testing: test doubles other packages may use — an in-memory sorted map
 // with read views (the stand-in for memtx) and a SnapshotSource built from such maps.
-import { type Vclock, assert } from '@tarantype/core';
+import { assert, type Vclock } from '@tarantype/core';
 import { COW_LEAF_SIZE_DEFAULT, type CowReadView, CowSortedMap } from './cow-sorted-map.js';
 import type { SnapshotSource, SnapshotSpace } from './snapshot-source.js';
 
@@ -24,11 +24,19 @@ export interface MemorySnapshotSource extends SnapshotSource {
  * checkpoint's vclock) and returns them as a SnapshotSource. Later writes to the maps do not
  * show through it.
  */
-export function readViewSource(vclock: Vclock, spaces: readonly MemorySpace[]): MemorySnapshotSource {
+export function readViewSource(
+  vclock: Vclock,
+  spaces: readonly MemorySpace[],
+): MemorySnapshotSource {
   const frozen = vclock.copy();
   const views: SnapshotSpace[] = spaces.map((space) => {
     const view: CowReadView<Uint8Array> = space.data.readView();
-    return { id: space.id, groupId: space.groupId ?? 0, count: view.size, tuples: () => view.values() };
+    return {
+      id: space.id,
+      groupId: space.groupId ?? 0,
+      count: view.size,
+      tuples: () => view.values(),
+    };
   });
   let releaseCount = 0;
   return {

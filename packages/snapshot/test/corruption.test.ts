@@ -1,16 +1,23 @@
 // Damaged snapshots: truncation at every byte, seeded bit flips, force_recovery's limits
 // (user rows after valid ones may be skipped; system rows never), and hand-made files that
 // break the ordering rules. FORMAT.md §5 and §7.
-import { Vclock, XlogError, loadHasher } from '@tarantype/core';
-import { EOF_MARKER_BYTES, NodeFileSystem, RecordingLogger, XlogCursor, encodeMeta } from '@tarantype/wal';
+
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadHasher, Vclock, XlogError } from '@tarantype/core';
+import {
+  EOF_MARKER_BYTES,
+  encodeMeta,
+  NodeFileSystem,
+  RecordingLogger,
+  XlogCursor,
+} from '@tarantype/wal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SnapshotBlockBuilder, SnapshotReader } from '../src/index.js';
 import {
-  INSTANCE_UUID,
   buildSpaces,
   expectedRows,
+  INSTANCE_UUID,
   readUntilError,
   rowTriples,
   seededRandom,
@@ -41,7 +48,11 @@ async function writeWithBlocks(spaces = smallDatabase(), blockSizeBytes = 64) {
   const headerLength = cursor.validEnd;
   const blocks: BlockInfo[] = [];
   for (let block = await cursor.next(); block !== undefined; block = await cursor.next()) {
-    blocks.push({ offset: block.offset, size: block.size, spaces: [...new Set(block.rows.map((row) => spaceOfBody(row.body)))] });
+    blocks.push({
+      offset: block.offset,
+      size: block.size,
+      spaces: [...new Set(block.rows.map((row) => spaceOfBody(row.body)))],
+    });
   }
   await cursor.close();
   const bytes = await readFile(result.path);
@@ -115,7 +126,10 @@ describe('bit flips', () => {
       if (forced.error !== undefined) expect(forced.error).toBeInstanceOf(XlogError);
       const delivered = rowTriples(forced.rows).map((row) => row.join());
       const written = new Set(expected.map((row) => row.join()));
-      expect(delivered.every((row) => written.has(row)), `seed ${seed}: flip ${position}:${bit}`).toBe(true);
+      expect(
+        delivered.every((row) => written.has(row)),
+        `seed ${seed}: flip ${position}:${bit}`,
+      ).toBe(true);
       if (forced.complete) expect(forced.reader!.stats.skippedRegions).toBeGreaterThan(0);
       if (forced.complete) forcedComplete++;
     }
@@ -125,14 +139,18 @@ describe('bit flips', () => {
 });
 
 describe('force_recovery', () => {
-  async function damage(mutate: (bytes: Buffer, blocks: readonly BlockInfo[]) => Buffer | undefined, spaces = smallDatabase()) {
+  async function damage(
+    mutate: (bytes: Buffer, blocks: readonly BlockInfo[]) => Buffer | undefined,
+    spaces = smallDatabase(),
+  ) {
     const written = await writeWithBlocks(spaces);
     const bytes = Buffer.from(written.bytes);
     const damaged = mutate(bytes, written.blocks) ?? bytes;
     const path = await copyWith(written.path, damaged);
     return { ...written, path };
   }
-  const userBlocks = (blocks: readonly BlockInfo[]) => blocks.filter((block) => !isSystem(block.spaces[0]!));
+  const userBlocks = (blocks: readonly BlockInfo[]) =>
+    blocks.filter((block) => !isSystem(block.spaces[0]!));
 
   it('skips a damaged user block after valid user rows, with a warning, and loses only that block', async () => {
     const { path, blocks, expected } = await damage((bytes, blocks) => {
@@ -141,7 +159,9 @@ describe('force_recovery', () => {
     });
     const target = userBlocks(blocks)[2]!;
     const normal = await readUntilError(path, hasher);
-    expect(normal.error?.message).toBe(`block checksum mismatch in ${path} at offset ${target.offset}`);
+    expect(normal.error?.message).toBe(
+      `block checksum mismatch in ${path} at offset ${target.offset}`,
+    );
     const logger = new RecordingLogger();
     const forced = await readUntilError(path, hasher, { forceRecovery: true, logger });
     expect(forced.error).toBeUndefined();
@@ -150,8 +170,13 @@ describe('force_recovery', () => {
     const lost = expected.length - forced.rows.length;
     expect(lost).toBeGreaterThan(0);
     // The surviving rows are the expected ones minus one contiguous run.
-    const firstMissing = forced.rows.findIndex((row, i) => rowTriples([row])[0]!.join() !== expected[i]!.join());
-    expect(rowTriples(forced.rows)).toEqual([...expected.slice(0, firstMissing), ...expected.slice(firstMissing + lost)]);
+    const firstMissing = forced.rows.findIndex(
+      (row, i) => rowTriples([row])[0]!.join() !== expected[i]!.join(),
+    );
+    expect(rowTriples(forced.rows)).toEqual([
+      ...expected.slice(0, firstMissing),
+      ...expected.slice(firstMissing + lost),
+    ]);
     expect(logger.messages('warn')).toEqual([
       `block checksum mismatch in ${path} at offset ${target.offset}: skipping ${target.size} bytes (force_recovery)`,
     ]);
@@ -168,7 +193,11 @@ describe('force_recovery', () => {
   });
 
   it('never skips damage in the system spaces, nor the first user block (it may hold the end of them)', async () => {
-    for (const pick of [(b: readonly BlockInfo[]) => b[0]!, (b: readonly BlockInfo[]) => b.find((x) => isSystem(x.spaces[0]!) && x !== b[0])!, (b: readonly BlockInfo[]) => userBlocks(b)[0]!]) {
+    for (const pick of [
+      (b: readonly BlockInfo[]) => b[0]!,
+      (b: readonly BlockInfo[]) => b.find((x) => isSystem(x.spaces[0]!) && x !== b[0])!,
+      (b: readonly BlockInfo[]) => userBlocks(b)[0]!,
+    ]) {
       const { path } = await damage((bytes, blocks) => {
         bytes[pick(blocks).offset + 26]! ^= 0x01;
       });
@@ -191,15 +220,22 @@ describe('force_recovery', () => {
   it('detects a removed block by the lsn gap; force_recovery accepts the rest with a warning', async () => {
     const { path, expected } = await damage((bytes, blocks) => {
       const block = userBlocks(blocks)[3]!;
-      return Buffer.concat([bytes.subarray(0, block.offset), bytes.subarray(block.offset + block.size)]);
+      return Buffer.concat([
+        bytes.subarray(0, block.offset),
+        bytes.subarray(block.offset + block.size),
+      ]);
     });
     const normal = await readUntilError(path, hasher);
-    expect(normal.error?.message).toMatch(/row lsn \d+ where \d+ was expected \(rows missing\) in .* at offset \d+$/);
+    expect(normal.error?.message).toMatch(
+      /row lsn \d+ where \d+ was expected \(rows missing\) in .* at offset \d+$/,
+    );
     const logger = new RecordingLogger();
     const forced = await readUntilError(path, hasher, { forceRecovery: true, logger });
     expect(forced.complete).toBe(true);
     expect(forced.rows.length).toBeLessThan(expected.length);
-    expect(logger.messages('warn')[0]).toMatch(/rows missing.*accepting the block \(force_recovery\)/);
+    expect(logger.messages('warn')[0]).toMatch(
+      /rows missing.*accepting the block \(force_recovery\)/,
+    );
   });
 
   it('detects swapped blocks; force_recovery drops the one that goes back', async () => {
@@ -223,14 +259,18 @@ describe('force_recovery', () => {
 
   it('refuses bytes after the EOF marker, ignores them with force_recovery', async () => {
     const { path, expected } = await damage((bytes) => Buffer.concat([bytes, Buffer.from('junk')]));
-    expect((await readUntilError(path, hasher)).error?.message).toMatch(/4 bytes after the EOF marker in .* at offset/);
+    expect((await readUntilError(path, hasher)).error?.message).toMatch(
+      /4 bytes after the EOF marker in .* at offset/,
+    );
     const forced = await readUntilError(path, hasher, { forceRecovery: true });
     expect(forced.complete).toBe(true);
     expect(rowTriples(forced.rows)).toEqual(expected);
   });
 
   it('treats a zero-filled tail as a missing EOF marker, even with force_recovery', async () => {
-    const { path } = await damage((bytes) => Buffer.concat([bytes.subarray(0, bytes.length - 4), Buffer.alloc(4096)]));
+    const { path } = await damage((bytes) =>
+      Buffer.concat([bytes.subarray(0, bytes.length - 4), Buffer.alloc(4096)]),
+    );
     const forced = await readUntilError(path, hasher, { forceRecovery: true });
     expect(forced.error?.message).toMatch(/has no EOF marker/);
   });
@@ -238,8 +278,14 @@ describe('force_recovery', () => {
 
 describe('files that break the format rules', () => {
   type Row = [space: number, group: number, lsn: number, data: Uint8Array];
-  async function craft(blocks: Row[][], name = '00000000000000000009.snap', vclock = new Vclock([[1, 9]])): Promise<string> {
-    const parts: Uint8Array[] = [encodeMeta({ type: 'SNAP', instanceUuid: INSTANCE_UUID, vclock }, hasher)];
+  async function craft(
+    blocks: Row[][],
+    name = '00000000000000000009.snap',
+    vclock = new Vclock([[1, 9]]),
+  ): Promise<string> {
+    const parts: Uint8Array[] = [
+      encodeMeta({ type: 'SNAP', instanceUuid: INSTANCE_UUID, vclock }, hasher),
+    ];
     for (const rows of blocks) {
       const builder = new SnapshotBlockBuilder(hasher, 256);
       for (const row of rows) builder.append(...row);
@@ -255,19 +301,71 @@ describe('files that break the format rules', () => {
   const t = (key: number) => tuple(key);
 
   it('a well-formed crafted file reads (the crafting is right)', async () => {
-    const path = await craft([[[280, 0, 0, t(1)], [512, 0, 1, t(1)]], [[512, 0, 2, t(2)]]]);
+    const path = await craft([
+      [
+        [280, 0, 0, t(1)],
+        [512, 0, 1, t(1)],
+      ],
+      [[512, 0, 2, t(2)]],
+    ]);
     const result = await readUntilError(path, hasher);
     expect(result.complete).toBe(true);
     expect(result.rows.map((row) => row.spaceId)).toEqual([280, 512, 512]);
   });
 
   it.each<[string, Row[][], RegExp]>([
-    ['a system row after a user row', [[[512, 0, 0, t(1)], [280, 0, 1, t(1)]]], /rows of space 280 after rows of space 512/],
-    ['a space coming back', [[[512, 0, 0, t(1)], [513, 0, 1, t(1)]], [[512, 0, 2, t(2)]]], /rows of space 512 after rows of space 513/],
-    ['spaces out of id order', [[[600, 0, 0, t(1)], [512, 0, 1, t(1)]]], /rows of space 512 after rows of space 600/],
-    ['a group change within a space', [[[512, 0, 0, t(1)], [512, 1, 1, t(2)]]], /space 512 has rows of group_id 0 and 1/],
+    [
+      'a system row after a user row',
+      [
+        [
+          [512, 0, 0, t(1)],
+          [280, 0, 1, t(1)],
+        ],
+      ],
+      /rows of space 280 after rows of space 512/,
+    ],
+    [
+      'a space coming back',
+      [
+        [
+          [512, 0, 0, t(1)],
+          [513, 0, 1, t(1)],
+        ],
+        [[512, 0, 2, t(2)]],
+      ],
+      /rows of space 512 after rows of space 513/,
+    ],
+    [
+      'spaces out of id order',
+      [
+        [
+          [600, 0, 0, t(1)],
+          [512, 0, 1, t(1)],
+        ],
+      ],
+      /rows of space 512 after rows of space 600/,
+    ],
+    [
+      'a group change within a space',
+      [
+        [
+          [512, 0, 0, t(1)],
+          [512, 1, 1, t(2)],
+        ],
+      ],
+      /space 512 has rows of group_id 0 and 1/,
+    ],
     ['a first row with lsn 1', [[[512, 0, 1, t(1)]]], /row lsn 1 where 0 was expected/],
-    ['an lsn gap inside a block', [[[512, 0, 0, t(1)], [512, 0, 2, t(2)]]], /row 1 of the block has lsn 2 after 0/],
+    [
+      'an lsn gap inside a block',
+      [
+        [
+          [512, 0, 0, t(1)],
+          [512, 0, 2, t(2)],
+        ],
+      ],
+      /row 1 of the block has lsn 2 after 0/,
+    ],
   ])('refuses %s, even with force_recovery', async (_name, blocks, expected) => {
     const path = await craft(blocks);
     for (const forceRecovery of [false, true]) {
@@ -280,11 +378,21 @@ describe('files that break the format rules', () => {
 
   it('refuses a file whose name does not match its VClock, and an xlog named .snap', async () => {
     const path = await craft([[[512, 0, 0, t(1)]]], '00000000000000000008.snap');
-    await expect(SnapshotReader.open(fs, path, hasher)).rejects.toThrow(`${path}: Invalid xlog name: expected 9 got 8`);
-    const xlog = Buffer.concat([encodeMeta({ type: 'XLOG', instanceUuid: INSTANCE_UUID, vclock: new Vclock([[1, 9]]) }, hasher), EOF_MARKER_BYTES]);
+    await expect(SnapshotReader.open(fs, path, hasher)).rejects.toThrow(
+      `${path}: Invalid xlog name: expected 9 got 8`,
+    );
+    const xlog = Buffer.concat([
+      encodeMeta(
+        { type: 'XLOG', instanceUuid: INSTANCE_UUID, vclock: new Vclock([[1, 9]]) },
+        hasher,
+      ),
+      EOF_MARKER_BYTES,
+    ]);
     const xlogPath = join(dir, '00000000000000000009.snap');
     await writeFile(xlogPath, xlog);
-    await expect(SnapshotReader.open(fs, xlogPath, hasher)).rejects.toThrow(/Invalid xlog type: expected SNAP, got XLOG/);
+    await expect(SnapshotReader.open(fs, xlogPath, hasher)).rejects.toThrow(
+      /Invalid xlog type: expected SNAP, got XLOG/,
+    );
     // A copy under another name (for inspection) is read without the name check.
     const other = join(dir, 'inspect.bin');
     await copyFile(path, other);

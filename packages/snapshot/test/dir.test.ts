@@ -1,9 +1,10 @@
 // The snapshot directory: listing, the newest snapshot, leftovers, damaged headers, and GC
 // keeping checkpoint_count snapshots (FORMAT.md §8).
-import { AssertionError, Vclock, XlogError, loadHasher } from '@tarantype/core';
-import { NodeFileSystem, RecordingLogger } from '@tarantype/wal';
+
 import { readdir, rename, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AssertionError, loadHasher, Vclock, XlogError } from '@tarantype/core';
+import { NodeFileSystem, RecordingLogger } from '@tarantype/wal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SnapshotDir } from '../src/index.js';
 import { smallDatabase, snapshotOf, tempDir } from './helpers.js';
@@ -19,7 +20,8 @@ afterEach(async () => cleanup());
 async function snapshots(count: number): Promise<string[]> {
   const spaces = smallDatabase(2);
   const paths: string[] = [];
-  for (let i = 1; i <= count; i++) paths.push((await snapshotOf(dir, hasher, spaces, new Vclock([[1, i * 10]]))).path);
+  for (let i = 1; i <= count; i++)
+    paths.push((await snapshotOf(dir, hasher, spaces, new Vclock([[1, i * 10]]))).path);
   await writeFile(join(dir, '00000000000000000015.xlog'), 'not a snapshot');
   await writeFile(join(dir, 'notes.txt'), 'neither');
   return paths;
@@ -32,7 +34,11 @@ describe('SnapshotDir', () => {
     const scanned = await SnapshotDir.scan(fs, dir, hasher);
     expect(scanned.files.map((f) => f.path)).toEqual(paths);
     expect(scanned.files.map((f) => f.signature)).toEqual([10, 20, 30]);
-    expect(scanned.files.map((f) => f.meta?.vclock.toString())).toEqual(['{1: 10}', '{1: 20}', '{1: 30}']);
+    expect(scanned.files.map((f) => f.meta?.vclock.toString())).toEqual([
+      '{1: 10}',
+      '{1: 20}',
+      '{1: 30}',
+    ]);
     expect(scanned.latest()?.path).toBe(paths[2]);
     expect(scanned.inprogress).toEqual([join(dir, '00000000000000000040.snap.inprogress')]);
   });
@@ -40,7 +46,11 @@ describe('SnapshotDir', () => {
   it('is empty for an empty directory', async () => {
     const scanned = await SnapshotDir.scan(fs, dir, hasher);
     expect(scanned.latest()).toBeUndefined();
-    expect(await scanned.collectGarbage(2)).toEqual({ removed: [], kept: [], oldestKeptVclock: undefined });
+    expect(await scanned.collectGarbage(2)).toEqual({
+      removed: [],
+      kept: [],
+      oldestKeptVclock: undefined,
+    });
   });
 
   it('records damaged headers instead of skipping the file or failing the scan', async () => {
@@ -62,7 +72,9 @@ describe('SnapshotDir', () => {
     const [path] = await snapshots(1);
     await rename(path!, join(dir, '00000000000000000011.snap'));
     const scanned = await SnapshotDir.scan(fs, dir, hasher);
-    expect(scanned.files[0]!.error?.message).toBe(`${join(dir, '00000000000000000011.snap')}: Invalid xlog name: expected 10 got 11`);
+    expect(scanned.files[0]!.error?.message).toBe(
+      `${join(dir, '00000000000000000011.snap')}: Invalid xlog name: expected 10 got 11`,
+    );
   });
 
   it('GC keeps the newest checkpoint_count snapshots and returns the oldest kept vclock', async () => {
@@ -75,10 +87,16 @@ describe('SnapshotDir', () => {
     expect(result.oldestKeptVclock?.toString()).toBe('{1: 30}');
     expect(logger.messages('info')).toEqual(paths.slice(0, 2).map((p) => `removed ${p}`));
     expect(scanned.files.map((f) => f.path)).toEqual(paths.slice(2));
-    expect((await readdir(dir)).filter((n) => n.endsWith('.snap'))).toEqual(['00000000000000000030.snap', '00000000000000000040.snap']);
+    expect((await readdir(dir)).filter((n) => n.endsWith('.snap'))).toEqual([
+      '00000000000000000030.snap',
+      '00000000000000000040.snap',
+    ]);
     // Nothing more to remove; checkpoint_count 1 keeps only the newest.
     expect((await scanned.collectGarbage(2)).removed).toEqual([]);
-    expect(await scanned.collectGarbage(1)).toMatchObject({ removed: [paths[2]], kept: [paths[3]] });
+    expect(await scanned.collectGarbage(1)).toMatchObject({
+      removed: [paths[2]],
+      kept: [paths[3]],
+    });
     await expect(scanned.collectGarbage(0)).rejects.toThrow(AssertionError);
   });
 

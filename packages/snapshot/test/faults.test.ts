@@ -3,15 +3,31 @@
 // crash mid-snapshot. Each must leave the previous snapshot intact and the newest, no
 // `.inprogress` behind (except after a crash, where recovery ignores and removes it), and a
 // SystemError naming the file.
-import { SystemError, Vclock, XlogError, loadHasher } from '@tarantype/core';
-import { NodeFileSystem } from '@tarantype/wal';
-import { type FaultOperation, FaultyFileSystem, RecordingLogger } from '@tarantype/wal/testing';
+
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadHasher, SystemError, Vclock, XlogError } from '@tarantype/core';
+import { NodeFileSystem } from '@tarantype/wal';
+import { type FaultOperation, FaultyFileSystem, RecordingLogger } from '@tarantype/wal/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SnapshotDir, SnapshotReader, type SnapshotWriterOptions, writeSnapshot } from '../src/index.js';
+import {
+  SnapshotDir,
+  SnapshotReader,
+  type SnapshotWriterOptions,
+  writeSnapshot,
+} from '../src/index.js';
 import { readViewSource } from '../src/testing.js';
-import { INSTANCE_UUID, buildSpaces, expectedRows, readAll, rowTriples, seededRandom, snapshotOf, tempDir, testSeed } from './helpers.js';
+import {
+  buildSpaces,
+  expectedRows,
+  INSTANCE_UUID,
+  readAll,
+  rowTriples,
+  seededRandom,
+  snapshotOf,
+  tempDir,
+  testSeed,
+} from './helpers.js';
 
 const hasher = await loadHasher();
 const real = new NodeFileSystem();
@@ -45,7 +61,16 @@ async function attempt(fs: FaultyFileSystem, options: Partial<SnapshotWriterOpti
   const source = readViewSource(new Vclock([[1, 9]]), spaces);
   const logger = new RecordingLogger();
   try {
-    const result = await writeSnapshot({ fs, dir, hasher, instanceUuid: INSTANCE_UUID, source, logger, ...SMALL, ...options });
+    const result = await writeSnapshot({
+      fs,
+      dir,
+      hasher,
+      instanceUuid: INSTANCE_UUID,
+      source,
+      logger,
+      ...SMALL,
+      ...options,
+    });
     return { result, error: undefined, released: source.releaseCount, logger };
   } catch (error) {
     return { result: undefined, error: error as Error, released: source.releaseCount, logger };
@@ -53,7 +78,10 @@ async function attempt(fs: FaultyFileSystem, options: Partial<SnapshotWriterOpti
 }
 
 /** The invariant after any failed snapshot: the directory is as it was before. */
-async function expectPreviousIntact(previous: { bytes: Buffer; rows: Array<[number, number, string]> }, context: string) {
+async function expectPreviousIntact(
+  previous: { bytes: Buffer; rows: Array<[number, number, string]> },
+  context: string,
+) {
   expect(await readdir(dir), context).toEqual([PREVIOUS]);
   expect(await readFile(join(dir, PREVIOUS)), context).toEqual(previous.bytes);
   const scanned = await SnapshotDir.scan(real, dir, hasher);
@@ -84,7 +112,9 @@ describe('write failures leave the previous snapshot intact', () => {
         const { error, released } = await attempt(fs);
         const context = `${code} on write #${skip}`;
         expect(error, context).toBeInstanceOf(SystemError);
-        expect(error!.message, context).toBe(`write '${join(dir, NEXT)}.inprogress' failed: ${code}`);
+        expect(error!.message, context).toBe(
+          `write '${join(dir, NEXT)}.inprogress' failed: ${code}`,
+        );
         expect((error as SystemError).errno).toBe(code === 'EIO' ? 5 : 28);
         expect(released, context).toBe(1);
         await expectPreviousIntact(previous, context);
@@ -120,7 +150,11 @@ describe('write failures leave the previous snapshot intact', () => {
     if (operation === 'datasync') expect(counts.datasync).toBeGreaterThan(2);
     for (let skip = 0; skip < occurrences; skip++) {
       const fs = new FaultyFileSystem(real);
-      fs.failNext(operation, 'EIO', operation === 'syncDir' ? { skip } : { skip, pathIncludes: '.inprogress' });
+      fs.failNext(
+        operation,
+        'EIO',
+        operation === 'syncDir' ? { skip } : { skip, pathIncludes: '.inprogress' },
+      );
       const { error, released } = await attempt(fs);
       const context = `${operation} #${skip}`;
       expect(error, context).toBeInstanceOf(SystemError);
@@ -137,7 +171,12 @@ describe('write failures leave the previous snapshot intact', () => {
     let failures = 0;
     for (let run = 0; run < 40; run++) {
       const fs = new FaultyFileSystem(real);
-      fs.setRandomFaults({ seed: seed + run, writeFailureRate: 0.02, syncFailureRate: 0.05, shortReads: true });
+      fs.setRandomFaults({
+        seed: seed + run,
+        writeFailureRate: 0.02,
+        syncFailureRate: 0.05,
+        shortReads: true,
+      });
       const { result, error } = await attempt(fs);
       if (error !== undefined) {
         failures++;
@@ -171,7 +210,9 @@ describe('a crash mid-snapshot', () => {
     expect(crashed).toBe(true);
     expect(error).toBeInstanceOf(SystemError);
     // The dead process could not clean up.
-    expect(logger.messages('error')[0]).toMatch(/can't remove .*\.inprogress' after a failed snapshot/);
+    expect(logger.messages('error')[0]).toMatch(
+      /can't remove .*\.inprogress' after a failed snapshot/,
+    );
     expect((await readdir(dir)).sort()).toEqual([PREVIOUS, `${NEXT}.inprogress`]);
 
     // Restart: a fresh file system over the same directory.

@@ -1,16 +1,25 @@
 // Shared helpers for the snapshot integration tests: temp dirs, tuples, spaces, reading back.
-import { type Hasher, MsgpackWriter, Vclock, encode } from '@tarantype/core';
-import { type FileSystem, NodeFileSystem } from '@tarantype/wal';
-import { seededRandom } from '@tarantype/wal/testing';
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type SnapshotReaderOptions, SnapshotReader, type SnapshotRow, type SnapshotWriterOptions, writeSnapshot } from '../src/index.js';
+import { encode, type Hasher, MsgpackWriter, Vclock } from '@tarantype/core';
+import { type FileSystem, NodeFileSystem } from '@tarantype/wal';
+import { seededRandom } from '@tarantype/wal/testing';
+import {
+  SnapshotReader,
+  type SnapshotReaderOptions,
+  type SnapshotRow,
+  type SnapshotWriterOptions,
+  writeSnapshot,
+} from '../src/index.js';
 import { CowSortedMap, type MemorySpace, readViewSource } from '../src/testing.js';
 
 export const INSTANCE_UUID = '7c6b0e53-8e5c-4b36-9f62-7c6d0b7f4b11';
 
-export async function tempDir(prefix = 'tarantype-snap-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+export async function tempDir(
+  prefix = 'tarantype-snap-',
+): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
@@ -76,10 +85,13 @@ export function smallDatabase(rowsPerSpace = 6): MemorySpace[] {
 /** Expected rows (spaceId, groupId, tuple bytes) of a source in file order, read from the maps now. */
 export function expectedRows(spaces: readonly MemorySpace[]): Array<[number, number, string]> {
   const system = (id: number) => id >= 256 && id <= 511;
-  const ordered = [...spaces].sort((a, b) => (system(a.id) === system(b.id) ? a.id - b.id : system(a.id) ? -1 : 1));
+  const ordered = [...spaces].sort((a, b) =>
+    system(a.id) === system(b.id) ? a.id - b.id : system(a.id) ? -1 : 1,
+  );
   const rows: Array<[number, number, string]> = [];
   for (const space of ordered) {
-    for (const [, value] of space.data.entries()) rows.push([space.id, space.groupId ?? 0, hex(value)]);
+    for (const [, value] of space.data.entries())
+      rows.push([space.id, space.groupId ?? 0, hex(value)]);
   }
   return rows;
 }
@@ -101,11 +113,23 @@ export async function snapshotOf(
   overrides: Partial<SnapshotWriterOptions> = {},
   fs: FileSystem = new NodeFileSystem(),
 ) {
-  return writeSnapshot({ fs, dir, hasher, instanceUuid: INSTANCE_UUID, source: readViewSource(vclock, spaces), ...overrides });
+  return writeSnapshot({
+    fs,
+    dir,
+    hasher,
+    instanceUuid: INSTANCE_UUID,
+    source: readViewSource(vclock, spaces),
+    ...overrides,
+  });
 }
 
 /** Every row of a snapshot file, with the reader (for stats) — throws what the reader throws. */
-export async function readAll(path: string, hasher: Hasher, options: SnapshotReaderOptions = {}, fs: FileSystem = new NodeFileSystem()) {
+export async function readAll(
+  path: string,
+  hasher: Hasher,
+  options: SnapshotReaderOptions = {},
+  fs: FileSystem = new NodeFileSystem(),
+) {
   const reader = await SnapshotReader.open(fs, path, hasher, options);
   const rows: SnapshotRow[] = [];
   for await (const batch of reader) rows.push(...batch.rows);
@@ -116,7 +140,11 @@ export async function readAll(path: string, hasher: Hasher, options: SnapshotRea
  * Reads what it can: the rows delivered before an error, and the error. Never throws for
  * XlogError-like failures (the caller asserts on them).
  */
-export async function readUntilError(path: string, hasher: Hasher, options: SnapshotReaderOptions = {}) {
+export async function readUntilError(
+  path: string,
+  hasher: Hasher,
+  options: SnapshotReaderOptions = {},
+) {
   const rows: SnapshotRow[] = [];
   let reader: SnapshotReader | undefined;
   try {

@@ -1,13 +1,22 @@
 // The read-view property: writes that continue while a snapshot is being written never reach
 // the file. The file equals the state at the moment the source was taken — no torn tuple, no
 // mix of before and after — even though the writer interleaves with the writes at every block.
-import { Vclock, loadHasher } from '@tarantype/core';
+import { loadHasher, Vclock } from '@tarantype/core';
+import { NodeFileSystem } from '@tarantype/wal';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeSnapshot } from '../src/index.js';
 import { type MemorySpace, readViewSource } from '../src/testing.js';
-import { INSTANCE_UUID, buildSpaces, expectedRows, readAll, rowTriples, tempDir, testSeed, tuple } from './helpers.js';
-import { NodeFileSystem } from '@tarantype/wal';
+import {
+  buildSpaces,
+  expectedRows,
+  INSTANCE_UUID,
+  readAll,
+  rowTriples,
+  tempDir,
+  testSeed,
+  tuple,
+} from './helpers.js';
 
 const hasher = await loadHasher();
 const fs = new NodeFileSystem();
@@ -19,7 +28,11 @@ afterEach(async () => cleanup());
 type Mutation = { space: number; key: number; kind: 'set' | 'delete'; version: number };
 
 /** Applies mutations one per event-loop turn (setImmediate) until `stop` resolves. */
-function mutateConcurrently(spaces: MemorySpace[], mutations: readonly Mutation[], stop: Promise<unknown>) {
+function mutateConcurrently(
+  spaces: MemorySpace[],
+  mutations: readonly Mutation[],
+  stop: Promise<unknown>,
+) {
   let applied = 0;
   let stopped = false;
   void stop.finally(() => (stopped = true));
@@ -28,7 +41,8 @@ function mutateConcurrently(spaces: MemorySpace[], mutations: readonly Mutation[
       if (stopped || applied >= mutations.length) return resolve();
       const mutation = mutations[applied++]!;
       const space = spaces[mutation.space % spaces.length]!;
-      if (mutation.kind === 'set') space.data.set(mutation.key, tuple(mutation.key, `changed-${mutation.version}`));
+      if (mutation.kind === 'set')
+        space.data.set(mutation.key, tuple(mutation.key, `changed-${mutation.version}`));
       else space.data.delete(mutation.key);
       setImmediate(step);
     };
@@ -49,9 +63,22 @@ describe('snapshot from a read view', () => {
     // From here on, every change is "after the vclock" and must not be in the file.
     const mutations: Mutation[] = [];
     for (let i = 0; i < 5000; i++) {
-      mutations.push({ space: i % 3, key: (i * 7919) % 7000, kind: i % 4 === 0 ? 'delete' : 'set', version: i });
+      mutations.push({
+        space: i % 3,
+        key: (i * 7919) % 7000,
+        kind: i % 4 === 0 ? 'delete' : 'set',
+        version: i,
+      });
     }
-    const written = writeSnapshot({ fs, dir, hasher, instanceUuid: INSTANCE_UUID, source, blockSizeBytes: 512, yieldIntervalMs: 0 });
+    const written = writeSnapshot({
+      fs,
+      dir,
+      hasher,
+      instanceUuid: INSTANCE_UUID,
+      source,
+      blockSizeBytes: 512,
+      yieldIntervalMs: 0,
+    });
     const mutator = mutateConcurrently(spaces, mutations, written);
     const result = await written;
     const appliedDuringWrite = mutator.applied();
@@ -70,11 +97,32 @@ describe('snapshot from a read view', () => {
     const live = spaces[0]!.data;
     const source = {
       vclock: new Vclock([[1, 1]]),
-      spaces: [{ id: 512, groupId: 0, *tuples() { for (const [, value] of live.entries()) yield value; } }],
+      spaces: [
+        {
+          id: 512,
+          groupId: 0,
+          *tuples() {
+            for (const [, value] of live.entries()) yield value;
+          },
+        },
+      ],
       release() {},
     };
-    const mutations: Mutation[] = Array.from({ length: 3000 }, (_, i) => ({ space: 0, key: 6000 - i * 2, kind: 'set' as const, version: i }));
-    const written = writeSnapshot({ fs, dir, hasher, instanceUuid: INSTANCE_UUID, source, blockSizeBytes: 512, yieldIntervalMs: 0 });
+    const mutations: Mutation[] = Array.from({ length: 3000 }, (_, i) => ({
+      space: 0,
+      key: 6000 - i * 2,
+      kind: 'set' as const,
+      version: i,
+    }));
+    const written = writeSnapshot({
+      fs,
+      dir,
+      hasher,
+      instanceUuid: INSTANCE_UUID,
+      source,
+      blockSizeBytes: 512,
+      yieldIntervalMs: 0,
+    });
     const mutator = mutateConcurrently(spaces, mutations, written);
     const result = await written;
     await mutator.done;
@@ -87,7 +135,10 @@ describe('snapshot from a read view', () => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.uniqueArray(fc.integer({ min: 0, max: 400 }), { maxLength: 120 }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.uniqueArray(fc.integer({ min: 0, max: 400 }), { maxLength: 120 }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
         fc.array(
           fc.record({
             space: fc.nat(3),
@@ -107,7 +158,15 @@ describe('snapshot from a read view', () => {
           const runDir = `${dir}/run-${run++}`;
           await fs.mkdir(runDir);
           const source = readViewSource(new Vclock([[1, run]]), spaces);
-          const written = writeSnapshot({ fs, dir: runDir, hasher, instanceUuid: INSTANCE_UUID, source, blockSizeBytes: 64, yieldIntervalMs: 0 });
+          const written = writeSnapshot({
+            fs,
+            dir: runDir,
+            hasher,
+            instanceUuid: INSTANCE_UUID,
+            source,
+            blockSizeBytes: 64,
+            yieldIntervalMs: 0,
+          });
           const mutator = mutateConcurrently(spaces, mutations, written);
           const result = await written;
           await mutator.done;

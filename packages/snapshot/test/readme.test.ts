@@ -27,7 +27,11 @@ it('README example works and is the README text', async () => {
       release: () => print('read views released'),
     };
     const written = await writeSnapshot({
-      fs, dir, hasher, source, instanceUuid: '7c6b0e53-8e5c-4b36-9f62-7c6d0b7f4b11',
+      fs,
+      dir,
+      hasher,
+      source,
+      instanceUuid: '7c6b0e53-8e5c-4b36-9f62-7c6d0b7f4b11',
       ioRateLimitMBps: 100, // snap_io_rate_limit
       onProgress: (p) => p.done && print(`saved ${p.rows} rows`), // also every second while running
     });
@@ -37,7 +41,8 @@ it('README example works and is the README text', async () => {
     const latest = (await SnapshotDir.scan(fs, dir, hasher)).latest()!;
     const reader = await SnapshotReader.open(fs, latest.path, hasher, { forceRecovery: false });
     for await (const batch of reader) {
-      for (const row of batch.rows) print(`lsn ${row.lsn} space ${row.spaceId} ${JSON.stringify(decode(row.tuple))}`);
+      for (const row of batch.rows)
+        print(`lsn ${row.lsn} space ${row.spaceId} ${JSON.stringify(decode(row.tuple))}`);
     }
     print(`vclock ${reader.vclock}`);
 
@@ -58,5 +63,10 @@ it('README example works and is the README text', async () => {
   } finally {
     await cleanup();
   }
-  expect(readmeContains(new URL('../README.md', import.meta.url).pathname, exampleRegion(fileURLToPath(import.meta.url)))).toBe(true);
+  expect(
+    readmeContains(
+      new URL('../README.md', import.meta.url).pathname,
+      exampleRegion(fileURLToPath(import.meta.url)),
+    ),
+  ).toBe(true);
 });

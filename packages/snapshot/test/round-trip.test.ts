@@ -1,16 +1,32 @@
 // Writing and reading back: many spaces, file naming and meta, container compatibility,
 // "no changes, no file", progress, rate limit, yielding, and the writer's refusals.
-import { ClientError, ErrorCode, MsgpackReader, SystemError, Vclock, decodeXrowHeader, encode, loadHasher } from '@tarantype/core';
-import { NodeFileSystem, RecordingLogger, XlogCursor } from '@tarantype/wal';
+
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import {
+  ClientError,
+  decodeXrowHeader,
+  ErrorCode,
+  encode,
+  loadHasher,
+  MsgpackReader,
+  SystemError,
+  Vclock,
+} from '@tarantype/core';
+import { NodeFileSystem, RecordingLogger, XlogCursor } from '@tarantype/wal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type SnapshotProgress, SnapshotDir, SnapshotReader, type SnapshotSource, writeSnapshot } from '../src/index.js';
+import {
+  SnapshotDir,
+  type SnapshotProgress,
+  SnapshotReader,
+  type SnapshotSource,
+  writeSnapshot,
+} from '../src/index.js';
 import { readViewSource } from '../src/testing.js';
 import {
-  INSTANCE_UUID,
   buildSpaces,
   expectedRows,
+  INSTANCE_UUID,
   readAll,
   rowTriples,
   seededRandom,
@@ -38,7 +54,12 @@ function manySpaces(seed: number) {
       const count = index % 7 === 3 ? 0 : Math.floor(random() * 120);
       const keys = Array.from({ length: count }, (_, i) => i * 3 + Math.floor(random() * 3));
       const size = index === 20 ? 300_000 : Math.floor(random() * 200);
-      return { id, groupId: index % 5 === 1 ? 1 : 0, keys, make: (key: number) => tuple(key, 'x'.repeat(size)) };
+      return {
+        id,
+        groupId: index % 5 === 1 ? 1 : 0,
+        keys,
+        make: (key: number) => tuple(key, 'x'.repeat(size)),
+      };
     }),
   );
 }
@@ -47,7 +68,11 @@ describe('round trip', () => {
   it('reads back every tuple of many spaces, in snapshot order, with lsn = ordinal', async () => {
     const seed = testSeed();
     const spaces = manySpaces(seed);
-    const vclock = new Vclock([[1, 1234], [2, 56], [0, 7]]);
+    const vclock = new Vclock([
+      [1, 1234],
+      [2, 56],
+      [0, 7],
+    ]);
     const result = await snapshotOf(dir, hasher, spaces, vclock, { blockSizeBytes: 4096 });
     expect(result.status, `seed ${seed}`).toBe('written');
     if (result.status !== 'written') return;
@@ -59,18 +84,25 @@ describe('round trip', () => {
     expect(rowTriples(rows), `seed ${seed}`).toEqual(expectedRows(spaces));
     expect(rows.map((row) => row.lsn)).toEqual(rows.map((_, i) => i));
     expect(reader.stats).toMatchObject({ rows: rows.length, complete: true, skippedRegions: 0 });
-    expect(reader.stats.systemRows).toBe(rows.filter((row) => row.spaceId >= 256 && row.spaceId <= 511).length);
+    expect(reader.stats.systemRows).toBe(
+      rows.filter((row) => row.spaceId >= 256 && row.spaceId <= 511).length,
+    );
     expect(result.rows).toBe(rows.length);
     expect(result.bytes).toBe((await readFile(result.path)).length);
     // Every refill size gives the same rows (buffer boundaries fall everywhere).
     for (const readSizeBytes of [1, 7, 24, 4096]) {
-      expect(rowTriples((await readAll(result.path, hasher, { readSizeBytes })).rows), `read size ${readSizeBytes}`).toEqual(expectedRows(spaces));
+      expect(
+        rowTriples((await readAll(result.path, hasher, { readSizeBytes })).rows),
+        `read size ${readSizeBytes}`,
+      ).toEqual(expectedRows(spaces));
     }
   });
 
   it('is a valid container file: XlogCursor reads the same rows, and no block mixes system and user rows', async () => {
     const spaces = manySpaces(42);
-    const result = await snapshotOf(dir, hasher, spaces, new Vclock([[1, 10]]), { blockSizeBytes: 1000 });
+    const result = await snapshotOf(dir, hasher, spaces, new Vclock([[1, 10]]), {
+      blockSizeBytes: 1000,
+    });
     if (result.status !== 'written') throw new Error('not written');
     const cursor = (await XlogCursor.open(fs, result.path, 'SNAP', hasher))!;
     const body = new MsgpackReader(new Uint8Array(0));
@@ -108,7 +140,9 @@ describe('round trip', () => {
     const { reader, rows } = await readAll(result.path, hasher);
     expect(rows).toEqual([]);
     expect(reader.stats.complete).toBe(true);
-    expect((await readFile(result.path)).subarray(-4)).toEqual(Buffer.from([0xd5, 0x10, 0xad, 0xed]));
+    expect((await readFile(result.path)).subarray(-4)).toEqual(
+      Buffer.from([0xd5, 0x10, 0xad, 0xed]),
+    );
   });
 
   it('writes no file when nothing changed since the last snapshot, and a new one when something did', async () => {
@@ -122,7 +156,10 @@ describe('round trip', () => {
     expect(await readdir(dir)).toEqual(['00000000000000000005.snap']);
     const next = await snapshotOf(dir, hasher, spaces, new Vclock([[1, 6]]));
     expect(next.status).toBe('written');
-    expect((await readdir(dir)).sort()).toEqual(['00000000000000000005.snap', '00000000000000000006.snap']);
+    expect((await readdir(dir)).sort()).toEqual([
+      '00000000000000000005.snap',
+      '00000000000000000006.snap',
+    ]);
   });
 });
 
@@ -141,18 +178,37 @@ describe('progress, rate limit and yielding', () => {
       expect(writes[i]!.rows).toBeGreaterThanOrEqual(writes[i - 1]!.rows);
       expect(writes[i]!.bytes).toBeGreaterThanOrEqual(writes[i - 1]!.bytes);
     }
-    expect(writes.at(-1)).toMatchObject({ rows: 3000, rowsTotal: 3000, bytes: result.bytes, done: true });
+    expect(writes.at(-1)).toMatchObject({
+      rows: 3000,
+      rowsTotal: 3000,
+      bytes: result.bytes,
+      done: true,
+    });
     expect(writes.at(-1)!.rateMBps).toBeGreaterThan(0);
     const reads: SnapshotProgress[] = [];
     await readAll(result.path, hasher, { progressIntervalMs: 0, onProgress: (p) => reads.push(p) });
-    expect(reads.at(-1)).toMatchObject({ rows: 3000, bytes: result.bytes, bytesTotal: result.bytes, done: true });
+    expect(reads.at(-1)).toMatchObject({
+      rows: 3000,
+      bytes: result.bytes,
+      bytesTotal: result.bytes,
+      done: true,
+    });
     expect(reads.filter((p) => !p.done).length).toBeGreaterThan(20);
   });
 
   it('keeps under snap_io_rate_limit', async () => {
-    const spaces = buildSpaces([{ id: 512, keys: Array.from({ length: 4000 }, (_, i) => i), make: (k) => tuple(k, 'y'.repeat(60)) }]);
+    const spaces = buildSpaces([
+      {
+        id: 512,
+        keys: Array.from({ length: 4000 }, (_, i) => i),
+        make: (k) => tuple(k, 'y'.repeat(60)),
+      },
+    ]);
     const started = performance.now();
-    const result = await snapshotOf(dir, hasher, spaces, new Vclock([[1, 1]]), { ioRateLimitMBps: 1, blockSizeBytes: 16 * 1024 });
+    const result = await snapshotOf(dir, hasher, spaces, new Vclock([[1, 1]]), {
+      ioRateLimitMBps: 1,
+      blockSizeBytes: 16 * 1024,
+    });
     const elapsedMs = performance.now() - started;
     if (result.status !== 'written') throw new Error('not written');
     // ~300 KB at 1 MB/s: the last block may go out at once, everything before it is paced.
@@ -192,7 +248,15 @@ describe('progress, rate limit and yielding', () => {
       release() {},
     };
     // One 1 MiB block: without slicing, the whole encoding would run in one or two turns.
-    await writeSnapshot({ fs, dir, hasher, instanceUuid: INSTANCE_UUID, source, yieldIntervalMs: 0.2, blockSizeBytes: 1 << 20 });
+    await writeSnapshot({
+      fs,
+      dir,
+      hasher,
+      instanceUuid: INSTANCE_UUID,
+      source,
+      yieldIntervalMs: 0.2,
+      blockSizeBytes: 1 << 20,
+    });
     done = true;
     await other;
     expect(seen.size).toBeGreaterThan(5);
@@ -207,7 +271,10 @@ describe('refusals', () => {
     const running = writeSnapshot({ fs, dir, hasher, instanceUuid: INSTANCE_UUID, source: first });
     const refused = writeSnapshot({ fs, dir, hasher, instanceUuid: INSTANCE_UUID, source: second });
     await expect(refused).rejects.toThrow(ClientError);
-    await expect(refused).rejects.toMatchObject({ code: ErrorCode.ER_CHECKPOINT_IN_PROGRESS, message: 'Snapshot is already in progress' });
+    await expect(refused).rejects.toMatchObject({
+      code: ErrorCode.ER_CHECKPOINT_IN_PROGRESS,
+      message: 'Snapshot is already in progress',
+    });
     expect(second.releaseCount).toBe(1);
     expect((await running).status).toBe('written');
     expect(first.releaseCount).toBe(1);
@@ -215,9 +282,25 @@ describe('refusals', () => {
 
   it('never replaces a snapshot of another vclock that has the same name', async () => {
     const spaces = smallDatabase();
-    const first = await snapshotOf(dir, hasher, spaces, new Vclock([[1, 5], [2, 5]]));
+    const first = await snapshotOf(
+      dir,
+      hasher,
+      spaces,
+      new Vclock([
+        [1, 5],
+        [2, 5],
+      ]),
+    );
     const before = await readFile(first.path);
-    const clash = snapshotOf(dir, hasher, spaces, new Vclock([[1, 4], [2, 6]]));
+    const clash = snapshotOf(
+      dir,
+      hasher,
+      spaces,
+      new Vclock([
+        [1, 4],
+        [2, 6],
+      ]),
+    );
     await expect(clash).rejects.toThrow(SystemError);
     await expect(clash).rejects.toThrow(/a snapshot of another vclock has this name: EEXIST/);
     expect(await readFile(first.path)).toEqual(before);
@@ -241,7 +324,9 @@ describe('refusals', () => {
       ],
       release: () => released++,
     };
-    await expect(writeSnapshot({ fs, dir, hasher, instanceUuid: INSTANCE_UUID, source, blockSizeBytes: 1024 })).rejects.toBe(boom);
+    await expect(
+      writeSnapshot({ fs, dir, hasher, instanceUuid: INSTANCE_UUID, source, blockSizeBytes: 1024 }),
+    ).rejects.toBe(boom);
     expect(released).toBe(1);
     expect(await readdir(dir)).toEqual([]);
   });
@@ -252,7 +337,9 @@ describe('refusals', () => {
     const result = await snapshotOf(dir, hasher, smallDatabase(), new Vclock([[1, 3]]), { logger });
     expect(result.status).toBe('written');
     expect(await readdir(dir)).toEqual(['00000000000000000003.snap']);
-    expect(logger.messages('warn')).toEqual([`removing leftover ${join(dir, '00000000000000000003.snap.inprogress')}`]);
+    expect(logger.messages('warn')).toEqual([
+      `removing leftover ${join(dir, '00000000000000000003.snap.inprogress')}`,
+    ]);
     expect((await SnapshotDir.scan(fs, dir, hasher)).inprogress).toEqual([]);
   });
 

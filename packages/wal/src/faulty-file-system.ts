@@ -18,7 +18,15 @@
 // (randomFaults), so every failing run can be replayed.
 import type { FileHandle, FileSystem, OpenMode } from './file-system.js';
 
-export type FaultOperation = 'open' | 'write' | 'datasync' | 'truncate' | 'rename' | 'unlink' | 'read' | 'syncDir';
+export type FaultOperation =
+  | 'open'
+  | 'write'
+  | 'datasync'
+  | 'truncate'
+  | 'rename'
+  | 'unlink'
+  | 'read'
+  | 'syncDir';
 
 export interface FaultRule {
   readonly operation: FaultOperation;
@@ -55,7 +63,12 @@ export interface RandomFaults {
 
 export function errnoError(code: string, syscall: string, path: string): NodeJS.ErrnoException {
   const errnos: Record<string, number> = { EIO: -5, ENOSPC: -28, EACCES: -13 };
-  return Object.assign(new Error(`${code}: injected fault, ${syscall} '${path}'`), { code, errno: errnos[code] ?? -5, syscall, path });
+  return Object.assign(new Error(`${code}: injected fault, ${syscall} '${path}'`), {
+    code,
+    errno: errnos[code] ?? -5,
+    syscall,
+    path,
+  });
 }
 
 /** mulberry32: a small seeded PRNG (deterministic fault schedules). */
@@ -71,7 +84,17 @@ export function seededRandom(seed: number): () => number {
 }
 
 export class FaultyFileSystem implements FileSystem {
-  readonly counts: FaultCounts = { open: 0, write: 0, datasync: 0, truncate: 0, rename: 0, unlink: 0, read: 0, syncDir: 0, injected: 0 };
+  readonly counts: FaultCounts = {
+    open: 0,
+    write: 0,
+    datasync: 0,
+    truncate: 0,
+    rename: 0,
+    unlink: 0,
+    read: 0,
+    syncDir: 0,
+    injected: 0,
+  };
   private rules: FaultRule[] = [];
   private crashed = false;
   private random: (() => number) | undefined;
@@ -80,13 +103,30 @@ export class FaultyFileSystem implements FileSystem {
   constructor(private readonly inner: FileSystem) {}
 
   /** The next `count` matching operations (after skipping `skip`) fail with `code`. */
-  failNext(operation: FaultOperation, code: FaultRule['code'] = 'EIO', options: { pathIncludes?: string; skip?: number; count?: number } = {}): void {
-    this.rules.push({ operation, code, ...(options.pathIncludes === undefined ? {} : { pathIncludes: options.pathIncludes }), skip: options.skip ?? 0, remaining: options.count ?? 1 });
+  failNext(
+    operation: FaultOperation,
+    code: FaultRule['code'] = 'EIO',
+    options: { pathIncludes?: string; skip?: number; count?: number } = {},
+  ): void {
+    this.rules.push({
+      operation,
+      code,
+      ...(options.pathIncludes === undefined ? {} : { pathIncludes: options.pathIncludes }),
+      skip: options.skip ?? 0,
+      remaining: options.count ?? 1,
+    });
   }
 
   /** The next write keeps only its first `keepBytes` bytes, then fails with EIO. */
   tearNextWrite(keepBytes: number, options: { pathIncludes?: string; skip?: number } = {}): void {
-    this.rules.push({ operation: 'write', code: 'EIO', keepBytes, ...(options.pathIncludes === undefined ? {} : { pathIncludes: options.pathIncludes }), skip: options.skip ?? 0, remaining: 1 });
+    this.rules.push({
+      operation: 'write',
+      code: 'EIO',
+      keepBytes,
+      ...(options.pathIncludes === undefined ? {} : { pathIncludes: options.pathIncludes }),
+      skip: options.skip ?? 0,
+      remaining: 1,
+    });
   }
 
   /** Random faults from a seeded PRNG (replayable). */

@@ -36,7 +36,9 @@ export interface FileSystem {
 
 const OPEN_FLAGS: Record<OpenMode, string> = { read: 'r', create: 'wx', readwrite: 'r+' };
 
-function promised<T>(call: (callback: (error: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
+function promised<T>(
+  call: (callback: (error: NodeJS.ErrnoException | null, value: T) => void) => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     call((error, value) => (error === null ? resolve(value) : reject(error)));
   });
@@ -107,7 +109,9 @@ export class NodeFileSystem implements FileSystem {
   }
 
   mkdir(dir: string): Promise<void> {
-    return promised<void>((cb) => fs.mkdir(dir, { recursive: true }, (error) => cb(error, undefined)));
+    return promised<void>((cb) =>
+      fs.mkdir(dir, { recursive: true }, (error) => cb(error, undefined)),
+    );
   }
 
   async syncDir(dir: string): Promise<void> {

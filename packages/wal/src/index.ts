@@ -1,5 +1,11 @@
 // @tarantype/wal: the write-ahead log (FORMAT.md): xlog container, journal, reader, follower, GC.
-export { directoryOf, type FileHandle, type FileSystem, NodeFileSystem, type OpenMode } from './file-system.js';
+export {
+  directoryOf,
+  type FileHandle,
+  type FileSystem,
+  NodeFileSystem,
+  type OpenMode,
+} from './file-system.js';
 export {
   checkJournalOptions,
   Journal,
@@ -12,8 +18,13 @@ export {
   type WalPosition,
 } from './journal.js';
 export { type Logger, RecordingLogger, silentLogger } from './logger.js';
-export { followWal, type FollowOptions } from './wal-follower.js';
-export { XlogCursor, type XlogCursorOptions, type XlogEnd, type XlogTransaction } from './xlog-cursor.js';
+export { type FollowOptions, followWal } from './wal-follower.js';
+export {
+  XlogCursor,
+  type XlogCursorOptions,
+  type XlogEnd,
+  type XlogTransaction,
+} from './xlog-cursor.js';
 export { XlogDir, type XlogFileInfo } from './xlog-dir.js';
 export {
   BLOCK_HEADER_SIZE,
@@ -29,8 +40,8 @@ export {
   parseMeta,
   parseXlogFileName,
   readBlockHeader,
+  XLOG_FORMAT_VERSION,
   type XlogFileType,
   type XlogMeta,
   xlogFileName,
-  XLOG_FORMAT_VERSION,
 } from './xlog-format.js';

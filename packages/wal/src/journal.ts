@@ -16,7 +16,10 @@
 //   ones may depend on earlier ones, so all are undone. Rejections are delivered newest first so
 //   undo handlers run in reverse order.
 // It knows nothing of spaces or tuples: rows are opaque bodies with headers.
+
+import { join } from 'node:path';
 import {
+  assert,
   ClientError,
   ER_CASCADE_ROLLBACK,
   ErrorCode,
@@ -27,13 +30,18 @@ import {
   Vclock,
   XlogError,
   type Xrow,
-  assert,
 } from '@tarantype/core';
-import { join } from 'node:path';
 import type { FileHandle, FileSystem } from './file-system.js';
 import { type Logger, silentLogger } from './logger.js';
 import { XlogCursor } from './xlog-cursor.js';
-import { BlockEncoder, EOF_MARKER_BYTES, INPROGRESS_SUFFIX, encodeMeta, newBatchWriter, xlogFileName } from './xlog-format.js';
+import {
+  BlockEncoder,
+  EOF_MARKER_BYTES,
+  encodeMeta,
+  INPROGRESS_SUFFIX,
+  newBatchWriter,
+  xlogFileName,
+} from './xlog-format.js';
 
 export type WalMode = 'none' | 'write' | 'fsync';
 
@@ -109,7 +117,15 @@ interface OpenFile {
 export class Journal {
   /** The vclock of everything written so far. */
   readonly vclock: Vclock;
-  readonly stats: JournalStats = { writes: 0, syncs: 0, transactions: 0, rows: 0, bytes: 0, rotations: 0, failedBatches: 0 };
+  readonly stats: JournalStats = {
+    writes: 0,
+    syncs: 0,
+    transactions: 0,
+    rows: 0,
+    bytes: 0,
+    rotations: 0,
+    failedBatches: 0,
+  };
 
   private instanceId: number;
   private prevVclock: Vclock;
@@ -162,7 +178,12 @@ export class Journal {
    */
   submit(rows: Xrow[]): Promise<void> {
     if (rows.length === 0 || rows.length > TRANSACTION_ROWS_MAX) {
-      return Promise.reject(new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, `a transaction must have 1..${TRANSACTION_ROWS_MAX} rows`));
+      return Promise.reject(
+        new ClientError(
+          ErrorCode.ER_ILLEGAL_PARAMS,
+          `a transaction must have 1..${TRANSACTION_ROWS_MAX} rows`,
+        ),
+      );
     }
     if (this.closed) return Promise.reject(new ClientError(ErrorCode.ER_WAL_IO));
     if (this.broken !== undefined) return Promise.reject(walIoError(this.broken));
@@ -180,7 +201,8 @@ export class Journal {
       for (let i = 0; i < rows.length; i++) bytes += rows[i]!.body.length + 32;
       const entry: Entry = { rows, bytes, resolve, reject };
       const limit = this.options.queueMaxSizeBytes ?? WAL_QUEUE_MAX_SIZE_DEFAULT;
-      if (this.waiting.length > 0 || (this.queue.length > 0 && this.queueBytes + bytes > limit)) this.waiting.push(entry);
+      if (this.waiting.length > 0 || (this.queue.length > 0 && this.queueBytes + bytes > limit))
+        this.waiting.push(entry);
       else this.enqueue(entry);
       this.scheduleFlush();
     });
@@ -203,7 +225,13 @@ export class Journal {
    */
   async openFile(): Promise<void> {
     await this.drain();
-    if (this.options.mode === 'none' || this.file !== undefined || this.closed || this.broken !== undefined) return;
+    if (
+      this.options.mode === 'none' ||
+      this.file !== undefined ||
+      this.closed ||
+      this.broken !== undefined
+    )
+      return;
     this.file = await this.createFile();
   }
 
@@ -254,7 +282,8 @@ export class Journal {
       const row = rows[i]!;
       if (row.replica_id === 0 || row.replica_id === own) continue;
       const previous = this.assigned.get(row.replica_id);
-      if (row.lsn <= previous) return new ClientError(ErrorCode.ER_INVALID_ORDER, row.replica_id, previous, row.lsn);
+      if (row.lsn <= previous)
+        return new ClientError(ErrorCode.ER_INVALID_ORDER, row.replica_id, previous, row.lsn);
     }
     return undefined;
   }
@@ -289,7 +318,10 @@ export class Journal {
       const writing = this.writeBatch(batch, encoded.view0());
       // Encode the transactions waiting for room while this batch's write is in the thread
       // pool: setImmediate runs after the write has been issued.
-      const admitted = this.waiting.length === 0 ? undefined : new Promise<void>((resolve) => setImmediate(() => resolve(this.admitWaiting())));
+      const admitted =
+        this.waiting.length === 0
+          ? undefined
+          : new Promise<void>((resolve) => setImmediate(() => resolve(this.admitWaiting())));
       await writing;
       await admitted;
     }
@@ -297,7 +329,10 @@ export class Journal {
 
   private admitWaiting(): void {
     const limit = this.options.queueMaxSizeBytes ?? WAL_QUEUE_MAX_SIZE_DEFAULT;
-    while (this.waiting.length > 0 && (this.queue.length === 0 || this.queueBytes + this.waiting[0]!.bytes <= limit)) {
+    while (
+      this.waiting.length > 0 &&
+      (this.queue.length === 0 || this.queueBytes + this.waiting[0]!.bytes <= limit)
+    ) {
       this.enqueue(this.waiting.shift()!);
     }
   }
@@ -335,7 +370,9 @@ export class Journal {
     this.notify({ path: file.path, signature: file.signature, offset: file.offset, closed: false });
     const elapsedMs = performance.now() - started;
     if (elapsedMs > (this.options.tooLongThresholdMs ?? TOO_LONG_THRESHOLD_DEFAULT_MS)) {
-      this.logger.warn(`too long WAL write: ${rowCount} rows at LSN ${this.vclock.signature()}: ${(elapsedMs / 1000).toFixed(3)} sec`);
+      this.logger.warn(
+        `too long WAL write: ${rowCount} rows at LSN ${this.vclock.signature()}: ${(elapsedMs / 1000).toFixed(3)} sec`,
+      );
     }
   }
 
@@ -347,7 +384,11 @@ export class Journal {
         this.stats.syncs++;
       }
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC' || this.options.onNoSpace === undefined) throw error;
+      if (
+        (error as NodeJS.ErrnoException).code !== 'ENOSPC' ||
+        this.options.onNoSpace === undefined
+      )
+        throw error;
       await this.truncateAfterFailure(file);
       if (this.broken !== undefined || !(await this.options.onNoSpace())) throw error;
       this.logger.warn(`ENOSPC writing ${file.path}: retrying after freeing space`);
@@ -363,7 +404,10 @@ export class Journal {
     try {
       await file.handle.truncate(file.offset);
     } catch (error) {
-      this.broken = new SystemError(`failed to truncate ${file.path} to ${file.offset} after a failed write`, error);
+      this.broken = new SystemError(
+        `failed to truncate ${file.path} to ${file.offset} after a failed write`,
+        error,
+      );
       this.logger.error(`${this.broken.message}: the WAL refuses further writes`);
     }
   }
@@ -372,7 +416,9 @@ export class Journal {
   private fail(batch: Entry[], error: unknown): void {
     this.stats.failedBatches++;
     const cause = error instanceof Error ? error : new Error(String(error));
-    this.logger.error(`failed to write a batch of ${batch.length} transactions to the WAL: ${cause.message}`);
+    this.logger.error(
+      `failed to write a batch of ${batch.length} transactions to the WAL: ${cause.message}`,
+    );
     const behind = [...this.queue, ...this.waiting];
     this.queue = [];
     this.queueBytes = 0;
@@ -420,7 +466,11 @@ export class Journal {
   /** The open file, rotating or creating one as needed for `batch`. */
   private async fileFor(batchBytes: number): Promise<OpenFile> {
     const max = this.options.maxSizeBytes ?? WAL_MAX_SIZE_DEFAULT;
-    if (this.file !== undefined && this.file.offset + batchBytes > max && this.file.transactions > 0) {
+    if (
+      this.file !== undefined &&
+      this.file.offset + batchBytes > max &&
+      this.file.transactions > 0
+    ) {
       await this.closeFile();
       this.stats.rotations++;
     }
@@ -435,7 +485,12 @@ export class Journal {
     await this.removeEmptyLeftover(path);
     const inprogress = path + INPROGRESS_SUFFIX;
     const meta = encodeMeta(
-      { type: 'XLOG', instanceUuid: this.options.instanceUuid, vclock: this.vclock, prevVclock: this.prevVclock },
+      {
+        type: 'XLOG',
+        instanceUuid: this.options.instanceUuid,
+        vclock: this.vclock,
+        prevVclock: this.prevVclock,
+      },
       hasher,
     );
     let handle: FileHandle;
@@ -456,7 +511,14 @@ export class Journal {
       throw new SystemError(`failed to create ${path}`, error);
     }
     this.logger.info(`created ${path}`);
-    return { handle, path, signature, vclock: this.vclock.copy(), offset: meta.length, transactions: 0 };
+    return {
+      handle,
+      path,
+      signature,
+      vclock: this.vclock.copy(),
+      offset: meta.length,
+      transactions: 0,
+    };
   }
 
   /**
@@ -468,9 +530,11 @@ export class Journal {
     const { fs, hasher } = this.options;
     if ((await fs.size(path)) === undefined) return;
     const cursor = await XlogCursor.open(fs, path, 'XLOG', hasher).catch(() => undefined);
-    const hasRows = cursor !== undefined && (await cursor.next().catch(() => undefined)) !== undefined;
+    const hasRows =
+      cursor !== undefined && (await cursor.next().catch(() => undefined)) !== undefined;
     await cursor?.close();
-    if (hasRows) throw new XlogError(`${path} already exists and holds rows: refusing to overwrite it`);
+    if (hasRows)
+      throw new XlogError(`${path} already exists and holds rows: refusing to overwrite it`);
     this.logger.warn(`removing ${path}: it holds no transaction`);
     await fs.unlink(path);
   }
@@ -506,5 +570,8 @@ function walIoError(cause: Error): ClientError {
 
 /** Asserts the journal options are sane (used by box when it builds one from box.cfg). */
 export function checkJournalOptions(options: JournalOptions): void {
-  assert(options.instanceId >= 0 && options.instanceId < 32, `instance id ${options.instanceId} out of range`);
+  assert(
+    options.instanceId >= 0 && options.instanceId < 32,
+    `instance id ${options.instanceId} out of range`,
+  );
 }

@@ -6,7 +6,7 @@
 // every `yieldEveryRows` rows so a long catch-up scan cannot starve heartbeats and requests.
 // Invariant: every yielded row has lsn > the follower's progress vclock for its replica_id, in
 // file order; files are checked for continuity (XlogGapError when rows are missing).
-import { type Hasher, Vclock, XlogGapError, type Xrow } from '@tarantype/core';
+import { type Hasher, type Vclock, XlogGapError, type Xrow } from '@tarantype/core';
 import type { FileSystem } from './file-system.js';
 import type { Journal, WalPosition } from './journal.js';
 import { XlogCursor } from './xlog-cursor.js';
@@ -116,14 +116,25 @@ class WriteWaiter {
   }
 }
 
-async function firstFile(fs: FileSystem, dir: string, hasher: Hasher, from: Vclock, waiter: WriteWaiter): Promise<XlogFileInfo | undefined> {
+async function firstFile(
+  fs: FileSystem,
+  dir: string,
+  hasher: Hasher,
+  from: Vclock,
+  waiter: WriteWaiter,
+): Promise<XlogFileInfo | undefined> {
   for (;;) {
     const generation = waiter.generation;
     const scanned = await XlogDir.scan(fs, dir, 'XLOG', hasher);
     const index = scanned.indexFor(from);
     if (index === -1) {
       const first = scanned.files[0]!.meta!;
-      throw new XlogGapError(from.signature(), from.toString(), first.vclock.signature(), first.vclock.toString());
+      throw new XlogGapError(
+        from.signature(),
+        from.toString(),
+        first.vclock.signature(),
+        first.vclock.toString(),
+      );
     }
     if (index !== undefined) return scanned.files[index];
     if (waiter.journal === undefined) return undefined;
@@ -131,7 +142,12 @@ async function firstFile(fs: FileSystem, dir: string, hasher: Hasher, from: Vclo
   }
 }
 
-async function nextFileNow(fs: FileSystem, dir: string, hasher: Hasher, after: XlogFileInfo): Promise<XlogFileInfo | undefined> {
+async function nextFileNow(
+  fs: FileSystem,
+  dir: string,
+  hasher: Hasher,
+  after: XlogFileInfo,
+): Promise<XlogFileInfo | undefined> {
   const scanned = await XlogDir.scan(fs, dir, 'XLOG', hasher);
   const next = scanned.files.find((file) => file.signature > after.signature);
   if (next === undefined) return undefined;
@@ -139,12 +155,23 @@ async function nextFileNow(fs: FileSystem, dir: string, hasher: Hasher, after: X
   const previous = next.meta?.prevVclock;
   if (expected !== undefined && previous !== undefined && !previous.equals(expected)) {
     // The file after `after` does not continue it: rows are missing in between.
-    throw new XlogGapError(expected.signature(), expected.toString(), next.meta!.vclock.signature(), next.meta!.vclock.toString());
+    throw new XlogGapError(
+      expected.signature(),
+      expected.toString(),
+      next.meta!.vclock.signature(),
+      next.meta!.vclock.toString(),
+    );
   }
   return next;
 }
 
-async function nextFile(fs: FileSystem, dir: string, hasher: Hasher, after: XlogFileInfo, waiter: WriteWaiter): Promise<XlogFileInfo | undefined> {
+async function nextFile(
+  fs: FileSystem,
+  dir: string,
+  hasher: Hasher,
+  after: XlogFileInfo,
+  waiter: WriteWaiter,
+): Promise<XlogFileInfo | undefined> {
   for (;;) {
     const generation = waiter.generation;
     const next = await nextFileNow(fs, dir, hasher, after);

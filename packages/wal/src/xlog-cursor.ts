@@ -5,16 +5,23 @@
 // and offset, or, with forceRecovery, a warning and a skip to the next valid block).
 // It never writes. In follow mode (`next(limit)`), bytes at or past `limit` are treated as not
 // yet written, so a relay can read a file the journal is still appending to.
-import { type Hasher, MsgpackError, MsgpackReader, XlogError, type Xrow, decodeXrowHeader } from '@tarantype/core';
+import {
+  decodeXrowHeader,
+  type Hasher,
+  MsgpackError,
+  MsgpackReader,
+  XlogError,
+  type Xrow,
+} from '@tarantype/core';
 import type { FileHandle, FileSystem } from './file-system.js';
 import { type Logger, silentLogger } from './logger.js';
 import {
   BLOCK_HEADER_SIZE,
   META_SIZE_MAX,
-  type XlogFileType,
-  type XlogMeta,
   parseMeta,
   readBlockHeader,
+  type XlogFileType,
+  type XlogMeta,
 } from './xlog-format.js';
 
 /**
@@ -136,7 +143,8 @@ export class XlogCursor {
       const header = readBlockHeader(this.buffer, local, available, this.hasher);
       if (header.status === 'eof') {
         if (limit === undefined && available > 4) {
-          if ((await this.corrupt(`${available - 4} bytes after the EOF marker`)) === undefined) return undefined;
+          if ((await this.corrupt(`${available - 4} bytes after the EOF marker`)) === undefined)
+            return undefined;
           continue;
         }
         this.end = 'eof-marker';
@@ -176,15 +184,26 @@ export class XlogCursor {
         }
         decoded = rows;
       }
-      const transaction = this.lazyTransaction(payload, header.rowCount, this.offset, size, decoded);
+      const transaction = this.lazyTransaction(
+        payload,
+        header.rowCount,
+        this.offset,
+        size,
+        decoded,
+      );
       this.offset += size;
       this.validEnd = this.offset;
       return transaction;
     }
   }
 
-  private lazyTransaction(payload: Uint8Array, rowCount: number, offset: number, size: number, decoded: Xrow[] | undefined): XlogTransaction {
-    // biome-ignore lint/complexity/noUselessThisAlias: the getter below needs the cursor.
+  private lazyTransaction(
+    payload: Uint8Array,
+    rowCount: number,
+    offset: number,
+    size: number,
+    decoded: Xrow[] | undefined,
+  ): XlogTransaction {
     const cursor = this;
     let rows = decoded;
     return {
@@ -195,7 +214,8 @@ export class XlogCursor {
       get rows(): Xrow[] {
         if (rows !== undefined) return rows;
         const decoded = cursor.decodeRows(payload, rowCount);
-        if (typeof decoded === 'string') throw new XlogError(`${decoded} in ${cursor.path} at offset ${offset}`);
+        if (typeof decoded === 'string')
+          throw new XlogError(`${decoded} in ${cursor.path} at offset ${offset}`);
         rows = decoded;
         return rows;
       },
@@ -237,12 +257,16 @@ export class XlogCursor {
     const logger = this.options.logger ?? silentLogger;
     this.skippedRegions++;
     if (next === undefined) {
-      logger.warn(`${reason} in ${this.path} at offset ${at}: skipping to the end of file (force_recovery)`);
+      logger.warn(
+        `${reason} in ${this.path} at offset ${at}: skipping to the end of file (force_recovery)`,
+      );
       this.offset = this.fileSize;
       this.end = 'torn';
       return undefined;
     }
-    logger.warn(`${reason} in ${this.path} at offset ${at}: skipping ${next - at} bytes (force_recovery)`);
+    logger.warn(
+      `${reason} in ${this.path} at offset ${at}: skipping ${next - at} bytes (force_recovery)`,
+    );
     this.offset = next;
     return true;
   }
@@ -257,7 +281,11 @@ export class XlogCursor {
       if (header.status !== 'block') continue;
       await this.ensure(position, BLOCK_HEADER_SIZE + header.payloadLength);
       const start = position - this.bufferStart + BLOCK_HEADER_SIZE;
-      if (this.hasher.h64(this.buffer.subarray(start, start + header.payloadLength)) === header.checksum) return position;
+      if (
+        this.hasher.h64(this.buffer.subarray(start, start + header.payloadLength)) ===
+        header.checksum
+      )
+        return position;
     }
     return undefined;
   }
@@ -276,7 +304,8 @@ export class XlogCursor {
       if (error instanceof MsgpackError) return `malformed row: ${error.message}`;
       throw error;
     }
-    if (reader.offset !== payload.length) return `block has ${payload.length - reader.offset} bytes after its ${count} rows`;
+    if (reader.offset !== payload.length)
+      return `block has ${payload.length - reader.offset} bytes after its ${count} rows`;
     return this.meta.type === 'XLOG' ? this.checkTransaction(rows) : rows;
   }
 
@@ -285,10 +314,13 @@ export class XlogCursor {
     const tsn = rows[0]!.tsn;
     for (let i = 0; i <= last; i++) {
       const row = rows[i]!;
-      if (row.is_commit !== (i === last)) return `row ${i} of a ${rows.length}-row transaction has a wrong commit flag`;
-      if (row.tsn !== tsn) return `row ${i} belongs to another transaction (tsn ${row.tsn}, expected ${tsn})`;
+      if (row.is_commit !== (i === last))
+        return `row ${i} of a ${rows.length}-row transaction has a wrong commit flag`;
+      if (row.tsn !== tsn)
+        return `row ${i} belongs to another transaction (tsn ${row.tsn}, expected ${tsn})`;
       const previous = this.lastLsn.get(row.replica_id) ?? this.meta.vclock.get(row.replica_id);
-      if (row.lsn <= previous) return `row with LSN ${row.lsn} after LSN ${previous} of replica ${row.replica_id}`;
+      if (row.lsn <= previous)
+        return `row with LSN ${row.lsn} after LSN ${previous} of replica ${row.replica_id}`;
       this.lastLsn.set(row.replica_id, row.lsn);
     }
     return rows;
@@ -302,7 +334,10 @@ export class XlogCursor {
     // A fresh buffer per refill: rows handed out earlier keep views into the old one.
     const fresh = Buffer.allocUnsafe(Math.max(length, chunk));
     const n = await readFully(this.file, fresh, position);
-    if (n < length) throw new XlogError(`${this.path}: short read at offset ${position} (${n} of ${length} bytes)`);
+    if (n < length)
+      throw new XlogError(
+        `${this.path}: short read at offset ${position} (${n} of ${length} bytes)`,
+      );
     this.buffer = fresh.subarray(0, n);
     this.bufferStart = position;
   }

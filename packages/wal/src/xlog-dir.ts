@@ -2,12 +2,13 @@
 // them, which file holds the rows after a vclock, and garbage collection. Layer: wal.
 // FORMAT.md §6 (rules 13–15). Reading a directory never changes it; only collectGarbage() and
 // removeInprogress() delete files, and never the newest file.
-import { type Hasher, type Vclock, XlogGapError } from '@tarantype/core';
+
 import { join } from 'node:path';
+import { type Hasher, type Vclock, XlogGapError } from '@tarantype/core';
 import type { FileSystem } from './file-system.js';
 import { type Logger, silentLogger } from './logger.js';
 import { XlogCursor } from './xlog-cursor.js';
-import { type XlogFileType, type XlogMeta, parseXlogFileName } from './xlog-format.js';
+import { parseXlogFileName, type XlogFileType, type XlogMeta } from './xlog-format.js';
 
 export interface XlogFileInfo {
   readonly path: string;
@@ -28,7 +29,12 @@ export class XlogDir {
   ) {}
 
   /** Lists `dir` and reads the meta header of every file of `type`. */
-  static async scan(fs: FileSystem, dir: string, type: XlogFileType, hasher: Hasher): Promise<XlogDir> {
+  static async scan(
+    fs: FileSystem,
+    dir: string,
+    type: XlogFileType,
+    hasher: Hasher,
+  ): Promise<XlogDir> {
     const names = await fs.readdir(dir);
     const files: XlogFileInfo[] = [];
     const inprogress: string[] = [];
@@ -71,9 +77,16 @@ export class XlogDir {
       const current = this.files[i]!.meta;
       if (previous === undefined || current?.prevVclock === undefined) continue;
       if (current.prevVclock.equals(previous.vclock)) continue;
-      const gap = new XlogGapError(previous.vclock.signature(), previous.vclock.toString(), current.vclock.signature(), current.vclock.toString());
+      const gap = new XlogGapError(
+        previous.vclock.signature(),
+        previous.vclock.toString(),
+        current.vclock.signature(),
+        current.vclock.toString(),
+      );
       if (options.forceRecovery !== true) throw gap;
-      (options.logger ?? silentLogger).warn(`${gap.message}: ignoring a gap in LSN (force_recovery)`);
+      (options.logger ?? silentLogger).warn(
+        `${gap.message}: ignoring a gap in LSN (force_recovery)`,
+      );
     }
   }
 
@@ -87,7 +100,7 @@ export class XlogDir {
     let found = -1;
     for (let i = 0; i < this.files.length; i++) {
       const meta = this.files[i]!.meta;
-      if (meta !== undefined && meta.vclock.isLessOrEqual(vclock)) found = i;
+      if (meta?.vclock.isLessOrEqual(vclock)) found = i;
     }
     return found;
   }

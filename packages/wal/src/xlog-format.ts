@@ -2,7 +2,14 @@
 // numbered rules there are referenced here as "rule N"). Layer: wal. Pure encoding and
 // decoding of meta headers, block headers and file names: no I/O, no policy. The cursor
 // (xlog-cursor.ts) and the journal (journal.ts) use these to read and write files.
-import { type Hasher, MsgpackWriter, Vclock, XlogError, type Xrow, encodeXrow } from '@tarantype/core';
+import {
+  encodeXrow,
+  type Hasher,
+  MsgpackWriter,
+  Vclock,
+  XlogError,
+  type Xrow,
+} from '@tarantype/core';
 
 export const XLOG_FORMAT_VERSION = 'tarantype-1';
 /** Block start marker (rule 7/8), the same bytes as Tarantool's plain-row marker. */
@@ -55,7 +62,11 @@ export function parseXlogFileName(name: string): ParsedFileName | undefined {
   if (match === null) return undefined;
   const signature = Number(match[1]);
   if (!Number.isSafeInteger(signature)) return undefined;
-  return { signature, type: match[2] === 'xlog' ? 'XLOG' : 'SNAP', inprogress: match[3] !== undefined };
+  return {
+    signature,
+    type: match[2] === 'xlog' ? 'XLOG' : 'SNAP',
+    inprogress: match[3] !== undefined,
+  };
 }
 
 const encoder = new TextEncoder();
@@ -77,7 +88,12 @@ export type MetaParseResult =
  * bytes end before the terminating empty line (a truncated file); throws XlogError naming
  * `path` when the header is complete but invalid.
  */
-export function parseMeta(bytes: Uint8Array, path: string, expected: XlogFileType, hasher: Hasher): MetaParseResult {
+export function parseMeta(
+  bytes: Uint8Array,
+  path: string,
+  expected: XlogFileType,
+  hasher: Hasher,
+): MetaParseResult {
   const limit = Math.min(bytes.length, META_SIZE_MAX);
   let end = -1;
   for (let i = 0; i < limit; i++) {
@@ -88,7 +104,8 @@ export function parseMeta(bytes: Uint8Array, path: string, expected: XlogFileTyp
     }
     // Rule 4: header text is printable ASCII and newlines; anything else before the empty
     // line means the header is damaged, not merely cut short.
-    if (b !== 0x0a && (b < 0x20 || b > 0x7e)) throw new XlogError(`${path}: invalid meta header: non-text byte at offset ${i}`);
+    if (b !== 0x0a && (b < 0x20 || b > 0x7e))
+      throw new XlogError(`${path}: invalid meta header: non-text byte at offset ${i}`);
   }
   if (end < 0) {
     if (bytes.length < META_SIZE_MAX) return { status: 'incomplete' };
@@ -100,13 +117,15 @@ export function parseMeta(bytes: Uint8Array, path: string, expected: XlogFileTyp
     throw new XlogError(`${path}: invalid meta header: ${why}`);
   };
   if (lines[0] !== 'XLOG' && lines[0] !== 'SNAP') fail(`unknown file type '${lines[0]}'`);
-  if (lines[0] !== expected) throw new XlogError(`${path}: Invalid xlog type: expected ${expected}, got ${lines[0]}`);
+  if (lines[0] !== expected)
+    throw new XlogError(`${path}: Invalid xlog type: expected ${expected}, got ${lines[0]}`);
   if (lines[1] !== XLOG_FORMAT_VERSION) fail(`unsupported format version '${lines[1]}'`);
   const checksumLine = lines[lines.length - 1]!;
   const checksumMatch = /^Checksum: ([0-9a-f]{8})$/.exec(checksumLine);
   if (checksumMatch === null) fail('missing Checksum line');
   const covered = bytes.subarray(0, end - 2 - checksumLine.length);
-  if (hasher.h32(covered).toString(16).padStart(8, '0') !== checksumMatch![1]) fail('header checksum mismatch');
+  if (hasher.h32(covered).toString(16).padStart(8, '0') !== checksumMatch![1])
+    fail('header checksum mismatch');
   const keys = new Map<string, string>();
   for (const line of lines.slice(2, -1)) {
     const colon = line.indexOf(': ');
@@ -125,8 +144,14 @@ export function parseMeta(bytes: Uint8Array, path: string, expected: XlogFileTyp
   const instanceUuid = keys.get('Instance') ?? fail('missing Instance');
   const vclock = parseVclock('VClock');
   const version = keys.get('Version');
-  const base = { type: expected, instanceUuid, vclock, ...(version === undefined ? {} : { version }) };
-  const meta: XlogMeta = expected === 'XLOG' ? { ...base, prevVclock: parseVclock('PrevVClock') } : base;
+  const base = {
+    type: expected,
+    instanceUuid,
+    vclock,
+    ...(version === undefined ? {} : { version }),
+  };
+  const meta: XlogMeta =
+    expected === 'XLOG' ? { ...base, prevVclock: parseVclock('PrevVClock') } : base;
   return { status: 'ok', meta, length: end };
 }
 
@@ -157,7 +182,12 @@ export class BlockEncoder {
 }
 
 export type BlockHeaderResult =
-  | { readonly status: 'block'; readonly payloadLength: number; readonly rowCount: number; readonly checksum: bigint }
+  | {
+      readonly status: 'block';
+      readonly payloadLength: number;
+      readonly rowCount: number;
+      readonly checksum: bigint;
+    }
   | { readonly status: 'eof' }
   | { readonly status: 'torn' }
   | { readonly status: 'corrupt'; readonly reason: string };
@@ -167,12 +197,20 @@ export type BlockHeaderResult =
  * `available` long (rules 6–10). `bytes` must hold min(available, BLOCK_HEADER_SIZE) bytes
  * from `offset`.
  */
-export function readBlockHeader(bytes: Uint8Array, offset: number, available: number, hasher: Hasher): BlockHeaderResult {
+export function readBlockHeader(
+  bytes: Uint8Array,
+  offset: number,
+  available: number,
+  hasher: Hasher,
+): BlockHeaderResult {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (available >= 4 && view.getUint32(offset) === EOF_MARKER) return { status: 'eof' };
   if (available < BLOCK_HEADER_SIZE) {
     // Rule 6: a short tail is torn when it could be the start of a marker, a header, or zeros.
-    if (isPrefixOf(bytes, offset, available, EOF_MARKER_BYTES) || isBlockPrefix(bytes, offset, available, hasher)) {
+    if (
+      isPrefixOf(bytes, offset, available, EOF_MARKER_BYTES) ||
+      isBlockPrefix(bytes, offset, available, hasher)
+    ) {
       return { status: 'torn' };
     }
     if (allZero(bytes, offset, available)) return { status: 'torn' };
@@ -187,8 +225,16 @@ export function readBlockHeader(bytes: Uint8Array, offset: number, available: nu
   }
   const payloadLength = view.getUint32(offset + 4);
   const rowCount = view.getUint32(offset + 8);
-  if (payloadLength === 0 || payloadLength > BLOCK_PAYLOAD_MAX || rowCount === 0 || rowCount > BLOCK_ROWS_MAX) {
-    return { status: 'corrupt', reason: `block header out of range (length ${payloadLength}, rows ${rowCount})` };
+  if (
+    payloadLength === 0 ||
+    payloadLength > BLOCK_PAYLOAD_MAX ||
+    rowCount === 0 ||
+    rowCount > BLOCK_ROWS_MAX
+  ) {
+    return {
+      status: 'corrupt',
+      reason: `block header out of range (length ${payloadLength}, rows ${rowCount})`,
+    };
   }
   if (available < BLOCK_HEADER_SIZE + payloadLength) return { status: 'torn' };
   return { status: 'block', payloadLength, rowCount, checksum: view.getBigUint64(offset + 12) };
@@ -201,7 +247,12 @@ function isPrefixOf(bytes: Uint8Array, offset: number, length: number, of: Uint8
 }
 
 /** A partial block header is plausible when its magic bytes present match. */
-function isBlockPrefix(bytes: Uint8Array, offset: number, length: number, _hasher: Hasher): boolean {
+function isBlockPrefix(
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+  _hasher: Hasher,
+): boolean {
   const magic = [0xd5, 0xba, 0x0b, 0xab];
   for (let i = 0; i < Math.min(length, 4); i++) if (bytes[offset + i] !== magic[i]) return false;
   return true;

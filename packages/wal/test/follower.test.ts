@@ -1,7 +1,7 @@
-import { Vclock, XlogGapError, type Xrow, loadHasher } from '@tarantype/core';
 import { unlink } from 'node:fs/promises';
+import { loadHasher, Vclock, XlogGapError, type Xrow } from '@tarantype/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NodeFileSystem, XlogDir, followWal } from '../src/index.js';
+import { followWal, NodeFileSystem, XlogDir } from '../src/index.js';
 import { insertRow, openJournal, rowKey, tempDir } from './helpers.js';
 
 const hasher = await loadHasher();
@@ -33,7 +33,18 @@ describe('followWal', () => {
     const journal = await openJournal(fs, dir, hasher, { maxSizeBytes: 2000 });
     await journal.submit([insertRow(0)]);
     const controller = new AbortController();
-    const reading = collect(followWal({ fs, dir, hasher, from: new Vclock(), journal, signal: controller.signal, yieldEveryRows: 7 }), 200);
+    const reading = collect(
+      followWal({
+        fs,
+        dir,
+        hasher,
+        from: new Vclock(),
+        journal,
+        signal: controller.signal,
+        yieldEveryRows: 7,
+      }),
+      200,
+    );
     for (let i = 1; i < 200; i++) {
       await journal.submit([insertRow(i)]);
       if (i % 50 === 0) await journal.rotate();
@@ -68,6 +79,8 @@ describe('followWal', () => {
     await journal.close();
     const files = (await XlogDir.scan(fs, dir, 'XLOG', hasher)).files;
     await unlink(files[0]!.path);
-    await expect(collect(followWal({ fs, dir, hasher, from: new Vclock([[1, 2]]) }), 100)).rejects.toThrow(XlogGapError);
+    await expect(
+      collect(followWal({ fs, dir, hasher, from: new Vclock([[1, 2]]) }), 100),
+    ).rejects.toThrow(XlogGapError);
   });
 });

@@ -1,5 +1,12 @@
-import { ClientError, ER_CASCADE_ROLLBACK, ErrorCode, GroupId, Vclock, loadHasher } from '@tarantype/core';
 import { readFile } from 'node:fs/promises';
+import {
+  ClientError,
+  ER_CASCADE_ROLLBACK,
+  ErrorCode,
+  GroupId,
+  loadHasher,
+  Vclock,
+} from '@tarantype/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NodeFileSystem, XlogCursor, XlogDir } from '../src/index.js';
 import { FaultyFileSystem, RecordingLogger } from '../src/testing.js';
@@ -26,9 +33,15 @@ describe('Journal', () => {
     await journal.close();
     expect(await readAllKeys(dir, hasher)).toEqual([[1], [2, 3, 4]]);
     const scanned = await XlogDir.scan(new NodeFileSystem(), dir, 'XLOG', hasher);
-    const cursor = (await XlogCursor.open(new NodeFileSystem(), scanned.files[0]!.path, 'XLOG', hasher))!;
+    const cursor = (await XlogCursor.open(
+      new NodeFileSystem(),
+      scanned.files[0]!.path,
+      'XLOG',
+      hasher,
+    ))!;
     const rows = [];
-    for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next()) rows.push(...tx.rows);
+    for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next())
+      rows.push(...tx.rows);
     expect(cursor.end).toBe('eof-marker');
     await cursor.close();
     expect(rows.map((r) => [r.lsn, r.tsn, r.is_commit, r.timestamp])).toEqual([
@@ -84,8 +97,13 @@ describe('Journal', () => {
     }
   });
 
-  it('assigns local rows to component 0 and keeps foreign rows\' LSNs', async () => {
-    const journal = await openJournal(new NodeFileSystem(), dir, hasher, { vclock: new Vclock([[1, 10], [2, 5]]) });
+  it("assigns local rows to component 0 and keeps foreign rows' LSNs", async () => {
+    const journal = await openJournal(new NodeFileSystem(), dir, hasher, {
+      vclock: new Vclock([
+        [1, 10],
+        [2, 5],
+      ]),
+    });
     const local = insertRow(1);
     local.group_id = GroupId.LOCAL;
     const foreign = insertRow(2);
@@ -93,7 +111,14 @@ describe('Journal', () => {
     foreign.lsn = 9;
     const own = insertRow(3);
     await Promise.all([journal.submit([local]), journal.submit([foreign]), journal.submit([own])]);
-    expect([local.replica_id, local.lsn, foreign.replica_id, foreign.lsn, own.replica_id, own.lsn]).toEqual([0, 1, 2, 9, 1, 11]);
+    expect([
+      local.replica_id,
+      local.lsn,
+      foreign.replica_id,
+      foreign.lsn,
+      own.replica_id,
+      own.lsn,
+    ]).toEqual([0, 1, 2, 9, 1, 11]);
     expect(journal.vclock.toString()).toBe('{0: 1, 1: 11, 2: 9}');
     await journal.close();
   });
@@ -117,10 +142,14 @@ describe('Journal', () => {
     expect(scanned.files.length).toBeGreaterThan(3);
     scanned.checkContinuity();
     for (let i = 1; i < scanned.files.length; i++) {
-      expect(scanned.files[i]!.meta!.prevVclock!.toString()).toBe(scanned.files[i - 1]!.meta!.vclock.toString());
+      expect(scanned.files[i]!.meta!.prevVclock!.toString()).toBe(
+        scanned.files[i - 1]!.meta!.vclock.toString(),
+      );
       expect(scanned.files[i]!.signature).toBe(scanned.files[i]!.meta!.vclock.signature());
     }
-    expect((await readAllKeys(dir, hasher)).flat()).toEqual(Array.from({ length: 41 }, (_, i) => i));
+    expect((await readAllKeys(dir, hasher)).flat()).toEqual(
+      Array.from({ length: 41 }, (_, i) => i),
+    );
   });
 
   it('rolls back the failed batch and everything queued behind it, newest first, and stays usable', async () => {
@@ -130,10 +159,18 @@ describe('Journal', () => {
     await journal.submit([insertRow(1)]);
     fs.tearNextWrite(30); // a torn write: 30 bytes reach the file, then EIO
     const order: number[] = [];
-    const failed = journal.submit([insertRow(2)]).catch((e: ClientError) => (order.push(2), e));
+    const failed = journal.submit([insertRow(2)]).catch((e: ClientError) => {
+      order.push(2);
+      return e;
+    });
     await Promise.resolve();
     await Promise.resolve();
-    const queued = [3, 4, 5].map((k) => journal.submit([insertRow(k)]).catch((e: ClientError) => (order.push(k), e)));
+    const queued = [3, 4, 5].map((k) =>
+      journal.submit([insertRow(k)]).catch((e: ClientError) => {
+        order.push(k);
+        return e;
+      }),
+    );
     const errors = await Promise.all([failed, ...queued]);
     expect(errors[0]).toBeInstanceOf(ClientError);
     expect((errors[0] as ClientError).code).toBe(ErrorCode.ER_WAL_IO);
@@ -155,7 +192,9 @@ describe('Journal', () => {
     const journal = await openJournal(fs, dir, hasher, { mode: 'fsync' });
     await journal.submit([insertRow(1)]);
     fs.failNext('datasync', 'EIO');
-    await expect(journal.submit([insertRow(2)])).rejects.toMatchObject({ code: ErrorCode.ER_WAL_IO });
+    await expect(journal.submit([insertRow(2)])).rejects.toMatchObject({
+      code: ErrorCode.ER_WAL_IO,
+    });
     await journal.submit([insertRow(3)]);
     await journal.close();
     expect(await readAllKeys(dir, hasher)).toEqual([[1], [3]]);
@@ -167,41 +206,63 @@ describe('Journal', () => {
     await journal.submit([insertRow(1)]);
     fs.tearNextWrite(10);
     fs.failNext('truncate', 'EIO');
-    await expect(journal.submit([insertRow(2)])).rejects.toMatchObject({ code: ErrorCode.ER_WAL_IO });
-    await expect(journal.submit([insertRow(3)])).rejects.toMatchObject({ code: ErrorCode.ER_WAL_IO });
+    await expect(journal.submit([insertRow(2)])).rejects.toMatchObject({
+      code: ErrorCode.ER_WAL_IO,
+    });
+    await expect(journal.submit([insertRow(3)])).rejects.toMatchObject({
+      code: ErrorCode.ER_WAL_IO,
+    });
     await journal.close();
   });
 
   it('retries once after ENOSPC when the GC hook frees space', async () => {
     const fs = new FaultyFileSystem(new NodeFileSystem());
     let called = 0;
-    const journal = await openJournal(fs, dir, hasher, { onNoSpace: async () => (called++, true) });
+    const journal = await openJournal(fs, dir, hasher, {
+      onNoSpace: async () => {
+        called++;
+        return true;
+      },
+    });
     await journal.submit([insertRow(1)]);
     fs.failNext('write', 'ENOSPC');
     await journal.submit([insertRow(2)]);
     expect(called).toBe(1);
     fs.failNext('write', 'ENOSPC', { count: 2 });
-    await expect(journal.submit([insertRow(3)])).rejects.toMatchObject({ code: ErrorCode.ER_WAL_IO });
+    await expect(journal.submit([insertRow(3)])).rejects.toMatchObject({
+      code: ErrorCode.ER_WAL_IO,
+    });
     await journal.close();
     expect(await readAllKeys(dir, hasher)).toEqual([[1], [2]]);
   });
 
   it('applies backpressure: past wal_queue_max_size submissions wait, in order', async () => {
-    const journal = await openJournal(new NodeFileSystem(), dir, hasher, { queueMaxSizeBytes: 500 });
+    const journal = await openJournal(new NodeFileSystem(), dir, hasher, {
+      queueMaxSizeBytes: 500,
+    });
     const promises = [];
     for (let i = 0; i < 100; i++) promises.push(journal.submit([insertRow(i)]));
     await Promise.all(promises);
     expect(journal.stats.writes).toBeGreaterThan(5);
     await journal.close();
-    expect((await readAllKeys(dir, hasher)).flat()).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect((await readAllKeys(dir, hasher)).flat()).toEqual(
+      Array.from({ length: 100 }, (_, i) => i),
+    );
   });
 
   it('warns about a too long WAL write', async () => {
     const logger = new RecordingLogger();
-    const journal = await openJournal(new NodeFileSystem(), dir, hasher, { logger, tooLongThresholdMs: -1 });
+    const journal = await openJournal(new NodeFileSystem(), dir, hasher, {
+      logger,
+      tooLongThresholdMs: -1,
+    });
     await journal.submit([insertRow(1)]);
     await journal.close();
-    expect(logger.messages('warn').some((m) => /^too long WAL write: 1 rows at LSN 1: \d+\.\d{3} sec$/.test(m))).toBe(true);
+    expect(
+      logger
+        .messages('warn')
+        .some((m) => /^too long WAL write: 1 rows at LSN 1: \d+\.\d{3} sec$/.test(m)),
+    ).toBe(true);
   });
 
   it('removes an empty leftover file with its name and refuses to overwrite one with rows', async () => {

@@ -17,12 +17,25 @@ it('README example works and is the README text', async () => {
     const hasher = await loadHasher(); // xxhash-wasm, loaded once
     const fs = new NodeFileSystem();
     const journal = new Journal({
-      fs, dir, hasher, mode: 'fsync', instanceId: 1, vclock: new Vclock(),
+      fs,
+      dir,
+      hasher,
+      mode: 'fsync',
+      instanceId: 1,
+      vclock: new Vclock(),
       instanceUuid: '7c6b0e53-8e5c-4b36-9f62-7c6d0b7f4b11',
     });
     // Submit without awaiting each one: everything queued during a write shares one fdatasync.
-    const body = (id: number) => encode(new Map<number, unknown>([[0x10, 512], [0x21, [id, 'hello']]]));
-    await Promise.all([1, 2, 3].map((id) => journal.submit([makeXrow(IprotoType.INSERT, body(id))])));
+    const body = (id: number) =>
+      encode(
+        new Map<number, unknown>([
+          [0x10, 512],
+          [0x21, [id, 'hello']],
+        ]),
+      );
+    await Promise.all(
+      [1, 2, 3].map((id) => journal.submit([makeXrow(IprotoType.INSERT, body(id))])),
+    );
     print(`vclock ${journal.vclock}`); // {1: 3}
     await journal.close();
 
@@ -38,5 +51,7 @@ it('README example works and is the README text', async () => {
   }
   expect(log).toEqual(['vclock {1: 3}', 'lsn 1', 'lsn 2', 'lsn 3']);
   const here = fileURLToPath(import.meta.url);
-  expect(readmeContains(new URL('../README.md', import.meta.url).pathname, exampleRegion(here))).toBe(true);
+  expect(
+    readmeContains(new URL('../README.md', import.meta.url).pathname, exampleRegion(here)),
+  ).toBe(true);
 });

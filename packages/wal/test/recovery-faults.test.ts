@@ -1,7 +1,8 @@
 // Torn tails, bit flips, force_recovery, gaps and GC on real files.
-import { ErrorCode, Vclock, XlogError, XlogGapError, loadHasher } from '@tarantype/core';
+
 import { copyFile, readFile, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ErrorCode, loadHasher, Vclock, XlogError, XlogGapError } from '@tarantype/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NodeFileSystem, XlogCursor, XlogDir } from '../src/index.js';
 import { RecordingLogger, seededRandom } from '../src/testing.js';
@@ -15,7 +16,10 @@ beforeEach(async () => ({ dir, cleanup } = await tempDir()));
 afterEach(async () => cleanup());
 
 /** Writes `count` transactions (some multi-row) and returns the file path and block ends. */
-async function writeLog(count: number, close = true): Promise<{ path: string; ends: number[]; keys: number[][] }> {
+async function writeLog(
+  count: number,
+  close = true,
+): Promise<{ path: string; ends: number[]; keys: number[][] }> {
   const journal = await openJournal(fs, dir, hasher);
   const keys: number[][] = [];
   let next = 0;
@@ -29,17 +33,22 @@ async function writeLog(count: number, close = true): Promise<{ path: string; en
   const path = (await XlogDir.scan(fs, dir, 'XLOG', hasher)).files[0]!.path;
   const cursor = (await XlogCursor.open(fs, path, 'XLOG', hasher))!;
   const ends: number[] = [cursor.validEnd];
-  for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next()) ends.push(tx.offset + tx.size);
+  for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next())
+    ends.push(tx.offset + tx.size);
   await cursor.close();
   return { path, ends, keys };
 }
 
-async function readKeys(path: string, options: { forceRecovery?: boolean; logger?: RecordingLogger } = {}) {
+async function readKeys(
+  path: string,
+  options: { forceRecovery?: boolean; logger?: RecordingLogger } = {},
+) {
   const cursor = await XlogCursor.open(fs, path, 'XLOG', hasher, options);
   if (cursor === undefined) return { keys: undefined, end: undefined, validEnd: 0 };
   const keys: number[][] = [];
   try {
-    for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next()) keys.push(tx.rows.map(rowKey));
+    for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next())
+      keys.push(tx.rows.map(rowKey));
   } finally {
     await cursor.close();
   }
@@ -62,7 +71,8 @@ describe('torn tails', () => {
       const whole = ends.filter((end) => end <= length).length - 1;
       expect(result.keys, `length ${length}`).toEqual(keys.slice(0, whole));
       expect(result.validEnd).toBe(ends[whole]);
-      const expectedEnd = length === original.length ? 'eof-marker' : ends.includes(length) ? 'unclosed' : 'torn';
+      const expectedEnd =
+        length === original.length ? 'eof-marker' : ends.includes(length) ? 'unclosed' : 'torn';
       expect(result.end, `length ${length}`).toBe(expectedEnd);
     }
   });
@@ -98,13 +108,16 @@ describe('corruption', () => {
         result = await readKeys(copy);
       } catch (error) {
         expect(error, `seed ${seed} flip ${position}:${bit}`).toBeInstanceOf(XlogError);
-        if ((error as Error).message.includes('at offset')) expect((error as Error).message).toContain(copy);
+        if ((error as Error).message.includes('at offset'))
+          expect((error as Error).message).toContain(copy);
         detected++;
         continue;
       }
       // Not an exception: only acceptable if the reader saw a torn tail and lost nothing... which
       // a flip inside a complete file must never produce.
-      expect.fail(`seed ${seed}: flip at ${position}:${bit} went undetected (${JSON.stringify(result.keys?.length)} of ${keys.length} txs)`);
+      expect.fail(
+        `seed ${seed}: flip at ${position}:${bit} went undetected (${JSON.stringify(result.keys?.length)} of ${keys.length} txs)`,
+      );
     }
     expect(detected).toBe(400);
   });
@@ -128,11 +141,15 @@ describe('corruption', () => {
     const bytes = await readFile(path);
     bytes[ends[2]! + 30]! ^= 0xff; // inside the payload of transaction #2 (0-based)
     await writeFile(path, bytes);
-    await expect(readKeys(path)).rejects.toThrow(`block checksum mismatch in ${path} at offset ${ends[2]}`);
+    await expect(readKeys(path)).rejects.toThrow(
+      `block checksum mismatch in ${path} at offset ${ends[2]}`,
+    );
     const logger = new RecordingLogger();
     const result = await readKeys(path, { forceRecovery: true, logger });
     expect(result.keys).toEqual([...keys.slice(0, 2), ...keys.slice(3)]);
-    expect(logger.messages('warn')[0]).toMatch(/block checksum mismatch .* skipping \d+ bytes \(force_recovery\)/);
+    expect(logger.messages('warn')[0]).toMatch(
+      /block checksum mismatch .* skipping \d+ bytes \(force_recovery\)/,
+    );
   });
 
   it('rejects a damaged meta header and a file of the wrong type', async () => {
@@ -143,7 +160,9 @@ describe('corruption', () => {
     await expect(XlogCursor.open(fs, path, 'XLOG', hasher)).rejects.toThrow(XlogError);
     const { path: second } = await writeLog(1).catch(() => ({ path: '' }));
     expect(second).toBe(path);
-    await expect(XlogCursor.open(fs, path, 'SNAP', hasher)).rejects.toThrow(/Invalid xlog type|invalid meta header/);
+    await expect(XlogCursor.open(fs, path, 'SNAP', hasher)).rejects.toThrow(
+      /Invalid xlog type|invalid meta header/,
+    );
   });
 });
 
@@ -160,11 +179,17 @@ describe('directory', () => {
 
   it('detects a missing middle xlog (gap) unless force_recovery', async () => {
     const paths = await threeFiles();
-    expect(paths.map((p) => p.slice(-25))).toEqual(['00000000000000000000.xlog', '00000000000000000005.xlog', '00000000000000000010.xlog']);
+    expect(paths.map((p) => p.slice(-25))).toEqual([
+      '00000000000000000000.xlog',
+      '00000000000000000005.xlog',
+      '00000000000000000010.xlog',
+    ]);
     await unlink(paths[1]!);
     const scanned = await XlogDir.scan(fs, dir, 'XLOG', hasher);
     expect(() => scanned.checkContinuity()).toThrow(XlogGapError);
-    expect(() => scanned.checkContinuity()).toThrow('Missing .xlog file between LSN 0 {} and 10 {1: 10}');
+    expect(() => scanned.checkContinuity()).toThrow(
+      'Missing .xlog file between LSN 0 {} and 10 {1: 10}',
+    );
     const logger = new RecordingLogger();
     scanned.checkContinuity({ forceRecovery: true, logger });
     expect(logger.messages('warn')[0]).toContain('ignoring a gap in LSN');
@@ -190,7 +215,9 @@ describe('directory', () => {
     expect(await scanned.collectGarbage(new Vclock([[1, 7]]))).toEqual([paths[0]]);
     scanned = await XlogDir.scan(fs, dir, 'XLOG', hasher);
     expect(await scanned.collectGarbage(new Vclock([[1, 1000]]))).toEqual([paths[1]]);
-    expect((await XlogDir.scan(fs, dir, 'XLOG', hasher)).files.map((f) => f.path)).toEqual([paths[2]]);
+    expect((await XlogDir.scan(fs, dir, 'XLOG', hasher)).files.map((f) => f.path)).toEqual([
+      paths[2],
+    ]);
   });
 
   it('lists and removes leftover .inprogress files without reading them', async () => {

@@ -18,18 +18,33 @@ export function sharedBenchDir(): string {
  * Side-by-side runs need both the `tarantool` binary and the shared drivers
  * (../shared/bench/*.lua); without either, suites print our figures alone and say so.
  */
-export const hasTarantool = tarantoolInstalled && existsSync(join(sharedBenchDir(), 'tt-embedded.lua'));
+export const hasTarantool =
+  tarantoolInstalled && existsSync(join(sharedBenchDir(), 'tt-embedded.lua'));
 
 /** Runs `tarantool <script> args` with `env`; resolves with the last JSON line it printed. */
-export function runTarantoolJson(script: string, args: string[], env: Record<string, string>, timeoutMs = 600_000): Promise<Record<string, unknown>> {
+export function runTarantoolJson(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 600_000,
+): Promise<Record<string, unknown>> {
   const path = join(sharedBenchDir(), script);
   if (!existsSync(path)) return Promise.reject(new Error(`${path} not found (set TT_BENCH_DIR)`));
   return new Promise((resolve, reject) => {
-    execFile('tarantool', [path, ...args], { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`tarantool ${script}: ${error.message}\n${stderr}`));
-      const line = stdout.split('\n').reverse().find((l) => l.trim().startsWith('{'));
-      if (line === undefined) return reject(new Error(`tarantool ${script} printed no JSON:\n${stdout}\n${stderr}`));
-      resolve(JSON.parse(line) as Record<string, unknown>);
-    });
+    execFile(
+      'tarantool',
+      [path, ...args],
+      { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`tarantool ${script}: ${error.message}\n${stderr}`));
+        const line = stdout
+          .split('\n')
+          .reverse()
+          .find((l) => l.trim().startsWith('{'));
+        if (line === undefined)
+          return reject(new Error(`tarantool ${script} printed no JSON:\n${stdout}\n${stderr}`));
+        resolve(JSON.parse(line) as Record<string, unknown>);
+      },
+    );
   });
 }

@@ -24,7 +24,11 @@ const SCALES: Record<BenchScale, Scale> = {
 };
 
 /** 65536 32-character strings, as tt-embedded.lua's pool (random base64 of 24 bytes). */
-const POOL = Array.from({ length: 65536 }, (_, i) => Buffer.from(Array.from({ length: 24 }, (_, k) => (i * 131 + k * 7919 + (i >> 3) * k) & 0xff)).toString('base64'));
+const POOL = Array.from({ length: 65536 }, (_, i) =>
+  Buffer.from(
+    Array.from({ length: 24 }, (_, k) => (i * 131 + k * 7919 + (i >> 3) * k) & 0xff),
+  ).toString('base64'),
+);
 const str = (k: number) => POOL[k & 65535]!;
 
 async function space(box: Box, name: string): Promise<BoxSpace> {
@@ -44,7 +48,11 @@ async function loadBatched(box: Box, s: BoxSpace, n: number, batch: number): Pro
 
 function ratio(ours: number, theirs: number | undefined, target: string, higherIsBetter = true) {
   if (theirs === undefined || !(theirs > 0)) return undefined;
-  return { value: higherIsBetter ? ours / theirs : theirs / ours, against: 'Tarantool 2.6', target };
+  return {
+    value: higherIsBetter ? ours / theirs : theirs / ours,
+    against: 'Tarantool 2.6',
+    target,
+  };
 }
 
 export default {
@@ -56,7 +64,11 @@ export default {
     let checksum = 0;
     try {
       const tt = hasTarantool
-        ? ((await runTarantoolJson('tt-embedded.lua', [String(scale.n), 'write', String(scale.batch), String(scale.fibers), join(root, 'tt')], { PHASE_CAP: String(scale.capSeconds), GETS: String(Math.min(scale.n, 100_000)) })) as Record<string, Record<string, number> & Record<string, Record<string, number>>>)
+        ? ((await runTarantoolJson(
+            'tt-embedded.lua',
+            [String(scale.n), 'write', String(scale.batch), String(scale.fibers), join(root, 'tt')],
+            { PHASE_CAP: String(scale.capSeconds), GETS: String(Math.min(scale.n, 100_000)) },
+          )) as Record<string, Record<string, number> & Record<string, Record<string, number>>>)
         : undefined;
       const dir = join(root, 'box');
       let box = await Box.cfg({ work_dir: dir, wal_mode: 'write', checkpoint_interval: 0 });
@@ -72,7 +84,12 @@ export default {
           if (performance.now() > deadline) break;
         }
         const rps = n / ((performance.now() - started) / 1000);
-        figures.push({ name: '(a) 1 context, single-insert transactions', value: rps, unit: 'tx/s', ...withRatio(ratio(rps, tt?.a_single_fiber?.rps, '≥ 1.0')) });
+        figures.push({
+          name: '(a) 1 context, single-insert transactions',
+          value: rps,
+          unit: 'tx/s',
+          ...withRatio(ratio(rps, tt?.a_single_fiber?.rps, '≥ 1.0')),
+        });
         checksum += s.len();
         await s.drop();
       }
@@ -92,7 +109,12 @@ export default {
           }),
         );
         const rps = n / ((performance.now() - started) / 1000);
-        figures.push({ name: `(b) ${scale.fibers} concurrent single-insert transactions`, value: rps, unit: 'tx/s', ...withRatio(ratio(rps, tt?.b_fibers?.rps, '≥ 1.0')) });
+        figures.push({
+          name: `(b) ${scale.fibers} concurrent single-insert transactions`,
+          value: rps,
+          unit: 'tx/s',
+          ...withRatio(ratio(rps, tt?.b_fibers?.rps, '≥ 1.0')),
+        });
         checksum += s.len();
         await s.drop();
       }
@@ -102,7 +124,12 @@ export default {
         const started = performance.now();
         await loadBatched(box, s, scale.n, scale.batch);
         const rps = scale.n / ((performance.now() - started) / 1000);
-        figures.push({ name: `(c) transactions of ${scale.batch} inserts`, value: rps, unit: 'rows/s', ...withRatio(ratio(rps, tt?.c_batched?.rps, '≥ 1.0')) });
+        figures.push({
+          name: `(c) transactions of ${scale.batch} inserts`,
+          value: rps,
+          unit: 'rows/s',
+          ...withRatio(ratio(rps, tt?.c_batched?.rps, '≥ 1.0')),
+        });
       }
       // Restart from xlogs only (the initial snapshot is empty), then from a snapshot.
       await box.close();
@@ -110,33 +137,79 @@ export default {
       box = await Box.cfg({ work_dir: dir, checkpoint_interval: 0 });
       const fromXlog = (performance.now() - started) / 1000;
       checksum += box.space.bench!.len();
-      const ttXlog = (tt?.recovery as Record<string, Record<string, number>> | undefined)?.from_xlog?.cfg_s;
-      figures.push({ name: `restart from xlogs (${scale.n.toLocaleString('en-US')} rows)`, value: fromXlog, unit: 's', ...withRatio(ratio(fromXlog, ttXlog, '≤ 1.0 (time)', false)) });
+      const ttXlog = (tt?.recovery as Record<string, Record<string, number>> | undefined)?.from_xlog
+        ?.cfg_s;
+      figures.push({
+        name: `restart from xlogs (${scale.n.toLocaleString('en-US')} rows)`,
+        value: fromXlog,
+        unit: 's',
+        ...withRatio(ratio(fromXlog, ttXlog, '≤ 1.0 (time)', false)),
+      });
       started = performance.now();
       await box.snapshot();
-      figures.push({ name: 'box.snapshot()', value: (performance.now() - started) / 1000, unit: 's', ...withRatio(ratio((performance.now() - started) / 1000, tt?.snapshot?.secs as number | undefined, '≤ 1.0 (time)', false)) });
+      figures.push({
+        name: 'box.snapshot()',
+        value: (performance.now() - started) / 1000,
+        unit: 's',
+        ...withRatio(
+          ratio(
+            (performance.now() - started) / 1000,
+            tt?.snapshot?.secs as number | undefined,
+            '≤ 1.0 (time)',
+            false,
+          ),
+        ),
+      });
       await box.close();
       started = performance.now();
       box = await Box.cfg({ work_dir: dir, checkpoint_interval: 0 });
       const fromSnap = (performance.now() - started) / 1000;
       checksum += box.space.bench!.len();
-      const ttSnap = (tt?.recovery as Record<string, Record<string, number>> | undefined)?.from_snap?.cfg_s;
-      figures.push({ name: 'restart from a snapshot', value: fromSnap, unit: 's', ...withRatio(ratio(fromSnap, ttSnap, '≤ 1.0 (time)', false)) });
+      const ttSnap = (tt?.recovery as Record<string, Record<string, number>> | undefined)?.from_snap
+        ?.cfg_s;
+      figures.push({
+        name: 'restart from a snapshot',
+        value: fromSnap,
+        unit: 's',
+        ...withRatio(ratio(fromSnap, ttSnap, '≤ 1.0 (time)', false)),
+      });
       await box.close();
       if (tt !== undefined) {
-        figures.push({ name: 'Tarantool 2.6 (a) 1 fiber', value: tt.a_single_fiber!.rps!, unit: 'tx/s' });
-        figures.push({ name: 'Tarantool 2.6 (b) 100 fibers', value: tt.b_fibers!.rps!, unit: 'tx/s' });
-        figures.push({ name: 'Tarantool 2.6 (c) 1000-row transactions', value: tt.c_batched!.rps!, unit: 'rows/s' });
-        if (ttXlog !== undefined) figures.push({ name: 'Tarantool 2.6 restart from xlogs', value: ttXlog, unit: 's' });
-        if (ttSnap !== undefined) figures.push({ name: 'Tarantool 2.6 restart from a snapshot', value: ttSnap, unit: 's' });
+        figures.push({
+          name: 'Tarantool 2.6 (a) 1 fiber',
+          value: tt.a_single_fiber!.rps!,
+          unit: 'tx/s',
+        });
+        figures.push({
+          name: 'Tarantool 2.6 (b) 100 fibers',
+          value: tt.b_fibers!.rps!,
+          unit: 'tx/s',
+        });
+        figures.push({
+          name: 'Tarantool 2.6 (c) 1000-row transactions',
+          value: tt.c_batched!.rps!,
+          unit: 'rows/s',
+        });
+        if (ttXlog !== undefined)
+          figures.push({ name: 'Tarantool 2.6 restart from xlogs', value: ttXlog, unit: 's' });
+        if (ttSnap !== undefined)
+          figures.push({ name: 'Tarantool 2.6 restart from a snapshot', value: ttSnap, unit: 's' });
       }
-      return { suite: hasTarantool ? 'box (vs Tarantool 2.6 in the same run)' : 'box (tarantool not installed: no ratios)', figures, checksum };
+      return {
+        suite: hasTarantool
+          ? 'box (vs Tarantool 2.6 in the same run)'
+          : 'box (tarantool not installed: no ratios)',
+        figures,
+        checksum,
+      };
     } finally {
       await rm(root, { recursive: true, force: true });
     }
   },
 } satisfies BenchSuite;
 
-function withRatio(r: BenchFigure['ratio'] | undefined): { ratio?: NonNullable<BenchFigure['ratio']> } {
+function withRatio(r: BenchFigure['ratio'] | undefined): {
+  ratio?: NonNullable<BenchFigure['ratio']>;
+} {
   return r === undefined ? {} : { ratio: r };
 }

@@ -142,7 +142,8 @@ async function measure(
     let done = 0;
     while (performance.now() < deadline) {
       const result = await op();
-      if (count && Array.isArray(result)) counters.fieldSum += (result[0] as number[] | undefined)?.[0] ?? 0;
+      if (count && Array.isArray(result))
+        counters.fieldSum += (result[0] as number[] | undefined)?.[0] ?? 0;
       done++;
     }
     return done;
@@ -189,7 +190,8 @@ const suite: BenchSuite = {
     const figures: BenchFigure[] = [];
     try {
       const oursClient = await connect({ port: ours.port });
-      const ttClient = tarantool === undefined ? undefined : await connect({ port: tarantool.port });
+      const ttClient =
+        tarantool === undefined ? undefined : await connect({ port: tarantool.port });
       try {
         for (const operation of ['ping', 'select'] as const) {
           for (const concurrency of CONCURRENCY) {
@@ -198,7 +200,8 @@ const suite: BenchSuite = {
             const b: number[] = [];
             for (let r = 0; r < repetitions; r++) {
               a.push(await run(oursClient, operation, concurrency, durationMs, counters));
-              if (ttClient !== undefined) b.push(await run(ttClient, operation, concurrency, durationMs, counters));
+              if (ttClient !== undefined)
+                b.push(await run(ttClient, operation, concurrency, durationMs, counters));
             }
             const name = `${operation}, ${concurrency} in flight`;
             const value = median(a);
@@ -211,7 +214,10 @@ const suite: BenchSuite = {
               name: `${ours.name} ${name}`,
               value,
               unit: 'ops/s',
-              ratio: { value: value / reference, against: `${tarantool!.name} (${Math.round(reference)} ops/s)` },
+              ratio: {
+                value: value / reference,
+                against: `${tarantool!.name} (${Math.round(reference)} ops/s)`,
+              },
             });
           }
         }

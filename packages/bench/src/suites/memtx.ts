@@ -13,7 +13,7 @@
 // the same run with wal_mode none (plus a short embedded script for random-key inserts, which
 // tt-embedded.lua does not measure); otherwise the figures measured on this machine and quoted
 // below are used, and the figure names say which. The checksum sums ids read back.
-import { sharedBenchDir } from '../lib/tarantool.js';
+
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,7 @@ import { runInNewContext } from 'node:vm';
 import { MsgpackWriter } from '@tarantype/core';
 import { Space } from '@tarantype/memtx';
 import type { BenchFigure, BenchScale, BenchSuite } from '../harness.js';
+import { sharedBenchDir } from '../lib/tarantool.js';
 
 const TT_EMBEDDED_LUA = process.env.TT_EMBEDDED_LUA ?? join(sharedBenchDir(), 'tt-embedded.lua');
 const POOL_SIZE = 65_536;

@@ -22,8 +22,20 @@ interface Scale {
 }
 
 const SCALES: Record<BenchScale, Scale> = {
-  small: { modes: ['write'], ops: ['ping', 'select'], concurrency: [10], durationSeconds: 0.3, keys: 1000 },
-  large: { modes: ['write', 'none'], ops: ['ping', 'insert', 'replace', 'select', 'update', 'mixed'], concurrency: [1, 10, 100, 1000], durationSeconds: 3, keys: 100000 },
+  small: {
+    modes: ['write'],
+    ops: ['ping', 'select'],
+    concurrency: [10],
+    durationSeconds: 0.3,
+    keys: 1000,
+  },
+  large: {
+    modes: ['write', 'none'],
+    ops: ['ping', 'insert', 'replace', 'select', 'update', 'mixed'],
+    concurrency: [1, 10, 100, 1000],
+    durationSeconds: 3,
+    keys: 100000,
+  },
 };
 
 const ROOT = new URL('../../../../', import.meta.url).pathname;
@@ -44,10 +56,14 @@ function freePort(): Promise<number> {
 async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before listening`);
+    if (child.exitCode !== null)
+      throw new Error(`server exited with ${child.exitCode} before listening`);
     const open = await new Promise<boolean>((resolve) => {
       const socket = netConnect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
     });
     if (open) return;
@@ -64,14 +80,40 @@ interface Server {
 
 async function startTarantool(root: string, mode: string): Promise<Server> {
   const port = await freePort();
-  const child = spawn('tarantool', [join(sharedBenchDir(), 'tt-server.lua')], { env: { ...process.env, LISTEN: `127.0.0.1:${port}`, WAL_MODE: mode, WORK_DIR: join(root, `tt-${mode}`) }, stdio: 'ignore' });
+  const child = spawn('tarantool', [join(sharedBenchDir(), 'tt-server.lua')], {
+    env: {
+      ...process.env,
+      LISTEN: `127.0.0.1:${port}`,
+      WAL_MODE: mode,
+      WORK_DIR: join(root, `tt-${mode}`),
+    },
+    stdio: 'ignore',
+  });
   await waitForPort(port, child);
   return { name: 'Tarantool 2.6', port, child };
 }
 
 async function startTarantype(root: string, mode: string): Promise<Server> {
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'start', '--listen', `127.0.0.1:${port}`, '--data-dir', join(root, `tp-${mode}`), '--wal-mode', mode, '--init', INIT, '--log-level', '2', '--no-console'], { stdio: 'ignore' });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'start',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--data-dir',
+      join(root, `tp-${mode}`),
+      '--wal-mode',
+      mode,
+      '--init',
+      INIT,
+      '--log-level',
+      '2',
+      '--no-console',
+    ],
+    { stdio: 'ignore' },
+  );
   await waitForPort(port, child);
   return { name: 'tarantype', port, child };
 }
@@ -91,12 +133,16 @@ interface Load {
 }
 
 async function load(server: Server, op: string, concurrency: number, scale: Scale): Promise<Load> {
-  const result = await runTarantoolJson('netload.lua', [`127.0.0.1:${server.port}`, op, '0', String(concurrency)], {
-    DURATION: String(scale.durationSeconds),
-    WARMUP: '0.3',
-    KEYS: String(scale.keys),
-    SERVER_PID: String(server.child.pid),
-  });
+  const result = await runTarantoolJson(
+    'netload.lua',
+    [`127.0.0.1:${server.port}`, op, '0', String(concurrency)],
+    {
+      DURATION: String(scale.durationSeconds),
+      WARMUP: '0.3',
+      KEYS: String(scale.keys),
+      SERVER_PID: String(server.child.pid),
+    },
+  );
   const cpu = result.server_cpu_us_per_op as number | undefined;
   return {
     ops_per_s: result.ops_per_s as number,
@@ -110,7 +156,11 @@ export default {
   async run(scaleName: BenchScale) {
     const scale = SCALES[scaleName];
     if (!hasTarantool) {
-      return { suite: 'server (tarantool not installed: the load generator is net.box, nothing measured)', figures: [{ name: 'skipped', value: 1, unit: '' }], checksum: 0 };
+      return {
+        suite: 'server (tarantool not installed: the load generator is net.box, nothing measured)',
+        figures: [{ name: 'skipped', value: 1, unit: '' }],
+        checksum: 0,
+      };
     }
     const root = await mkdtemp(join(tmpdir(), 'tarantype-bench-server-'));
     const figures: BenchFigure[] = [];
@@ -133,16 +183,31 @@ export default {
                 name: `${mode} ${op} @${concurrency}: tarantype (Tarantool ${Math.round(theirs.ops_per_s).toLocaleString('en-US')})`,
                 value: ours.ops_per_s,
                 unit: 'ops/s',
-                ratio: { value: ours.ops_per_s / theirs.ops_per_s, against: 'Tarantool', ...(target === undefined ? {} : { target }) },
+                ratio: {
+                  value: ours.ops_per_s / theirs.ops_per_s,
+                  against: 'Tarantool',
+                  ...(target === undefined ? {} : { target }),
+                },
               });
               figures.push({
                 name: `${mode} ${op} @${concurrency}: p99 (Tarantool ${Math.round(theirs.p99_us)} µs)`,
                 value: ours.p99_us,
                 unit: 'µs',
-                ratio: { value: theirs.p99_us / ours.p99_us, against: "Tarantool's p99 / ours", ...(concurrency === 100 ? { target: '≥ 1.0' } : {}) },
+                ratio: {
+                  value: theirs.p99_us / ours.p99_us,
+                  against: "Tarantool's p99 / ours",
+                  ...(concurrency === 100 ? { target: '≥ 1.0' } : {}),
+                },
               });
-              if (ours.server_cpu_us_per_op !== undefined && theirs.server_cpu_us_per_op !== undefined) {
-                figures.push({ name: `${mode} ${op} @${concurrency}: server CPU per op (Tarantool ${theirs.server_cpu_us_per_op.toFixed(1)} µs)`, value: ours.server_cpu_us_per_op, unit: 'µs' });
+              if (
+                ours.server_cpu_us_per_op !== undefined &&
+                theirs.server_cpu_us_per_op !== undefined
+              ) {
+                figures.push({
+                  name: `${mode} ${op} @${concurrency}: server CPU per op (Tarantool ${theirs.server_cpu_us_per_op.toFixed(1)} µs)`,
+                  value: ours.server_cpu_us_per_op,
+                  unit: 'µs',
+                });
               }
             }
           }
@@ -151,7 +216,11 @@ export default {
           await stop(tt);
         }
       }
-      return { suite: 'server: net.box load against Tarantool 2.6 and tarantype, same run', figures, checksum };
+      return {
+        suite: 'server: net.box load against Tarantool 2.6 and tarantype, same run',
+        figures,
+        checksum,
+      };
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -15,18 +15,27 @@
 // the same run first (box.snapshot() of 1M tuples, restart from that snapshot); otherwise the
 // figures quoted in the issue are used, and the figure names say which.
 // The checksum sums rows and tuple bytes read back.
-import { sharedBenchDir } from '../lib/tarantool.js';
+
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Hasher, IprotoType, MsgpackWriter, Vclock, type Xrow, loadHasher, makeXrow } from '@tarantype/core';
+import {
+  type Hasher,
+  IprotoType,
+  loadHasher,
+  MsgpackWriter,
+  makeXrow,
+  Vclock,
+  type Xrow,
+} from '@tarantype/core';
 import { SnapshotReader, writeSnapshot } from '@tarantype/snapshot';
 import { CowSortedMap, type MemorySpace, readViewSource } from '@tarantype/snapshot/testing';
 import { Journal, NodeFileSystem } from '@tarantype/wal';
 import { seededRandom } from '@tarantype/wal/testing';
 import { type BenchFigure, type BenchScale, type BenchSuite, percentile } from '../harness.js';
+import { sharedBenchDir } from '../lib/tarantool.js';
 
 const UUID = '6a1c8f2e-4b3d-4e5f-9a0b-1c2d3e4f5a6b';
 const SPACE_ID = 512;
@@ -49,7 +58,12 @@ const SCALES: Record<BenchScale, Scale> = {
 };
 
 /** Tarantool 2.6 on this machine, as quoted in the issue (used when tarantool is not on PATH). */
-const QUOTED = { snapshotSeconds: 0.47, snapMegabytes: 32, restartSeconds: 0.365, source: 'Tarantool 2.6 (quoted)' };
+const QUOTED = {
+  snapshotSeconds: 0.47,
+  snapMegabytes: 32,
+  restartSeconds: 0.365,
+  source: 'Tarantool 2.6 (quoted)',
+};
 
 interface TarantoolFigures {
   readonly snapshotSeconds: number;
@@ -67,9 +81,19 @@ function runTarantool(tuples: number, dir: string): TarantoolFigures | undefined
     encoding: 'utf8',
     timeout: 300_000,
     // PHASE_CAP and GETS shorten phases this suite does not use; N and RECOVERY are what it reads.
-    env: { ...process.env, N: String(tuples), DIR: join(dir, 'tt'), PHASE_CAP: '1', GETS: '1000', RECOVERY: '1' },
+    env: {
+      ...process.env,
+      N: String(tuples),
+      DIR: join(dir, 'tt'),
+      PHASE_CAP: '1',
+      GETS: '1000',
+      RECOVERY: '1',
+    },
   });
-  const line = run.stdout?.split('\n').filter((l) => l.startsWith('{')).at(-1);
+  const line = run.stdout
+    ?.split('\n')
+    .filter((l) => l.startsWith('{'))
+    .at(-1);
   if (run.status !== 0 || line === undefined) return undefined;
   const result = JSON.parse(line) as {
     snapshot?: { secs: number; snap_mb: number };
@@ -78,7 +102,12 @@ function runTarantool(tuples: number, dir: string): TarantoolFigures | undefined
   };
   const restart = result.recovery?.from_snap?.cfg_s;
   if (result.snapshot === undefined || restart === undefined) return undefined;
-  return { snapshotSeconds: result.snapshot.secs, snapMegabytes: result.snapshot.snap_mb, restartSeconds: restart, source: `Tarantool ${result.version ?? '2.6'} (same run)` };
+  return {
+    snapshotSeconds: result.snapshot.secs,
+    snapMegabytes: result.snapshot.snap_mb,
+    restartSeconds: restart,
+    source: `Tarantool ${result.version ?? '2.6'} (same run)`,
+  };
 }
 
 /** Tuples [i, <32-byte string>, i * 2] encoded into one arena (as memtx keeps them), as views. */
@@ -114,7 +143,8 @@ function firstField(tuple: Uint8Array): number {
   if (t < 0x80) return t;
   if (t === 0xcc) return tuple[2]!;
   if (t === 0xcd) return (tuple[2]! << 8) | tuple[3]!;
-  if (t === 0xce) return ((tuple[2]! << 24) >>> 0) + ((tuple[3]! << 16) | (tuple[4]! << 8) | tuple[5]!);
+  if (t === 0xce)
+    return ((tuple[2]! << 24) >>> 0) + ((tuple[3]! << 16) | (tuple[4]! << 8) | tuple[5]!);
   throw new Error(`unexpected key type 0x${t.toString(16)}`);
 }
 
@@ -144,7 +174,12 @@ interface LoadResult {
  * each tuple into an arena (memtx keeps tuples in its own memory, not in read buffers) and
  * appends its offset to a primary index (rows come in primary-key order: a bulk load).
  */
-async function load(fs: NodeFileSystem, path: string, hasher: Hasher, index: boolean): Promise<LoadResult> {
+async function load(
+  fs: NodeFileSystem,
+  path: string,
+  hasher: Hasher,
+  index: boolean,
+): Promise<LoadResult> {
   const started = performance.now();
   const reader = await SnapshotReader.open(fs, path, hasher);
   const primary = index ? new CowSortedMap<number>() : undefined;
@@ -171,7 +206,8 @@ async function load(fs: NodeFileSystem, path: string, hasher: Hasher, index: boo
     rows += batch.rows.length;
   }
   if (!reader.stats.complete) throw new Error('snapshot not complete');
-  if (primary !== undefined && primary.size !== rows - reader.stats.systemRows) throw new Error(`index has ${primary.size} of ${rows} rows`);
+  if (primary !== undefined && primary.size !== rows - reader.stats.systemRows)
+    throw new Error(`index has ${primary.size} of ${rows} rows`);
   return { ms: performance.now() - started, rows, bytes };
 }
 
@@ -204,7 +240,12 @@ async function insertLatencies(
         const tuple = factory.make(keys.next);
         space.set(keys.next++, tuple);
         if (journal === undefined) latenciesUs.push((performance.now() - arrival) * 1000);
-        else acknowledgements.push(journal.submit([insertRow(tuple)]).then(() => void latenciesUs.push((performance.now() - arrival) * 1000)));
+        else
+          acknowledgements.push(
+            journal
+              .submit([insertRow(tuple)])
+              .then(() => void latenciesUs.push((performance.now() - arrival) * 1000)),
+          );
         issued++;
       }
       if (stopped) resolve();
@@ -229,7 +270,15 @@ async function latencyRun(
   rounds: number,
   windowMs: number,
   journal: Journal | undefined,
-  context: { fs: NodeFileSystem; hasher: Hasher; root: string; spaces: MemorySpace[]; factory: TupleFactory; keys: { next: number }; nextVclock: () => Vclock },
+  context: {
+    fs: NodeFileSystem;
+    hasher: Hasher;
+    root: string;
+    spaces: MemorySpace[];
+    factory: TupleFactory;
+    keys: { next: number };
+    nextVclock: () => Vclock;
+  },
 ): Promise<LatencyRun> {
   const { fs, hasher, root, spaces, factory, keys, nextVclock } = context;
   const data = spaces.find((space) => space.id === SPACE_ID)!.data;
@@ -240,7 +289,13 @@ async function latencyRun(
     without.push(...(await insertLatencies(data, journal, factory, keys, sleep(windowMs))));
     const dir = join(root, `during-${journal === undefined ? 'memory' : 'wal'}-${round}`);
     await fs.mkdir(dir);
-    const snapshot = writeSnapshot({ fs, dir, hasher, instanceUuid: UUID, source: readViewSource(nextVclock(), spaces) });
+    const snapshot = writeSnapshot({
+      fs,
+      dir,
+      hasher,
+      instanceUuid: UUID,
+      source: readViewSource(nextVclock(), spaces),
+    });
     during.push(...(await insertLatencies(data, journal, factory, keys, snapshot)));
     if ((await snapshot).status !== 'written') throw new Error('snapshot not written');
     await rm(dir, { recursive: true, force: true });
@@ -285,7 +340,13 @@ export default {
         const dir = join(root, `write-${i}`);
         await fs.mkdir(dir);
         const started = performance.now();
-        const result = await writeSnapshot({ fs, dir, hasher, instanceUuid: UUID, source: readViewSource(nextVclock(), spaces) });
+        const result = await writeSnapshot({
+          fs,
+          dir,
+          hasher,
+          instanceUuid: UUID,
+          source: readViewSource(nextVclock(), spaces),
+        });
         const ms = performance.now() - started;
         if (result.status !== 'written') throw new Error('snapshot not written');
         if (i > 0) writes.push({ ms, bytes: result.bytes, path: result.path }); // the first run warms up
@@ -297,14 +358,25 @@ export default {
         name: `write snapshot, ${label}`,
         value: writeSeconds,
         unit: 's',
-        ratio: { value: writeSeconds / tarantool.snapshotSeconds, against: `${tarantool.source} box.snapshot() ${tarantool.snapshotSeconds} s`, target: '≤ 1.00' },
+        ratio: {
+          value: writeSeconds / tarantool.snapshotSeconds,
+          against: `${tarantool.source} box.snapshot() ${tarantool.snapshotSeconds} s`,
+          target: '≤ 1.00',
+        },
       });
-      figures.push({ name: 'write bandwidth (file MB / s)', value: fileMegabytes / writeSeconds, unit: 'MB/s' });
+      figures.push({
+        name: 'write bandwidth (file MB / s)',
+        value: fileMegabytes / writeSeconds,
+        unit: 'MB/s',
+      });
       figures.push({
         name: 'snapshot file size (no compression)',
         value: fileMegabytes,
         unit: 'MB',
-        ratio: { value: fileMegabytes / tarantool.snapMegabytes, against: `${tarantool.source} .snap ${tarantool.snapMegabytes} MB (zstd)` },
+        ratio: {
+          value: fileMegabytes / tarantool.snapMegabytes,
+          against: `${tarantool.source} .snap ${tarantool.snapMegabytes} MB (zstd)`,
+        },
       });
 
       // Load.
@@ -322,7 +394,11 @@ export default {
         name: 'load snapshot (read, verify, hand out every row)',
         value: loadSeconds,
         unit: 's',
-        ratio: { value: loadSeconds / tarantool.restartSeconds, against: restart, target: '≤ 1.00' },
+        ratio: {
+          value: loadSeconds / tarantool.restartSeconds,
+          against: restart,
+          target: '≤ 1.00',
+        },
       });
       figures.push({ name: 'load bandwidth', value: fileMegabytes / loadSeconds, unit: 'MB/s' });
       figures.push({
@@ -336,8 +412,24 @@ export default {
       // the in-memory insert alone (what the event loop's slices cost by themselves).
       const walDir = join(root, 'wal');
       await fs.mkdir(walDir);
-      const journal = new Journal({ fs, dir: walDir, hasher, instanceUuid: UUID, instanceId: 1, vclock: new Vclock(), mode: 'write' });
-      const context = { fs, hasher, root, spaces, factory, keys: { next: scale.tuples + 1 }, nextVclock };
+      const journal = new Journal({
+        fs,
+        dir: walDir,
+        hasher,
+        instanceUuid: UUID,
+        instanceId: 1,
+        vclock: new Vclock(),
+        mode: 'write',
+      });
+      const context = {
+        fs,
+        hasher,
+        root,
+        spaces,
+        factory,
+        keys: { next: scale.tuples + 1 },
+        nextVclock,
+      };
       const windowMs = Math.max(50, writeSeconds * 1000);
       const withWal = await latencyRun(scale.latencyRounds, windowMs, journal, context);
       await journal.close();
@@ -350,14 +442,30 @@ export default {
       ] as const) {
         const p99Without = percentile(run.without, 99);
         const p99During = percentile(run.during, 99);
-        figures.push({ name: `${what}: p50 without a snapshot`, value: percentile(run.without, 50), unit: 'µs' });
-        figures.push({ name: `  p99 without a snapshot (${run.without.length} inserts)`, value: p99Without, unit: 'µs' });
-        figures.push({ name: '  p50 during a snapshot', value: percentile(run.during, 50), unit: 'µs' });
+        figures.push({
+          name: `${what}: p50 without a snapshot`,
+          value: percentile(run.without, 50),
+          unit: 'µs',
+        });
+        figures.push({
+          name: `  p99 without a snapshot (${run.without.length} inserts)`,
+          value: p99Without,
+          unit: 'µs',
+        });
+        figures.push({
+          name: '  p50 during a snapshot',
+          value: percentile(run.during, 50),
+          unit: 'µs',
+        });
         figures.push({
           name: `  p99 during a snapshot (${run.during.length} inserts)`,
           value: p99During,
           unit: 'µs',
-          ratio: { value: p99During / p99Without, against: 'p99 without', ...(run === withWal ? { target: '≤ 2.00' } : {}) },
+          ratio: {
+            value: p99During / p99Without,
+            against: 'p99 without',
+            ...(run === withWal ? { target: '≤ 2.00' } : {}),
+          },
         });
         figures.push({ name: '  max during a snapshot', value: run.during.at(-1)!, unit: 'µs' });
       }

@@ -4,13 +4,27 @@
 // 1M-row file back; and the machine's limits measured the same way in the same run: plain
 // sequential write() of the same bytes, plain read + xxh64 of the same file, and the latency
 // of one 4 KiB append + fdatasync. Ratios against those limits are printed with the targets.
-import { IprotoType, MsgpackWriter, Vclock, type Xrow, loadHasher, makeXrow } from '@tarantype/core';
-import { Journal, NodeFileSystem, XlogCursor, XlogDir, type WalMode } from '@tarantype/wal';
+
 import { closeSync, fdatasyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BenchFigure, type BenchScale, type BenchSuite, medianMs, percentile } from '../harness.js';
+import {
+  IprotoType,
+  loadHasher,
+  MsgpackWriter,
+  makeXrow,
+  Vclock,
+  type Xrow,
+} from '@tarantype/core';
+import { Journal, NodeFileSystem, type WalMode, XlogCursor, XlogDir } from '@tarantype/wal';
+import {
+  type BenchFigure,
+  type BenchScale,
+  type BenchSuite,
+  medianMs,
+  percentile,
+} from '../harness.js';
 
 const UUID = '5f0a7b3e-2c1d-4e6f-8a9b-0c1d2e3f4a5b';
 const PAYLOAD = 'p'.repeat(80);
@@ -43,16 +57,48 @@ interface Scale {
 }
 
 const SCALES: Record<BenchScale, Scale> = {
-  small: { txRows: 1000, txCount: 10, concurrentRounds: 3, concurrency: 1000, iterations: 1, syncSamples: 10 },
-  large: { txRows: 1000, txCount: 1000, concurrentRounds: 30, concurrency: 1000, iterations: 5, syncSamples: 200 },
+  small: {
+    txRows: 1000,
+    txCount: 10,
+    concurrentRounds: 3,
+    concurrency: 1000,
+    iterations: 1,
+    syncSamples: 10,
+  },
+  large: {
+    txRows: 1000,
+    txCount: 1000,
+    concurrentRounds: 30,
+    concurrency: 1000,
+    iterations: 5,
+    syncSamples: 200,
+  },
 };
 
-async function newJournal(dir: string, mode: WalMode, hasher: Awaited<ReturnType<typeof loadHasher>>): Promise<Journal> {
-  return new Journal({ fs: new NodeFileSystem(), dir, hasher, instanceUuid: UUID, instanceId: 1, vclock: new Vclock(), mode, maxSizeBytes: 1 << 30 });
+async function newJournal(
+  dir: string,
+  mode: WalMode,
+  hasher: Awaited<ReturnType<typeof loadHasher>>,
+): Promise<Journal> {
+  return new Journal({
+    fs: new NodeFileSystem(),
+    dir,
+    hasher,
+    instanceUuid: UUID,
+    instanceId: 1,
+    vclock: new Vclock(),
+    mode,
+    maxSizeBytes: 1 << 30,
+  });
 }
 
 /** A closed loop of `concurrency` clients, each submitting single-row transactions `rounds` times. */
-async function closedLoop(journal: Journal, rows: Xrow[], concurrency: number, rounds: number): Promise<void> {
+async function closedLoop(
+  journal: Journal,
+  rows: Xrow[],
+  concurrency: number,
+  rounds: number,
+): Promise<void> {
   const client = async (c: number) => {
     for (let r = 0; r < rounds; r++) {
       const row = rows[c]!;
@@ -75,7 +121,9 @@ export default {
     try {
       const totalRows = scale.txRows * scale.txCount;
       const bodies = new MsgpackWriter(totalRows * 110);
-      const transactions = Array.from({ length: scale.txCount }, (_, t) => Array.from({ length: scale.txRows }, (_, r) => rowFor(t * scale.txRows + r, bodies)));
+      const transactions = Array.from({ length: scale.txCount }, (_, t) =>
+        Array.from({ length: scale.txRows }, (_, r) => rowFor(t * scale.txRows + r, bodies)),
+      );
       let dirA = '';
       let n = 0;
       // (a) write mode, 1000-row transactions, all submitted at once (the queue bound applies).
@@ -83,7 +131,12 @@ export default {
         '(a)',
         async () => {
           const journal = await newJournal(dirA, 'write', hasher);
-          await Promise.all(transactions.map((rows) => (rows.forEach((row) => (row.replica_id = 0)), journal.submit(rows))));
+          await Promise.all(
+            transactions.map((rows) => {
+              for (const row of rows) row.replica_id = 0;
+              return journal.submit(rows);
+            }),
+          );
           await journal.close();
           checksum += journal.vclock.signature();
         },
@@ -103,16 +156,30 @@ export default {
         'plain write',
         () => {
           const fd = openSync(join(root, `plain${n++}`), 'w');
-          for (let written = 0; written < fileBytes; written += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, fileBytes - written));
+          for (let written = 0; written < fileBytes; written += chunk.length)
+            writeSync(fd, chunk, 0, Math.min(chunk.length, fileBytes - written));
           closeSync(fd);
         },
         scale.iterations,
       );
       const mbA = fileBytes / 1e6 / (msA / 1000);
       const mbPlain = fileBytes / 1e6 / (msPlainWrite / 1000);
-      figures.push({ name: `(a) write mode, ${scale.txRows}-row transactions`, value: totalRows / (msA / 1000), unit: 'rows/s' });
-      figures.push({ name: '(a) bandwidth', value: mbA, unit: 'MB/s', ratio: { value: mbA / mbPlain, against: 'plain sequential write()', target: '≥ 0.50' } });
-      figures.push({ name: 'machine: plain sequential write() of the same bytes', value: mbPlain, unit: 'MB/s' });
+      figures.push({
+        name: `(a) write mode, ${scale.txRows}-row transactions`,
+        value: totalRows / (msA / 1000),
+        unit: 'rows/s',
+      });
+      figures.push({
+        name: '(a) bandwidth',
+        value: mbA,
+        unit: 'MB/s',
+        ratio: { value: mbA / mbPlain, against: 'plain sequential write()', target: '≥ 0.50' },
+      });
+      figures.push({
+        name: 'machine: plain sequential write() of the same bytes',
+        value: mbPlain,
+        unit: 'MB/s',
+      });
 
       // (b) and (c): closed loop of 1000 clients with single-row transactions.
       const loopRows = Array.from({ length: scale.concurrency }, (_, i) => rowFor(i, writer));
@@ -135,10 +202,19 @@ export default {
         await journal!.close();
         const tx = scale.concurrency * scale.concurrentRounds;
         const label = mode === 'write' ? '(b) write mode' : '(c) fsync mode';
-        figures.push({ name: `${label}, ${scale.concurrency} concurrent 1-row transactions`, value: tx / (ms / 1000), unit: 'tx/s' });
+        figures.push({
+          name: `${label}, ${scale.concurrency} concurrent 1-row transactions`,
+          value: tx / (ms / 1000),
+          unit: 'tx/s',
+        });
         if (mode === 'fsync') {
           const perSync = stats.transactions / Math.max(1, stats.syncs);
-          figures.push({ name: '(c) transactions per fdatasync', value: perSync, unit: 'tx/sync', ratio: { value: perSync / 100, against: '100 tx per sync', target: '≥ 1.00' } });
+          figures.push({
+            name: '(c) transactions per fdatasync',
+            value: perSync,
+            unit: 'tx/sync',
+            ratio: { value: perSync / 100, against: '100 tx per sync', target: '≥ 1.00' },
+          });
         }
         checksum += stats.transactions;
       }
@@ -174,10 +250,28 @@ export default {
         },
         scale.iterations,
       );
-      figures.push({ name: `(d) read ${totalRows.toLocaleString('en-US')}-row file back (verify blocks)`, value: totalRows / (msD / 1000), unit: 'rows/s' });
-      figures.push({ name: '(d) read bandwidth', value: fileBytes / 1e6 / (msD / 1000), unit: 'MB/s', ratio: { value: msPlainRead / msD, against: 'plain read + xxh64', target: '≥ 0.50' } });
-      figures.push({ name: "(d') read back, verify + decode every row", value: totalRows / (msDecode / 1000), unit: 'rows/s', ratio: { value: msPlainRead / msDecode, against: 'plain read + xxh64' } });
-      figures.push({ name: 'machine: plain read + xxh64 of the same file', value: fileBytes / 1e6 / (msPlainRead / 1000), unit: 'MB/s' });
+      figures.push({
+        name: `(d) read ${totalRows.toLocaleString('en-US')}-row file back (verify blocks)`,
+        value: totalRows / (msD / 1000),
+        unit: 'rows/s',
+      });
+      figures.push({
+        name: '(d) read bandwidth',
+        value: fileBytes / 1e6 / (msD / 1000),
+        unit: 'MB/s',
+        ratio: { value: msPlainRead / msD, against: 'plain read + xxh64', target: '≥ 0.50' },
+      });
+      figures.push({
+        name: "(d') read back, verify + decode every row",
+        value: totalRows / (msDecode / 1000),
+        unit: 'rows/s',
+        ratio: { value: msPlainRead / msDecode, against: 'plain read + xxh64' },
+      });
+      figures.push({
+        name: 'machine: plain read + xxh64 of the same file',
+        value: fileBytes / 1e6 / (msPlainRead / 1000),
+        unit: 'MB/s',
+      });
 
       // The machine: 4 KiB append + fdatasync latency.
       const fd = openSync(join(root, 'sync-probe'), 'w');
@@ -191,10 +285,14 @@ export default {
       }
       closeSync(fd);
       samples.sort((a, b) => a - b);
-      figures.push({ name: 'machine: 4 KiB append + fdatasync, median', value: percentile(samples, 50), unit: 'µs' });
+      figures.push({
+        name: 'machine: 4 KiB append + fdatasync, median',
+        value: percentile(samples, 50),
+        unit: 'µs',
+      });
       return { suite: 'wal', figures, checksum };
     } finally {
       await rm(root, { recursive: true, force: true });
     }
   },
-};
+} satisfies BenchSuite;
