@@ -432,7 +432,11 @@ export class Box {
     const guard = `once${key}`;
     const schema = this.catalog.spaceOrThrow(SystemSpace.SCHEMA);
     if (storageOf(schema).get([guard]) !== undefined) return undefined;
-    while (this.readOnly) await new Promise<void>((resolve) => this.writableWaiters.push(resolve));
+    while (this.readOnly) {
+      if (this.status === 'closing' || this.status === 'closed')
+        throw new SystemError('the instance is shutting down');
+      await new Promise<void>((resolve) => this.writableWaiters.push(resolve));
+    }
     if (storageOf(schema).get([guard]) !== undefined) return undefined;
     await this.write(
       UserId.ADMIN,

@@ -222,7 +222,7 @@ export class Catalog {
     ) {
       entry.memtx = this.rebuild(entry, def);
     }
-    this.remove({ ...entry, def: previous.def });
+    if (this.byName.get(previous.def.name) === entry) this.byName.delete(previous.def.name);
     entry.def = def;
     this.add(entry);
     this.onSpacesChanged();

@@ -240,6 +240,22 @@ describe('DDL', () => {
     ]);
   });
 
+  it('renames a space: the new name resolves, the old one no longer does, also after restart', async () => {
+    let { box } = await start();
+    const space = await tester(box);
+    await space.insert([1, 'a']);
+    await space.rename('renamed');
+    expect(box.space.tester).toBeUndefined();
+    expect(box.space.renamed!.get([1])).toEqual([1, 'a']);
+    await expect(box.schema.space.create('renamed')).rejects.toThrow(
+      "Space 'renamed' already exists",
+    );
+    await box.schema.space.create('tester');
+    ({ box } = await restart(box));
+    expect(box.space.renamed!.get([1])).toEqual([1, 'a']);
+    expect(box.space.tester!.id).toBe(513);
+  });
+
   it('drops spaces with their indexes and grants, and truncates through _truncate', async () => {
     let { box } = await start();
     const space = await tester(box);
@@ -460,6 +476,11 @@ describe('read_only and box.once', () => {
     await box.cfg({ read_only: false });
     await pending;
     expect(done).toBe(true);
+    await box.cfg({ read_only: true });
+    const stuck = box.once('never', () => undefined);
+    await box.close();
+    boxes.splice(boxes.indexOf(box), 1);
+    await expect(stuck).rejects.toThrow('the instance is shutting down');
     await expect(box.once(undefined as never, undefined as never)).rejects.toThrow(
       'Illegal parameters, Usage: box.once(key, func, ...)',
     );
