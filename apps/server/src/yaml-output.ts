@@ -98,10 +98,35 @@ function block(value: unknown, indent: string, lines: string[], prefix: string):
   );
 }
 
+/**
+ * Turns a value into plain data the formatter can print: class instances with toJSON() give
+ * their summary (BoxSpace, BoxIndex, Vclock …), other class instances print as `<Name>`,
+ * and a cycle prints as '<circular>'.
+ */
+export function plain(value: unknown, seen = new WeakSet<object>()): unknown {
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
+  if (seen.has(value)) return '<circular>';
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((v) => plain(v, seen));
+    if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, plain(v, seen)]));
+    const prototype = Object.getPrototypeOf(value);
+    if (prototype !== Object.prototype && prototype !== null) {
+      const toJSON = (value as { toJSON?: () => unknown }).toJSON;
+      if (typeof toJSON === 'function') return plain(toJSON.call(value), seen);
+      if (value instanceof Error) return value.message;
+      return `<${value.constructor?.name ?? 'object'}>`;
+    }
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v, seen)]));
+  } finally {
+    seen.delete(value);
+  }
+}
+
 /** Formats the values returned by one console command. */
 export function formatResults(values: readonly unknown[]): string {
   const lines = ['---'];
-  for (const value of values) block(value, '  ', lines, '- ');
+  for (const value of values) block(plain(value), '  ', lines, '- ');
   lines.push('...', '');
   return `${lines.join('\n')}\n`;
 }

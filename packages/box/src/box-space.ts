@@ -72,6 +72,18 @@ export class BoxIndex {
     }));
   }
 
+  /** What a console prints for an index (Tarantool's index object fields, 0-based fieldno). */
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      name: this.name,
+      type: this.type,
+      unique: this.unique,
+      space_id: this.space.id,
+      parts: this.parts,
+    };
+  }
+
   select(key?: KeyInput, options: SelectOptions = {}): unknown[][] {
     return this.space.select(key, { ...options, index: this.def.id });
   }
@@ -147,6 +159,23 @@ export class BoxSpace {
       out[def.name] = handle;
     }
     return out;
+  }
+
+  /** What a console prints for a space (Tarantool's space object fields). */
+  toJSON(): Record<string, unknown> {
+    const index: Record<string, unknown> = {};
+    for (const def of this.entry.indexes.values())
+      index[def.name] = new BoxIndex(this, def).toJSON();
+    return {
+      id: this.id,
+      name: this.name,
+      engine: this.engine,
+      field_count: this.field_count,
+      temporary: this.temporary,
+      is_local: this.is_local,
+      format: this.formatFields,
+      index,
+    };
   }
 
   /** @internal The memtx space (refreshed after format changes). */
