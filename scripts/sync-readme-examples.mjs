@@ -2,7 +2,7 @@
 // Copies each package's README example from its test (the README-BEGIN/README-END region of
 // test/readme.test.ts) into the first ```ts block of its README.md, so the README shows the
 // code the suite runs. Run after reformatting: `node scripts/sync-readme-examples.mjs`.
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exampleRegion } from './readme-example.mjs';
 
