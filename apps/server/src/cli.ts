@@ -4,6 +4,7 @@
 //                   [--config FILE.yaml] [--init MODULE] [--admin SOCKET|PORT] [--no-console]
 //   tarantype connect <socket|host:port>     (a console into a running instance's admin console)
 // SIGTERM/SIGINT stop gracefully (in-flight requests finish, the xlog is closed) and exit 0.
+import { createWriteStream } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { type CredentialsConfig, loadConfigFile } from './config.js';
 import { ConsoleEvaluator, runConsoleClient, startInteractiveConsole } from './console.js';
@@ -14,6 +15,23 @@ function integer(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n)) throw new InvalidArgumentError('expected an integer');
   return n;
+}
+
+/**
+ * box.cfg.log: Tarantool's forms are a file path, 'file:<path>', 'pipe:<command>' and
+ * 'syslog:…'. The server writes to a file (appending, created if missing); pipe and syslog
+ * are refused with Tarantool's option error rather than silently ignored.
+ */
+function logDestination(log: unknown): { destination?: NodeJS.WritableStream } {
+  if (log === undefined || log === null || log === '') return {};
+  const text = String(log);
+  if (text.startsWith('pipe:') || text.startsWith('|') || text.startsWith('syslog:')) {
+    throw new InvalidArgumentError(
+      `Incorrect value for option 'log': pipe and syslog destinations are not supported, use a file path`,
+    );
+  }
+  const path = text.startsWith('file:') ? text.slice('file:'.length) : text;
+  return { destination: createWriteStream(path, { flags: 'a' }) };
 }
 
 interface StartFlags {
@@ -53,23 +71,20 @@ async function start(flags: StartFlags): Promise<void> {
   if (format !== 'plain' && format !== 'json')
     throw new InvalidArgumentError(`--log-format must be plain or json, not '${format}'`);
   cfg.log_format = format;
-  const logger = createLogger({ level: (cfg.log_level as number | undefined) ?? 5, format });
-  let instance: Instance;
-  try {
-    instance = await Instance.start({
-      cfg,
-      logger,
-      ...(flags.admin === undefined ? {} : { admin: flags.admin }),
-      ...(flags.init === undefined ? {} : { init: flags.init }),
-      ...(credentials === undefined ? {} : { credentials }),
-    });
-  } catch (error) {
-    logger.error(`cannot start: ${(error as Error).message}`);
-    process.exitCode = 1;
-    return;
-  }
+  const logger = createLogger({
+    level: (cfg.log_level as number | undefined) ?? 5,
+    format,
+    ...logDestination(cfg.log),
+  });
+  // Signals are handled from the start: a SIGTERM during recovery stops right after it.
+  let instance: Instance | undefined;
+  let pendingSignal: string | undefined;
   let stopping = false;
   const stop = (signal: string) => {
+    if (instance === undefined) {
+      pendingSignal ??= signal;
+      return;
+    }
     if (stopping) return;
     stopping = true;
     logger.info(`got ${signal}`);
@@ -83,6 +98,25 @@ async function start(flags: StartFlags): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    instance = await Instance.start({
+      cfg,
+      logger,
+      ...(flags.admin === undefined ? {} : { admin: flags.admin }),
+      ...(flags.init === undefined ? {} : { init: flags.init }),
+      ...(credentials === undefined ? {} : { credentials }),
+    });
+  } catch (error) {
+    logger.error(`cannot start: ${(error as Error).message}`);
+    process.exitCode = 1;
+    process.removeAllListeners('SIGTERM');
+    process.removeAllListeners('SIGINT');
+    return;
+  }
+  if (pendingSignal !== undefined) {
+    stop(pendingSignal);
+    return;
+  }
   if (flags.console && process.stdin.isTTY === true) {
     await startInteractiveConsole(
       new ConsoleEvaluator({ box: instance.box, instance, functions: instance.functions }),

@@ -1,5 +1,6 @@
 // The CLI end to end: real processes, real sockets, real files.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from '@tarantype/iproto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -109,6 +110,39 @@ describe('tarantype CLI', () => {
     );
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
+  });
+
+  it('writes its log to the file named by box.cfg.log (--config)', {
+    timeout: 60_000,
+  }, async () => {
+    const config = join(dir, 'config.yaml');
+    const logFile = join(dir, 'tarantype.log');
+    await writeFile(config, `log: ${logFile}\ncheckpoint_interval: 0\n`);
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'start',
+        '--listen',
+        '127.0.0.1:0',
+        '--data-dir',
+        join(dir, 'data'),
+        '--config',
+        config,
+      ],
+      { stdio: 'ignore' },
+    );
+    children.push(child);
+    const deadline = Date.now() + 20_000;
+    let text = '';
+    while (Date.now() < deadline && !text.includes('ready to accept requests')) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      text = await readFile(logFile, 'utf8').catch(() => '');
+    }
+    expect(text).toMatch(/ main I> ready to accept requests\n/);
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 
   it('logs JSON lines with --log-format json and refuses bad options with Tarantool texts', {

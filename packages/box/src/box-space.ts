@@ -46,6 +46,10 @@ export interface CreateIndexOptions {
 
 const INDEX_OPTIONS = new Set(['type', 'id', 'unique', 'if_not_exists', 'parts']);
 
+function newTupleOf(statement: { newTuple: unknown[] | undefined } | undefined): unknown[] {
+  return statement!.newTuple!;
+}
+
 export class BoxIndex {
   constructor(
     private readonly space: BoxSpace,
@@ -196,24 +200,16 @@ export class BoxSpace {
 
   // {{{ writes
 
-  async insert(tuple: TupleInput): Promise<unknown[]> {
-    const statement = await this.box.write(
-      this.userId,
-      this.id,
-      { kind: 'insert', tuple },
-      'INSERT',
-    );
-    return statement!.newTuple!;
+  insert(tuple: TupleInput): Promise<unknown[]> {
+    return this.box
+      .write(this.userId, this.id, { kind: 'insert', tuple }, 'INSERT')
+      .then(newTupleOf);
   }
 
-  async replace(tuple: TupleInput): Promise<unknown[]> {
-    const statement = await this.box.write(
-      this.userId,
-      this.id,
-      { kind: 'replace', tuple },
-      'REPLACE',
-    );
-    return statement!.newTuple!;
+  replace(tuple: TupleInput): Promise<unknown[]> {
+    return this.box
+      .write(this.userId, this.id, { kind: 'replace', tuple }, 'REPLACE')
+      .then(newTupleOf);
   }
 
   /** Tarantool's space:put, the same as replace. */

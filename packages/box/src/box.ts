@@ -15,6 +15,7 @@ import { resolve as resolvePath } from 'node:path';
 import {
   ClientError,
   ErrorCode,
+  encode,
   type Hasher,
   IprotoType,
   loadHasher,
@@ -73,6 +74,8 @@ export interface CheckpointInfo {
 }
 
 const TARANTYPE_VERSION = `${TARANTOOL_VERSION}-0-tarantype`;
+/** Writes between two recomputations of memory use for memtx_memory (a sum over spaces). */
+const MEMORY_CHECK_INTERVAL = 128;
 
 export class Box {
   status: BoxStatus = 'loading';
@@ -96,6 +99,8 @@ export class Box {
   private lock: DirLock | undefined;
   private writableWaiters: Array<() => void> = [];
   private lastCheckpointVclock: Vclock | undefined;
+  private writesSinceMemoryCheck = 0;
+  private memoryFull = false;
 
   private constructor(
     config: BoxConfig,
@@ -144,6 +149,7 @@ export class Box {
     const previous = this.config;
     this.config = next;
     if (next.checkpoint_interval !== previous.checkpoint_interval) this.scheduleCheckpoints();
+    if (next.memtx_memory !== previous.memtx_memory) this.memoryFull = false;
     if (previous.read_only && !next.read_only) this.wakeWritableWaiters();
   }
 
@@ -297,7 +303,10 @@ export class Box {
     };
     try {
       this.checkWrite(userId, this.catalog.spaceOrThrow(spaceId));
-      // Fast path (no transaction anywhere, no checkpoint barrier): apply now, no async layers.
+      this.checkMemory(op);
+      // Fast paths (no async layers): inside the caller's transaction holding the lock, or
+      // autocommit with no transaction anywhere and no checkpoint barrier.
+      if (this.txns.tryInTransaction(apply)) return Promise.resolve(statement);
       const durable = this.barrier === undefined ? this.txns.tryAutocommit(apply) : false;
       if (durable === undefined) return Promise.resolve(statement);
       if (durable !== false) return durable.then(() => statement, this.countError);
@@ -317,6 +326,32 @@ export class Box {
   private async writeSlow(apply: Parameters<TxnManager['statement']>[0]): Promise<void> {
     if (this.barrier !== undefined && this.txns.current() === undefined) await this.barrier;
     await this.txns.statement(apply);
+  }
+
+  /** Bytes of tuples and indexes in every memtx space (what memtx_memory bounds). */
+  memoryUsedBytes(): number {
+    let total = 0;
+    for (const entry of this.catalog.byId.values())
+      if (entry.memtx !== undefined) total += entry.memtx.memory().totalBytes;
+    return total;
+  }
+
+  /**
+   * memtx_memory: once tuples and indexes reach it, inserts, replaces, updates and upserts
+   * fail with Tarantool's ER_MEMORY_ISSUE text (deletes still work and free memory). The sum
+   * is recomputed every MEMORY_CHECK_INTERVAL writes, and on every write while full.
+   */
+  private checkMemory(op: Operation): void {
+    if (op.kind === 'delete') return;
+    if (!this.memoryFull && ++this.writesSinceMemoryCheck < MEMORY_CHECK_INTERVAL) return;
+    this.writesSinceMemoryCheck = 0;
+    this.memoryFull = this.memoryUsedBytes() >= this.config.memtx_memory;
+    if (this.memoryFull) {
+      const tuple = 'tuple' in op ? op.tuple : undefined;
+      const size =
+        tuple === undefined ? 0 : tuple instanceof Uint8Array ? tuple.length : encode(tuple).length;
+      throw new ClientError(ErrorCode.ER_MEMORY_ISSUE, size, 'slab allocator', 'memtx_tuple');
+    }
   }
 
   checkWrite(userId: number, entry: SpaceEntry): void {

@@ -175,6 +175,29 @@ export class TxnManager {
     return this.autocommit(apply);
   }
 
+  /**
+   * The fast path of a statement inside the caller's open transaction: applies synchronously
+   * when the transaction holds the write lock or can take it now. Returns false when the
+   * caller must use statement() (no transaction, aborted, or another holds the lock).
+   */
+  tryInTransaction(
+    apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined,
+  ): boolean {
+    if (this.active === 0) return false;
+    const txn = this.current();
+    if (
+      txn === undefined ||
+      txn.state !== 'open' ||
+      (this.holder !== undefined && this.holder !== txn)
+    )
+      return false;
+    this.holder = txn;
+    const result = apply();
+    if (result?.undo !== undefined) txn.undo.push(result.undo);
+    if (result?.row !== undefined) txn.rows.push(result.row);
+    return true;
+  }
+
   private autocommit(
     apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined,
   ): Promise<void> | undefined {
