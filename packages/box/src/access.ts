@@ -78,6 +78,8 @@ export class AccessControl {
   private readonly privs = new Map<string, PrivRow>();
   /** Effective grants per user id, recomputed lazily after any change. */
   private effective = new Map<number, Map<string, number>>();
+  /** Universe bits per user id (cleared whenever `effective` is). */
+  private universeCache = new Map<number, number>();
 
   static privKey(grantee: number, objectType: string, objectId: number | string): string {
     return `${grantee}\u0000${objectType}\u0000${objectId}`;
@@ -106,6 +108,7 @@ export class AccessControl {
       this.byName.set(next.name, next);
     }
     this.effective = new Map();
+    this.universeCache = new Map();
   }
 
   /** _priv trigger. */
@@ -115,6 +118,7 @@ export class AccessControl {
     if (next !== undefined)
       this.privs.set(AccessControl.privKey(next.grantee, next.objectType, next.objectId), next);
     this.effective = new Map();
+    this.universeCache = new Map();
   }
 
   /** Roles granted to `userId`, transitively (cycle-safe). */
@@ -169,6 +173,13 @@ export class AccessControl {
   ): void {
     if (userId === UserId.ADMIN) return;
     if (ownerId !== undefined && ownerId === userId) return;
+    // Fast path for the request path: universe grants (cached per user) often cover it.
+    let universe = this.universeCache.get(userId);
+    if (universe === undefined) {
+      universe = this.granted(userId, 'universe', 0);
+      this.universeCache.set(userId, universe);
+    }
+    if ((universe & bits) >>> 0 === bits >>> 0) return;
     const have = this.granted(userId, objectType, objectId);
     const missing = bits & ~have;
     if (missing !== 0)
