@@ -263,10 +263,15 @@ export class Box {
   private applyUnlogged(spaceId: number, op: Operation): void {
     const entry = this.catalog.space(spaceId);
     if (entry === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_SPACE, String(spaceId));
-    // User-space snapshot rows: straight into memtx (no statement). System spaces go through
-    // the executor so the catalog sees them.
-    if (op.kind === 'replace' && entry.def.id > SYSTEM_ID_MAX && entry.memtx !== undefined) {
-      entry.memtx.load(op.tuple);
+    // User-space INSERT/REPLACE (snapshot rows, replayed rows): straight into memtx, no
+    // statement (nothing to undo at startup). System spaces go through the executor so the
+    // catalog sees them; before_replace/on_replace triggers are not set at startup.
+    if (
+      (op.kind === 'replace' || op.kind === 'insert') &&
+      entry.def.id > SYSTEM_ID_MAX &&
+      entry.memtx !== undefined
+    ) {
+      entry.memtx.load(op.tuple, op.kind);
       return;
     }
     applyOperation(this.catalog, entry, op, false).undo?.release();

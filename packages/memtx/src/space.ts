@@ -402,18 +402,23 @@ export class Space implements IndexOwner, StatementOwner {
   }
 
   /**
-   * Recovery fast path (snapshot rows, bootstrap): REPLACE `tuple` without a Statement, undo
-   * copies or triggers; a displaced tuple is freed at once (delayed if a read view is open).
-   * For loading at startup only, when no transaction can need an undo.
+   * Recovery fast path (snapshot rows, replayed INSERT/REPLACE rows, bootstrap): REPLACE (or
+   * INSERT, failing with ER_TUPLE_FOUND) `tuple` without a Statement, undo copies or triggers;
+   * a displaced tuple is freed at once (delayed if a read view is open). For loading at
+   * startup only, when no transaction can need an undo and no trigger may run.
    */
-  load(tuple: TupleInput): void {
+  load(tuple: TupleInput, mode: 'insert' | 'replace' = 'replace'): void {
     this.assertWritable();
     this.primary();
     this.prepare(tuple);
     const newRef = this.store();
     let oldRef: number;
     try {
-      oldRef = this.replaceAllKeys(NONE, newRef, DUP_REPLACE_OR_INSERT);
+      oldRef = this.replaceAllKeys(
+        NONE,
+        newRef,
+        mode === 'insert' ? DUP_INSERT : DUP_REPLACE_OR_INSERT,
+      );
     } catch (error) {
       this.arena.freeNow(newRef);
       throw error;
