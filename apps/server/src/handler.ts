@@ -1,5 +1,7 @@
 // The iproto handler of a box instance: the port @tarantype/iproto's server calls for every
 // request of a session. Layer: apps/server (the only place that sees both box and iproto).
+// Request fields (tuples, keys, ops) are views into the packet buffer; box.write consumes
+// them synchronously or copies them before waiting, so they are passed without copying.
 // Sessions act as their user: every request is checked against that user's privileges by
 // box; CALL resolves application functions first, then the box API by its Lua names, with
 // Tarantool's access rule (a function not in _func needs Execute on universe, and that check
@@ -26,11 +28,6 @@ import { type FunctionRegistry, returnValues } from './functions.js';
 import { resolveLuaFunction } from './lua-api.js';
 
 const GUEST: SessionUser = { id: UserId.GUEST, name: 'guest' };
-
-/** A copy: request fields are views into the packet buffer, which the server reuses. */
-function own(bytes: Uint8Array): Uint8Array {
-  return bytes.slice();
-}
 
 export class BoxHandler implements IprotoHandler<SessionUser> {
   constructor(
@@ -94,7 +91,7 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
     const statement = await this.box.write(
       session.user.id,
       request.spaceId,
-      { kind, tuple: own(request.tuple) },
+      { kind, tuple: request.tuple },
       kind === 'insert' ? 'INSERT' : 'REPLACE',
     );
     return statement?.newTupleBytes;
@@ -110,8 +107,8 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
   ): Promise<TupleData | undefined> {
     const op = {
       kind: 'update',
-      key: own(request.key),
-      ops: own(request.ops),
+      key: request.key,
+      ops: request.ops,
       index: request.indexId,
       indexBase: request.indexBase,
     } as const;
@@ -122,15 +119,15 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
     session: Session<SessionUser>,
     request: DeleteRequest,
   ): Promise<TupleData | undefined> {
-    const op = { kind: 'delete', key: own(request.key), index: request.indexId } as const;
+    const op = { kind: 'delete', key: request.key, index: request.indexId } as const;
     return (await this.box.write(session.user.id, request.spaceId, op, 'DELETE'))?.oldTupleBytes;
   }
 
   async upsert(session: Session<SessionUser>, request: UpsertRequest): Promise<void> {
     const op = {
       kind: 'upsert',
-      tuple: own(request.tuple),
-      ops: own(request.ops),
+      tuple: request.tuple,
+      ops: request.ops,
       indexBase: request.indexBase,
     } as const;
     const statement = await this.box.write(session.user.id, request.spaceId, op, 'UPSERT');

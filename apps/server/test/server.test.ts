@@ -77,6 +77,33 @@ describe('typed client against the server', () => {
     }
   });
 
+  it('makes pipelined writes wait for a transaction holding the write lock, then applies them intact', async () => {
+    await setup();
+    const box = instance.box;
+    const client = await connect(`tester:secret@127.0.0.1:${port}`);
+    try {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const txn = box.atomic(async () => {
+        await box.space.test!.insert([1_000_000, 'txn']);
+        await held;
+      });
+      // These arrive while the lock is held: they wait, then apply.
+      const writes = Array.from({ length: 300 }, (_, i) =>
+        client.insert('test', [i, `value-${i}-${'x'.repeat(i % 40)}`, i]),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(box.space.test!.len()).toBe(1);
+      release();
+      await txn;
+      await Promise.all(writes);
+      for (let i = 0; i < 300; i++)
+        expect(box.space.test!.get([i])).toEqual([i, `value-${i}-${'x'.repeat(i % 40)}`, i]);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('enforces privileges per session user; guest cannot call the box API', async () => {
     await setup();
     const guest = await connect(`127.0.0.1:${port}`);

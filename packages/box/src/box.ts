@@ -292,7 +292,11 @@ export class Box {
     return this.config.read_only || this.status !== 'running';
   }
 
-  /** Runs a data-changing operation as `userId`; resolves with the memtx statement when durable. */
+  /**
+   * Runs a data-changing operation as `userId`; resolves with the memtx statement when durable.
+   * Byte views in `op` (tuples, keys, ops straight from a packet) are consumed synchronously on
+   * the fast paths, or copied before waiting, so callers need not copy them.
+   */
   write(
     userId: number,
     spaceId: number,
@@ -319,6 +323,9 @@ export class Box {
       this.stats.count('ERROR');
       return Promise.reject(error);
     }
+    // Waiting: copy the caller's byte views first. iproto does not reuse its packet buffers
+    // today, but its port contract allows it; the copy is only paid on this slow path.
+    op = ownOperation(op);
     return this.writeSlow(apply).then(() => statement, this.countError);
   }
 
@@ -694,6 +701,28 @@ export class Box {
     await this.journal?.close();
     this.lock?.release();
     this.status = 'closed';
+  }
+}
+
+/** `op` with its byte views copied (for operations that wait before applying). */
+function ownOperation(op: Operation): Operation {
+  const own = <T>(value: T): T => (value instanceof Uint8Array ? (value.slice() as T) : value);
+  switch (op.kind) {
+    case 'insert':
+    case 'replace':
+      return { kind: op.kind, tuple: own(op.tuple) };
+    case 'delete':
+      return { kind: 'delete', key: own(op.key), index: op.index };
+    case 'update':
+      return {
+        kind: 'update',
+        key: own(op.key),
+        ops: own(op.ops),
+        index: op.index,
+        indexBase: op.indexBase,
+      };
+    case 'upsert':
+      return { kind: 'upsert', tuple: own(op.tuple), ops: own(op.ops), indexBase: op.indexBase };
   }
 }
 

@@ -145,9 +145,11 @@ async function replayXlogs(
     const file = xlogs.files[i]!;
     const isNewest = i === xlogs.files.length - 1;
     logger.info(`recover from \`${file.path}'`);
+    // Rows are applied (and their bytes copied into memtx) before the next block is read.
     const cursor = await XlogCursor.open(fs, file.path, 'XLOG', hasher, {
       forceRecovery: options.forceRecovery,
       logger,
+      reuseBuffers: true,
     });
     if (cursor === undefined) throw new XlogError(`${file.path}: incomplete meta header`);
     try {

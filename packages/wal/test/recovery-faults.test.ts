@@ -77,6 +77,20 @@ describe('torn tails', () => {
     }
   });
 
+  it('reads the same transactions when reusing one small buffer for every refill', async () => {
+    const { path, keys } = await writeLog(40);
+    const cursor = (await XlogCursor.open(fs, path, 'XLOG', hasher, {
+      reuseBuffers: true,
+      chunkSizeBytes: 64,
+    }))!;
+    const got: number[][] = [];
+    for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next())
+      got.push(tx.rows.map(rowKey));
+    await cursor.close();
+    expect(got).toEqual(keys);
+    expect(cursor.end).toBe('eof-marker');
+  });
+
   it('treats a zero-filled tail as torn but garbage after the last block as corruption', async () => {
     const { path, keys } = await writeLog(3, false);
     const original = await readFile(path);

@@ -222,7 +222,9 @@ export default {
       // (d) reading the (a) file back: every block read and its checksum verified (what finding
       // the end of a log costs); (d') the same plus decoding every row (what replay costs).
       const readBack = (decode: boolean) => async () => {
-        const cursor = (await XlogCursor.open(new NodeFileSystem(), fileA, 'XLOG', hasher))!;
+        const cursor = (await XlogCursor.open(new NodeFileSystem(), fileA, 'XLOG', hasher, {
+          reuseBuffers: true,
+        }))!;
         let rows = 0;
         for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next()) {
           rows += decode ? tx.rows.length : tx.rowCount;
