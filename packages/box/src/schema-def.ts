@@ -3,37 +3,13 @@
 // spaces; the alter triggers (alter.ts) call these decoders on the new tuple and build or drop
 // memtx objects from the result, so recovery and (later) replication rebuild the same schema.
 import { ClientError, ErrorCode } from '@tarantype/core';
+import { FIELD_TYPES, isIndexableType } from '@tarantype/memtx';
 
 export type Engine = 'memtx' | 'sysview' | 'blackhole' | 'service';
-export const FIELD_TYPE_NAMES = [
-  'any',
-  'unsigned',
-  'string',
-  'number',
-  'double',
-  'integer',
-  'boolean',
-  'varbinary',
-  'scalar',
-  'decimal',
-  'uuid',
-  'array',
-  'map',
-] as const;
+/** Field types, as memtx defines them (Tarantool 2.6's names). */
+export const FIELD_TYPE_NAMES = FIELD_TYPES;
 export type FieldTypeName = (typeof FIELD_TYPE_NAMES)[number];
 /** Types an index part may have (array, map and any are not indexable). */
-export const INDEXABLE_TYPES: readonly FieldTypeName[] = [
-  'unsigned',
-  'string',
-  'number',
-  'double',
-  'integer',
-  'boolean',
-  'varbinary',
-  'scalar',
-  'decimal',
-  'uuid',
-];
 
 /** Legacy type names Tarantool still accepts (its own _ck_constraint uses 'str'). */
 const TYPE_ALIASES: Readonly<Record<string, FieldTypeName>> = {
@@ -215,8 +191,7 @@ function decodePart(part: unknown, modify: (why: string) => ClientError): IndexP
   const canonical = fieldTypeName(type);
   if (canonical === undefined)
     throw new ClientError(ErrorCode.ER_WRONG_INDEX_PARTS, 'unknown field type');
-  if (!INDEXABLE_TYPES.includes(canonical))
-    throw modify(`field type '${canonical}' is not supported`);
+  if (!isIndexableType(canonical)) throw modify(`field type '${canonical}' is not supported`);
   return { field, type: canonical, is_nullable: nullable === true };
 }
 

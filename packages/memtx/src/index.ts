@@ -1,6 +1,6 @@
 // @tarantype/memtx: the in-memory storage engine — tuples, TREE and HASH indexes, spaces,
 // update/upsert, statements with undo, triggers, read views. Knows nothing of the WAL.
-export { FIELD_TYPES, type FieldType } from './field-type.js';
+export { FIELD_TYPES, type FieldType, isIndexableType } from './field-type.js';
 export { Index, type IndexPart, type KeyInput, type SelectOptions } from './memtx-index.js';
 export { ReadView } from './read-view.js';
 export {
