@@ -53,6 +53,7 @@ import { Catalog, type SpaceEntry, SYSVIEW_BASE } from './catalog.js';
 import { applyCfg, type BoxConfig, CFG_DEFAULTS, unsupportedOptionsIn } from './cfg.js';
 import { DirLock } from './dir-lock.js';
 import { applyOperation, type Operation, storageOf } from './executor.js';
+import { GcConsumers } from './gc-consumers.js';
 import { recover } from './recovery.js';
 import { decodeRequestBody } from './request-body.js';
 import { SchemaApi } from './schema-api.js';
@@ -83,6 +84,8 @@ export class Box {
   readonly txns: TxnManager;
   readonly schema: SchemaApi;
   readonly stats = new BoxStat();
+  /** WAL GC consumers (relays, later): their rows are kept whatever checkpoint_count says. */
+  readonly gcConsumers = new GcConsumers();
   instanceUuid = '';
   instanceId = 0;
   journal!: Journal;
@@ -606,7 +609,12 @@ export class Box {
     const oldest = this.checkpoints[0]?.vclock;
     if (oldest === undefined) return 0;
     const xlogs = await XlogDir.scan(this.fs, this.walDir, 'XLOG', this.hasher);
-    return (await xlogs.collectGarbage(oldest, this.logger)).length;
+    return (await xlogs.collectGarbage(this.gcConsumers.limit(oldest), this.logger)).length;
+  }
+
+  /** Re-runs WAL GC (after a consumer advanced or left). */
+  async collectWalGarbageNow(): Promise<number> {
+    return this.collectWalGarbage();
   }
 
   private scheduleCheckpoints(): void {
@@ -675,7 +683,11 @@ export class Box {
         vclock: c.vclock.toObject(),
         signature: c.signature,
       })),
-      consumers: [],
+      consumers: this.gcConsumers.list().map((c) => ({
+        name: c.name,
+        vclock: c.vclock.toObject(),
+        signature: c.vclock.signature(),
+      })),
     };
   }
 

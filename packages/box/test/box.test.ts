@@ -507,6 +507,30 @@ describe('checkpoints', () => {
     expect((await readdir(dir)).filter((f) => f.endsWith('.snap')).length).toBe(2);
   });
 
+  it('never removes an xlog a registered GC consumer still needs, whatever checkpoint_count says', async () => {
+    const { box } = await start({ checkpoint_count: 1 });
+    const space = await tester(box);
+    await space.insert([0, 'before']);
+    const { Vclock } = await import('@tarantype/core');
+    box.gcConsumers.register('replica test', new Vclock(box.journal.vclock.entries()));
+    const needed = (await readdir(dir)).filter((f) => f.endsWith('.xlog'));
+    for (let round = 1; round <= 3; round++) {
+      await space.insert([round, 'x']);
+      await box.snapshot();
+    }
+    const files = await readdir(dir);
+    for (const name of needed) expect(files, `${name} is still needed`).toContain(name);
+    expect(
+      (box.infoGc() as { consumers: Array<{ name: string }> }).consumers.map((c) => c.name),
+    ).toEqual(['replica test']);
+    // The consumer catches up: the old files go.
+    box.gcConsumers.advance('replica test', box.journal.vclock);
+    await box.collectWalGarbageNow();
+    const after = await readdir(dir);
+    for (const name of needed) expect(after).not.toContain(name);
+    box.gcConsumers.unregister('replica test');
+  });
+
   it('keeps writing while a snapshot is taken and restarts to the same data', async () => {
     let { box } = await start();
     const space = await tester(box);
