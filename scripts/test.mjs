@@ -2,12 +2,28 @@
 // The README's test command after bootstrap: the whole vitest suite (all workspace projects),
 // then one plain closing line "N passed, N failed" that CI reads. Exits with vitest's status.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const resultsFile = join(root, '.vitest-results.json');
 rmSync(resultsFile, { force: true });
+// Type-check every package's sources and tests first (vitest only strips types).
+const tsc = join(root, 'node_modules', '.bin', 'tsc');
+const projects = ['packages', 'apps'].flatMap((group) =>
+  readdirSync(join(root, group)).map((name) => join(root, group, name, 'tsconfig.test.json')),
+);
+for (const project of projects.filter((p) => existsSync(p))) {
+  const check = spawnSync(tsc, ['-p', project], { cwd: root, stdio: 'inherit' });
+  if (check.status !== 0) {
+    process.stdout.write(`\ntype errors in ${project}\n0 passed, 1 failed, 0 skipped\n`);
+    process.exit(1);
+  }
+}
+process.stdout.write(
+  `type-checked ${projects.filter((p) => existsSync(p)).length} packages (sources and tests)\n`,
+);
+
 const vitest = join(root, 'node_modules', '.bin', 'vitest');
 const result = spawnSync(
   vitest,
