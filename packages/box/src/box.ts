@@ -542,11 +542,19 @@ export class Box {
     this.checkpointInProgress = true;
     try {
       const source = await this.quiesce(async () => {
-        const vclock = this.journal.vclock.copy();
-        await this.journal.rotate();
-        // The next xlog starts at the checkpoint: recovery reads from it, not the old file.
-        await this.journal.openFile();
-        return this.snapshotSource(vclock);
+        // The vclock and the read views at one instant (no await between them): memory holds
+        // exactly what the WAL has, nothing open or in flight. A transaction begun earlier
+        // may write right after; its rows get LSNs above this vclock and are replayed.
+        const source = this.snapshotSource(this.journal.vclock.copy());
+        try {
+          await this.journal.rotate();
+          // The next xlog starts at the checkpoint: recovery reads from it, not the old file.
+          await this.journal.openFile();
+        } catch (error) {
+          source.release();
+          throw error;
+        }
+        return source;
       });
       if (
         this.lastCheckpointVclock !== undefined &&

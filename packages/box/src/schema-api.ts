@@ -132,6 +132,17 @@ export class SchemaApi {
 
   constructor(private readonly box: Box) {}
 
+  /**
+   * Runs `fn` in the caller's transaction (or a new one) holding the write lock, so what it
+   * reads (current bits, maximum ids, definitions) cannot change before it writes.
+   */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.inTxn(async () => {
+      await this.box.txns.lock();
+      return fn();
+    });
+  }
+
   /** Runs `fn` in the caller's transaction, or in a new one. */
   private inTxn<T>(fn: () => Promise<T>): Promise<T> {
     return this.box.txns.current() !== undefined ? fn() : this.box.atomic(fn);
@@ -156,40 +167,46 @@ export class SchemaApi {
   // {{{ spaces
 
   async createSpace(name: string, options: CreateSpaceOptions, userId: number): Promise<BoxSpace> {
-    for (const key of Object.keys(options))
-      if (!SPACE_OPTIONS.has(key)) throw illegal(`unexpected option '${key}'`);
-    checkIdentifier(name);
-    const existing = this.box.catalog.byName.get(name);
-    if (existing !== undefined) {
-      if (options.if_not_exists === true) return new BoxSpace(this.box, existing, userId);
-      throw new ClientError(ErrorCode.ER_SPACE_EXISTS, name);
-    }
-    if (options.engine !== undefined && options.engine !== 'memtx')
-      throw new ClientError(ErrorCode.ER_NO_SUCH_ENGINE, String(options.engine));
-    this.requireUniverse(userId, Privilege.CREATE);
-    const format = normalizeFormat(options.format);
-    const owner = options.user === undefined ? userId : this.userOrThrow(options.user).id;
-    await this.inTxn(async () => {
-      const maxRow = storageOf(this.box.catalog.spaceOrThrow(SystemSpace.SCHEMA)).get(['max_id']);
-      let id = options.id;
-      if (id === undefined) {
-        id = Math.max((maxRow?.[1] as number | undefined) ?? 511, 511) + 1;
-        while (this.box.catalog.byId.has(id)) id++;
-        await this.sys(SystemSpace.SCHEMA, { kind: 'replace', tuple: ['max_id', id] });
+    return this.locked(async () => {
+      for (const key of Object.keys(options))
+        if (!SPACE_OPTIONS.has(key)) throw illegal(`unexpected option '${key}'`);
+      checkIdentifier(name);
+      const existing = this.box.catalog.byName.get(name);
+      if (existing !== undefined) {
+        if (options.if_not_exists === true) return new BoxSpace(this.box, existing, userId);
+        throw new ClientError(ErrorCode.ER_SPACE_EXISTS, name);
       }
-      const def = {
-        id,
-        owner,
-        name,
-        engine: 'memtx' as const,
-        field_count: options.field_count ?? 0,
-        temporary: options.temporary === true,
-        group_id: options.is_local === true ? 1 : 0,
-        format,
-      };
-      await this.sys(SystemSpace.SPACE, { kind: 'insert', tuple: encodeSpaceTuple(def) }, 'INSERT');
+      if (options.engine !== undefined && options.engine !== 'memtx')
+        throw new ClientError(ErrorCode.ER_NO_SUCH_ENGINE, String(options.engine));
+      this.requireUniverse(userId, Privilege.CREATE);
+      const format = normalizeFormat(options.format);
+      const owner = options.user === undefined ? userId : this.userOrThrow(options.user).id;
+      await this.inTxn(async () => {
+        const maxRow = storageOf(this.box.catalog.spaceOrThrow(SystemSpace.SCHEMA)).get(['max_id']);
+        let id = options.id;
+        if (id === undefined) {
+          id = Math.max((maxRow?.[1] as number | undefined) ?? 511, 511) + 1;
+          while (this.box.catalog.byId.has(id)) id++;
+          await this.sys(SystemSpace.SCHEMA, { kind: 'replace', tuple: ['max_id', id] });
+        }
+        const def = {
+          id,
+          owner,
+          name,
+          engine: 'memtx' as const,
+          field_count: options.field_count ?? 0,
+          temporary: options.temporary === true,
+          group_id: options.is_local === true ? 1 : 0,
+          format,
+        };
+        await this.sys(
+          SystemSpace.SPACE,
+          { kind: 'insert', tuple: encodeSpaceTuple(def) },
+          'INSERT',
+        );
+      });
+      return new BoxSpace(this.box, this.box.catalog.byName.get(name)!, userId);
     });
-    return new BoxSpace(this.box, this.box.catalog.byName.get(name)!, userId);
   }
 
   async alterSpace(
@@ -197,76 +214,90 @@ export class SchemaApi {
     change: { name?: string; format?: CreateSpaceOptions['format'] },
     userId: number,
   ): Promise<void> {
-    const entry = this.box.catalog.spaceOrThrow(spaceId);
-    if (userId !== ADMIN)
-      this.box.catalog.access.check(
-        userId,
-        Privilege.ALTER,
-        'space',
-        entry.def.id,
-        entry.def.name,
-        entry.def.owner,
-      );
-    const def = {
-      ...entry.def,
-      ...(change.name === undefined ? {} : { name: checkIdentifier(change.name) }),
-      ...(change.format === undefined ? {} : { format: normalizeFormat(change.format) }),
-    };
-    await this.sys(SystemSpace.SPACE, { kind: 'replace', tuple: encodeSpaceTuple(def) });
+    return this.locked(async () => {
+      const entry = this.box.catalog.spaceOrThrow(spaceId);
+      if (userId !== ADMIN)
+        this.box.catalog.access.check(
+          userId,
+          Privilege.ALTER,
+          'space',
+          entry.def.id,
+          entry.def.name,
+          entry.def.owner,
+        );
+      const def = {
+        ...entry.def,
+        ...(change.name === undefined ? {} : { name: checkIdentifier(change.name) }),
+        ...(change.format === undefined ? {} : { format: normalizeFormat(change.format) }),
+      };
+      await this.sys(SystemSpace.SPACE, { kind: 'replace', tuple: encodeSpaceTuple(def) });
+    });
   }
 
   async dropSpace(spaceId: number, userId: number): Promise<void> {
-    const entry = this.box.catalog.spaceOrThrow(spaceId);
-    if (userId !== ADMIN)
-      this.box.catalog.access.check(
-        userId,
-        Privilege.DROP,
-        'space',
-        entry.def.id,
-        entry.def.name,
-        entry.def.owner,
-      );
-    await this.inTxn(async () => {
-      for (const row of this.rows(SystemSpace.PRIV)) {
-        if (row[2] === 'space' && row[3] === spaceId)
+    return this.locked(async () => {
+      const entry = this.box.catalog.spaceOrThrow(spaceId);
+      if (userId !== ADMIN)
+        this.box.catalog.access.check(
+          userId,
+          Privilege.DROP,
+          'space',
+          entry.def.id,
+          entry.def.name,
+          entry.def.owner,
+        );
+      await this.inTxn(async () => {
+        for (const row of this.rows(SystemSpace.PRIV)) {
+          if (row[2] === 'space' && row[3] === spaceId)
+            await this.sys(
+              SystemSpace.PRIV,
+              { kind: 'delete', key: [row[1], row[2], row[3]], index: 0 },
+              'DELETE',
+            );
+        }
+        for (const iid of [...entry.indexes.keys()].sort((a, b) => b - a)) {
           await this.sys(
-            SystemSpace.PRIV,
-            { kind: 'delete', key: [row[1], row[2], row[3]], index: 0 },
+            SystemSpace.INDEX,
+            { kind: 'delete', key: [spaceId, iid], index: 0 },
             'DELETE',
           );
-      }
-      for (const iid of [...entry.indexes.keys()].sort((a, b) => b - a)) {
+        }
         await this.sys(
-          SystemSpace.INDEX,
-          { kind: 'delete', key: [spaceId, iid], index: 0 },
+          SystemSpace.TRUNCATE,
+          { kind: 'delete', key: [spaceId], index: 0 },
           'DELETE',
         );
-      }
-      await this.sys(SystemSpace.TRUNCATE, { kind: 'delete', key: [spaceId], index: 0 }, 'DELETE');
-      await this.sys(SystemSpace.SPACE, { kind: 'delete', key: [spaceId], index: 0 }, 'DELETE');
+        await this.sys(SystemSpace.SPACE, { kind: 'delete', key: [spaceId], index: 0 }, 'DELETE');
+      });
     });
   }
 
   async truncateSpace(spaceId: number, userId: number): Promise<void> {
-    const entry = this.box.catalog.spaceOrThrow(spaceId);
-    if (userId !== ADMIN)
-      this.box.catalog.access.check(
-        userId,
-        Privilege.WRITE,
-        'space',
-        entry.def.id,
-        entry.def.name,
-        entry.def.owner,
-      );
-    if (entry.def.temporary || entry.def.group_id === 1) {
-      // Not logged (temporary) or local: truncate in memory through the same _truncate path
-      // would be logged; Tarantool truncates such spaces without a _truncate row.
-      storageOf(entry).truncate().commit();
-      return;
-    }
-    const row = storageOf(this.box.catalog.spaceOrThrow(SystemSpace.TRUNCATE)).get([spaceId]);
-    const count = ((row?.[1] as number | undefined) ?? 0) + 1;
-    await this.sys(SystemSpace.TRUNCATE, { kind: 'replace', tuple: [spaceId, count] });
+    return this.locked(async () => {
+      const entry = this.box.catalog.spaceOrThrow(spaceId);
+      if (userId !== ADMIN)
+        this.box.catalog.access.check(
+          userId,
+          Privilege.WRITE,
+          'space',
+          entry.def.id,
+          entry.def.name,
+          entry.def.owner,
+        );
+      if (entry.def.temporary) {
+        // Temporary spaces are never logged: truncate in memory as a statement of this
+        // transaction, so it waits for the write lock and is undone if the transaction is.
+        await this.box.txns.statement(() => {
+          const statement = storageOf(entry).truncate();
+          return { undo: { rollback: () => statement.rollback(), commit: () => statement.commit() } };
+        });
+        return;
+      }
+      // Persistent spaces, is_local ones included: a _truncate row, logged and durable.
+      const row = storageOf(this.box.catalog.spaceOrThrow(SystemSpace.TRUNCATE)).get([spaceId]);
+      const count = ((row?.[1] as number | undefined) ?? 0) + 1;
+      await this.sys(SystemSpace.TRUNCATE, { kind: 'replace', tuple: [spaceId, count] });
+    });
   }
 
   async createIndex(
@@ -275,35 +306,37 @@ export class SchemaApi {
     options: CreateIndexOptions,
     userId: number,
   ): Promise<IndexDef> {
-    if (userId !== ADMIN)
-      this.box.catalog.access.check(
-        userId,
-        Privilege.CREATE,
-        'space',
-        entry.def.id,
-        entry.def.name,
-        entry.def.owner,
+    return this.locked(async () => {
+      if (userId !== ADMIN)
+        this.box.catalog.access.check(
+          userId,
+          Privilege.CREATE,
+          'space',
+          entry.def.id,
+          entry.def.name,
+          entry.def.owner,
+        );
+      checkIdentifier(name);
+      const iid =
+        options.id ?? (entry.indexes.size === 0 ? 0 : Math.max(...entry.indexes.keys()) + 1);
+      const type = (options.type ?? 'TREE').toUpperCase();
+      const parts = (options.parts ?? [{ field: 0, type: 'unsigned' }]).map((part, i) =>
+        this.indexPart(entry, part, i),
       );
-    checkIdentifier(name);
-    const iid =
-      options.id ?? (entry.indexes.size === 0 ? 0 : Math.max(...entry.indexes.keys()) + 1);
-    const type = (options.type ?? 'TREE').toUpperCase();
-    const parts = (options.parts ?? [{ field: 0, type: 'unsigned' }]).map((part, i) =>
-      this.indexPart(entry, part, i),
-    );
-    const unique = options.unique ?? true;
-    const def: IndexDef = {
-      space_id: entry.def.id,
-      id: iid,
-      name,
-      type: type as IndexDef['type'],
-      unique,
-      parts,
-    };
-    if (type !== 'TREE' && type !== 'HASH')
-      throw new ClientError(ErrorCode.ER_INDEX_TYPE, name, entry.def.name);
-    await this.sys(SystemSpace.INDEX, { kind: 'insert', tuple: encodeIndexTuple(def) }, 'INSERT');
-    return entry.indexes.get(iid)!;
+      const unique = options.unique ?? true;
+      const def: IndexDef = {
+        space_id: entry.def.id,
+        id: iid,
+        name,
+        type: type as IndexDef['type'],
+        unique,
+        parts,
+      };
+      if (type !== 'TREE' && type !== 'HASH')
+        throw new ClientError(ErrorCode.ER_INDEX_TYPE, name, entry.def.name);
+      await this.sys(SystemSpace.INDEX, { kind: 'insert', tuple: encodeIndexTuple(def) }, 'INSERT');
+      return entry.indexes.get(iid)!;
+    });
   }
 
   private indexPart(
@@ -359,47 +392,49 @@ export class SchemaApi {
     type: 'user' | 'role',
     options: { password?: string; if_not_exists?: boolean },
   ): Promise<void> {
-    checkIdentifier(name);
-    const existing = this.box.catalog.access.userByName(name);
-    if (existing !== undefined) {
-      if (options.if_not_exists === true) return;
-      throw new ClientError(
-        type === 'role' ? ErrorCode.ER_ROLE_EXISTS : ErrorCode.ER_USER_EXISTS,
-        name,
-      );
-    }
-    const id = Math.max(...this.box.catalog.access.users.keys(), 31) + 1;
-    const auth =
-      type === 'user' && options.password !== undefined
-        ? { 'chap-sha1': chapSha1Hash2(options.password) }
-        : {};
-    await this.inTxn(async () => {
-      await this.sys(
-        SystemSpace.USER,
-        { kind: 'insert', tuple: [id, ADMIN, name, type, auth] },
-        'INSERT',
-      );
-      if (type === 'user') {
-        // What a new user gets in 2.6: role public, Session+Usage on universe, Alter on itself.
-        await this.sys(
-          SystemSpace.PRIV,
-          { kind: 'insert', tuple: [ADMIN, id, 'role', UserId.PUBLIC, Privilege.EXECUTE] },
-          'INSERT',
-        );
-        await this.sys(
-          SystemSpace.PRIV,
-          {
-            kind: 'insert',
-            tuple: [ADMIN, id, 'universe', 0, Privilege.SESSION | Privilege.USAGE],
-          },
-          'INSERT',
-        );
-        await this.sys(
-          SystemSpace.PRIV,
-          { kind: 'insert', tuple: [ADMIN, id, 'user', id, Privilege.ALTER] },
-          'INSERT',
+    return this.locked(async () => {
+      checkIdentifier(name);
+      const existing = this.box.catalog.access.userByName(name);
+      if (existing !== undefined) {
+        if (options.if_not_exists === true) return;
+        throw new ClientError(
+          type === 'role' ? ErrorCode.ER_ROLE_EXISTS : ErrorCode.ER_USER_EXISTS,
+          name,
         );
       }
+      const id = Math.max(...this.box.catalog.access.users.keys(), 31) + 1;
+      const auth =
+        type === 'user' && options.password !== undefined
+          ? { 'chap-sha1': chapSha1Hash2(options.password) }
+          : {};
+      await this.inTxn(async () => {
+        await this.sys(
+          SystemSpace.USER,
+          { kind: 'insert', tuple: [id, ADMIN, name, type, auth] },
+          'INSERT',
+        );
+        if (type === 'user') {
+          // What a new user gets in 2.6: role public, Session+Usage on universe, Alter on itself.
+          await this.sys(
+            SystemSpace.PRIV,
+            { kind: 'insert', tuple: [ADMIN, id, 'role', UserId.PUBLIC, Privilege.EXECUTE] },
+            'INSERT',
+          );
+          await this.sys(
+            SystemSpace.PRIV,
+            {
+              kind: 'insert',
+              tuple: [ADMIN, id, 'universe', 0, Privilege.SESSION | Privilege.USAGE],
+            },
+            'INSERT',
+          );
+          await this.sys(
+            SystemSpace.PRIV,
+            { kind: 'insert', tuple: [ADMIN, id, 'user', id, Privilege.ALTER] },
+            'INSERT',
+          );
+        }
+      });
     });
   }
 
@@ -408,35 +443,39 @@ export class SchemaApi {
     type: 'user' | 'role',
     options: { if_exists?: boolean },
   ): Promise<void> {
-    const user = this.box.catalog.access.userByName(name);
-    if (user === undefined || user.type !== type) {
-      if (options.if_exists === true) return;
-      throw new ClientError(
-        type === 'role' ? ErrorCode.ER_NO_SUCH_ROLE : ErrorCode.ER_NO_SUCH_USER,
-        name,
-      );
-    }
-    await this.inTxn(async () => {
-      for (const row of this.rows(SystemSpace.PRIV)) {
-        const objectIsUser = (row[2] === 'role' || row[2] === 'user') && row[3] === user.id;
-        if (row[1] === user.id || objectIsUser)
-          await this.sys(
-            SystemSpace.PRIV,
-            { kind: 'delete', key: [row[1], row[2], row[3]], index: 0 },
-            'DELETE',
-          );
+    return this.locked(async () => {
+      const user = this.box.catalog.access.userByName(name);
+      if (user === undefined || user.type !== type) {
+        if (options.if_exists === true) return;
+        throw new ClientError(
+          type === 'role' ? ErrorCode.ER_NO_SUCH_ROLE : ErrorCode.ER_NO_SUCH_USER,
+          name,
+        );
       }
-      await this.sys(SystemSpace.USER, { kind: 'delete', key: [user.id], index: 0 }, 'DELETE');
+      await this.inTxn(async () => {
+        for (const row of this.rows(SystemSpace.PRIV)) {
+          const objectIsUser = (row[2] === 'role' || row[2] === 'user') && row[3] === user.id;
+          if (row[1] === user.id || objectIsUser)
+            await this.sys(
+              SystemSpace.PRIV,
+              { kind: 'delete', key: [row[1], row[2], row[3]], index: 0 },
+              'DELETE',
+            );
+        }
+        await this.sys(SystemSpace.USER, { kind: 'delete', key: [user.id], index: 0 }, 'DELETE');
+      });
     });
   }
 
   async passwd(name: string, password: string): Promise<void> {
-    const user = this.userOrThrow(name, 'user');
-    if (user.id === UserId.GUEST) throw new ClientError(ErrorCode.ER_GUEST_USER_PASSWORD);
-    const row = storageOf(this.box.catalog.spaceOrThrow(SystemSpace.USER)).get([user.id])!;
-    await this.sys(SystemSpace.USER, {
-      kind: 'replace',
-      tuple: [row[0], row[1], row[2], row[3], { 'chap-sha1': chapSha1Hash2(password) }],
+    return this.locked(async () => {
+      const user = this.userOrThrow(name, 'user');
+      if (user.id === UserId.GUEST) throw new ClientError(ErrorCode.ER_GUEST_USER_PASSWORD);
+      const row = storageOf(this.box.catalog.spaceOrThrow(SystemSpace.USER)).get([user.id])!;
+      await this.sys(SystemSpace.USER, {
+        kind: 'replace',
+        tuple: [row[0], row[1], row[2], row[3], { 'chap-sha1': chapSha1Hash2(password) }],
+      });
     });
   }
 
@@ -501,28 +540,30 @@ export class SchemaApi {
     objectName: string | number | undefined,
     options: { if_not_exists?: boolean },
   ): Promise<void> {
-    const { grantee, type, id, label, bits, roleGrant } = this.grantTarget(
-      name,
-      privileges,
-      objectType,
-      objectName,
-    );
-    const existing = this.box.catalog.access.privRow(grantee.id, type, id);
-    const had = existing?.privilege ?? 0;
-    if (existing !== undefined && (had & bits) >>> 0 === bits >>> 0) {
-      if (options.if_not_exists === true) return;
-      if (roleGrant) throw new ClientError(ErrorCode.ER_ROLE_GRANTED, grantee.name, label);
-      throw new ClientError(
-        ErrorCode.ER_PRIV_GRANTED,
-        grantee.name,
-        privilegeText(bits),
-        type,
-        type === 'universe' ? '' : ` '${label}'`,
+    return this.locked(async () => {
+      const { grantee, type, id, label, bits, roleGrant } = this.grantTarget(
+        name,
+        privileges,
+        objectType,
+        objectName,
       );
-    }
-    await this.sys(SystemSpace.PRIV, {
-      kind: 'replace',
-      tuple: [ADMIN, grantee.id, type, id, (had | bits) >>> 0],
+      const existing = this.box.catalog.access.privRow(grantee.id, type, id);
+      const had = existing?.privilege ?? 0;
+      if (existing !== undefined && (had & bits) >>> 0 === bits >>> 0) {
+        if (options.if_not_exists === true) return;
+        if (roleGrant) throw new ClientError(ErrorCode.ER_ROLE_GRANTED, grantee.name, label);
+        throw new ClientError(
+          ErrorCode.ER_PRIV_GRANTED,
+          grantee.name,
+          privilegeText(bits),
+          type,
+          type === 'universe' ? '' : ` '${label}'`,
+        );
+      }
+      await this.sys(SystemSpace.PRIV, {
+        kind: 'replace',
+        tuple: [ADMIN, grantee.id, type, id, (had | bits) >>> 0],
+      });
     });
   }
 
@@ -533,36 +574,38 @@ export class SchemaApi {
     objectName: string | number | undefined,
     options: { if_exists?: boolean },
   ): Promise<void> {
-    const { grantee, type, id, label, bits, roleGrant } = this.grantTarget(
-      name,
-      privileges,
-      objectType,
-      objectName,
-    );
-    const existing = this.box.catalog.access.privRow(grantee.id, type, id);
-    if (existing === undefined || (existing.privilege & bits) === 0) {
-      if (options.if_exists === true) return;
-      if (roleGrant) throw new ClientError(ErrorCode.ER_ROLE_NOT_GRANTED, grantee.name, label);
-      throw new ClientError(
-        ErrorCode.ER_PRIV_NOT_GRANTED,
-        grantee.name,
-        privilegeText(bits),
-        type,
-        label,
+    return this.locked(async () => {
+      const { grantee, type, id, label, bits, roleGrant } = this.grantTarget(
+        name,
+        privileges,
+        objectType,
+        objectName,
       );
-    }
-    const left = (existing.privilege & ~bits) >>> 0;
-    if (left === 0)
-      await this.sys(
-        SystemSpace.PRIV,
-        { kind: 'delete', key: [grantee.id, type, id], index: 0 },
-        'DELETE',
-      );
-    else
-      await this.sys(SystemSpace.PRIV, {
-        kind: 'replace',
-        tuple: [existing.grantor, grantee.id, type, id, left],
-      });
+      const existing = this.box.catalog.access.privRow(grantee.id, type, id);
+      if (existing === undefined || (existing.privilege & bits) === 0) {
+        if (options.if_exists === true) return;
+        if (roleGrant) throw new ClientError(ErrorCode.ER_ROLE_NOT_GRANTED, grantee.name, label);
+        throw new ClientError(
+          ErrorCode.ER_PRIV_NOT_GRANTED,
+          grantee.name,
+          privilegeText(bits),
+          type,
+          label,
+        );
+      }
+      const left = (existing.privilege & ~bits) >>> 0;
+      if (left === 0)
+        await this.sys(
+          SystemSpace.PRIV,
+          { kind: 'delete', key: [grantee.id, type, id], index: 0 },
+          'DELETE',
+        );
+      else
+        await this.sys(SystemSpace.PRIV, {
+          kind: 'replace',
+          tuple: [existing.grantor, grantee.id, type, id, left],
+        });
+    });
   }
 
   // }}}
@@ -572,54 +615,58 @@ export class SchemaApi {
     name: string,
     options: { if_not_exists?: boolean; setuid?: boolean; language?: string },
   ): Promise<void> {
-    checkIdentifier(name);
-    if (this.box.catalog.funcs.has(name)) {
-      if (options.if_not_exists === true) return;
-      throw new ClientError(ErrorCode.ER_FUNCTION_EXISTS, name);
-    }
-    const id = Math.max(...[...this.box.catalog.funcs.values()].map((f) => f.id), 67) + 1;
-    const now = new Date().toISOString().replace('T', ' ').slice(0, 19);
-    const language = (options.language ?? 'LUA').toUpperCase();
-    const row = [
-      id,
-      ADMIN,
-      name,
-      options.setuid === true ? 1 : 0,
-      language,
-      '',
-      'function',
-      [],
-      'any',
-      'none',
-      'none',
-      false,
-      false,
-      true,
-      [language],
-      {},
-      '',
-      now,
-      now,
-    ];
-    await this.sys(SystemSpace.FUNC, { kind: 'insert', tuple: row }, 'INSERT');
+    return this.locked(async () => {
+      checkIdentifier(name);
+      if (this.box.catalog.funcs.has(name)) {
+        if (options.if_not_exists === true) return;
+        throw new ClientError(ErrorCode.ER_FUNCTION_EXISTS, name);
+      }
+      const id = Math.max(...[...this.box.catalog.funcs.values()].map((f) => f.id), 67) + 1;
+      const now = new Date().toISOString().replace('T', ' ').slice(0, 19);
+      const language = (options.language ?? 'LUA').toUpperCase();
+      const row = [
+        id,
+        ADMIN,
+        name,
+        options.setuid === true ? 1 : 0,
+        language,
+        '',
+        'function',
+        [],
+        'any',
+        'none',
+        'none',
+        false,
+        false,
+        true,
+        [language],
+        {},
+        '',
+        now,
+        now,
+      ];
+      await this.sys(SystemSpace.FUNC, { kind: 'insert', tuple: row }, 'INSERT');
+    });
   }
 
   async dropFunc(name: string, options: { if_exists?: boolean }): Promise<void> {
-    const func = this.box.catalog.funcs.get(name);
-    if (func === undefined) {
-      if (options.if_exists === true) return;
-      throw new ClientError(ErrorCode.ER_NO_SUCH_FUNCTION, name);
-    }
-    await this.inTxn(async () => {
-      for (const row of this.rows(SystemSpace.PRIV)) {
-        if (row[2] === 'function' && row[3] === func.id)
-          await this.sys(
-            SystemSpace.PRIV,
-            { kind: 'delete', key: [row[1], row[2], row[3]], index: 0 },
-            'DELETE',
-          );
+    return this.locked(async () => {
+      const func = this.box.catalog.funcs.get(name);
+      if (func === undefined) {
+        if (options.if_exists === true) return;
+        throw new ClientError(ErrorCode.ER_NO_SUCH_FUNCTION, name);
       }
-      await this.sys(SystemSpace.FUNC, { kind: 'delete', key: [func.id], index: 0 }, 'DELETE');
+      await this.inTxn(async () => {
+        for (const row of this.rows(SystemSpace.PRIV)) {
+          if (row[2] === 'function' && row[3] === func.id)
+            await this.sys(
+              SystemSpace.PRIV,
+              { kind: 'delete', key: [row[1], row[2], row[3]], index: 0 },
+              'DELETE',
+            );
+        }
+        await this.sys(SystemSpace.FUNC, { kind: 'delete', key: [func.id], index: 0 }, 'DELETE');
+      });
     });
   }
 

@@ -212,6 +212,20 @@ export class TxnManager {
     return this.submit(auto);
   }
 
+  /**
+   * Takes the write lock for the calling context's open transaction (waiting like a write
+   * does). For read-then-write work (a grant merging privilege bits, a new id from the
+   * current maximum) whose reads must see no other transaction's changes land before its
+   * writes.
+   */
+  async lock(): Promise<void> {
+    const txn = this.current();
+    if (txn === undefined) throw new ClientError(ErrorCode.ER_NO_TRANSACTION);
+    while (this.holder !== undefined && this.holder !== txn) await this.waitForLock(txn);
+    if ((txn.state as TxnState) === 'aborted') throw txn.abortError!;
+    this.holder = txn;
+  }
+
   /** box.commit() for the calling context's transaction (no-op without one, as Tarantool). */
   async commit(): Promise<void> {
     const txn = this.context.getStore();
