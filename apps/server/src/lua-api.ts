@@ -183,44 +183,49 @@ const FUNCTIONS: Record<string, LuaFunction> = {
   'box.schema.space.create': async (box, userId, [name, options]) => [
     spaceObject(await box.schema.createSpace(String(name), table(options) as never, userId)),
   ],
-  'box.schema.user.create': async (box, _user, [name, options]) =>
-    nothing(box.schema.user.create(String(name), table(options) as never)),
-  'box.schema.user.drop': async (box, _user, [name, options]) =>
-    nothing(box.schema.user.drop(String(name), table(options) as never)),
-  'box.schema.user.passwd': async (box, _user, [name, password]) =>
+  'box.schema.user.create': async (box, userId, [name, options]) =>
+    nothing(box.schema.createUser(String(name), 'user', table(options) as never, userId)),
+  'box.schema.user.drop': async (box, userId, [name, options]) =>
+    nothing(box.schema.dropUser(String(name), 'user', table(options) as never, userId)),
+  'box.schema.user.passwd': async (box, userId, [name, password]) =>
     nothing(
-      box.schema.user.passwd(String(name), password === undefined ? undefined : String(password)),
+      // One argument: the calling user's own password (Tarantool's box.schema.user.passwd(pw)).
+      password === undefined
+        ? box.schema.passwd(box.catalog.access.userName(userId), String(name), userId)
+        : box.schema.passwd(String(name), String(password), userId),
     ),
   'box.schema.user.exists': (box, _user, [name]) => [box.schema.user.exists(String(name))],
-  'box.schema.user.grant': async (box, _user, [name, privileges, type, object, options]) =>
+  'box.schema.user.grant': async (box, userId, [name, privileges, type, object, options]) =>
     nothing(
-      box.schema.user.grant(
+      box.schema.grant(
         String(name),
         String(privileges),
         type === undefined || type === null ? undefined : String(type),
         object as string,
         table(options),
+        userId,
       ),
     ),
-  'box.schema.user.revoke': async (box, _user, [name, privileges, type, object, options]) =>
+  'box.schema.user.revoke': async (box, userId, [name, privileges, type, object, options]) =>
     nothing(
-      box.schema.user.revoke(
+      box.schema.revoke(
         String(name),
         String(privileges),
         type === undefined || type === null ? undefined : String(type),
         object as string,
         table(options),
+        userId,
       ),
     ),
-  'box.schema.role.create': async (box, _user, [name, options]) =>
-    nothing(box.schema.role.create(String(name), table(options) as never)),
-  'box.schema.role.drop': async (box, _user, [name, options]) =>
-    nothing(box.schema.role.drop(String(name), table(options) as never)),
+  'box.schema.role.create': async (box, userId, [name, options]) =>
+    nothing(box.schema.createUser(String(name), 'role', table(options) as never, userId)),
+  'box.schema.role.drop': async (box, userId, [name, options]) =>
+    nothing(box.schema.dropUser(String(name), 'role', table(options) as never, userId)),
   'box.schema.role.exists': (box, _user, [name]) => [box.schema.role.exists(String(name))],
-  'box.schema.func.create': async (box, _user, [name, options]) =>
-    nothing(box.schema.func.create(String(name), table(options) as never)),
-  'box.schema.func.drop': async (box, _user, [name, options]) =>
-    nothing(box.schema.func.drop(String(name), table(options) as never)),
+  'box.schema.func.create': async (box, userId, [name, options]) =>
+    nothing(box.schema.createFunc(String(name), table(options) as never, userId)),
+  'box.schema.func.drop': async (box, userId, [name, options]) =>
+    nothing(box.schema.dropFunc(String(name), table(options) as never, userId)),
   'box.schema.func.exists': (box, _user, [name]) => [box.schema.func.exists(String(name))],
 };
 

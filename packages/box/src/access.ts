@@ -154,7 +154,7 @@ export class AccessControl {
       this.effective.set(userId, table);
     }
     const universe = table.get('universe\u00000') ?? 0;
-    if (objectType === 'universe') return universe;
+    if (objectType === 'universe') return universe >>> 0;
     return (universe | (table.get(`${objectType}\u0000${objectId}`) ?? 0)) >>> 0;
   }
 

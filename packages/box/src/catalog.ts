@@ -249,7 +249,34 @@ export class Catalog {
       for (const tuple of entry.memtx.findIndex(0).selectRaw([], { iterator: 'ALL' }))
         space.insert(tuple).commit();
     }
+    entry.memtx?.copyTriggersTo(space);
     return space;
+  }
+
+  /**
+   * Altering the primary key (an _index replace of iid 0): a new space with the new key and
+   * the same tuples (each checked against it), swapped in; the undo swaps the old one back.
+   */
+  private alterPrimary(entry: SpaceEntry, def: IndexDef): Undo {
+    const previous = { memtx: entry.memtx, indexes: entry.indexes };
+    const indexes = new Map(entry.indexes);
+    indexes.set(0, def);
+    if (entry.memtx !== undefined) {
+      const space = this.newSpace(entry.def);
+      for (const index of [...indexes.values()].sort((a, b) => a.id - b.id))
+        space.createIndex(memtxIndexOptions(index));
+      for (const tuple of entry.memtx.findIndex(0).selectRaw([], { iterator: 'ALL' }))
+        space.insert(tuple).commit();
+      entry.memtx.copyTriggersTo(space);
+      entry.memtx = space;
+    }
+    entry.indexes = indexes;
+    return {
+      rollback: () => {
+        entry.memtx = previous.memtx;
+        entry.indexes = previous.indexes;
+      },
+    };
   }
 
   private alterIndex(oldTuple: unknown[] | undefined, newTuple: unknown[] | undefined): Undo {
@@ -262,9 +289,11 @@ export class Catalog {
       entry.indexes.set(iid, decodeIndexTuple(newTuple, entry.def));
       return { rollback: () => void entry.indexes.set(iid, previous) };
     }
+    if (iid === 0 && oldTuple !== undefined && newTuple !== undefined) {
+      return this.alterPrimary(entry, decodeIndexTuple(newTuple, entry.def));
+    }
     const undos: Undo[] = [];
-    if (oldTuple !== undefined)
-      undos.push(this.dropIndex(entry, oldTuple[1] as number, newTuple !== undefined));
+    if (oldTuple !== undefined) undos.push(this.dropIndex(entry, oldTuple[1] as number));
     try {
       if (newTuple !== undefined)
         undos.push(this.createIndex(entry, decodeIndexTuple(newTuple, entry.def)));
@@ -300,26 +329,34 @@ export class Catalog {
     };
   }
 
-  private dropIndex(entry: SpaceEntry, iid: number, replacing: boolean): Undo {
+  private dropIndex(entry: SpaceEntry, iid: number): Undo {
     const def = entry.indexes.get(iid);
     if (def === undefined) return NOOP_UNDO;
-    if (iid === 0 && !replacing && entry.indexes.size > 1)
+    if (iid === 0 && entry.indexes.size > 1)
       throw new ClientError(ErrorCode.ER_DROP_PRIMARY_KEY, entry.def.name);
-    // Dropping the primary key drops the data: keep the tuples for the undo.
-    const saved =
-      iid === 0 && entry.memtx !== undefined
-        ? entry.memtx
-            .findIndex(0)
-            .selectRaw([], { iterator: 'ALL' })
-            .map((t) => t.slice())
-        : [];
+    if (iid === 0) {
+      // The data goes with the primary key: swap in an empty space and keep the old one for
+      // the undo. Statements still in flight on the old space roll back against it intact.
+      const previous = entry.memtx;
+      if (previous !== undefined) {
+        const fresh = this.newSpace(entry.def);
+        previous.copyTriggersTo(fresh);
+        entry.memtx = fresh;
+      }
+      entry.indexes.delete(0);
+      return {
+        rollback: () => {
+          entry.memtx = previous;
+          entry.indexes.set(0, def);
+        },
+      };
+    }
     entry.memtx?.dropIndex(iid);
     entry.indexes.delete(iid);
     return {
       rollback: () => {
         entry.indexes.set(iid, def);
         entry.memtx?.createIndex(memtxIndexOptions(def));
-        for (const tuple of saved) entry.memtx?.insert(tuple).commit();
       },
     };
   }

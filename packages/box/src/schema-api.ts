@@ -4,7 +4,15 @@
 // directly, so a WAL failure, recovery and replication all see the same thing.
 // Privileges: the embedded API acts as admin; a session user needs Create/Drop/Alter on
 // universe (or owning the object) as in Tarantool; the system rows are then written as admin.
-import { ClientError, decode, ErrorCode, Privilege, SystemSpace, UserId } from '@tarantype/core';
+import {
+  AccessDeniedError,
+  ClientError,
+  decode,
+  ErrorCode,
+  Privilege,
+  SystemSpace,
+  UserId,
+} from '@tarantype/core';
 import { parsePrivileges, privilegeText } from './access.js';
 import type { Box } from './box.js';
 import { BoxSpace, type CreateIndexOptions } from './box-space.js';
@@ -148,6 +156,29 @@ export class SchemaApi {
     return this.box.txns.current() !== undefined ? fn() : this.box.atomic(fn);
   }
 
+  /**
+   * Who may grant or revoke (2.6's _priv trigger): the owner of the object, or a user holding
+   * every privilege on universe (admin, the super role); universe grants only the latter.
+   */
+  private checkGrantor(
+    userId: number,
+    action: 'Grant' | 'Revoke',
+    type: string,
+    id: number,
+    label: string,
+  ): void {
+    if (userId === ADMIN) return;
+    const access = this.box.catalog.access;
+    if (access.granted(userId, 'universe', 0) === Privilege.ALL) return;
+    let owner: number | undefined;
+    if (type === 'space') owner = this.box.catalog.space(id)?.def.owner;
+    else if (type === 'function')
+      owner = [...this.box.catalog.funcs.values()].find((f) => f.id === id)?.owner;
+    else if (type === 'user' || type === 'role') owner = access.users.get(id)?.owner;
+    if (owner === userId) return;
+    throw new AccessDeniedError(action, type, label, access.userName(userId));
+  }
+
   private requireUniverse(userId: number, bits: number): void {
     if (userId !== ADMIN) this.box.catalog.access.check(userId, bits, 'universe', 0, '');
   }
@@ -181,6 +212,19 @@ export class SchemaApi {
       this.requireUniverse(userId, Privilege.CREATE);
       const format = normalizeFormat(options.format);
       const owner = options.user === undefined ? userId : this.userOrThrow(options.user).id;
+      // Only admin (or a user holding everything on universe) may create on behalf of another.
+      if (
+        owner !== userId &&
+        userId !== ADMIN &&
+        this.box.catalog.access.granted(userId, 'universe', 0) !== Privilege.ALL
+      ) {
+        throw new AccessDeniedError(
+          'Create',
+          'user',
+          options.user ?? '',
+          this.box.catalog.access.userName(userId),
+        );
+      }
       await this.inTxn(async () => {
         const maxRow = storageOf(this.box.catalog.spaceOrThrow(SystemSpace.SCHEMA)).get(['max_id']);
         let id = options.id;
@@ -289,7 +333,9 @@ export class SchemaApi {
         // transaction, so it waits for the write lock and is undone if the transaction is.
         await this.box.txns.statement(() => {
           const statement = storageOf(entry).truncate();
-          return { undo: { rollback: () => statement.rollback(), commit: () => statement.commit() } };
+          return {
+            undo: { rollback: () => statement.rollback(), commit: () => statement.commit() },
+          };
         });
         return;
       }
@@ -391,8 +437,10 @@ export class SchemaApi {
     name: string,
     type: 'user' | 'role',
     options: { password?: string; if_not_exists?: boolean },
+    userId: number = ADMIN,
   ): Promise<void> {
     return this.locked(async () => {
+      this.requireUniverse(userId, Privilege.CREATE);
       checkIdentifier(name);
       const existing = this.box.catalog.access.userByName(name);
       if (existing !== undefined) {
@@ -442,8 +490,10 @@ export class SchemaApi {
     name: string,
     type: 'user' | 'role',
     options: { if_exists?: boolean },
+    userId: number = ADMIN,
   ): Promise<void> {
     return this.locked(async () => {
+      this.requireUniverse(userId, Privilege.DROP);
       const user = this.box.catalog.access.userByName(name);
       if (user === undefined || user.type !== type) {
         if (options.if_exists === true) return;
@@ -467,8 +517,20 @@ export class SchemaApi {
     });
   }
 
-  async passwd(name: string, password: string): Promise<void> {
+  async passwd(name: string, password: string, userId: number = ADMIN): Promise<void> {
     return this.locked(async () => {
+      // Another user's password needs Alter on that user (its owner, or a super user).
+      const target = this.box.catalog.access.userByName(name);
+      if (userId !== ADMIN && target !== undefined && target.id !== userId) {
+        this.box.catalog.access.check(
+          userId,
+          Privilege.ALTER,
+          'user',
+          target.id,
+          target.name,
+          target.owner,
+        );
+      }
       const user = this.userOrThrow(name, 'user');
       if (user.id === UserId.GUEST) throw new ClientError(ErrorCode.ER_GUEST_USER_PASSWORD);
       const row = storageOf(this.box.catalog.spaceOrThrow(SystemSpace.USER)).get([user.id])!;
@@ -539,6 +601,7 @@ export class SchemaApi {
     objectType: string | undefined,
     objectName: string | number | undefined,
     options: { if_not_exists?: boolean },
+    userId: number = ADMIN,
   ): Promise<void> {
     return this.locked(async () => {
       const { grantee, type, id, label, bits, roleGrant } = this.grantTarget(
@@ -547,6 +610,7 @@ export class SchemaApi {
         objectType,
         objectName,
       );
+      this.checkGrantor(userId, 'Grant', type, id, label);
       const existing = this.box.catalog.access.privRow(grantee.id, type, id);
       const had = existing?.privilege ?? 0;
       if (existing !== undefined && (had & bits) >>> 0 === bits >>> 0) {
@@ -573,6 +637,7 @@ export class SchemaApi {
     objectType: string | undefined,
     objectName: string | number | undefined,
     options: { if_exists?: boolean },
+    userId: number = ADMIN,
   ): Promise<void> {
     return this.locked(async () => {
       const { grantee, type, id, label, bits, roleGrant } = this.grantTarget(
@@ -581,6 +646,7 @@ export class SchemaApi {
         objectType,
         objectName,
       );
+      this.checkGrantor(userId, 'Revoke', type, id, label);
       const existing = this.box.catalog.access.privRow(grantee.id, type, id);
       if (existing === undefined || (existing.privilege & bits) === 0) {
         if (options.if_exists === true) return;
@@ -614,8 +680,10 @@ export class SchemaApi {
   async createFunc(
     name: string,
     options: { if_not_exists?: boolean; setuid?: boolean; language?: string },
+    userId: number = ADMIN,
   ): Promise<void> {
     return this.locked(async () => {
+      this.requireUniverse(userId, Privilege.CREATE);
       checkIdentifier(name);
       if (this.box.catalog.funcs.has(name)) {
         if (options.if_not_exists === true) return;
@@ -649,8 +717,13 @@ export class SchemaApi {
     });
   }
 
-  async dropFunc(name: string, options: { if_exists?: boolean }): Promise<void> {
+  async dropFunc(
+    name: string,
+    options: { if_exists?: boolean },
+    userId: number = ADMIN,
+  ): Promise<void> {
     return this.locked(async () => {
+      this.requireUniverse(userId, Privilege.DROP);
       const func = this.box.catalog.funcs.get(name);
       if (func === undefined) {
         if (options.if_exists === true) return;

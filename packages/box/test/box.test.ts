@@ -256,6 +256,35 @@ describe('DDL', () => {
     expect(box.space.tester!.id).toBe(513);
   });
 
+  it('keeps the data when the primary key is altered through _index (and after restart)', async () => {
+    let { box } = await start();
+    const space = await tester(box);
+    await space.insert([1, 'a']);
+    await space.insert([2, 'b']);
+    await box.space._index!.replace([
+      space.id,
+      0,
+      'primary',
+      'tree',
+      { unique: true },
+      [
+        [0, 'unsigned'],
+        [1, 'string'],
+      ],
+    ]);
+    expect(box.space.tester!.index.primary!.parts.length).toBe(2);
+    expect(box.space.tester!.select()).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+    ]);
+    ({ box } = await restart(box));
+    expect(box.space.tester!.select()).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+    ]);
+    expect(box.space.tester!.get([2, 'b'])).toEqual([2, 'b']);
+  });
+
   it('drops spaces with their indexes and grants, and truncates through _truncate', async () => {
     let { box } = await start();
     const space = await tester(box);

@@ -342,6 +342,15 @@ export class Space implements IndexOwner, StatementOwner {
   }
 
   /** Drops an index. The primary key goes only when it is the last one, and takes the data. */
+  /**
+   * Adds this space's before_replace and on_replace triggers to `target` (a space rebuilt
+   * with a new name or format keeps its triggers, as a Tarantool space does across alter).
+   */
+  copyTriggersTo(target: Space): void {
+    target.beforeReplaceTriggers.push(...this.beforeReplaceTriggers);
+    target.onReplaceTriggers.push(...this.onReplaceTriggers);
+  }
+
   dropIndex(idOrName: number | string): void {
     this.assertWritable();
     const index = this.findIndex(idOrName);
