@@ -309,6 +309,7 @@ export class BoxSpace {
   }
 
   bsize(): number {
+    this.checkRead();
     return this.storage().bsize();
   }
 

@@ -488,12 +488,18 @@ export class Box {
       await new Promise<void>((resolve) => this.writableWaiters.push(resolve));
     }
     if (storageOf(schema).get([guard]) !== undefined) return undefined;
-    await this.write(
-      UserId.ADMIN,
-      SystemSpace.SCHEMA,
-      { kind: 'insert', tuple: [guard] },
-      'INSERT',
-    );
+    try {
+      await this.write(
+        UserId.ADMIN,
+        SystemSpace.SCHEMA,
+        { kind: 'insert', tuple: [guard] },
+        'INSERT',
+      );
+    } catch (error) {
+      // Another caller wrote the guard first (both waited for the same lock): it runs fn.
+      if ((error as ClientError).code === ErrorCode.ER_TUPLE_FOUND) return undefined;
+      throw error;
+    }
     return fn(...args);
   }
 

@@ -485,6 +485,24 @@ describe('read_only and box.once', () => {
     expect(box.info().ro).toBe(true);
   });
 
+  it('runs box.once once when two calls race behind an open transaction', async () => {
+    const { box } = await start();
+    const space = await tester(box);
+    let runs = 0;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const txn = box.atomic(async () => {
+      await space.insert([1, 'holds the lock']);
+      await held;
+    });
+    const both = [box.once('raced', () => ++runs), box.once('raced', () => ++runs)];
+    release();
+    await txn;
+    const results = await Promise.all(both);
+    expect(runs).toBe(1);
+    expect(results.filter((r) => r === undefined).length).toBe(1);
+  });
+
   it('runs box.once once, persists the guard, and waits while read-only', async () => {
     let { box } = await start();
     let runs = 0;
