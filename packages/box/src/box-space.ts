@@ -4,7 +4,7 @@
 // update operations ('=', 1, x sets the second field) and tuple access. Reads are synchronous;
 // writes return a Promise that resolves when durable per wal_mode (inside box.atomic/begin,
 // at once: the transaction commits as a whole).
-import { ClientError, decode, ErrorCode, Privilege, SystemSpace, UserId } from '@tarantype/core';
+import { ClientError, decode, ErrorCode, Privilege, UserId } from '@tarantype/core';
 import type {
   BeforeReplaceTrigger,
   KeyInput,
@@ -388,5 +388,3 @@ export class BoxSpace {
 
   // }}}
 }
-
-export { SystemSpace };

@@ -780,5 +780,3 @@ function operationOf(type: number, body: ReturnType<typeof decodeRequestBody>): 
       throw new ClientError(ErrorCode.ER_UNKNOWN_REQUEST_TYPE, type);
   }
 }
-
-export { SYSTEM_ID_MAX };

@@ -6,14 +6,7 @@
 // rebuilds the same schema from the same rows.
 // System spaces themselves are created from the built-in definitions (bootstrap-data.ts)
 // before anything is read: their own _space/_index rows only refresh the definitions.
-import {
-  ClientError,
-  decode,
-  ErrorCode,
-  SYSTEM_ID_MAX,
-  SystemSpace,
-  UserId,
-} from '@tarantype/core';
+import { ClientError, ErrorCode, SYSTEM_ID_MAX, SystemSpace, UserId } from '@tarantype/core';
 import { Space } from '@tarantype/memtx';
 import { AccessControl, type PrivRow, type UserDef } from './access.js';
 import { SYSTEM_INDEX_ROWS, SYSTEM_SPACE_ROWS } from './bootstrap-data.js';
@@ -484,5 +477,3 @@ function funcFromTuple(tuple: readonly unknown[]): FuncDef {
     language: String(tuple[4]),
   };
 }
-
-export { decode };

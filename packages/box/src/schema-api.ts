@@ -7,7 +7,6 @@
 import {
   AccessDeniedError,
   ClientError,
-  decode,
   ErrorCode,
   Privilege,
   SystemSpace,
@@ -16,7 +15,7 @@ import {
 import { parsePrivileges, privilegeText } from './access.js';
 import type { Box } from './box.js';
 import { BoxSpace, type CreateIndexOptions } from './box-space.js';
-import { type SpaceEntry, userFromTuple } from './catalog.js';
+import type { SpaceEntry } from './catalog.js';
 import { storageOf } from './executor.js';
 import { chapSha1Hash2 } from './password.js';
 import {
@@ -745,5 +744,3 @@ export class SchemaApi {
 
   // }}}
 }
-
-export { decode, userFromTuple };

@@ -2,7 +2,7 @@
 // fixed): a snapshot taken across an open transaction, local truncate durability, schema
 // read-modify-write races, dropping a space under an in-flight write, triggers across alter.
 // Review findings: each test FAILS on the current code and demonstrates a real bug.
-import { Privilege, UserId } from '@tarantype/core';
+import { Privilege } from '@tarantype/core';
 import { NodeFileSystem } from '@tarantype/wal';
 import { FaultyFileSystem } from '@tarantype/wal/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -7,7 +7,6 @@ export {
   type OpenMode,
 } from './file-system.js';
 export {
-  checkJournalOptions,
   Journal,
   type JournalOptions,
   type JournalStats,

@@ -19,7 +19,6 @@
 
 import { join } from 'node:path';
 import {
-  assert,
   ClientError,
   ER_CASCADE_ROLLBACK,
   ErrorCode,
@@ -566,12 +565,4 @@ function walIoError(cause: Error): ClientError {
   const error = new ClientError(ErrorCode.ER_WAL_IO);
   (error as { cause?: unknown }).cause = cause;
   return error;
-}
-
-/** Asserts the journal options are sane (used by box when it builds one from box.cfg). */
-export function checkJournalOptions(options: JournalOptions): void {
-  assert(
-    options.instanceId >= 0 && options.instanceId < 32,
-    `instance id ${options.instanceId} out of range`,
-  );
 }
