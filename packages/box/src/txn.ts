@@ -37,9 +37,6 @@ export class Txn {
   state: TxnState = 'open';
   readonly undo: Undo[] = [];
   readonly rows: Xrow[] = [];
-  /** Hooks run after a successful commit (e.g. the on_commit work of system-space triggers). */
-  readonly onCommit: Array<() => void> = [];
-  readonly onRollback: Array<() => void> = [];
   /** Why an aborted transaction was aborted (raised by its next statement or commit). */
   abortError: ClientError | undefined;
   /** Set once TxnManager stopped counting it as active. */
@@ -47,13 +44,10 @@ export class Txn {
 
   constructor(readonly autocommit: boolean) {}
 
-  /** Commits every statement, oldest first, then runs the commit hooks. */
+  /** Commits every statement, oldest first. */
   commitStatements(): void {
     for (const undo of this.undo) undo.commit?.();
     this.undo.length = 0;
-    for (const hook of this.onCommit) hook();
-    this.onCommit.length = 0;
-    this.onRollback.length = 0;
   }
 
   /** Undoes every statement, newest first. Idempotent. */
@@ -61,9 +55,6 @@ export class Txn {
     for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]!.rollback();
     this.undo.length = 0;
     this.rows.length = 0;
-    for (const hook of this.onRollback) hook();
-    this.onRollback.length = 0;
-    this.onCommit.length = 0;
   }
 }
 
