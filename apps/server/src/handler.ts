@@ -24,10 +24,15 @@ import {
   type UpdateRequest,
   type UpsertRequest,
 } from '@tarantype/iproto';
+import type { Statement } from '@tarantype/memtx';
 import { type FunctionRegistry, returnValues } from './functions.js';
 import { resolveLuaFunction } from './lua-api.js';
 
 const GUEST: SessionUser = { id: UserId.GUEST, name: 'guest' };
+
+/** What replies carry, taken while the statement is applied (a copy of engine memory). */
+const newTupleBytes = (statement: Statement) => statement.newTupleBytes;
+const oldTupleBytes = (statement: Statement) => statement.oldTupleBytes;
 
 export class BoxHandler implements IprotoHandler<SessionUser> {
   constructor(
@@ -83,28 +88,23 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
     });
   }
 
-  async insert(
-    session: Session<SessionUser>,
-    request: InsertRequest,
-  ): Promise<TupleData | undefined> {
+  insert(session: Session<SessionUser>, request: InsertRequest): Promise<TupleData | undefined> {
     const kind = request.type === 2 ? 'insert' : 'replace';
-    const statement = await this.box.write(
+    const op = { kind, tuple: request.tuple } as const;
+    return this.box.write(
       session.user.id,
       request.spaceId,
-      { kind, tuple: request.tuple },
+      op,
       kind === 'insert' ? 'INSERT' : 'REPLACE',
+      newTupleBytes,
     );
-    return statement?.newTupleBytes;
   }
 
   replace(session: Session<SessionUser>, request: InsertRequest): Promise<TupleData | undefined> {
     return this.insert(session, request);
   }
 
-  async update(
-    session: Session<SessionUser>,
-    request: UpdateRequest,
-  ): Promise<TupleData | undefined> {
+  update(session: Session<SessionUser>, request: UpdateRequest): Promise<TupleData | undefined> {
     const op = {
       kind: 'update',
       key: request.key,
@@ -112,15 +112,12 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
       index: request.indexId,
       indexBase: request.indexBase,
     } as const;
-    return (await this.box.write(session.user.id, request.spaceId, op, 'UPDATE'))?.newTupleBytes;
+    return this.box.write(session.user.id, request.spaceId, op, 'UPDATE', newTupleBytes);
   }
 
-  async delete(
-    session: Session<SessionUser>,
-    request: DeleteRequest,
-  ): Promise<TupleData | undefined> {
+  delete(session: Session<SessionUser>, request: DeleteRequest): Promise<TupleData | undefined> {
     const op = { kind: 'delete', key: request.key, index: request.indexId } as const;
-    return (await this.box.write(session.user.id, request.spaceId, op, 'DELETE'))?.oldTupleBytes;
+    return this.box.write(session.user.id, request.spaceId, op, 'DELETE', oldTupleBytes);
   }
 
   async upsert(session: Session<SessionUser>, request: UpsertRequest): Promise<void> {
@@ -130,8 +127,14 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
       ops: request.ops,
       indexBase: request.indexBase,
     } as const;
-    const statement = await this.box.write(session.user.id, request.spaceId, op, 'UPSERT');
-    for (const error of statement?.upsertErrors ?? [])
+    const errors = await this.box.write(
+      session.user.id,
+      request.spaceId,
+      op,
+      'UPSERT',
+      (statement) => statement.upsertErrors,
+    );
+    for (const error of errors ?? [])
       this.box.logger.error(`UPSERT on space ${request.spaceId}: ${error.message}`);
   }
 

@@ -10,6 +10,7 @@ import type {
   KeyInput,
   OnReplaceTrigger,
   SelectOptions,
+  Statement,
   TupleInput,
   UpdateOpsInput,
 } from '@tarantype/memtx';
@@ -46,9 +47,8 @@ export interface CreateIndexOptions {
 
 const INDEX_OPTIONS = new Set(['type', 'id', 'unique', 'if_not_exists', 'parts']);
 
-function newTupleOf(statement: { newTuple: unknown[] | undefined } | undefined): unknown[] {
-  return statement!.newTuple!;
-}
+const newTupleOf = (statement: Statement) => statement.newTuple!;
+const oldTupleOf = (statement: Statement) => statement.oldTuple!;
 
 export class BoxIndex {
   constructor(
@@ -201,15 +201,23 @@ export class BoxSpace {
   // {{{ writes
 
   insert(tuple: TupleInput): Promise<unknown[]> {
-    return this.box
-      .write(this.userId, this.id, { kind: 'insert', tuple }, 'INSERT')
-      .then(newTupleOf);
+    return this.box.write(
+      this.userId,
+      this.id,
+      { kind: 'insert', tuple },
+      'INSERT',
+      newTupleOf,
+    ) as Promise<unknown[]>;
   }
 
   replace(tuple: TupleInput): Promise<unknown[]> {
-    return this.box
-      .write(this.userId, this.id, { kind: 'replace', tuple }, 'REPLACE')
-      .then(newTupleOf);
+    return this.box.write(
+      this.userId,
+      this.id,
+      { kind: 'replace', tuple },
+      'REPLACE',
+      newTupleOf,
+    ) as Promise<unknown[]>;
   }
 
   /** Tarantool's space:put, the same as replace. */
@@ -229,8 +237,7 @@ export class BoxSpace {
       index: this.indexId(options.index),
       indexBase: options.indexBase ?? 0,
     } as const;
-    const statement = await this.box.write(this.userId, this.id, op, 'UPDATE');
-    return statement?.newTuple;
+    return this.box.write(this.userId, this.id, op, 'UPDATE', newTupleOf);
   }
 
   /** UPSERT: nothing is returned; failed operations are skipped and logged (Tarantool's rule). */
@@ -239,24 +246,25 @@ export class BoxSpace {
     ops: UpdateOpsInput,
     options: Omit<BoxUpdateOptions, 'index'> = {},
   ): Promise<void> {
-    const statement = await this.box.write(
+    const errors = await this.box.write(
       this.userId,
       this.id,
       { kind: 'upsert', tuple, ops, indexBase: options.indexBase ?? 0 },
       'UPSERT',
+      (statement) => statement.upsertErrors,
     );
-    for (const error of statement?.upsertErrors ?? [])
+    for (const error of errors ?? [])
       this.box.logger.error(`UPSERT on space '${this.name}': ${error.message}`);
   }
 
   async delete(key: KeyInput, options: IndexSelector = {}): Promise<unknown[] | undefined> {
-    const statement = await this.box.write(
+    return this.box.write(
       this.userId,
       this.id,
       { kind: 'delete', key, index: this.indexId(options.index) },
       'DELETE',
+      oldTupleOf,
     );
-    return statement?.oldTuple;
   }
 
   /** Removes every tuple (a write to _truncate, logged and replicated as one row). */

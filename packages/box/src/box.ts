@@ -300,17 +300,33 @@ export class Box {
    * Byte views in `op` (tuples, keys, ops straight from a packet) are consumed synchronously on
    * the fast paths, or copied before waiting, so callers need not copy them.
    */
-  write(
+  write(userId: number, spaceId: number, op: Operation, stat: StatName): Promise<void>;
+  write<T>(
     userId: number,
     spaceId: number,
     op: Operation,
     stat: StatName,
-  ): Promise<Statement | undefined> {
+    extract: (statement: Statement) => T,
+  ): Promise<T | undefined>;
+  /**
+   * `extract` runs when the statement is applied, while its tuples are still in engine memory:
+   * callers take what they return (a decoded tuple, raw bytes) then, so statements commit
+   * without copying their tuples out. Resolves with that value (undefined when nothing
+   * matched), once durable.
+   */
+  write<T>(
+    userId: number,
+    spaceId: number,
+    op: Operation,
+    stat: StatName,
+    extract?: (statement: Statement) => T,
+  ): Promise<T | undefined> {
     this.stats.count(stat);
-    let statement: Statement | undefined;
+    let result: T | undefined;
     const apply = () => {
       const applied = applyOperation(this.catalog, this.catalog.spaceOrThrow(spaceId), op, true);
-      statement = applied.statement;
+      if (extract !== undefined && applied.statement !== undefined)
+        result = extract(applied.statement);
       return applied;
     };
     try {
@@ -318,10 +334,10 @@ export class Box {
       this.checkMemory(op);
       // Fast paths (no async layers): inside the caller's transaction holding the lock, or
       // autocommit with no transaction anywhere and no checkpoint barrier.
-      if (this.txns.tryInTransaction(apply)) return Promise.resolve(statement);
+      if (this.txns.tryInTransaction(apply)) return Promise.resolve(result);
       const durable = this.barrier === undefined ? this.txns.tryAutocommit(apply) : false;
-      if (durable === undefined) return Promise.resolve(statement);
-      if (durable !== false) return durable.then(() => statement, this.countError);
+      if (durable === undefined) return Promise.resolve(result);
+      if (durable !== false) return durable.then(() => result, this.countError);
     } catch (error) {
       this.stats.count('ERROR');
       return Promise.reject(error);
@@ -329,7 +345,7 @@ export class Box {
     // Waiting: copy the caller's byte views first. iproto does not reuse its packet buffers
     // today, but its port contract allows it; the copy is only paid on this slow path.
     op = ownOperation(op);
-    return this.writeSlow(apply).then(() => statement, this.countError);
+    return this.writeSlow(apply).then(() => result, this.countError);
   }
 
   private readonly countError = (error: unknown): never => {

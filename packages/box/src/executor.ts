@@ -101,7 +101,8 @@ export function applyOperation(
     },
     commit() {
       catalogUndo?.commit?.();
-      done.commit();
+      // Callers took what they need when the statement was applied (Box.write's extract).
+      done.commit(false);
     },
     release() {
       catalogUndo?.commit?.();
@@ -119,7 +120,7 @@ function rowFor(entry: SpaceEntry, op: Operation, statement: Statement): Xrow | 
     // before_replace triggers changed the statement: log what happened, not the request.
     if (statement.isNop || statement.rewrite === 'nop') return undefined;
     if (statement.rewrite === 'replace')
-      row = makeXrow(IprotoType.REPLACE, replaceBody(id, statement.newTupleBytes!));
+      row = makeXrow(IprotoType.REPLACE, replaceBody(id, statement.newTupleView!));
     else
       row = makeXrow(
         IprotoType.DELETE,
@@ -131,7 +132,7 @@ function rowFor(entry: SpaceEntry, op: Operation, statement: Statement): Xrow | 
       case 'replace':
         row = makeXrow(
           op.kind === 'insert' ? IprotoType.INSERT : IprotoType.REPLACE,
-          replaceBody(id, statement.newTupleBytes!),
+          replaceBody(id, statement.newTupleView!),
         );
         break;
       case 'delete':

@@ -961,9 +961,9 @@ export class MsgpackReader {
   }
 }
 
-/** UTF-8 decoding with a fast path for short ASCII strings (most keys and names). */
+/** UTF-8 decoding with a fast path for ASCII strings under 64 bytes (names, keys, most short fields). */
 export function utf8Decode(bytes: Uint8Array, start: number, length: number): string {
-  if (length < 24) {
+  if (length < 64) {
     let out = '';
     for (let i = start; i < start + length; i++) {
       const c = bytes[i]!;

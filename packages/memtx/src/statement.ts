@@ -12,7 +12,7 @@
 // the engine may reuse that memory afterwards, so a Statement stays readable forever.
 import { assert, type TarantoolError } from '@tarantype/core';
 import { NONE } from './index-impl.js';
-import { decodeTuple } from './memtx-index.js';
+import { decodeRef, decodeTuple } from './memtx-index.js';
 import type { TupleArena } from './tuple-arena.js';
 
 export type StatementKind = 'insert' | 'replace' | 'delete' | 'update' | 'upsert' | 'truncate';
@@ -95,16 +95,32 @@ export class Statement {
     return this.newCopy ?? this.arena.copy(this.newRef);
   }
 
-  /** The replaced or deleted tuple, decoded. */
-  get oldTuple(): unknown[] | undefined {
-    const bytes = this.oldTupleBytes;
-    return bytes === undefined ? undefined : decodeTuple(bytes, 0);
+  /**
+   * The inserted tuple's MessagePack as a view of engine memory, without copying: valid only
+   * until the next write to the space (copy it at once; box builds the WAL row from it).
+   */
+  get newTupleView(): Uint8Array | undefined {
+    if (this.newRef === NONE) return undefined;
+    assert(!this.released, 'tuples of a statement committed without keeping them');
+    return this.newCopy ?? this.arena.view(this.newRef);
   }
 
-  /** The inserted tuple, decoded. */
+  /** The replaced or deleted tuple, decoded (straight from engine memory while pending). */
+  get oldTuple(): unknown[] | undefined {
+    if (this.oldRef === NONE) return undefined;
+    assert(!this.released, 'tuples of a statement committed without keeping them');
+    return this.oldCopy === undefined
+      ? decodeRef(this.arena, this.oldRef)
+      : decodeTuple(this.oldCopy, 0);
+  }
+
+  /** The inserted tuple, decoded (straight from engine memory while pending). */
   get newTuple(): unknown[] | undefined {
-    const bytes = this.newTupleBytes;
-    return bytes === undefined ? undefined : decodeTuple(bytes, 0);
+    if (this.newRef === NONE) return undefined;
+    assert(!this.released, 'tuples of a statement committed without keeping them');
+    return this.newCopy === undefined
+      ? decodeRef(this.arena, this.newRef)
+      : decodeTuple(this.newCopy, 0);
   }
 
   /**
