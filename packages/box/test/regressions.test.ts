@@ -73,6 +73,47 @@ describe('checkpoints', () => {
   });
 });
 
+describe('restart after a checkpoint', () => {
+  // Was a bug (issue 9 §2): start, insert, box.snapshot(), stop; start, insert, stop; start.
+  // The snapshot rotated to an empty xlog N; the second run replaced that empty leftover with a
+  // new xlog N whose PrevVClock was the leftover's own VClock, so the third start failed with
+  // "Missing .xlog file between LSN 0 {} and N {1: N}". Expected: every start succeeds.
+  it('starts again after snapshot, stop, insert, stop', async () => {
+    let { box } = await start();
+    const space = await tester(box);
+    await space.insert([1, 'before snapshot']);
+    await box.snapshot();
+    ({ box } = await restart(box));
+    await box.space.tester!.insert([2, 'after snapshot']);
+    ({ box } = await restart(box));
+    await box.space.tester!.insert([3, 'third run']);
+    ({ box } = await restart(box));
+    expect(box.space.tester!.select()).toEqual([
+      [1, 'before snapshot'],
+      [2, 'after snapshot'],
+      [3, 'third run'],
+    ]);
+  });
+
+  it('starts again when the newest xlog is header-only at every restart', async () => {
+    let { box } = await start();
+    const space = await tester(box);
+    await space.insert([1, 'a']);
+    await box.snapshot();
+    for (let round = 0; round < 3; round++) {
+      ({ box } = await restart(box));
+      await box.snapshot();
+    }
+    ({ box } = await restart(box));
+    await box.space.tester!.insert([2, 'b']);
+    ({ box } = await restart(box));
+    expect(box.space.tester!.select()).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+    ]);
+  });
+});
+
 describe('truncate', () => {
   // Was a bug (schema-api.ts truncateSpace, the `entry.def.temporary || entry.def.group_id === 1`
   // branch): an is_local space is persisted (its rows are logged with group_id LOCAL), but its

@@ -481,7 +481,10 @@ export class Journal {
     const { fs, dir, hasher } = this.options;
     const signature = this.vclock.signature();
     const path = join(dir, xlogFileName(signature, 'XLOG'));
-    await this.removeEmptyLeftover(path);
+    // The new file takes the place of an empty leftover of the same name, so it also takes
+    // that file's place in the chain: its PrevVClock (rule 13 in FORMAT.md).
+    const replaced = await this.removeEmptyLeftover(path);
+    if (replaced !== undefined) this.prevVclock = replaced;
     const inprogress = path + INPROGRESS_SUFFIX;
     const meta = encodeMeta(
       {
@@ -522,12 +525,13 @@ export class Journal {
 
   /**
    * A file with the new file's name exists when the previous run created it and wrote no
-   * whole transaction (the vclock did not move). Such a file holds nothing: remove it. A file
-   * with rows under that name would mean two histories with one signature: refuse.
+   * whole transaction (the vclock did not move). Such a file holds nothing: remove it, and
+   * return its PrevVClock (the VClock of the file before it), which the new file inherits. A
+   * file with rows under that name would mean two histories with one signature: refuse.
    */
-  private async removeEmptyLeftover(path: string): Promise<void> {
+  private async removeEmptyLeftover(path: string): Promise<Vclock | undefined> {
     const { fs, hasher } = this.options;
-    if ((await fs.size(path)) === undefined) return;
+    if ((await fs.size(path)) === undefined) return undefined;
     const cursor = await XlogCursor.open(fs, path, 'XLOG', hasher).catch(() => undefined);
     const hasRows =
       cursor !== undefined && (await cursor.next().catch(() => undefined)) !== undefined;
@@ -536,6 +540,7 @@ export class Journal {
       throw new XlogError(`${path} already exists and holds rows: refusing to overwrite it`);
     this.logger.warn(`removing ${path}: it holds no transaction`);
     await fs.unlink(path);
+    return cursor?.meta.prevVclock?.copy();
   }
 
   private async closeFile(): Promise<void> {
