@@ -4,8 +4,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { toolEnv } from './toolchain.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
+const env = toolEnv();
 const resultsFile = join(root, '.vitest-results.json');
 rmSync(resultsFile, { force: true });
 // Type-check every package's sources and tests first (vitest only strips types).
@@ -14,7 +16,7 @@ const projects = ['packages', 'apps'].flatMap((group) =>
   readdirSync(join(root, group)).map((name) => join(root, group, name, 'tsconfig.test.json')),
 );
 for (const project of projects.filter((p) => existsSync(p))) {
-  const check = spawnSync(tsc, ['-p', project], { cwd: root, stdio: 'inherit' });
+  const check = spawnSync(tsc, ['-p', project], { cwd: root, stdio: 'inherit', env });
   if (check.status !== 0) {
     process.stdout.write(`\ntype errors in ${project}\n0 passed, 1 failed, 0 skipped\n`);
     process.exit(1);
@@ -34,7 +36,7 @@ const result = spawnSync(
     `--outputFile.json=${resultsFile}`,
     ...process.argv.slice(2),
   ],
-  { cwd: root, stdio: 'inherit' },
+  { cwd: root, stdio: 'inherit', env },
 );
 let passed = 0;
 let failed = 0;
