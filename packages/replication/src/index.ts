@@ -1,0 +1,9 @@
+export type {
+  BootstrapTarget,
+  GcConsumers,
+  JoinSource,
+  JoinView,
+  Membership,
+  RowSource,
+  TransactionSink,
+} from './ports.js';
