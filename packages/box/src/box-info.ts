@@ -1,0 +1,65 @@
+// box.info, box.info.memory() and box.info.gc(): what an instance reports of itself, with
+// Tarantool 2.6's field names and units. Layer: box. Read-only views over the instance; the
+// replication part (upstream/downstream of each member) comes from the replication status
+// the instance holds.
+import { TARANTOOL_VERSION, Vclock } from '@tarantype/core';
+import type { Box } from './box.js';
+
+export const TARANTYPE_VERSION = `${TARANTOOL_VERSION}-0-tarantype`;
+
+/** box.info() with Tarantool's field names. */
+export function boxInfo(box: Box): Record<string, unknown> {
+  const vclock = box.journal?.vclock ?? new Vclock();
+  const replication: Record<number, unknown> = {};
+  for (const [id, uuid] of [...box.catalog.cluster].sort((a, b) => a[0] - b[0]))
+    replication[id] = { id, uuid, lsn: vclock.get(id) };
+  return {
+    version: TARANTYPE_VERSION,
+    id: box.instanceId,
+    ro: box.readOnly,
+    uuid: box.instanceUuid,
+    package: 'tarantype',
+    cluster: { uuid: box.catalog.replicasetUuid },
+    listen: box.cfgValues.listen,
+    replication,
+    signature: vclock.signature(),
+    status: box.status,
+    vclock: vclock.toObject(),
+    uptime: Math.floor((Date.now() - box.startedAt) / 1000),
+    lsn: vclock.get(box.instanceId),
+    pid: process.pid,
+  };
+}
+
+/** box.info.memory(): bytes of tuples (data) and indexes, plus Node's heap (lua's place). */
+export function boxInfoMemory(box: Box): Record<string, number> {
+  let data = 0;
+  let index = 0;
+  for (const entry of box.catalog.byId.values()) {
+    if (entry.memtx === undefined) continue;
+    const memory = entry.memtx.memory();
+    data += memory.tupleBytes;
+    for (const i of memory.indexes) index += i.bsize;
+  }
+  return { cache: 0, data, index, lua: process.memoryUsage().heapUsed, net: 0, tx: 0 };
+}
+
+/** box.info.gc(). */
+export function boxInfoGc(box: Box): Record<string, unknown> {
+  const oldest = box.checkpoints[0]?.vclock ?? new Vclock();
+  return {
+    vclock: oldest.toObject(),
+    signature: oldest.signature(),
+    checkpoint_is_in_progress: box.checkpointInProgress,
+    checkpoints: box.checkpoints.map((c) => ({
+      references: [],
+      vclock: c.vclock.toObject(),
+      signature: c.signature,
+    })),
+    consumers: box.gcConsumers.list().map((c) => ({
+      name: c.name,
+      vclock: c.vclock.toObject(),
+      signature: c.vclock.signature(),
+    })),
+  };
+}

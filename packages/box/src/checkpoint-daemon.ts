@@ -1,0 +1,183 @@
+// The checkpoint daemon: box.snapshot(), the checkpoint_interval timer, and garbage
+// collection of snapshots (checkpoint_count) and xlogs (what no kept checkpoint, GC consumer
+// or open JOIN needs). Layer: box. It reads memory only through memtx read views and holds
+// writers only for the instant it takes them (the write path's barrier).
+// Invariant: an xlog is removed only when every row in it is covered by the oldest kept
+// checkpoint and by every GC consumer.
+import { ClientError, ErrorCode, type Hasher, type Vclock } from '@tarantype/core';
+import { SnapshotDir, type SnapshotSource, writeSnapshot } from '@tarantype/snapshot';
+import { type FileSystem, type Journal, type Logger, XlogDir } from '@tarantype/wal';
+import type { Catalog, SpaceEntry } from './catalog.js';
+import type { BoxConfig } from './cfg.js';
+import type { GcConsumers } from './gc-consumers.js';
+import type { TxnManager } from './txn.js';
+import type { WritePath } from './write-path.js';
+
+export interface CheckpointInfo {
+  readonly vclock: Vclock;
+  readonly signature: number;
+}
+
+/** What the checkpoint daemon reads of its instance. */
+export interface CheckpointHost {
+  readonly fs: FileSystem;
+  readonly hasher: Hasher;
+  readonly logger: Logger;
+  readonly memtxDir: string;
+  readonly walDir: string;
+  readonly catalog: Catalog;
+  readonly txns: TxnManager;
+  readonly writes: WritePath;
+  readonly gcConsumers: GcConsumers;
+  readonly config: () => Readonly<BoxConfig>;
+  readonly journal: () => Journal;
+  readonly instanceUuid: () => string;
+  readonly status: () => string;
+}
+
+export class CheckpointDaemon {
+  /** Checkpoints kept on disk, oldest first. */
+  checkpoints: CheckpointInfo[] = [];
+  checkpointInProgress = false;
+  /** The newest checkpoint's vclock: a box.snapshot() with nothing new after it is a no-op. */
+  lastCheckpointVclock: Vclock | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly host: CheckpointHost) {}
+
+  /** Read views of every saved space at `vclock` (temporary and virtual spaces left out). */
+  snapshotSource(vclock: Vclock): SnapshotSource {
+    const views: Array<{
+      entry: SpaceEntry;
+      view: ReturnType<NonNullable<SpaceEntry['memtx']>['readView']>;
+    }> = [];
+    for (const entry of [...this.host.catalog.byId.values()].sort((a, b) => a.def.id - b.def.id)) {
+      if (entry.memtx === undefined || entry.def.temporary || entry.memtx.index(0) === undefined)
+        continue;
+      views.push({ entry, view: entry.memtx.readView() });
+    }
+    return {
+      vclock: vclock.copy(),
+      spaces: views.map(({ entry, view }) => ({
+        id: entry.def.id,
+        groupId: entry.def.group_id,
+        count: view.len,
+        tuples: () => view.tuples(),
+      })),
+      release: () => {
+        for (const { view } of views) view.close();
+      },
+    };
+  }
+
+  /**
+   * box.snapshot(): a checkpoint. Waits for a moment with no transaction open or in flight
+   * (new writes wait briefly at a barrier), takes read views and the vclock at that instant,
+   * rotates the WAL so the next xlog starts at the checkpoint, lets writes continue, then
+   * writes the snapshot from the read views and collects old snapshots and xlogs.
+   */
+  async snapshot(): Promise<void> {
+    if (this.checkpointInProgress) throw new ClientError(ErrorCode.ER_CHECKPOINT_IN_PROGRESS);
+    this.checkpointInProgress = true;
+    try {
+      const source = await this.quiesce(async () => {
+        // The vclock and the read views at one instant (no await between them): memory holds
+        // exactly what the WAL has, nothing open or in flight. A transaction begun earlier
+        // may write right after; its rows get LSNs above this vclock and are replayed.
+        const source = this.snapshotSource(this.host.journal().vclock.copy());
+        try {
+          await this.host.journal().rotate();
+          // The next xlog starts at the checkpoint: recovery reads from it, not the old file.
+          await this.host.journal().openFile();
+        } catch (error) {
+          source.release();
+          throw error;
+        }
+        return source;
+      });
+      if (
+        this.lastCheckpointVclock !== undefined &&
+        source.vclock.equals(this.lastCheckpointVclock)
+      ) {
+        source.release();
+        return;
+      }
+      const rateLimit = this.host.config().snap_io_rate_limit;
+      const result = await writeSnapshot({
+        fs: this.host.fs,
+        dir: this.host.memtxDir,
+        hasher: this.host.hasher,
+        instanceUuid: this.host.instanceUuid(),
+        source,
+        logger: this.host.logger,
+        ...(rateLimit === undefined ? {} : { ioRateLimitMBps: rateLimit }),
+      });
+      this.lastCheckpointVclock = result.vclock;
+      await this.collectGarbage();
+    } finally {
+      this.checkpointInProgress = false;
+    }
+  }
+
+  /** Runs `fn` when no transaction is open or in flight, holding new ones at a barrier. */
+  private async quiesce<T>(fn: () => Promise<T>): Promise<T> {
+    const release = this.host.writes.hold();
+    try {
+      while (this.host.txns.hasOpenTransaction || this.host.txns.inFlightCount > 0) {
+        await this.host.journal().drain();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  async scanCheckpoints(): Promise<CheckpointInfo[]> {
+    const snaps = await SnapshotDir.scan(this.host.fs, this.host.memtxDir, this.host.hasher);
+    return snaps.files
+      .filter((f) => f.meta !== undefined)
+      .map((f) => ({ vclock: f.meta!.vclock, signature: f.signature }));
+  }
+
+  /** Keeps checkpoint_count snapshots and removes xlogs no kept checkpoint needs. */
+  async collectGarbage(): Promise<void> {
+    const snaps = await SnapshotDir.scan(this.host.fs, this.host.memtxDir, this.host.hasher);
+    await snaps.collectGarbage(this.host.config().checkpoint_count, this.host.logger);
+    this.checkpoints = await this.scanCheckpoints();
+    await this.collectWalGarbage();
+  }
+
+  /** Removes xlogs wholly below the oldest kept checkpoint; returns how many. */
+  async collectWalGarbage(): Promise<number> {
+    const oldest = this.checkpoints[0]?.vclock;
+    if (oldest === undefined) return 0;
+    const xlogs = await XlogDir.scan(this.host.fs, this.host.walDir, 'XLOG', this.host.hasher);
+    return (await xlogs.collectGarbage(this.host.gcConsumers.limit(oldest), this.host.logger))
+      .length;
+  }
+
+  /** Re-runs WAL GC (after a consumer advanced or left). */
+  async collectWalGarbageNow(): Promise<number> {
+    return this.collectWalGarbage();
+  }
+
+  schedule(): void {
+    if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
+    this.checkpointTimer = undefined;
+    const seconds = this.host.config().checkpoint_interval;
+    if (seconds <= 0 || this.host.status() !== 'running') return;
+    this.checkpointTimer = setInterval(() => {
+      if (this.checkpointInProgress || this.host.status() !== 'running') return;
+      this.snapshot().catch((error: Error) =>
+        this.host.logger.error(`checkpoint failed: ${error.message}`),
+      );
+    }, seconds * 1000);
+    this.checkpointTimer.unref();
+  }
+
+  stop(): void {
+    if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
+    this.checkpointTimer = undefined;
+  }
+}

@@ -1,0 +1,347 @@
+// The write path: every change to the database goes through here, whether it comes from a
+// local request (box.space.x:insert, a CALL, the console) or from another instance (the
+// applier, through the TransactionSink port). Layer: box.
+//
+// Local writes: access check, read-only check, memtx_memory, the checkpoint barrier, then the
+// transaction manager (txn.ts) applies them in memory (visible at once, as in 2.6 without MVCC)
+// and they resolve when durable per wal_mode.
+// Foreign transactions (applyTransaction): rows of one origin applied as one WAL entry that
+// keeps each row's replica_id, lsn and body bytes (no decode → re-encode), skipping rows the
+// vclock, or a transaction of the same origin still in flight, already covers. They bypass
+// read_only and privileges (a replica applies what its master did, as in Tarantool) but not
+// the barrier or the write lock.
+// Invariant: per origin, transactions reach the WAL in the order they were given, and a
+// transaction is applied only after every earlier one of its origin was applied; when one
+// fails, the later ones already waiting fail too (nothing is applied past a hole).
+import {
+  ClientError,
+  ER_CASCADE_ROLLBACK,
+  ErrorCode,
+  encode,
+  IprotoType,
+  Privilege,
+  SystemError,
+  UserId,
+  VCLOCK_MAX,
+  Vclock,
+  type Xrow,
+} from '@tarantype/core';
+import type { Statement } from '@tarantype/memtx';
+import type { Journal } from '@tarantype/wal';
+import type { Catalog, SpaceEntry } from './catalog.js';
+import type { BoxConfig } from './cfg.js';
+import { applyOperation, type Operation } from './executor.js';
+import { decodeRequestBody } from './request-body.js';
+import type { BoxStat, StatName } from './stat.js';
+import type { TxnManager } from './txn.js';
+
+/** Writes between two recomputations of memory use for memtx_memory (a sum over spaces). */
+const MEMORY_CHECK_INTERVAL = 128;
+
+/** What the write path reads of the instance it belongs to. */
+export interface WritePathHost {
+  readonly catalog: Catalog;
+  readonly txns: TxnManager;
+  readonly stats: BoxStat;
+  readonly config: () => Readonly<BoxConfig>;
+  /** True while closing or closed: every write fails. */
+  readonly stopping: () => boolean;
+  /** box.info.ro: read_only, orphan, or not running. */
+  readonly readOnly: () => boolean;
+  readonly journal: () => Journal;
+}
+
+type Apply = Parameters<TxnManager['statement']>[0];
+
+export class WritePath {
+  private barrier: Promise<void> | undefined;
+  private writesSinceMemoryCheck = 0;
+  private memoryFull = false;
+  /** Per origin: highest lsn accepted by applyTransaction and not yet durable or failed. */
+  private readonly accepted = new Vclock();
+  /** Per origin: the last foreign transaction's turn (resolves once it is submitted or failed). */
+  private readonly tails = new Map<number, Promise<unknown>>();
+
+  constructor(private readonly host: WritePathHost) {}
+
+  /** memtx_memory changed: re-check at the next write. */
+  memoryLimitChanged(): void {
+    this.memoryFull = false;
+  }
+
+  /**
+   * Holds new transactions (not those already open) until `release` is called; returns the
+   * release function. The checkpoint takes its read views behind it.
+   */
+  hold(): () => void {
+    let release!: () => void;
+    this.barrier = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.barrier = undefined;
+      release();
+    };
+  }
+
+  /**
+   * Runs a data-changing operation as `userId`; resolves when durable with what `extract`
+   * took from the statement while it was applied (undefined when nothing matched).
+   * Byte views in `op` (tuples, keys, ops straight from a packet) are consumed synchronously on
+   * the fast paths, or copied before waiting, so callers need not copy them.
+   */
+  write<T>(
+    userId: number,
+    spaceId: number,
+    op: Operation,
+    stat: StatName,
+    extract?: (statement: Statement) => T,
+  ): Promise<T | undefined> {
+    const { catalog, txns, stats } = this.host;
+    stats.count(stat);
+    let result: T | undefined;
+    const apply = () => {
+      const applied = applyOperation(catalog, catalog.spaceOrThrow(spaceId), op, true);
+      if (extract !== undefined && applied.statement !== undefined)
+        result = extract(applied.statement);
+      return applied;
+    };
+    try {
+      this.checkWrite(userId, catalog.spaceOrThrow(spaceId));
+      this.checkMemory(op);
+      // Fast paths (no async layers): inside the caller's transaction holding the lock, or
+      // autocommit with no transaction anywhere and no checkpoint barrier.
+      if (txns.tryInTransaction(apply)) return Promise.resolve(result);
+      const durable = this.barrier === undefined ? txns.tryAutocommit(apply) : false;
+      if (durable === undefined) return Promise.resolve(result);
+      if (durable !== false) return durable.then(() => result, this.countError);
+    } catch (error) {
+      stats.count('ERROR');
+      return Promise.reject(error);
+    }
+    // Waiting: copy the caller's byte views first. iproto does not reuse its packet buffers
+    // today, but its port contract allows it; the copy is only paid on this slow path.
+    op = ownOperation(op);
+    return this.writeSlow(apply).then(() => result, this.countError);
+  }
+
+  private readonly countError = (error: unknown): never => {
+    this.host.stats.count('ERROR');
+    throw error;
+  };
+
+  /** The general path: waits for the checkpoint barrier and the transaction lock. */
+  private async writeSlow(apply: Apply): Promise<void> {
+    if (this.barrier !== undefined && this.host.txns.current() === undefined) await this.barrier;
+    await this.host.txns.statement(apply);
+  }
+
+  // {{{ foreign transactions (the TransactionSink)
+
+  /** The vclock: what the WAL made durable, local rows included. */
+  vclock(): Vclock {
+    return this.host.journal().vclock.copy();
+  }
+
+  /**
+   * Applies one transaction of another instance. See the file comment and
+   * @tarantype/replication's TransactionSink.
+   */
+  applyTransaction(rows: readonly Xrow[]): Promise<'applied' | 'skipped'> {
+    const origin = rows[0]?.replica_id ?? 0;
+    for (const row of rows) checkForeignRow(row, origin);
+    const previous = this.tails.get(origin);
+    const turn = this.applyInTurn(origin, rows, previous);
+    // The next transaction of this origin waits for this one's turn to end, whatever the end.
+    const tail = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(origin, tail);
+    void tail.then(() => {
+      if (this.tails.get(origin) === tail) this.tails.delete(origin);
+    });
+    return turn.then((outcome) => outcome.durable);
+  }
+
+  /**
+   * Resolves once the transaction is submitted (its place in the WAL is taken) with the
+   * promise of its durability, so the next one of the origin can go while this one is written.
+   */
+  private async applyInTurn(
+    origin: number,
+    rows: readonly Xrow[],
+    previous: Promise<unknown> | undefined,
+  ): Promise<{ durable: Promise<'applied' | 'skipped'> }> {
+    const failedBefore = this.failed.get(origin);
+    if (previous !== undefined) await previous;
+    // An earlier transaction of this origin failed after this one was given: a hole; refuse.
+    if (this.failed.get(origin) !== failedBefore) throw new ClientError(ER_CASCADE_ROLLBACK);
+    if (this.host.stopping()) throw new SystemError('the instance is shutting down');
+    const covered = Math.max(this.host.journal().vclock.get(origin), this.accepted.get(origin));
+    const fresh = rows.filter((row) => row.lsn > covered);
+    if (fresh.length === 0) return { durable: Promise.resolve('skipped') };
+    const last = fresh[fresh.length - 1]!;
+    this.accepted.set(origin, last.lsn);
+    if (this.barrier !== undefined) await this.barrier;
+    const { catalog, txns } = this.host;
+    let submitted!: () => void;
+    const submittedNow = new Promise<void>((resolve) => (submitted = resolve));
+    const durable = txns
+      .atomic(async () => {
+        for (const row of fresh) {
+          await txns.statement(() => {
+            if (row.type === IprotoType.NOP) return { row: ownRow(row) };
+            const body = decodeRequestBody(row.body);
+            const entry = catalog.spaceOrThrow(body.spaceId);
+            const applied = applyOperation(catalog, entry, operationOf(row.type, body), false);
+            // Temporary spaces are never logged; a row for one would not come from a relay.
+            return { undo: applied.undo, row: entry.def.temporary ? undefined : ownRow(row) };
+          });
+        }
+        submitted();
+      })
+      .then(
+        () => 'applied' as const,
+        (error: unknown) => {
+          this.fail(origin);
+          submitted();
+          throw error;
+        },
+      );
+    await submittedNow;
+    return { durable };
+  }
+
+  /** Per origin: how many of its transactions failed (a later one given earlier checks it). */
+  private readonly failed = new Map<number, number>();
+
+  private fail(origin: number): void {
+    this.failed.set(origin, (this.failed.get(origin) ?? 0) + 1);
+    // Rows not made durable are not covered any more: the upstream re-sends them.
+    this.accepted.set(origin, this.host.journal().vclock.get(origin));
+  }
+
+  // }}}
+  // {{{ checks
+
+  /** Bytes of tuples and indexes in every memtx space, estimated in O(1) per space (what memtx_memory bounds). */
+  memoryUsedBytes(): number {
+    let total = 0;
+    for (const entry of this.host.catalog.byId.values())
+      if (entry.memtx !== undefined) total += entry.memtx.memoryEstimate();
+    return total;
+  }
+
+  /**
+   * memtx_memory: once tuples and indexes reach it, inserts, replaces, updates and upserts
+   * fail with Tarantool's ER_MEMORY_ISSUE text (deletes still work and free memory). The sum
+   * is recomputed every MEMORY_CHECK_INTERVAL writes, and on every write while full.
+   */
+  private checkMemory(op: Operation): void {
+    if (op.kind === 'delete') return;
+    if (!this.memoryFull && ++this.writesSinceMemoryCheck < MEMORY_CHECK_INTERVAL) return;
+    this.writesSinceMemoryCheck = 0;
+    this.memoryFull = this.memoryUsedBytes() >= this.host.config().memtx_memory;
+    if (this.memoryFull) {
+      const tuple = 'tuple' in op ? op.tuple : undefined;
+      const size =
+        tuple === undefined ? 0 : tuple instanceof Uint8Array ? tuple.length : encode(tuple).length;
+      throw new ClientError(ErrorCode.ER_MEMORY_ISSUE, size, 'slab allocator', 'memtx_tuple');
+    }
+  }
+
+  checkWrite(userId: number, entry: SpaceEntry): void {
+    if (this.host.stopping()) throw new SystemError('the instance is shutting down');
+    if (userId !== UserId.ADMIN)
+      this.host.catalog.access.check(
+        userId,
+        Privilege.WRITE,
+        'space',
+        entry.def.id,
+        entry.def.name,
+        entry.def.owner,
+      );
+    if (this.host.readOnly() && !entry.def.temporary && entry.def.group_id !== 1)
+      throw new ClientError(ErrorCode.ER_READONLY);
+  }
+
+  // }}}
+}
+
+/**
+ * A row from the network, bounded before anything indexes a vclock with it: every row of a
+ * transaction has the same origin in 1..31, lsn ≥ 1.
+ */
+function checkForeignRow(row: Xrow, origin: number): void {
+  if (
+    !Number.isInteger(row.replica_id) ||
+    row.replica_id < 1 ||
+    row.replica_id >= VCLOCK_MAX ||
+    row.replica_id !== origin
+  )
+    throw new ClientError(
+      ErrorCode.ER_PROTOCOL,
+      `a replicated transaction's rows must all have one replica_id in 1..${VCLOCK_MAX - 1}, got ${row.replica_id}`,
+    );
+  if (!Number.isSafeInteger(row.lsn) || row.lsn < 1)
+    throw new ClientError(ErrorCode.ER_PROTOCOL, `bad lsn ${row.lsn} in a replicated row`);
+}
+
+/**
+ * The row as the local WAL keeps it: the origin's header fields and body bytes, on an object
+ * of its own (the journal sets tsn and flags on the objects it is given).
+ */
+function ownRow(row: Xrow): Xrow {
+  return { ...row, sync: 0 };
+}
+
+/** `op` with its byte views copied (for operations that wait before applying). */
+export function ownOperation(op: Operation): Operation {
+  const own = <T>(value: T): T => (value instanceof Uint8Array ? (value.slice() as T) : value);
+  switch (op.kind) {
+    case 'insert':
+    case 'replace':
+      return { kind: op.kind, tuple: own(op.tuple) };
+    case 'delete':
+      return { kind: 'delete', key: own(op.key), index: op.index };
+    case 'update':
+      return {
+        kind: 'update',
+        key: own(op.key),
+        ops: own(op.ops),
+        index: op.index,
+        indexBase: op.indexBase,
+      };
+    case 'upsert':
+      return { kind: 'upsert', tuple: own(op.tuple), ops: own(op.ops), indexBase: op.indexBase };
+  }
+}
+
+/** The operation a logged request row describes (recovery, the applier). */
+export function operationOf(type: number, body: ReturnType<typeof decodeRequestBody>): Operation {
+  const missing = (what: string) => new ClientError(ErrorCode.ER_MISSING_REQUEST_FIELD, what);
+  switch (type) {
+    case IprotoType.INSERT:
+    case IprotoType.REPLACE:
+      if (body.tuple === undefined) throw missing('tuple');
+      return { kind: type === IprotoType.INSERT ? 'insert' : 'replace', tuple: body.tuple };
+    case IprotoType.DELETE:
+      if (body.key === undefined) throw missing('key');
+      return { kind: 'delete', key: body.key, index: body.indexId };
+    case IprotoType.UPDATE:
+      if (body.key === undefined || body.tuple === undefined)
+        throw missing(body.key === undefined ? 'key' : 'tuple');
+      return {
+        kind: 'update',
+        key: body.key,
+        ops: body.tuple,
+        index: body.indexId,
+        indexBase: body.indexBase,
+      };
+    case IprotoType.UPSERT:
+      if (body.tuple === undefined || body.ops === undefined)
+        throw missing(body.tuple === undefined ? 'tuple' : 'operations');
+      return { kind: 'upsert', tuple: body.tuple, ops: body.ops, indexBase: body.indexBase };
+    default:
+      throw new ClientError(ErrorCode.ER_UNKNOWN_REQUEST_TYPE, type);
+  }
+}
