@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, symlink, unlink } from 'node:fs/promises';
 import {
   AccessDeniedError,
   type ClientError,
@@ -119,9 +119,26 @@ describe('bootstrap and recovery', () => {
     expect(box.space.loc!.select()).toEqual([[1, 'local data']]);
   });
 
-  it('locks the data directory against a second instance', async () => {
-    await start();
-    await expect(open(dir)).rejects.toMatchObject({ code: ErrorCode.ER_ALREADY_RUNNING });
+  it('locks the data directory against a second instance, also through a symlink', async () => {
+    const { box } = await start();
+    const alias = `${dir}-alias`;
+    await symlink(dir, alias);
+    try {
+      for (const workDir of [dir, alias])
+        await expect(open(workDir)).rejects.toMatchObject({
+          code: ErrorCode.ER_ALREADY_RUNNING,
+          message: `Failed to lock WAL directory ${workDir} and hot_standby mode is off`,
+        });
+      // The refused starts left the first instance and its lock alone; closing frees the dir.
+      await (await tester(box)).insert([1, 'after refusals']);
+      await box.close();
+      boxes.splice(boxes.indexOf(box), 1);
+      const { box: again } = await open(alias);
+      expect(again.space.tester!.get([1])).toEqual([1, 'after refusals']);
+      await again.close();
+    } finally {
+      await unlink(alias);
+    }
   });
 
   it('runs several instances in one process, each in its own directory', async () => {
