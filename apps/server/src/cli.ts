@@ -3,8 +3,13 @@
 //                   [--wal-mode write] [--log-level 5] [--log-format plain|json]
 //                   [--config FILE.yaml] [--init MODULE] [--admin SOCKET|PORT] [--no-console]
 //   tarantype connect <socket|host:port>     (a console into a running instance's admin console)
-// SIGTERM/SIGINT stop gracefully (in-flight requests finish, the xlog is closed) and exit 0.
+// SIGTERM/SIGINT stop gracefully (in-flight requests finish, the xlog is closed) and exit 0; a
+// start that fails exits 1. The exit code is this process's own (the bin is `node`, no wrapper),
+// so a supervisor that runs `node_modules/.bin/tarantype` sees it; `npx` does not pass it on.
+// Both exits are explicit (process.exit after the log is flushed): a timer or socket left open
+// by an --init module must not keep a failed or stopped server alive.
 import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { Command, InvalidArgumentError } from 'commander';
 import { type CredentialsConfig, loadConfigFile } from './config.js';
 import { ConsoleEvaluator, runConsoleClient, startInteractiveConsole } from './console.js';
@@ -22,7 +27,7 @@ function integer(value: string): number {
  * 'syslog:…'. The server writes to a file (appending, created if missing); pipe and syslog
  * are refused with Tarantool's option error rather than silently ignored.
  */
-function logDestination(log: unknown): { destination?: NodeJS.WritableStream } {
+function logDestination(log: unknown): { destination?: NodeJS.WritableStream & Writable } {
   if (log === undefined || log === null || log === '') return {};
   const text = String(log);
   if (text.startsWith('pipe:') || text.startsWith('|') || text.startsWith('syslog:')) {
@@ -71,11 +76,19 @@ async function start(flags: StartFlags): Promise<void> {
   if (format !== 'plain' && format !== 'json')
     throw new InvalidArgumentError(`--log-format must be plain or json, not '${format}'`);
   cfg.log_format = format;
+  const destination = logDestination(cfg.log);
   const logger = createLogger({
     level: (cfg.log_level as number | undefined) ?? 5,
     format,
-    ...logDestination(cfg.log),
+    ...destination,
   });
+  // A log file is an asynchronous stream: end it (its last lines written) before exiting.
+  // stderr needs nothing: Node writes it synchronously to files and pipes.
+  const exit = (code: number): void => {
+    const file = destination.destination;
+    if (file === undefined) process.exit(code);
+    else file.end(() => process.exit(code));
+  };
   // Signals are handled from the start: a SIGTERM during recovery stops right after it.
   let instance: Instance | undefined;
   let pendingSignal: string | undefined;
@@ -89,10 +102,10 @@ async function start(flags: StartFlags): Promise<void> {
     stopping = true;
     logger.info(`got ${signal}`);
     instance.stop().then(
-      () => process.exit(0),
+      () => exit(0),
       (error: Error) => {
         logger.error(`stop failed: ${error.message}`);
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -108,9 +121,7 @@ async function start(flags: StartFlags): Promise<void> {
     });
   } catch (error) {
     logger.error(`cannot start: ${(error as Error).message}`);
-    process.exitCode = 1;
-    process.removeAllListeners('SIGTERM');
-    process.removeAllListeners('SIGINT');
+    exit(1);
     return;
   }
   if (pendingSignal !== undefined) {
