@@ -54,6 +54,8 @@ import { DirLock } from './dir-lock.js';
 import { applyOperation, type Operation, storageOf } from './executor.js';
 import { GcConsumers } from './gc-consumers.js';
 import { recover } from './recovery.js';
+import { ReplicaGc } from './replica-gc.js';
+import { BoxReplicationPorts } from './replication-ports.js';
 import { decodeRequestBody } from './request-body.js';
 import { SchemaApi } from './schema-api.js';
 import { BoxStat, type StatName } from './stat.js';
@@ -78,6 +80,10 @@ export class Box {
   readonly schema: SchemaApi;
   /** Every change goes through it: local requests and foreign transactions (the applier). */
   readonly writes: WritePath;
+  /** Replicas' WAL GC consumers, persisted in wal_dir. */
+  readonly replicaGc: ReplicaGc;
+  /** What replication (relay, applier) sees of this instance. */
+  readonly replicationPorts: BoxReplicationPorts;
   private readonly daemon: CheckpointDaemon;
   readonly stats = new BoxStat();
   /** WAL GC consumers (relays, later): their rows are kept whatever checkpoint_count says. */
@@ -130,6 +136,9 @@ export class Box {
       status: () => this.status,
     });
     this.schema = new SchemaApi(this);
+    this.replicaGc = new ReplicaGc(this.gcConsumers, fs, this.walDir, logger);
+    this.catalog.onClusterMemberRemoved = (uuid) => this.replicaGc.drop(uuid);
+    this.replicationPorts = new BoxReplicationPorts(this);
   }
 
   /** Starts an instance: validates `options`, then recovers or bootstraps its directories. */
@@ -236,8 +245,11 @@ export class Box {
       queueMaxSizeBytes: this.config.wal_queue_max_size,
       tooLongThresholdMs: this.config.too_long_threshold * 1000,
       logger: this.logger,
-      onNoSpace: () => this.daemon.collectWalGarbage().then((removed) => removed > 0),
+      onNoSpace: () => this.freeWalSpace(),
     });
+    await this.replicaGc.load();
+    const members = new Set(this.catalog.cluster.values());
+    for (const uuid of this.replicaGc.uuids()) if (!members.has(uuid)) this.replicaGc.drop(uuid);
     this.logger.info(`instance uuid ${this.instanceUuid}`);
     this.logger.info(`replicaset uuid ${this.catalog.replicasetUuid}`);
     this.status = 'running';
@@ -479,6 +491,18 @@ export class Box {
     return this.daemon.collectWalGarbage();
   }
 
+  /**
+   * The WAL is out of space: collect what recovery and the consumers do not need; if that
+   * frees nothing, drop replicas' consumers, oldest first (loudly), so a dead replica cannot
+   * fill the disk, and collect again. True when something was removed (the journal retries).
+   */
+  private async freeWalSpace(): Promise<boolean> {
+    if ((await this.daemon.collectWalGarbage()) > 0) return true;
+    while (this.replicaGc.dropOldest() !== undefined)
+      if ((await this.daemon.collectWalGarbage()) > 0) return true;
+    return false;
+  }
+
   /** Checkpoints kept on disk, oldest first. */
   get checkpoints(): readonly CheckpointInfo[] {
     return this.daemon.checkpoints;
@@ -526,6 +550,7 @@ export class Box {
     this.wakeWritableWaiters();
     this.stats.stop();
     await this.journal?.close();
+    await this.replicaGc.flush();
     this.lock?.release();
     this.status = 'closed';
   }

@@ -55,6 +55,8 @@ export class Catalog {
   schemaVersion = 1;
   /** Called when a space is created or dropped (box keeps box.space in sync). */
   onSpacesChanged: () => void = () => {};
+  /** A member left `_cluster` (its row deleted or its uuid changed), once committed. */
+  onClusterMemberRemoved: ((uuid: string) => void) | undefined;
 
   constructor(private readonly maxTupleSizeBytes: () => number) {
     for (const row of SYSTEM_SPACE_ROWS) {
@@ -404,7 +406,12 @@ export class Catalog {
   private alterCluster(oldTuple: unknown[] | undefined, newTuple: unknown[] | undefined): Undo {
     if (oldTuple !== undefined) this.cluster.delete(oldTuple[0] as number);
     if (newTuple !== undefined) this.cluster.set(newTuple[0] as number, newTuple[1] as string);
+    const removed =
+      oldTuple !== undefined && oldTuple[1] !== newTuple?.[1] ? (oldTuple[1] as string) : undefined;
     return {
+      commit: () => {
+        if (removed !== undefined) this.onClusterMemberRemoved?.(removed);
+      },
       rollback: () => {
         if (newTuple !== undefined) this.cluster.delete(newTuple[0] as number);
         if (oldTuple !== undefined) this.cluster.set(oldTuple[0] as number, oldTuple[1] as string);

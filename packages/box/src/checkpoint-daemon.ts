@@ -80,7 +80,7 @@ export class CheckpointDaemon {
     if (this.checkpointInProgress) throw new ClientError(ErrorCode.ER_CHECKPOINT_IN_PROGRESS);
     this.checkpointInProgress = true;
     try {
-      const source = await this.quiesce(async () => {
+      const source = await this.host.writes.atQuietMoment(async () => {
         // The vclock and the read views at one instant (no await between them): memory holds
         // exactly what the WAL has, nothing open or in flight. A transaction begun earlier
         // may write right after; its rows get LSNs above this vclock and are replayed.
@@ -116,20 +116,6 @@ export class CheckpointDaemon {
       await this.collectGarbage();
     } finally {
       this.checkpointInProgress = false;
-    }
-  }
-
-  /** Runs `fn` when no transaction is open or in flight, holding new ones at a barrier. */
-  private async quiesce<T>(fn: () => Promise<T>): Promise<T> {
-    const release = this.host.writes.hold();
-    try {
-      while (this.host.txns.hasOpenTransaction || this.host.txns.inFlightCount > 0) {
-        await this.host.journal().drain();
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-      return await fn();
-    } finally {
-      release();
     }
   }
 

@@ -55,6 +55,8 @@ type Apply = Parameters<TxnManager['statement']>[0];
 
 export class WritePath {
   private barrier: Promise<void> | undefined;
+  private releaseBarrier: () => void = () => {};
+  private holders = 0;
   private writesSinceMemoryCheck = 0;
   private memoryFull = false;
   /** Per origin: highest lsn accepted by applyTransaction and not yet durable or failed. */
@@ -70,16 +72,27 @@ export class WritePath {
   }
 
   /**
-   * Holds new transactions (not those already open) until `release` is called; returns the
-   * release function. The checkpoint takes its read views behind it.
+   * Runs `fn` at a moment when no transaction is open or in flight, holding new ones (not
+   * those already open) at a barrier until `fn` settles. What `fn` reads synchronously at its
+   * start is exactly what the WAL has: the checkpoint and JOIN take their read views there.
+   * Several callers may hold the barrier at once.
    */
-  hold(): () => void {
-    let release!: () => void;
-    this.barrier = new Promise<void>((resolve) => (release = resolve));
-    return () => {
-      this.barrier = undefined;
-      release();
-    };
+  async atQuietMoment<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.holders++ === 0)
+      this.barrier = new Promise<void>((resolve) => (this.releaseBarrier = resolve));
+    try {
+      const { txns } = this.host;
+      while (txns.hasOpenTransaction || txns.inFlightCount > 0) {
+        await this.host.journal().drain();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      return await fn();
+    } finally {
+      if (--this.holders === 0) {
+        this.barrier = undefined;
+        this.releaseBarrier();
+      }
+    }
   }
 
   /**
@@ -147,7 +160,11 @@ export class WritePath {
    */
   applyTransaction(rows: readonly Xrow[]): Promise<'applied' | 'skipped'> {
     const origin = rows[0]?.replica_id ?? 0;
-    for (const row of rows) checkForeignRow(row, origin);
+    try {
+      for (const row of rows) checkForeignRow(row, origin);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const previous = this.tails.get(origin);
     const turn = this.applyInTurn(origin, rows, previous);
     // The next transaction of this origin waits for this one's turn to end, whatever the end.
