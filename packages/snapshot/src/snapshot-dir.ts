@@ -78,12 +78,15 @@ export class SnapshotDir {
     return this.snapshots[this.snapshots.length - 1];
   }
 
-  /** Deletes leftover `.snap.inprogress` files; returns how many. */
+  /**
+   * Deletes leftover `.snap.inprogress` files, each logged as Tarantool 2.6 logs it at
+   * startup ("I> removed ./<name>.snap.inprogress"); returns how many.
+   */
   async removeInprogress(logger: Logger = silentLogger): Promise<number> {
     const count = this.leftovers.length;
     for (const path of this.leftovers) {
-      logger.warn(`removing leftover ${path}`);
       await io('unlink', path, this.fs.unlink(path));
+      logger.info(`removed ${path}`);
     }
     this.leftovers = [];
     return count;

@@ -222,7 +222,7 @@ describe('a crash mid-snapshot', () => {
     expect(scanned.latest()?.meta?.vclock.toString()).toBe('{1: 5}');
     const recovery = new RecordingLogger();
     expect(await scanned.removeInprogress(recovery)).toBe(1);
-    expect(recovery.messages('warn')).toEqual([`removing leftover ${join(dir, NEXT)}.inprogress`]);
+    expect(recovery.messages('info')).toEqual([`removed ${join(dir, NEXT)}.inprogress`]);
     await expectPreviousIntact(previous, 'after the crash');
   });
 

@@ -58,11 +58,14 @@ export class XlogDir {
     return this.files[this.files.length - 1];
   }
 
-  /** Deletes leftover `.inprogress` files (a crash while creating a file or a snapshot). */
+  /**
+   * Deletes leftover `.inprogress` files (a crash while creating a file or a snapshot), each
+   * logged as Tarantool 2.6 logs it at startup: "I> removed ./<name>.xlog.inprogress".
+   */
   async removeInprogress(logger: Logger = silentLogger): Promise<number> {
     for (const path of this.inprogress) {
-      logger.warn(`removing leftover ${path}`);
       await this.fs.unlink(path);
+      logger.info(`removed ${path}`);
     }
     return this.inprogress.length;
   }
