@@ -28,6 +28,7 @@ import {
   type Xrow,
 } from '@tarantype/core';
 import type { KeyInput, SelectOptions, Statement } from '@tarantype/memtx';
+import type { BootstrapTarget } from '@tarantype/replication';
 import { writeSnapshot } from '@tarantype/snapshot';
 import {
   type FileSystem,
@@ -69,6 +70,12 @@ export interface BoxRuntime {
   /** File system port (tests inject faults). Default: the real one. */
   readonly fs?: FileSystem;
   readonly logger?: Logger;
+  /**
+   * How an empty instance joins a replica set instead of starting its own: fills `target`
+   * (the applier's JOIN) for the instance `instanceUuid`. Used only when the directories hold
+   * nothing; a recovered instance ignores it.
+   */
+  readonly join?: (target: BootstrapTarget, instanceUuid: string) => Promise<void>;
 }
 
 export type { CheckpointInfo } from './checkpoint-daemon.js';
@@ -104,6 +111,7 @@ export class Box {
     readonly fs: FileSystem,
     readonly logger: Logger,
     readonly hasher: Hasher,
+    private readonly runtime: BoxRuntime = {},
   ) {
     this.config = config;
     this.catalog = new Catalog(() => this.config.memtx_max_tuple_size);
@@ -150,7 +158,13 @@ export class Box {
     const logger = runtime.logger ?? silentLogger;
     for (const name of unsupportedOptionsIn(options))
       logger.warn(`box.cfg option '${name}' has no effect in tarantype`);
-    const box = new Box(config, runtime.fs ?? new NodeFileSystem(), logger, await loadHasher());
+    const box = new Box(
+      config,
+      runtime.fs ?? new NodeFileSystem(),
+      logger,
+      await loadHasher(),
+      runtime,
+    );
     try {
       await box.start();
     } catch (error) {
@@ -208,7 +222,9 @@ export class Box {
     });
     let vclock: Vclock;
     let prevVclock: Vclock | undefined;
-    if (recovered === undefined) {
+    if (recovered === undefined && this.runtime.join !== undefined) {
+      vclock = await this.joinReplicaSet(this.runtime.join);
+    } else if (recovered === undefined) {
       vclock = await this.bootstrap();
     } else {
       vclock = recovered.vclock;
@@ -254,6 +270,49 @@ export class Box {
     this.logger.info(`replicaset uuid ${this.catalog.replicasetUuid}`);
     this.status = 'running';
     this.daemon.schedule();
+  }
+
+  /**
+   * An empty directory and a replica set to join: `join` fills the instance through a
+   * BootstrapTarget (the master's initial data, then its final rows), then the instance writes
+   * a snapshot at the join's vclock, as 2.6 does after "final data received".
+   */
+  private async joinReplicaSet(join: NonNullable<BoxRuntime['join']>): Promise<Vclock> {
+    this.instanceUuid = this.config.instance_uuid ?? newUuid();
+    let joined: Vclock | undefined;
+    const target: BootstrapTarget = {
+      loadInitial: (rows) => {
+        for (const row of rows) {
+          const body = decodeRequestBody(row.body);
+          if (body.tuple === undefined)
+            throw new ClientError(ErrorCode.ER_MISSING_REQUEST_FIELD, 'tuple');
+          this.applyUnlogged(body.spaceId, { kind: 'replace', tuple: body.tuple });
+        }
+      },
+      initialLoaded: async (vclock) => {
+        this.logger.info(`initial data received at ${vclock.toString()}`);
+      },
+      applyFinal: async (rows) => {
+        for (const row of rows) this.applyRow(row);
+      },
+      finish: async (vclock) => {
+        joined = vclock.copy();
+      },
+    };
+    await join(target, this.instanceUuid);
+    if (joined === undefined) throw new SystemError('the join ended without its final vclock');
+    if (this.catalog.replicasetUuid === undefined)
+      throw new SystemError('the master sent no replica set uuid (_schema.cluster)');
+    const result = await writeSnapshot({
+      fs: this.fs,
+      dir: this.memtxDir,
+      hasher: this.hasher,
+      instanceUuid: this.instanceUuid,
+      source: this.daemon.snapshotSource(joined),
+      logger: this.logger,
+    });
+    this.daemon.checkpoints = [{ vclock: result.vclock, signature: result.vclock.signature() }];
+    return joined;
   }
 
   /** An empty directory: system spaces, built-in users, UUIDs, and snapshot 0. */

@@ -25,6 +25,7 @@ import type {
   GcConsumers as GcConsumersPort,
   JoinSource,
   JoinView,
+  MasterStatus,
   Membership,
   RowSource,
   TransactionSink,
@@ -40,7 +41,7 @@ const JOIN_BATCH_ROWS = 1024;
 const GC_AFTER_ACK_DELAY_MS = 1000;
 
 export class BoxReplicationPorts
-  implements TransactionSink, JoinSource, RowSource, Membership, GcConsumersPort
+  implements TransactionSink, JoinSource, RowSource, Membership, GcConsumersPort, MasterStatus
 {
   private joins = 0;
   private gcTimer: NodeJS.Timeout | undefined;
@@ -152,9 +153,24 @@ export class BoxReplicationPorts
   }
 
   checkReplicationAccess(userId: number): void {
-    // 2.6 checks read on universe first ("Read access to universe '' is denied for user
-    // 'norepl'"), then the _cluster insert needs write on _cluster: the replication role.
+    // 2.6: "Read access to universe '' is denied for user 'norepl'". Registering a new replica
+    // also needs Write on _cluster (checkRegistration): the replication role gives both.
     this.box.catalog.access.check(userId, Privilege.READ, 'universe', 0, '');
+  }
+
+  // }}}
+  // {{{ MasterStatus
+
+  isLoading(): boolean {
+    return this.box.status === 'loading';
+  }
+
+  walMode(): 'none' | 'write' | 'fsync' {
+    return this.box.cfgValues.wal_mode;
+  }
+
+  checkRegistration(userId: number): void {
+    if (this.box.readOnly) throw new ClientError(ErrorCode.ER_READONLY);
     const cluster = this.box.catalog.spaceOrThrow(SystemSpace.CLUSTER);
     this.box.catalog.access.check(
       userId,

@@ -15,9 +15,10 @@ import {
   makeXrow,
   type Xrow,
 } from '@tarantype/core';
+import type { BootstrapTarget } from '@tarantype/replication';
 import { NodeFileSystem, XlogCursor } from '@tarantype/wal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Box } from '../src/index.js';
+import type { Box, BoxRuntime } from '../src/index.js';
 import { replaceBody } from '../src/request-body.js';
 import { open, tempDir, tester } from './helpers.js';
 
@@ -30,8 +31,8 @@ afterEach(async () => {
   await cleanup();
 });
 
-async function start(options: Record<string, unknown> = {}) {
-  const result = await open(dir, options);
+async function start(options: Record<string, unknown> = {}, runtime: BoxRuntime = {}) {
+  const result = await open(dir, options, runtime);
   boxes.push(result.box);
   return result;
 }
@@ -255,5 +256,70 @@ describe('Membership and replica GC consumers', () => {
     expect(box.infoGc().consumers).toEqual([]);
     ({ box } = await restart(box));
     expect(box.infoGc().consumers).toEqual([]);
+  });
+});
+
+describe('joining a replica set (BootstrapTarget)', () => {
+  it('fills an empty instance from a master through the ports, snapshots, and restarts as the same member', async () => {
+    const { dir: masterDir, cleanup: cleanMaster } = await tempDir();
+    try {
+      const { box: master } = await open(masterDir);
+      boxes.push(master);
+      const space = await tester(master);
+      for (let i = 1; i <= 50; i++) await space.insert([i, `row ${i}`]);
+      const local = await master.schema.space.create('loc', { is_local: true });
+      await local.createIndex('primary');
+      await local.insert([1, 'stays on the master']);
+      const ports = master.replicationPorts;
+      const join = async (target: BootstrapTarget, uuid: string) => {
+        const view = await ports.openJoinView();
+        try {
+          for await (const batch of view.rows()) target.loadInitial(batch);
+          await target.initialLoaded(view.vclock);
+          // Written on the master while the replica loads: part of the final data.
+          await space.insert([51, 'during the join']);
+          await ports.register(uuid);
+          const end = ports.vclock();
+          const controller = new AbortController();
+          const seen = view.vclock.copy();
+          for await (const rows of ports.follow(view.vclock, controller.signal)) {
+            const replicated = rows.filter((row) => row.replica_id !== 0);
+            if (replicated.length > 0) await target.applyFinal(replicated);
+            for (const row of rows) seen.set(row.replica_id, row.lsn);
+            if (end.isLessOrEqual(seen)) break;
+          }
+          await target.finish(end);
+        } finally {
+          view.release();
+        }
+      };
+      const { box: replica } = await start({}, { join });
+      expect(replica.instanceId).toBe(2);
+      expect(replica.catalog.replicasetUuid).toBe(master.catalog.replicasetUuid);
+      expect(replica.info().vclock).toEqual(master.info().vclock);
+      expect(replica.space.tester!.select()).toEqual(master.space.tester!.select());
+      expect(replica.space.tester!.count()).toBe(51);
+      expect(replica.space.loc!.select()).toEqual([]);
+      expect((await readdir(dir)).filter((n) => n.endsWith('.snap'))).toEqual([
+        `${String(master.info().signature).padStart(20, '0')}.snap`,
+      ]);
+      // The replica follows: a master row arrives through the sink.
+      await space.insert([52, 'after the join']);
+      const controller = new AbortController();
+      for await (const rows of ports.follow(replica.replicationPorts.vclock(), controller.signal)) {
+        const replicated = rows.filter((row) => row.replica_id === 1);
+        if (replicated.length > 0) await replica.replicationPorts.applyTransaction(replicated);
+        break;
+      }
+      // Restart: local recovery, same uuid and id, no new join.
+      const uuid = replica.instanceUuid;
+      const restarted = (await restart(replica)).box;
+      expect(restarted.instanceUuid).toBe(uuid);
+      expect(restarted.instanceId).toBe(2);
+      expect(restarted.space.tester!.count()).toBe(52);
+      expect(restarted.info().vclock).toEqual(master.info().vclock);
+    } finally {
+      await cleanMaster();
+    }
   });
 });

@@ -87,3 +87,33 @@ export interface BootstrapTarget {
   /** The join ended at `vclock`: write the instance's first snapshot and open its WAL. */
   finish(vclock: Vclock): Promise<void>;
 }
+
+// --- Added with the relay and applier (additive; see PROTOCOL.md §7) -------------------------
+
+/**
+ * The master-side state checks of JOIN and SUBSCRIBE that are not membership (box.cc's order:
+ * loading, self, access, registration rights, wal_mode). box fills it in.
+ */
+export interface MasterStatus {
+  /** True until the instance finished its bootstrap or recovery: JOIN/SUBSCRIBE get ER_LOADING. */
+  isLoading(): boolean;
+  /** box.cfg.wal_mode; 'none' refuses replication ("Replication does not support wal_mode = 'none'"). */
+  walMode(): 'none' | 'write' | 'fsync';
+  /**
+   * Throws unless `userId` may have a new replica registered in `_cluster`: ER_READONLY when
+   * this instance is read-only (or orphan), AccessDeniedError without Write on `_cluster`.
+   * Called before the initial data of a JOIN of an unregistered uuid, as 2.6 does.
+   */
+  checkRegistration(userId: number): void;
+  /** The instance vclock (replicaset.vclock in 2.6): every durable row, local ones included. */
+  vclock(): Vclock;
+}
+
+/**
+ * Optional on BootstrapTarget: forget a partly loaded JOIN. The applier calls it when a JOIN
+ * fails part way, before retrying the JOIN. A target without it makes the applier stop
+ * (status 'stopped') after a failed JOIN instead of loading the data twice.
+ */
+export interface DiscardableBootstrapTarget extends BootstrapTarget {
+  discard(): void | Promise<void>;
+}
