@@ -100,6 +100,9 @@ export class CheckpointDaemon {
         source.vclock.equals(this.lastCheckpointVclock)
       ) {
         source.release();
+        // No new file, but garbage is still collected, as in Tarantool 2.6: a checkpoint_count
+        // lowered since the last checkpoint takes effect at the next box.snapshot().
+        await this.collectGarbage();
         return;
       }
       const rateLimit = this.host.config().snap_io_rate_limit;
