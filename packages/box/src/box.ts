@@ -245,6 +245,18 @@ export class Box {
         `recovered ${recovered.snapshotRows + recovered.xlogRows} rows in ${(recovered.elapsedMs / 1000).toFixed(3)} s`,
       );
     }
+    if (this.journal === undefined) this.openJournal(vclock, prevVclock);
+    await this.replicaGc.load();
+    const members = new Set(this.catalog.cluster.values());
+    for (const uuid of this.replicaGc.uuids()) if (!members.has(uuid)) this.replicaGc.drop(uuid);
+    this.logger.info(`instance uuid ${this.instanceUuid}`);
+    this.logger.info(`replicaset uuid ${this.catalog.replicasetUuid}`);
+    this.status = 'running';
+    this.daemon.schedule();
+  }
+
+  /** Opens the WAL at `vclock`: the instance's id is its row in `_cluster` (0 if none). */
+  private openJournal(vclock: Vclock, prevVclock: Vclock | undefined): void {
     this.instanceId =
       [...this.catalog.cluster].find(([, uuid]) => uuid === this.instanceUuid)?.[0] ?? 0;
     this.daemon.lastCheckpointVclock = this.daemon.checkpoints.at(-1)?.vclock;
@@ -263,13 +275,6 @@ export class Box {
       logger: this.logger,
       onNoSpace: () => this.freeWalSpace(),
     });
-    await this.replicaGc.load();
-    const members = new Set(this.catalog.cluster.values());
-    for (const uuid of this.replicaGc.uuids()) if (!members.has(uuid)) this.replicaGc.drop(uuid);
-    this.logger.info(`instance uuid ${this.instanceUuid}`);
-    this.logger.info(`replicaset uuid ${this.catalog.replicasetUuid}`);
-    this.status = 'running';
-    this.daemon.schedule();
   }
 
   /**
@@ -295,23 +300,28 @@ export class Box {
       applyFinal: async (rows) => {
         for (const row of rows) this.applyRow(row);
       },
+      // The snapshot and the WAL are in place when finish() resolves: the applier SUBSCRIBEs
+      // right after it, from the sink's vclock.
       finish: async (vclock) => {
+        if (this.catalog.replicasetUuid === undefined)
+          throw new SystemError('the master sent no replica set uuid (_schema.cluster)');
+        const result = await writeSnapshot({
+          fs: this.fs,
+          dir: this.memtxDir,
+          hasher: this.hasher,
+          instanceUuid: this.instanceUuid,
+          source: this.daemon.snapshotSource(vclock),
+          logger: this.logger,
+        });
+        this.daemon.checkpoints = [
+          { vclock: result.vclock, signature: result.vclock.signature() },
+        ];
         joined = vclock.copy();
+        this.openJournal(joined, undefined);
       },
     };
     await join(target, this.instanceUuid);
     if (joined === undefined) throw new SystemError('the join ended without its final vclock');
-    if (this.catalog.replicasetUuid === undefined)
-      throw new SystemError('the master sent no replica set uuid (_schema.cluster)');
-    const result = await writeSnapshot({
-      fs: this.fs,
-      dir: this.memtxDir,
-      hasher: this.hasher,
-      instanceUuid: this.instanceUuid,
-      source: this.daemon.snapshotSource(joined),
-      logger: this.logger,
-    });
-    this.daemon.checkpoints = [{ vclock: result.vclock, signature: result.vclock.signature() }];
     return joined;
   }
 
