@@ -1,0 +1,149 @@
+// The applier's view of its link to a master, and the TCP implementation. Layer: replication.
+// The applier only needs "the 128 greeting bytes", "the next packet", "write these frames" and
+// "close", so tests inject failures (refused connects, drops mid-stream, silence) through a
+// Connector of their own without sockets.
+// Invariant: after close() or a failure, reads resolve undefined (EOF) or reject; never hang
+// once the socket is gone.
+import { connect as netConnect, type Socket } from 'node:net';
+import { ClientError } from '@tarantype/core';
+import { FrameDecoder, GREETING_SIZE, NEED_MORE } from '@tarantype/iproto';
+import { ReplicationSocketError, type SocketName } from './socket-error.js';
+
+export interface ApplierConnection {
+  /** fd and addresses, for messages ("called on fd 18, aka …, peer of …"). */
+  readonly socketName: SocketName;
+  /** The greeting (exactly 128 bytes); rejects with a socket error on EOF. */
+  readGreeting(): Promise<Uint8Array>;
+  /** The next packet (no length prefix); rejects with a socket error on EOF or a bad frame. */
+  readPacket(): Promise<Uint8Array>;
+  /** Queues frames for the socket. */
+  write(bytes: Uint8Array): void;
+  close(): void;
+}
+
+/** Opens a connection to host:port; rejects with ReplicationSocketError.connect on failure. */
+export type Connector = (host: string, port: number) => Promise<ApplierConnection>;
+
+/** The real thing: node:net, one FrameDecoder, reads paused while nobody waits. */
+export const tcpConnector: Connector = (host, port) =>
+  new Promise((resolve, reject) => {
+    const socket = netConnect({ host, port });
+    socket.setNoDelay(true);
+    const onError = (error: Error) => {
+      socket.destroy();
+      reject(ReplicationSocketError.connect(nameOf(socket), error));
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      socket.off('error', onError);
+      resolve(new TcpConnection(socket));
+    });
+  });
+
+function nameOf(socket: Socket): SocketName {
+  const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
+  const fd = typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+  const local =
+    socket.localAddress !== undefined ? `${socket.localAddress}:${socket.localPort}` : undefined;
+  const peer =
+    socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : undefined;
+  return { fd, local, peer };
+}
+
+/** Unread input above which the applier's socket stops reading (backpressure). */
+const INPUT_HIGH_WATER_BYTES = 16 * 1024 * 1024;
+
+class TcpConnection implements ApplierConnection {
+  readonly socketName: SocketName;
+  private readonly decoder = new FrameDecoder();
+  private greetingBytes: Uint8Array | undefined;
+  private pendingGreeting: Uint8Array[] = [];
+  private pendingGreetingBytes = 0;
+  private waiter: { resolve: () => void } | undefined;
+  private failure: Error | undefined;
+  private ended = false;
+
+  constructor(private readonly socket: Socket) {
+    this.socketName = nameOf(socket);
+    socket.on('data', (chunk: Buffer) => this.onData(new Uint8Array(chunk)));
+    socket.on('end', () => {
+      this.ended = true;
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.wake();
+    });
+    socket.on('error', (error: Error) => {
+      this.failure ??= ReplicationSocketError.io('read', this.socketName, error);
+      this.wake();
+    });
+  }
+
+  private onData(chunk: Uint8Array): void {
+    if (this.greetingBytes === undefined) {
+      this.pendingGreeting.push(chunk);
+      this.pendingGreetingBytes += chunk.length;
+      if (this.pendingGreetingBytes >= GREETING_SIZE) {
+        const all = Buffer.concat(this.pendingGreeting);
+        this.greetingBytes = new Uint8Array(all.subarray(0, GREETING_SIZE));
+        if (all.length > GREETING_SIZE)
+          this.decoder.push(new Uint8Array(all.subarray(GREETING_SIZE)));
+        this.pendingGreeting = [];
+      }
+    } else {
+      this.decoder.push(chunk);
+    }
+    // Backpressure: a master faster than the applier pauses the socket instead of growing
+    // the input buffer; readPacket resumes it.
+    if (this.decoder.bufferedBytes > INPUT_HIGH_WATER_BYTES) this.socket.pause();
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.resolve();
+  }
+
+  private wait(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiter = { resolve };
+    });
+  }
+
+  async readGreeting(): Promise<Uint8Array> {
+    while (this.greetingBytes === undefined) {
+      if (this.failure !== undefined) throw this.failure;
+      if (this.ended) throw ReplicationSocketError.eof(this.socketName);
+      await this.wait();
+    }
+    return this.greetingBytes;
+  }
+
+  async readPacket(): Promise<Uint8Array> {
+    for (;;) {
+      const packet = this.decoder.next();
+      if (packet instanceof ClientError) throw packet;
+      if (packet !== NEED_MORE) {
+        if (this.socket.isPaused() && this.decoder.bufferedBytes <= INPUT_HIGH_WATER_BYTES)
+          this.socket.resume();
+        return packet;
+      }
+      if (this.socket.isPaused()) this.socket.resume();
+      if (this.failure !== undefined) throw this.failure;
+      if (this.ended) throw ReplicationSocketError.eof(this.socketName);
+      await this.wait();
+    }
+  }
+
+  write(bytes: Uint8Array): void {
+    if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  close(): void {
+    this.ended = true;
+    this.socket.destroy();
+    this.wake();
+  }
+}
