@@ -1,6 +1,6 @@
 import { ClientError, ErrorCode, MsgpackWriter } from '@tarantype/core';
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder, NEED_MORE } from './frame-decoder.js';
+import { FrameDecoder, type InputMeter, NEED_MORE } from './frame-decoder.js';
 
 /** A frame whose length prefix uses the given encoding. */
 function frameWith(prefix: 'fix' | 'cc' | 'cd' | 'ce' | 'cf', payload: Uint8Array): Uint8Array {
@@ -158,6 +158,66 @@ describe('FrameDecoder', () => {
     decoder.push(new Uint8Array([0xce, 0x80, 0x00, 0x00, 0x00, 1, 2, 3]));
     expect(decoder.next()).toBe(NEED_MORE);
     expect(decoder.bufferedBytes).toBe(3);
+  });
+
+  it('assembles frames above the threshold in a growing buffer, split at every byte and at pairs of boundaries', () => {
+    const message = frameWith('ce', payload(300, 7));
+    const next = frameWith('fix', payload(5, 8));
+    const both = Buffer.concat([message, next, message]);
+    for (const threshold of [0, 10, 299]) {
+      for (let a = 0; a <= both.length; a++) {
+        for (let b = a; b <= both.length; b += a % 13 === 0 ? 7 : both.length) {
+          const meter: InputMeter = { bytes: 0 };
+          const decoder = new FrameDecoder(undefined, { meter, assemblyThresholdBytes: threshold });
+          const out: Uint8Array[] = [];
+          for (const part of [both.subarray(0, a), both.subarray(a, b), both.subarray(b)]) {
+            decoder.push(part);
+            expect(meter.bytes).toBe(decoder.bufferedBytes);
+            drain(decoder, out);
+          }
+          expect(out.map((p) => Buffer.from(p).toString('hex'))).toEqual(
+            [payload(300, 7), payload(5, 8), payload(300, 7)].map((p) =>
+              Buffer.from(p).toString('hex'),
+            ),
+          );
+          expect(meter.bytes).toBe(0);
+        }
+      }
+    }
+  });
+
+  it('holds the bytes received of a partial frame, not its declared length, and release() drops them', () => {
+    const meter: InputMeter = { bytes: 0 };
+    const decoders = [
+      new FrameDecoder(undefined, { meter }),
+      new FrameDecoder(undefined, { meter }),
+    ];
+    const chunk = new Uint8Array(64 * 1024).fill(0x90);
+    for (const decoder of decoders) {
+      decoder.push(new Uint8Array([0xce, 0x80, 0x00, 0x00, 0x00]));
+      for (let i = 0; i < 20; i++) {
+        decoder.push(chunk);
+        expect(decoder.next()).toBe(NEED_MORE);
+      }
+      expect(decoder.bufferedBytes).toBe(20 * chunk.length);
+    }
+    expect(meter.bytes).toBe(2 * 20 * chunk.length);
+    decoders[0]!.release();
+    expect(meter.bytes).toBe(20 * chunk.length);
+    expect(decoders[0]!.bufferedBytes).toBe(0);
+    decoders[0]!.push(chunk);
+    expect(decoders[0]!.bufferedBytes).toBe(0);
+    decoders[1]!.release();
+    expect(meter.bytes).toBe(0);
+  });
+
+  it('a framing error drops what was buffered from the meter', () => {
+    const meter: InputMeter = { bytes: 0 };
+    const decoder = new FrameDecoder(undefined, { meter });
+    decoder.push(new Uint8Array([0xc1, 1, 2, 3]));
+    expect(meter.bytes).toBe(4);
+    expect(decoder.next()).toBeInstanceOf(ClientError);
+    expect(meter.bytes).toBe(0);
   });
 
   it('a packet inside one chunk is a view of it (zero copy)', () => {

@@ -32,7 +32,13 @@ export {
   toTarantoolError,
   writeErrorBody,
 } from './error-encoding.js';
-export { FrameDecoder, NEED_MORE, type NeedMore } from './frame-decoder.js';
+export {
+  FrameDecoder,
+  type FrameDecoderOptions,
+  type InputMeter,
+  NEED_MORE,
+  type NeedMore,
+} from './frame-decoder.js';
 export { decodeGreeting, encodeGreeting, type Greeting, newSalt } from './greeting.js';
 export {
   AUTH_FAILURE_DELAY_MS_DEFAULT,

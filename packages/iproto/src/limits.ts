@@ -17,6 +17,14 @@ export const SCRAMBLE_SIZE = 20;
 export const NET_MSG_MAX_DEFAULT = 768;
 
 /**
+ * A frame longer than this whose bytes are still arriving is copied into one growing buffer as
+ * they arrive (frame-decoder.ts) instead of being kept as the socket's chunks and joined at the
+ * end: same copying, and the memory can be returned to the OS the moment the connection closes.
+ * Smaller frames are at most this plus one socket read (64 KiB in Node) of held chunks.
+ */
+export const FRAME_ASSEMBLY_THRESHOLD_BYTES = 64 * 1024;
+
+/**
  * Output bytes queued in a socket (not yet taken by the kernel) above which the server also
  * stops reading that socket: a client that pipelines without reading replies cannot make the
  * server buffer unbounded output.

@@ -26,7 +26,7 @@ import {
 } from '@tarantype/core';
 import { CredentialsError } from './chap-sha1.js';
 import { toTarantoolError } from './error-encoding.js';
-import { FrameDecoder, NEED_MORE } from './frame-decoder.js';
+import { FrameDecoder, type InputMeter, NEED_MORE } from './frame-decoder.js';
 import { encodeGreeting } from './greeting.js';
 import { CLOSE_LINGER_MS, OUTPUT_HIGH_WATER_MARK_BYTES } from './limits.js';
 import type {
@@ -63,6 +63,8 @@ export interface ConnectionSettings<U extends SessionUser> {
   readonly replication: ReplicationHook<U> | undefined;
   readonly netMsgMax: number;
   readonly packetSizeMaxBytes: number;
+  /** Counts input bytes held by all of the server's connections (IprotoServer.inputBufferedBytes). */
+  readonly inputMeter: InputMeter;
   readonly authFailureDelayMs: number;
   readonly version: string;
   readonly onHandlerError: ((error: unknown, session: Session<U> | undefined) => void) | undefined;
@@ -111,7 +113,7 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
     private readonly settings: ConnectionSettings<U>,
   ) {
     this.user = settings.handler.guestUser();
-    this.decoder = new FrameDecoder(settings.packetSizeMaxBytes);
+    this.decoder = new FrameDecoder(settings.packetSizeMaxBytes, { meter: settings.inputMeter });
     this.closedPromise = new Promise((resolve) => {
       this.closedResolve = resolve;
     });
@@ -167,6 +169,8 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
 
   private onClose(): void {
     this.state = 'closed';
+    // A partial frame's bytes go now, not when this connection is garbage-collected.
+    this.decoder.release();
     this.channel?.onInput();
     if (this.greeted) {
       try {
@@ -517,6 +521,7 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
   private fail(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.decoder.release();
     this.socket.end();
     this.socket.resume(); // discard input so the peer's close is seen
     setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();

@@ -54,6 +54,7 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
   private net: Server | undefined;
   private nextSessionId = 1;
   private closing = false;
+  private readonly inputMeter = { bytes: 0 };
 
   constructor(options: IprotoServerOptions<U>) {
     this.settings = {
@@ -61,6 +62,7 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
       replication: options.replication,
       netMsgMax: options.netMsgMax ?? NET_MSG_MAX_DEFAULT,
       packetSizeMaxBytes: options.packetSizeMaxBytes ?? IPROTO_PACKET_SIZE_MAX,
+      inputMeter: this.inputMeter,
       authFailureDelayMs: options.authFailureDelayMs ?? AUTH_FAILURE_DELAY_MS_DEFAULT,
       version: options.version ?? TARANTOOL_VERSION,
       onHandlerError: options.onHandlerError,
@@ -88,6 +90,15 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
     const address = this.net?.address();
     if (address === null || address === undefined || typeof address === 'string') return undefined;
     return { host: address.address, port: address.port };
+  }
+
+  /**
+   * Input bytes held by this server's connections: received, not yet handed to the handler as
+   * whole packets (partial frames, mostly). Drops as frames complete and when connections close
+   * (each connection releases its buffers on close; see FrameDecoder.release).
+   */
+  get inputBufferedBytes(): number {
+    return this.inputMeter.bytes;
   }
 
   /** Live sessions (box.session list). */
