@@ -69,16 +69,9 @@ export class Instance {
 
   static async start(options: InstanceOptions): Promise<Instance> {
     const { logger } = options;
-    if (
-      options.cfg.replication !== undefined &&
-      options.cfg.replication !== '' &&
-      !(Array.isArray(options.cfg.replication) && options.cfg.replication.length === 0)
-    ) {
-      logger.warn(
-        'replication is not implemented yet in tarantype: box.cfg.replication is recorded but no upstream is connected',
-      );
-    }
-    const box = await Box.cfg(options.cfg, { logger });
+    // An empty instance with replication joins inside Box.cfg; the upstreams' sync waits
+    // until the port listens, so that peers listing this instance can reach it meanwhile.
+    const box = await Box.cfg(options.cfg, { logger, waitForReplication: false });
     const instance = new Instance(box, logger);
     try {
       if (options.init !== undefined) await instance.runInit(options.init);
@@ -87,6 +80,8 @@ export class Instance {
           logger.info(`credentials: ${change}`);
       }
       if (box.cfgValues.listen !== undefined) await instance.listen(box.cfgValues.listen);
+      if (box.cfgValues.replication.length > 0)
+        await box.replicaSet.configure(box.cfgValues.replication);
       if (options.admin !== undefined) {
         const admin = await startAdminConsole(instance.evaluator, options.admin);
         instance.admin = admin;
@@ -132,6 +127,7 @@ export class Instance {
       );
     const server = createServer({
       handler: new BoxHandler(this.box, this.functions),
+      replication: this.box.replicaSet.relay,
       netMsgMax: this.box.cfgValues.net_msg_max,
       onHandlerError: (error: unknown) =>
         this.logger.error(`request failed: ${(error as Error).message}`),

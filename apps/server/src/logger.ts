@@ -8,7 +8,17 @@ import { type Logger as PinoLogger, pino } from 'pino';
 
 export type LogFormat = 'plain' | 'json';
 
-const LETTER: Record<number, string> = { 10: 'D', 20: 'V', 30: 'I', 40: 'W', 50: 'E', 60: 'F' };
+const LETTER: Record<number, string> = {
+  10: 'D',
+  20: 'V',
+  30: 'I',
+  40: 'W',
+  50: 'E',
+  55: 'C',
+  60: 'F',
+};
+/** Tarantool's crit level (C>): between error and fatal. */
+const CRIT_LEVEL = 55;
 
 export function pinoLevel(logLevel: number): pino.LevelWithSilent {
   if (logLevel <= 0) return 'silent';
@@ -44,9 +54,10 @@ function plainDestination(out: NodeJS.WritableStream): { write(line: string): vo
 }
 
 export interface ServerLogger extends Logger {
-  readonly pino: PinoLogger;
+  readonly pino: PinoLogger<'crit'>;
   setLevel(logLevel: number): void;
-  child(component: string): Logger;
+  child(component: string): Logger & { crit(message: string): void };
+  crit(message: string): void;
 }
 
 export function createLogger(options: {
@@ -56,13 +67,18 @@ export function createLogger(options: {
 }): ServerLogger {
   const out = options.destination ?? process.stderr;
   const base = pino(
-    { level: pinoLevel(options.level), base: { pid: process.pid } },
+    {
+      level: pinoLevel(options.level),
+      base: { pid: process.pid },
+      customLevels: { crit: CRIT_LEVEL },
+    },
     options.format === 'json' ? (out as pino.DestinationStream) : plainDestination(out),
   );
-  const wrap = (logger: PinoLogger): Logger => ({
+  const wrap = (logger: PinoLogger<'crit'>): Logger & { crit(message: string): void } => ({
     info: (message) => logger.info(message),
     warn: (message) => logger.warn(message),
     error: (message) => logger.error(message),
+    crit: (message) => logger.crit(message),
   });
   return {
     ...wrap(base),

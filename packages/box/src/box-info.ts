@@ -3,6 +3,7 @@
 // replication part (upstream/downstream of each member) comes from the replication status
 // the instance holds.
 import { TARANTOOL_VERSION, Vclock } from '@tarantype/core';
+import type { DownstreamInfo, UpstreamInfo } from '@tarantype/replication';
 import type { Box } from './box.js';
 
 export const TARANTYPE_VERSION = `${TARANTOOL_VERSION}-0-tarantype`;
@@ -11,8 +12,15 @@ export const TARANTYPE_VERSION = `${TARANTOOL_VERSION}-0-tarantype`;
 export function boxInfo(box: Box): Record<string, unknown> {
   const vclock = box.journal?.vclock ?? new Vclock();
   const replication: Record<number, unknown> = {};
-  for (const [id, uuid] of [...box.catalog.cluster].sort((a, b) => a[0] - b[0]))
-    replication[id] = { id, uuid, lsn: vclock.get(id) };
+  for (const [id, uuid] of [...box.catalog.cluster].sort((a, b) => a[0] - b[0])) {
+    const member: Record<string, unknown> = { id, uuid, lsn: vclock.get(id) };
+    const upstream = box.replicaSet.upstream(uuid);
+    if (upstream !== undefined && uuid !== box.instanceUuid) member.upstream = upstreamInfo(upstream);
+    const downstream = box.replicaSet.downstream(uuid);
+    if (downstream !== undefined && uuid !== box.instanceUuid)
+      member.downstream = downstreamInfo(downstream);
+    replication[id] = member;
+  }
   return {
     version: TARANTYPE_VERSION,
     id: box.instanceId,
@@ -23,7 +31,7 @@ export function boxInfo(box: Box): Record<string, unknown> {
     listen: box.cfgValues.listen,
     replication,
     signature: vclock.signature(),
-    status: box.status,
+    status: box.status === 'running' && box.replicaSet.isOrphan ? 'orphan' : box.status,
     vclock: vclock.toObject(),
     uptime: Math.floor((Date.now() - box.startedAt) / 1000),
     lsn: vclock.get(box.instanceId),
@@ -62,4 +70,28 @@ export function boxInfoGc(box: Box): Record<string, unknown> {
       signature: c.vclock.signature(),
     })),
   };
+}
+
+/** upstream as 2.6 prints it: status, idle, peer, lag, then message/system_message on error. */
+function upstreamInfo(info: UpstreamInfo): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    status: info.status,
+    idle: info.idle,
+    peer: info.peer,
+    lag: info.lag,
+  };
+  if (info.message !== undefined) out.message = info.message;
+  if (info.system_message !== undefined) out.system_message = info.system_message;
+  return out;
+}
+
+/** downstream as 2.6 prints it: status, idle, vclock while following; message when stopped. */
+function downstreamInfo(info: DownstreamInfo): Record<string, unknown> {
+  const out: Record<string, unknown> = { status: info.status };
+  if (info.idle !== undefined) out.idle = info.idle;
+  if (info.vclock !== undefined) out.vclock = info.vclock.toObject();
+  if (info.lag !== undefined) out.lag = info.lag;
+  if (info.message !== undefined) out.message = info.message;
+  if (info.system_message !== undefined) out.system_message = info.system_message;
+  return out;
 }

@@ -56,6 +56,7 @@ import { applyOperation, type Operation, storageOf } from './executor.js';
 import { GcConsumers } from './gc-consumers.js';
 import { recover } from './recovery.js';
 import { ReplicaGc } from './replica-gc.js';
+import { ReplicaSet, replicationLogger } from './replica-set.js';
 import { BoxReplicationPorts } from './replication-ports.js';
 import { decodeRequestBody } from './request-body.js';
 import { SchemaApi } from './schema-api.js';
@@ -76,6 +77,12 @@ export interface BoxRuntime {
    * nothing; a recovered instance ignores it.
    */
   readonly join?: (target: BootstrapTarget, instanceUuid: string) => Promise<void>;
+  /**
+   * Whether Box.cfg waits for box.cfg.replication's upstreams to connect and sync (default
+   * true, as 2.6's first box.cfg). A server that must listen first (so its peers can reach it)
+   * passes false and calls `box.replicaSet.configure(box.cfgValues.replication)` after.
+   */
+  readonly waitForReplication?: boolean;
 }
 
 export type { CheckpointInfo } from './checkpoint-daemon.js';
@@ -91,6 +98,8 @@ export class Box {
   readonly replicaGc: ReplicaGc;
   /** What replication (relay, applier) sees of this instance. */
   readonly replicationPorts: BoxReplicationPorts;
+  /** The relay server and the appliers of box.cfg.replication. */
+  readonly replicaSet: ReplicaSet;
   private readonly daemon: CheckpointDaemon;
   readonly stats = new BoxStat();
   /** WAL GC consumers (relays, later): their rows are kept whatever checkpoint_count says. */
@@ -145,8 +154,12 @@ export class Box {
     });
     this.schema = new SchemaApi(this);
     this.replicaGc = new ReplicaGc(this.gcConsumers, fs, this.walDir, logger);
-    this.catalog.onClusterMemberRemoved = (uuid) => this.replicaGc.drop(uuid);
     this.replicationPorts = new BoxReplicationPorts(this);
+    this.replicaSet = new ReplicaSet(this, replicationLogger(logger));
+    this.catalog.onClusterMemberRemoved = (uuid) => {
+      this.replicaGc.drop(uuid);
+      void this.replicaSet.memberRemoved(uuid);
+    };
   }
 
   /** Starts an instance: validates `options`, then recovers or bootstraps its directories. */
@@ -168,9 +181,14 @@ export class Box {
     try {
       await box.start();
     } catch (error) {
+      await box.replicaSet.close();
       box.lock?.release();
       throw error;
     }
+    // As 2.6's first box.cfg: returns once the upstreams are connected and synced (or the
+    // instance became an orphan waiting for them).
+    if (config.replication.length > 0 && runtime.waitForReplication !== false)
+      await box.replicaSet.configure(config.replication);
     return box;
   }
 
@@ -189,6 +207,13 @@ export class Box {
     if (next.checkpoint_interval !== previous.checkpoint_interval) this.daemon.schedule();
     if (next.memtx_memory !== previous.memtx_memory) this.writes.memoryLimitChanged();
     if (previous.read_only && !next.read_only) this.wakeWritableWaiters();
+    if (!sameList(previous.replication, next.replication))
+      await this.replicaSet.configure(next.replication);
+  }
+
+  /** The replica set's state changed (orphan left or entered): wake waiters for writability. */
+  replicationStateChanged(): void {
+    if (!this.readOnly) this.wakeWritableWaiters();
   }
 
   private dir(path: string): string {
@@ -222,8 +247,13 @@ export class Box {
     });
     let vclock: Vclock;
     let prevVclock: Vclock | undefined;
-    if (recovered === undefined && this.runtime.join !== undefined) {
-      vclock = await this.joinReplicaSet(this.runtime.join);
+    const join =
+      this.runtime.join ??
+      (this.config.replication.length > 0
+        ? (target: BootstrapTarget) => this.replicaSet.join(target, this.config.replication)
+        : undefined);
+    if (recovered === undefined && join !== undefined) {
+      vclock = await this.joinReplicaSet(join);
     } else if (recovered === undefined) {
       vclock = await this.bootstrap();
     } else {
@@ -294,9 +324,7 @@ export class Box {
           this.applyUnlogged(body.spaceId, { kind: 'replace', tuple: body.tuple });
         }
       },
-      initialLoaded: async (vclock) => {
-        this.logger.info(`initial data received at ${vclock.toString()}`);
-      },
+      initialLoaded: async () => {},
       applyFinal: async (rows) => {
         for (const row of rows) this.applyRow(row);
       },
@@ -385,7 +413,7 @@ export class Box {
 
   /** The read-only state (box.info.ro). */
   get readOnly(): boolean {
-    return this.config.read_only || this.status !== 'running';
+    return this.config.read_only || this.status !== 'running' || this.replicaSet.isOrphan;
   }
 
   /**
@@ -615,6 +643,7 @@ export class Box {
   async close(): Promise<void> {
     if (this.status === 'closed' || this.status === 'closing') return;
     this.status = 'closing';
+    await this.replicaSet.close();
     this.daemon.stop();
     this.wakeWritableWaiters();
     this.stats.stop();
@@ -623,4 +652,8 @@ export class Box {
     this.lock?.release();
     this.status = 'closed';
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
 }

@@ -1,0 +1,326 @@
+// The instance's place in a replica set: the relay server (master side, handed to the iproto
+// server as its replication hook) and one applier per URI of box.cfg.replication (replica
+// side), wired to the box through BoxReplicationPorts. Layer: box. The protocol lives in
+// @tarantype/replication; this module decides when appliers start and stop and what box.cfg
+// waits for, as 2.6's box.cc / replication.cc do:
+// - an empty instance with replication JOINs from the first URI (join()), and box.cfg fails
+//   with ER_CFG "failed to connect to one or more replicas" when it cannot reach it within
+//   replication_connect_timeout;
+// - configure(uris) keeps the applier of every unchanged URI, stops removed ones, starts new
+//   ones, then waits for the appliers to connect (replication_connect_timeout) and to sync
+//   (replication_sync_timeout): "synchronizing with N replicas", "replica set sync complete".
+//   The instance is an orphan (read-only) from the start of a configure with upstreams until
+//   it is synced; if the sync times out it stays an orphan and leaves by itself once synced.
+// Invariant: at most one applier per URI; every applier this module started is stopped by
+// configure([]) or close().
+import { ClientError, ErrorCode } from '@tarantype/core';
+import {
+  Applier,
+  type ApplierState,
+  type BootstrapTarget,
+  type DownstreamInfo,
+  type LogLevel,
+  type ReplicationLogger,
+  ReplicationServer,
+  type UpstreamInfo,
+} from '@tarantype/replication';
+import type { Logger } from '@tarantype/wal';
+import type { Box } from './box.js';
+
+/** Transactions an applier may hand to the sink before the first is durable (the sink keeps order). */
+const APPLIER_TRANSACTIONS_IN_FLIGHT = 64;
+const CONNECTED_STATES: readonly ApplierState[] = ['sync', 'follow', 'initial_join', 'final_join', 'joined'];
+const SYNCED_STATES: readonly ApplierState[] = ['follow'];
+
+/**
+ * A Logger that may also give loggers named after a component and log at Tarantool's crit
+ * level (the server's pino logger does both).
+ */
+export interface ComponentLogger extends Logger {
+  child?(component: string): ComponentLogger;
+  crit?(message: string): void;
+}
+
+/** The replication log port over box's logger: fiber names as 2.6 prints them. */
+export function replicationLogger(logger: ComponentLogger): ReplicationLogger {
+  const children = new Map<string, ComponentLogger>();
+  const forFiber = (fiber: string): ComponentLogger => {
+    if (logger.child === undefined) return logger;
+    const name = fiber === 'main' ? 'main' : `main/${fiber}`;
+    let child = children.get(name);
+    if (child === undefined) {
+      child = logger.child(name);
+      children.set(name, child);
+    }
+    return child;
+  };
+  const method: Record<LogLevel, keyof Logger> = {
+    crit: 'error',
+    error: 'error',
+    syserror: 'error',
+    warn: 'warn',
+    info: 'info',
+    verbose: 'info',
+  };
+  return (level, fiber, message) => {
+    try {
+      const target = forFiber(fiber);
+      if (level === 'crit' && target.crit !== undefined) target.crit(message);
+      else target[method[level]](message);
+    } catch {
+      // A log line must never break replication.
+    }
+  };
+}
+
+export class ReplicaSet {
+  readonly relay: ReplicationServer;
+  private readonly appliers = new Map<string, Applier>();
+  private orphan = false;
+  private orphanWatch: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly box: Box,
+    private readonly log: ReplicationLogger,
+  ) {
+    const ports = box.replicationPorts;
+    this.relay = new ReplicationServer({
+      membership: ports,
+      master: ports,
+      joinSource: ports,
+      rowSource: ports,
+      gc: ports,
+      replicationTimeoutS: () => box.cfgValues.replication_timeout,
+      log,
+    });
+  }
+
+  /** True while box.cfg waits for the upstreams, or after it gave up waiting (box.info.status). */
+  get isOrphan(): boolean {
+    return this.orphan;
+  }
+
+  /** The URIs with an applier, in box.cfg order. */
+  get uris(): string[] {
+    return [...this.appliers.keys()];
+  }
+
+  private makeApplier(uri: string, bootstrap?: BootstrapTarget): Applier {
+    const config = () => this.box.cfgValues;
+    const ports = this.box.replicationPorts;
+    return new Applier({
+      uri,
+      membership: ports,
+      sink: ports,
+      ...(bootstrap === undefined ? {} : { bootstrap }),
+      replicationTimeoutS: () => config().replication_timeout,
+      replicationSyncLagS: () => config().replication_sync_lag,
+      transactionsInFlightMax: APPLIER_TRANSACTIONS_IN_FLIGHT,
+      log: this.log,
+    });
+  }
+
+  /**
+   * Fills an empty instance from the replica set at `uris`: JOIN from the first one. Resolves
+   * once the target's finish() resolved (the instance has its snapshot and WAL); the applier
+   * then goes on to SUBSCRIBE and stays, as the first of configure()'s appliers.
+   */
+  async join(target: BootstrapTarget, uris: readonly string[]): Promise<void> {
+    const uri = uris[0];
+    if (uri === undefined)
+      throw new ClientError(ErrorCode.ER_CFG, 'replication', 'no replica set to join');
+    let joined!: () => void;
+    const finished = new Promise<void>((resolve) => (joined = resolve));
+    const applier = this.makeApplier(uri, {
+      loadInitial: (rows) => target.loadInitial(rows),
+      initialLoaded: (vclock) => target.initialLoaded(vclock),
+      applyFinal: (rows) => target.applyFinal(rows),
+      finish: async (vclock) => {
+        await target.finish(vclock);
+        joined();
+      },
+    });
+    this.appliers.set(uri, applier);
+    this.log('info', 'main', `connecting to ${uris.length} replicas`);
+    applier.start();
+    const timeoutS = this.box.cfgValues.replication_connect_timeout;
+    let timer: NodeJS.Timeout | undefined;
+    let removeListener: (() => void) | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const fail = (error: unknown) => reject(error);
+        timer = setTimeout(() => {
+          this.log(
+            'crit',
+            'main',
+            `failed to connect to ${uris.length} out of ${uris.length} replicas`,
+          );
+          fail(
+            new ClientError(
+              ErrorCode.ER_CFG,
+              'replication',
+              'failed to connect to one or more replicas',
+            ),
+          );
+        }, timeoutS * 1000);
+        const onState = (state: ApplierState) => {
+          // Once the master streams the join, it takes as long as it takes.
+          if (state === 'initial_join' && timer !== undefined) {
+            clearTimeout(timer);
+            timer = undefined;
+          }
+          if (state === 'stopped') fail(applier.error ?? new ClientError(ErrorCode.ER_SYSTEM, 'join stopped'));
+        };
+        removeListener = applier.onStateChange(onState);
+        onState(applier.state);
+        finished.then(resolve, fail);
+      });
+    } catch (error) {
+      await applier.stop();
+      this.appliers.delete(uri);
+      throw error;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      removeListener?.();
+    }
+  }
+
+  /**
+   * box.cfg{replication = uris}: reconciles the appliers, then blocks while they connect and
+   * sync, as 2.6 does. Never throws for an upstream that is down or behind: the instance is
+   * an orphan then, and box.info tells why.
+   */
+  async configure(uris: readonly string[]): Promise<void> {
+    if (this.closed) return;
+    for (const [uri, applier] of [...this.appliers]) {
+      if (uris.includes(uri)) continue;
+      this.appliers.delete(uri);
+      await applier.stop();
+    }
+    const started: Applier[] = [];
+    for (const uri of uris) {
+      if (this.appliers.has(uri)) continue;
+      const applier = this.makeApplier(uri);
+      this.appliers.set(uri, applier);
+      started.push(applier);
+    }
+    if (uris.length === 0) {
+      this.setOrphan(false);
+      return;
+    }
+    const appliers = uris.map((uri) => this.appliers.get(uri)!);
+    if (!appliers.every((a) => SYNCED_STATES.includes(a.state))) this.setOrphan(true);
+    if (started.length > 0) this.log('info', 'main', `connecting to ${uris.length} replicas`);
+    for (const applier of started) applier.start();
+    const config = this.box.cfgValues;
+    const quorum = Math.min(config.replication_connect_quorum ?? appliers.length, appliers.length);
+    const connected = await waitForCount(
+      appliers,
+      CONNECTED_STATES,
+      quorum,
+      config.replication_connect_timeout,
+    );
+    if (connected < appliers.length)
+      this.log(
+        'crit',
+        'main',
+        `failed to connect to ${appliers.length - connected} out of ${appliers.length} replicas`,
+      );
+    else if (started.length > 0) this.log('info', 'main', `connected to ${connected} replicas`);
+    this.log('info', 'main', `synchronizing with ${quorum} replicas`);
+    const synced = await waitForCount(appliers, SYNCED_STATES, quorum, config.replication_sync_timeout);
+    if (synced >= quorum) {
+      this.log('info', 'main', 'replica set sync complete');
+      this.setOrphan(false);
+      return;
+    }
+    this.log(
+      'crit',
+      'main',
+      `failed to synchronize with ${appliers.length - synced} out of ${appliers.length} replicas`,
+    );
+    this.log('crit', 'main', 'entering orphan mode');
+    this.watchOrphan(appliers, quorum);
+  }
+
+  /** Leaves orphan mode by itself once `quorum` appliers follow. */
+  private watchOrphan(appliers: readonly Applier[], quorum: number): void {
+    this.orphanWatch?.();
+    const removers = appliers.map((applier) =>
+      applier.onStateChange(() => {
+        if (appliers.filter((a) => SYNCED_STATES.includes(a.state)).length < quorum) return;
+        this.orphanWatch?.();
+        this.log('info', 'main', 'replica set sync complete');
+        this.setOrphan(false);
+      }),
+    );
+    this.orphanWatch = () => {
+      for (const remove of removers) remove();
+      this.orphanWatch = undefined;
+    };
+  }
+
+  private setOrphan(orphan: boolean): void {
+    if (!orphan) this.orphanWatch?.();
+    if (this.orphan === orphan) return;
+    this.orphan = orphan;
+    if (!orphan) this.log('crit', 'main', 'leaving orphan mode');
+    this.box.replicationStateChanged();
+  }
+
+  /** upstream of box.info.replication[id] for the member `uuid` (the applier connected to it). */
+  upstream(uuid: string): UpstreamInfo | undefined {
+    for (const applier of this.appliers.values())
+      if (applier.remoteUuid === uuid) return applier.info();
+    return undefined;
+  }
+
+  downstream(uuid: string): DownstreamInfo | undefined {
+    return this.relay.downstream(uuid);
+  }
+
+  /** A member left `_cluster`: its relay stops and its downstream is forgotten. */
+  async memberRemoved(uuid: string): Promise<void> {
+    await this.relay.stopRelay(uuid);
+    this.relay.forget(uuid);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.orphanWatch?.();
+    const appliers = [...this.appliers.values()];
+    this.appliers.clear();
+    await Promise.all(appliers.map((applier) => applier.stop()));
+    await this.relay.close();
+  }
+}
+
+/**
+ * Waits until at least `count` of `appliers` are in one of `states`, or `timeoutS` passed;
+ * resolves with how many are then.
+ */
+function waitForCount(
+  appliers: readonly Applier[],
+  states: readonly ApplierState[],
+  count: number,
+  timeoutS: number,
+): Promise<number> {
+  const reached = () => appliers.filter((a) => states.includes(a.state)).length;
+  if (reached() >= count) return Promise.resolve(reached());
+  return new Promise((resolve) => {
+    const removers: Array<() => void> = [];
+    const done = () => {
+      clearTimeout(timer);
+      for (const remove of removers) remove();
+      resolve(reached());
+    };
+    const timer = setTimeout(done, timeoutS * 1000);
+    for (const applier of appliers)
+      removers.push(
+        applier.onStateChange(() => {
+          if (reached() >= count) done();
+        }),
+      );
+  });
+}
