@@ -129,6 +129,8 @@ export class Instance {
       handler: new BoxHandler(this.box, this.functions),
       replication: this.box.replicaSet.relay,
       netMsgMax: this.box.cfgValues.net_msg_max,
+      // Bad frames and undecodable requests: "iproto E> ER_INVALID_MSGPACK: … (peer h:p)".
+      logger: this.logger.child('iproto'),
       onHandlerError: (error: unknown) =>
         this.logger.error(`request failed: ${(error as Error).message}`),
     });

@@ -45,6 +45,8 @@ export {
   GREETING_SIZE,
   NET_MSG_MAX_DEFAULT,
   OUTPUT_HIGH_WATER_MARK_BYTES,
+  PROTOCOL_ERROR_LOG_BURST,
+  PROTOCOL_ERROR_LOG_INTERVAL_MS,
   SALT_SIZE,
   SCRAMBLE_SIZE,
 } from './limits.js';
@@ -61,6 +63,11 @@ export type {
   SqlResult,
   TupleData,
 } from './port.js';
+export {
+  ProtocolErrorLog,
+  type ProtocolErrorLogLimits,
+  type ProtocolLogger,
+} from './protocol-error-log.js';
 export { isMsgpackArray, RawMsgpack, writeValue } from './raw-msgpack.js';
 export {
   type AuthRequest,

@@ -40,6 +40,14 @@ export const OUTPUT_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
 export const AUTH_FAILURE_DELAY_MS_DEFAULT = 250;
 
 /**
+ * Protocol errors logged per window, and the window (Tarantool's say_ratelimited: 10 lines per
+ * 5 s). A peer can send a bad frame per connection as fast as it can connect; past the burst
+ * the lines are counted and one warning gives the count.
+ */
+export const PROTOCOL_ERROR_LOG_BURST = 10;
+export const PROTOCOL_ERROR_LOG_INTERVAL_MS = 5_000;
+
+/**
  * After a framing error the server half-closes the socket (the error reply goes out first) and
  * destroys it if the peer has not closed its side within this time.
  */

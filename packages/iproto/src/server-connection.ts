@@ -36,6 +36,7 @@ import type {
   Session,
   SessionUser,
 } from './port.js';
+import type { ProtocolErrorLog } from './protocol-error-log.js';
 import {
   type AuthRequest,
   decodeRequest,
@@ -68,6 +69,8 @@ export interface ConnectionSettings<U extends SessionUser> {
   readonly authFailureDelayMs: number;
   readonly version: string;
   readonly onHandlerError: ((error: unknown, session: Session<U> | undefined) => void) | undefined;
+  /** Logs protocol errors (bad frames, undecodable requests, malformed AUTH); none if undefined. */
+  readonly protocolErrorLog: ProtocolErrorLog | undefined;
 }
 
 type State = 'connecting' | 'open' | 'closing' | 'closed';
@@ -193,6 +196,7 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
       const packet = this.decoder.next();
       if (packet === NEED_MORE) break;
       if (packet instanceof ClientError) {
+        this.reportProtocolError(packet);
         this.replyError(0, packet);
         this.flush();
         this.fail();
@@ -231,6 +235,7 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
   private handlePacket(packet: Uint8Array): void {
     const request = decodeRequest(packet);
     if (request instanceof RequestDecodeError) {
+      this.reportProtocolError(request.error);
       this.replyError(request.sync, request.error);
       return;
     }
@@ -392,6 +397,11 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
     return normalized;
   }
 
+  /** Called by Channel too. */
+  reportProtocolError(error: TarantoolError): void {
+    this.settings.protocolErrorLog?.report(this.peer, error);
+  }
+
   private reportHandlerError(error: unknown): void {
     try {
       this.settings.onHandlerError?.(error, this);
@@ -441,6 +451,9 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
         this.user = await this.settings.handler.authenticate(this, request);
       } catch (caught) {
         error = this.normalize(caught);
+        // A malformed AUTH body or scramble (chap-sha1.ts) is a protocol error; a wrong
+        // password or unknown user is not.
+        if (error.code === ErrorCode.ER_INVALID_MSGPACK) this.reportProtocolError(error);
         if (
           error.code === ErrorCode.ER_NO_SUCH_USER ||
           error.code === ErrorCode.ER_PASSWORD_MISMATCH
@@ -569,6 +582,7 @@ class Channel<U extends SessionUser> implements ReplicationChannel {
     if (this.closed) return undefined;
     const packet = this.decoder.next();
     if (packet instanceof ClientError) {
+      this.connection.reportProtocolError(packet);
       this.connection.writeChannelError(0, packet);
       this.close();
       return undefined;

@@ -17,6 +17,11 @@ import {
   NET_MSG_MAX_DEFAULT,
 } from './limits.js';
 import type { IprotoHandler, ReplicationHook, Session, SessionUser } from './port.js';
+import {
+  ProtocolErrorLog,
+  type ProtocolErrorLogLimits,
+  type ProtocolLogger,
+} from './protocol-error-log.js';
 import { type ConnectionSettings, ServerConnection } from './server-connection.js';
 
 export interface IprotoServerOptions<U extends SessionUser = SessionUser> {
@@ -34,6 +39,13 @@ export interface IprotoServerOptions<U extends SessionUser = SessionUser> {
   readonly packetSizeMaxBytes?: number;
   /** Time from an AUTH request to its failure reply (default 250 ms; 0 disables). */
   readonly authFailureDelayMs?: number;
+  /**
+   * Where protocol errors go (bad frames, bad request headers or bodies, malformed AUTH): one
+   * error line each, naming the peer, rate-limited (protocol-error-log.ts). None if omitted.
+   */
+  readonly logger?: ProtocolLogger;
+  /** Rate limit of those lines (default 10 per 5 s, as Tarantool's say_ratelimited). */
+  readonly protocolErrorLogLimits?: ProtocolErrorLogLimits;
   /** Version in the greeting (default "2.6.0"). */
   readonly version?: string;
   /**
@@ -66,6 +78,10 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
       authFailureDelayMs: options.authFailureDelayMs ?? AUTH_FAILURE_DELAY_MS_DEFAULT,
       version: options.version ?? TARANTOOL_VERSION,
       onHandlerError: options.onHandlerError,
+      protocolErrorLog:
+        options.logger === undefined
+          ? undefined
+          : new ProtocolErrorLog(options.logger, options.protocolErrorLogLimits),
     };
     if (!(this.settings.netMsgMax >= 1)) throw new RangeError('netMsgMax must be at least 1');
   }
@@ -166,6 +182,7 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
     for (const connection of this.live) connection.destroy();
     await Promise.all([...this.live].map((connection) => connection.closedPromise));
     await stopped;
+    this.settings.protocolErrorLog?.flush();
   }
 }
 

@@ -105,6 +105,25 @@ export function request(
   );
 }
 
+/** An AUTH request frame (chap-sha1; the scramble as MP_BIN, as net.box sends it). */
+export function authFrame(sync: number, user: string, scramble: Uint8Array): Uint8Array {
+  const w = new MsgpackWriter();
+  w.mapHeader(2);
+  w.uint(0x23);
+  w.str(user);
+  w.uint(0x21);
+  w.arrayHeader(2);
+  w.str('chap-sha1');
+  w.bin(scramble);
+  return frame(
+    intMap([
+      [0, 0x07],
+      [1, sync],
+    ]),
+    w.toBytes(),
+  );
+}
+
 /** A byte-level client: writes arbitrary bytes, reads whole reply frames. */
 export class RawClient {
   greeting!: Greeting;
@@ -125,8 +144,13 @@ export class RawClient {
     socket.on('error', () => undefined);
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const socket = netConnect({ host: '127.0.0.1', port });
+  /** `localAddress` (e.g. 127.0.0.2) makes the connection come from another loopback peer. */
+  static async connect(port: number, localAddress?: string): Promise<RawClient> {
+    const socket = netConnect({
+      host: '127.0.0.1',
+      port,
+      ...(localAddress === undefined ? {} : { localAddress }),
+    });
     socket.setNoDelay(true);
     const client = new RawClient(socket);
     const first = await new Promise<Buffer>((resolve, reject) => {
