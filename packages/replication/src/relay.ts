@@ -20,6 +20,7 @@ import {
   IprotoType,
   NIL_UUID,
   type TarantoolError,
+  TimedOutError,
   type Vclock,
   type Xrow,
 } from '@tarantype/core';
@@ -459,7 +460,9 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
       const timeoutMs = this.options.replicationTimeoutS() * 1000 * DISCONNECT_TIMEOUT_FACTOR;
       const packet = await readWithTimeout(channel, timeoutMs, signal);
       if (signal.aborted) return;
-      if (packet === 'timeout') throw ReplicationSocketError.timedOut();
+      // 2.6's relay reader times out with TimedOut (not a socket error): an error packet
+      // "timed out" goes to the replica before the connection closes.
+      if (packet === 'timeout') throw new TimedOutError();
       if (packet === undefined) throw ReplicationSocketError.eof(this.socketName(session));
       const decoded = decodePacket(packet);
       if (decoded.isError) throw decoded.error;
