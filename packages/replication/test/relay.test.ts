@@ -373,7 +373,7 @@ describe('SUBSCRIBE', () => {
     master.wal.gap = new XlogGapError(15, '{1: 14, 2: 1}', 17, '{1: 17}');
     const channel = new MemoryChannel();
     await server.handle(session(), subscribeRequest(new Vclock()), channel);
-    expect((channel.errors[0]?.error as Error).message).toBe(
+    expect((channel.errors[0]!.error as Error).message).toBe(
       'Missing .xlog file between LSN 15 {1: 14, 2: 1} and 17 {1: 17}',
     );
     expect(server.downstream(REPLICA)).toMatchObject({
