@@ -12,7 +12,8 @@ import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { Command, InvalidArgumentError } from 'commander';
 import { type CredentialsConfig, loadConfigFile } from './config.js';
-import { ConsoleEvaluator, runConsoleClient, startInteractiveConsole } from './console.js';
+import { runConsoleClient, startInteractiveConsole } from './console.js';
+import { CONSOLE_LANGUAGES, type ConsoleLanguage } from './console-session.js';
 import { Instance } from './instance.js';
 import { createLogger, type LogFormat } from './logger.js';
 
@@ -51,6 +52,7 @@ interface StartFlags {
   init?: string;
   admin?: string;
   console: boolean;
+  consoleLanguage?: string;
 }
 
 async function start(flags: StartFlags): Promise<void> {
@@ -76,6 +78,11 @@ async function start(flags: StartFlags): Promise<void> {
   if (format !== 'plain' && format !== 'json')
     throw new InvalidArgumentError(`--log-format must be plain or json, not '${format}'`);
   cfg.log_format = format;
+  const consoleLanguage = (flags.consoleLanguage ?? 'lua') as ConsoleLanguage;
+  if (!CONSOLE_LANGUAGES.includes(consoleLanguage))
+    throw new InvalidArgumentError(
+      `--console-language must be lua or js, not '${consoleLanguage}'`,
+    );
   const destination = logDestination(cfg.log);
   const logger = createLogger({
     level: (cfg.log_level as number | undefined) ?? 5,
@@ -118,6 +125,7 @@ async function start(flags: StartFlags): Promise<void> {
       ...(flags.admin === undefined ? {} : { admin: flags.admin }),
       ...(flags.init === undefined ? {} : { init: flags.init }),
       ...(credentials === undefined ? {} : { credentials }),
+      consoleLanguage,
     });
   } catch (error) {
     logger.error(`cannot start: ${(error as Error).message}`);
@@ -129,9 +137,7 @@ async function start(flags: StartFlags): Promise<void> {
     return;
   }
   if (flags.console && process.stdin.isTTY === true) {
-    await startInteractiveConsole(
-      new ConsoleEvaluator({ box: instance.box, instance, functions: instance.functions }),
-    );
+    await startInteractiveConsole(instance.consoleSession());
     stop('console exit');
   }
 }
@@ -155,11 +161,19 @@ program
   .option('--init <module>', 'JS/TS module run at startup with { box, functions, logger }')
   .option('--admin <socket|port>', 'admin console listener (UNIX socket path, port or host:port)')
   .option('--no-console', 'no interactive console even on a terminal')
+  .option(
+    '--console-language <language>',
+    "lua (as Tarantool) or js: the consoles' language",
+    'lua',
+  )
   .action(start);
 program
   .command('connect')
-  .description("open a console into a running instance's admin console")
-  .argument('<uri>', 'UNIX socket path, port or host:port of the admin console')
+  .description("open a console into a running instance's admin console or binary port")
+  .argument(
+    '<uri>',
+    'admin console (UNIX socket path, port or host:port) or binary port ([user:password@]host:port)',
+  )
   .action(async (uri: string) => {
     try {
       await runConsoleClient(uri);

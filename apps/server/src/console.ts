@@ -7,6 +7,9 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { createInterface } from 'node:readline';
 import vm from 'node:vm';
 import { TarantoolError } from '@tarantype/core';
+import { connect as connectIproto } from '@tarantype/iproto';
+import type { ConsoleSession } from './console-session.js';
+import { consoleGreeting } from './console-session.js';
 import { formatError, formatResults } from './yaml-output.js';
 
 export const CONSOLE_GREETING =
@@ -55,9 +58,12 @@ export class ConsoleEvaluator {
   }
 }
 
+/** Tarantool's continuation prompt, as wide as the main one. */
+const CONTINUATION_PROMPT = '         > ';
+
 /** The interactive console on this process's terminal. Resolves when the user quits. */
 export function startInteractiveConsole(
-  evaluator: ConsoleEvaluator,
+  session: ConsoleSession,
   prompt = 'tarantype> ',
 ): Promise<void> {
   return new Promise((resolve) => {
@@ -74,7 +80,8 @@ export function startInteractiveConsole(
         rl.close();
         return;
       }
-      process.stdout.write(await evaluator.evaluate(line));
+      process.stdout.write(await session.evaluate(line));
+      rl.setPrompt(session.incomplete ? CONTINUATION_PROMPT : prompt);
       rl.resume();
       rl.prompt();
     });
@@ -82,9 +89,12 @@ export function startInteractiveConsole(
   });
 }
 
-/** Listens for admin console connections: greeting, then one YAML reply per input line. */
+/**
+ * Listens for admin console connections: greeting, then one YAML document per statement
+ * (nothing while a statement spans lines), each connection with its own session.
+ */
 export async function startAdminConsole(
-  evaluator: ConsoleEvaluator,
+  newSession: () => ConsoleSession,
   where: string,
 ): Promise<{ server: Server; address: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
@@ -92,12 +102,16 @@ export async function startAdminConsole(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    socket.write(CONSOLE_GREETING);
+    const session = newSession();
+    socket.write(consoleGreeting(session.language));
     const rl = createInterface({ input: socket, terminal: false });
     let chain = Promise.resolve();
     rl.on('line', (line) => {
       chain = chain.then(async () => {
-        if (!socket.destroyed) socket.write((await evaluator.evaluate(line)) || '---\n...\n\n');
+        if (socket.destroyed) return;
+        const text = await session.evaluate(line);
+        if (text !== '') socket.write(text);
+        else if (!session.incomplete) socket.write('---\n...\n\n');
       });
     });
   });
@@ -125,22 +139,26 @@ export async function startAdminConsole(
 }
 
 /**
- * `tarantype connect <uri>`: a console into a running instance's admin console. With a
- * terminal it is interactive; otherwise it sends stdin line by line and prints the replies.
+ * `tarantype connect <uri>`: a console into a running instance, over its admin console (text
+ * lines) or its binary port, where each statement goes as an EVAL of the server's
+ * `require('console').eval(...)`, as tarantoolctl connect does (the greeting tells which).
+ * With a terminal it is interactive; otherwise it sends stdin line by line and prints replies.
  */
 export function runConsoleClient(
   uri: string,
   input: NodeJS.ReadableStream = process.stdin,
   output: NodeJS.WritableStream = process.stdout,
 ): Promise<void> {
+  const at = uri.lastIndexOf('@');
+  const address = at >= 0 ? uri.slice(at + 1) : uri;
   return new Promise((resolve, reject) => {
-    const isPort = /^\d+$/.test(uri) || /^[\w.-]+:\d+$/.test(uri);
+    const isPort = /^\d+$/.test(address) || /^[\w.-]+:\d+$/.test(address);
     const socket = isPort
       ? netConnect(
-          Number(uri.slice(uri.lastIndexOf(':') + 1)),
-          uri.includes(':') ? uri.slice(0, uri.lastIndexOf(':')) : '127.0.0.1',
+          Number(address.slice(address.lastIndexOf(':') + 1)),
+          address.includes(':') ? address.slice(0, address.lastIndexOf(':')) : '127.0.0.1',
         )
-      : netConnect(uri);
+      : netConnect(address);
     let buffer = '';
     let greeted = false;
     let pending = 0;
@@ -149,11 +167,24 @@ export function runConsoleClient(
       if (inputDone && pending === 0) socket.end();
     };
     socket.on('error', (error) => reject(new Error(`cannot connect to ${uri}: ${error.message}`)));
-    socket.on('close', () => resolve());
+    socket.on('close', () => {
+      if (greeted) resolve();
+    });
     socket.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
+      buffer += chunk.toString('latin1');
       if (!greeted) {
         const end = buffer.indexOf('\n', buffer.indexOf('\n') + 1);
+        if (/^Tarantool \S+ \(Binary\)/.test(buffer)) {
+          socket.removeAllListeners('close');
+          socket.destroy();
+          runBinaryConsole(
+            isPort && !address.includes(':') ? `127.0.0.1:${address}` : uri,
+            address,
+            input,
+            output,
+          ).then(resolve, reject);
+          return;
+        }
         if (end < 0) return;
         output.write(buffer.slice(0, end + 1));
         buffer = buffer.slice(end + 1);
@@ -184,4 +215,44 @@ export function runConsoleClient(
       }
     });
   });
+}
+
+/** The binary-port console: one EVAL per statement (lines accumulate while it is open). */
+async function runBinaryConsole(
+  target: string,
+  address: string,
+  input: NodeJS.ReadableStream,
+  output: NodeJS.WritableStream,
+): Promise<void> {
+  const client = await connectIproto(
+    target.includes('@') || target.includes(':') ? target : `127.0.0.1:${target}`,
+  );
+  const terminal = (input as NodeJS.ReadStream).isTTY === true;
+  const prompt = `${address}> `;
+  const rl = createInterface({ input, output, terminal, prompt });
+  let pending: string[] = [];
+  try {
+    output.write(`connected to ${target.slice(target.lastIndexOf('@') + 1)}\n`);
+    rl.prompt();
+    for await (const line of rl) {
+      if (pending.length === 0 && line.trim() === '\\q') break;
+      pending.push(line);
+      let text: unknown;
+      try {
+        [text] = await client.eval("return require('console').eval(...)", [pending.join('\n')]);
+      } catch (error) {
+        // Refused EVAL (no Execute on universe), a lost connection: shown as the console shows errors.
+        text = formatResults([new Map([['error', (error as Error).message]])], 'lua');
+      }
+      if (typeof text === 'string') {
+        pending = [];
+        output.write(text);
+      }
+      rl.setPrompt(pending.length > 0 ? CONTINUATION_PROMPT : prompt);
+      rl.prompt();
+    }
+  } finally {
+    rl.close();
+    client.close();
+  }
 }

@@ -15,6 +15,7 @@ import {
   type CallRequest,
   type DeleteRequest,
   decodeArray,
+  type EvalRequest,
   type InsertRequest,
   type IprotoHandler,
   type SelectRequest,
@@ -26,6 +27,7 @@ import {
 } from '@tarantype/iproto';
 import type { Statement } from '@tarantype/memtx';
 import { type FunctionRegistry, returnValues } from './functions.js';
+import type { LuaRuntime } from './lua/lua-runtime.js';
 import { resolveLuaFunction } from './lua-api.js';
 
 const GUEST: SessionUser = { id: UserId.GUEST, name: 'guest' };
@@ -38,6 +40,8 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
   constructor(
     private readonly box: Box,
     private readonly functions: FunctionRegistry,
+    /** The instance's Lua: EVAL, and CALL of functions defined in Lua. */
+    private readonly lua?: LuaRuntime,
   ) {}
 
   instanceUuid(): string {
@@ -150,8 +154,20 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
         await app.apply({ box: this.box, userId: user.id, userName: user.name }, args),
       );
     const lua = resolveLuaFunction(name);
-    if (lua === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_PROC, name);
-    return lua(this.box, user.id, args);
+    if (lua !== undefined) return lua(this.box, user.id, args);
+    if (this.lua?.hasFunction(name) === true) return this.lua.callFunction(name, args, user);
+    throw new ClientError(ErrorCode.ER_NO_SUCH_PROC, name);
+  }
+
+  /** EVAL: Lua with `...` bound to the arguments; needs Execute on universe, as in Tarantool. */
+  async eval(session: Session<SessionUser>, request: EvalRequest): Promise<readonly unknown[]> {
+    this.box.stats.count('EVAL');
+    const user = session.user;
+    if (user.id !== UserId.ADMIN)
+      this.box.catalog.access.check(user.id, Privilege.EXECUTE, 'universe', 0, '');
+    if (this.lua === undefined)
+      throw new ClientError(ErrorCode.ER_UNSUPPORTED, 'tarantype', 'EVAL without a Lua runtime');
+    return this.lua.eval(request.expr, decodeArray(request.args) as unknown[], user);
   }
 
   /** Tarantool's access_check_func: a _func entry's Execute grant, else Execute on universe. */

@@ -10,9 +10,15 @@ import { Box } from '@tarantype/box';
 import { createServer, type IprotoServer } from '@tarantype/iproto';
 import { applyCredentials, type CredentialsConfig } from './config.js';
 import { ConsoleEvaluator, startAdminConsole } from './console.js';
+import {
+  type ConsoleLanguage,
+  type ConsoleSession,
+  LanguageConsoleSession,
+} from './console-session.js';
 import { FunctionRegistry, multi } from './functions.js';
 import { BoxHandler } from './handler.js';
 import type { ServerLogger } from './logger.js';
+import { LuaRuntime } from './lua/lua-runtime.js';
 
 export interface InstanceOptions {
   /** box.cfg options (listen, wal_mode, memtx_dir …). */
@@ -23,6 +29,10 @@ export interface InstanceOptions {
   /** A JS/TS module whose default export (or `init`) receives { box, functions, logger }. */
   readonly init?: string;
   readonly credentials?: CredentialsConfig;
+  /** The consoles' language at start (Lua, as Tarantool's, unless told otherwise). */
+  readonly consoleLanguage?: ConsoleLanguage;
+  /** os.exit() typed in a console or sent by EVAL; the default stops and exits the process. */
+  readonly onExit?: (code: number) => void;
 }
 
 export interface InitContext {
@@ -52,6 +62,9 @@ export class Instance {
   listenAddress: string | undefined;
   adminAddress: string | undefined;
   evaluator: ConsoleEvaluator;
+  /** The instance's Lua state (consoles, EVAL, functions defined in Lua). */
+  lua!: LuaRuntime;
+  consoleLanguage: ConsoleLanguage = 'lua';
   private admin: { close(): Promise<void> } | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -73,6 +86,17 @@ export class Instance {
     // until the port listens, so that peers listing this instance can reach it meanwhile.
     const box = await Box.cfg(options.cfg, { logger, waitForReplication: false });
     const instance = new Instance(box, logger);
+    instance.consoleLanguage = options.consoleLanguage ?? 'lua';
+    instance.lua = await LuaRuntime.create({
+      box,
+      functions: instance.functions,
+      logger,
+      onExit:
+        options.onExit ??
+        ((code) => {
+          instance.stop().finally(() => process.exit(code));
+        }),
+    });
     try {
       if (options.init !== undefined) await instance.runInit(options.init);
       if (options.credentials !== undefined && !box.readOnly) {
@@ -83,7 +107,7 @@ export class Instance {
       if (box.cfgValues.replication.length > 0)
         await box.replicaSet.configure(box.cfgValues.replication);
       if (options.admin !== undefined) {
-        const admin = await startAdminConsole(instance.evaluator, options.admin);
+        const admin = await startAdminConsole(() => instance.consoleSession(), options.admin);
         instance.admin = admin;
         instance.adminAddress = admin.address;
         logger.info(`admin console: bound to ${admin.address}`);
@@ -126,7 +150,7 @@ export class Instance {
         `listen '${listen}': the binary protocol listens on TCP ports only (UNIX sockets are not supported yet)`,
       );
     const server = createServer({
-      handler: new BoxHandler(this.box, this.functions),
+      handler: new BoxHandler(this.box, this.functions, this.lua),
       replication: this.box.replicaSet.relay,
       netMsgMax: this.box.cfgValues.net_msg_max,
       // Bad frames and undecodable requests: "iproto E> ER_INVALID_MSGPACK: … (peer h:p)".
@@ -139,6 +163,11 @@ export class Instance {
     this.listenAddress = `${bound.host}:${bound.port}`;
     this.box.setListen(this.listenAddress);
     this.logger.info(`binary: bound to ${this.listenAddress}`);
+  }
+
+  /** A console session (interactive terminal, admin connection) in the instance's language. */
+  consoleSession(): ConsoleSession {
+    return new LanguageConsoleSession(this.evaluator, this.lua, this.consoleLanguage);
   }
 
   /** Graceful stop (SIGTERM/SIGINT): idempotent. */

@@ -17,8 +17,14 @@ async function nothing(work: Promise<unknown>): Promise<unknown[]> {
 }
 type LuaFunction = (box: Box, userId: number, args: Args) => Promise<unknown[]> | unknown[];
 
+/**
+ * An options argument. Lua cannot tell an empty table from an empty array, so net.box sends
+ * `s:create_index('primary', {})` with an empty MessagePack array where the map goes: as in
+ * Tarantool, an empty array is an empty map.
+ */
 function table(value: unknown): Record<string, unknown> {
   if (value === undefined || value === null) return {};
+  if (Array.isArray(value) && value.length === 0) return {};
   if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k), v]));
   if (typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
   throw new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, 'options should be a table');
@@ -110,17 +116,18 @@ export function spaceObject(space: BoxSpace): Record<string, unknown> {
 
 function indexObject(space: BoxSpace, id: number): Record<string, unknown> {
   const i = space.index[id]!;
+  // Keys in the order Tarantool 2.6's console prints an index object (its Lua table order).
   return {
-    id: i.id,
-    name: i.name,
-    type: i.type,
     unique: i.unique,
-    space_id: space.id,
     parts: i.parts.map((p) => ({
-      fieldno: p.fieldno + 1,
       type: p.type,
       is_nullable: p.is_nullable,
+      fieldno: p.fieldno + 1,
     })),
+    id: i.id,
+    space_id: space.id,
+    type: i.type,
+    name: i.name,
   };
 }
 

@@ -92,7 +92,7 @@ describe('tarantype CLI', () => {
     ).toBe(true);
     const output = await consoleCommands(
       first.admin,
-      "await box.schema.user.create('app', { password: 'pw' })\nawait box.schema.user.grant('app', 'read,write', 'universe')\nawait (await box.schema.space.create('kv')).createIndex('primary')\nbox.space.kv.len()\n",
+      "box.schema.user.create('app', {password = 'pw'})\nbox.schema.user.grant('app', 'read,write', 'universe')\nbox.schema.space.create('kv'):create_index('primary')\nbox.space.kv:len()\n",
     );
     expect(output).toContain('---\n- 0\n...');
     const client = await connect(`app:pw@127.0.0.1:${first.port}`);
@@ -105,7 +105,7 @@ describe('tarantype CLI', () => {
     const second = await startCli([]);
     expect(second.log.some((l) => l.includes("wasn't correctly closed"))).toBe(false);
     expect(second.log.some((l) => l.includes('recover from'))).toBe(true);
-    expect(await consoleCommands(second.admin, 'box.space.kv.len()\n')).toContain(
+    expect(await consoleCommands(second.admin, 'box.space.kv:len()\n')).toContain(
       '---\n- 500\n...',
     );
     second.child.kill('SIGINT');

@@ -25,14 +25,14 @@ it('evaluates expressions and statements, awaits promises, prints YAML and error
   );
   expect(await console.evaluate('box.space.demo.select()')).toBe("---\n- [[1, 'hello']]\n...\n\n");
   expect(await console.evaluate("await box.space.demo.insert([1, 'again'])")).toBe(
-    "---\n- error: 'Duplicate key exists in unique index ''primary'' in space ''demo'''\n...\n\n",
+    "---\n- error: Duplicate key exists in unique index 'primary' in space 'demo'\n...\n\n",
   );
   expect(await console.evaluate('const x = 2; return x * 21')).toBe('---\n- 42\n...\n\n');
-  expect(await console.evaluate('box')).toBe("---\n- '<Box>'\n...\n\n");
+  expect(await console.evaluate('box')).toBe('---\n- <Box>\n...\n\n');
 });
 
 it('prints cycles without recursing forever', () => {
   const cyclic: Record<string, unknown> = { a: 1 };
   cyclic.self = cyclic;
-  expect(formatResults([cyclic])).toBe("---\n- a: 1\n  self: '<circular>'\n...\n\n");
+  expect(formatResults([cyclic])).toBe('---\n- a: 1\n  self: <circular>\n...\n\n');
 });

@@ -1,0 +1,55 @@
+// A console session in either language: Lua (the default, as in Tarantool) or JavaScript,
+// switched with Tarantool's `\set language lua|js`. Layer: apps/server. One session per
+// interactive terminal or admin console connection; it holds the session's language and its
+// pending multi-line statement, while both languages' globals are the instance's.
+import type { ConsoleEvaluator } from './console.js';
+import { LuaConsoleSession } from './lua/lua-console.js';
+import type { LuaRuntime } from './lua/lua-runtime.js';
+import { formatResults } from './yaml-output.js';
+
+export type ConsoleLanguage = 'lua' | 'js';
+
+export const CONSOLE_LANGUAGES: readonly ConsoleLanguage[] = ['lua', 'js'];
+
+/** What the interactive and admin consoles drive. */
+export interface ConsoleSession {
+  readonly language: ConsoleLanguage;
+  /** True while a statement spans lines. */
+  readonly incomplete: boolean;
+  /** The text to print for one input line ('' while a statement is incomplete). */
+  evaluate(line: string): Promise<string>;
+}
+
+export class LanguageConsoleSession implements ConsoleSession {
+  private readonly lua: LuaConsoleSession;
+
+  constructor(
+    private readonly js: ConsoleEvaluator,
+    runtime: LuaRuntime,
+    public language: ConsoleLanguage = 'lua',
+  ) {
+    this.lua = new LuaConsoleSession(runtime);
+  }
+
+  get incomplete(): boolean {
+    return this.language === 'lua' && this.lua.incomplete;
+  }
+
+  async evaluate(line: string): Promise<string> {
+    const command = /^\s*\\set\s+language\s+(\S+)\s*$/.exec(line);
+    if (command !== null && !this.incomplete) {
+      const language = command[1] === 'javascript' ? 'js' : command[1];
+      if (!CONSOLE_LANGUAGES.includes(language as ConsoleLanguage))
+        return formatResults([{ error: `Unsupported language: ${command[1]} (lua or js)` }], 'lua');
+      this.language = language as ConsoleLanguage;
+      return formatResults([true], 'lua');
+    }
+    return this.language === 'lua' ? this.lua.evaluate(line) : this.js.evaluate(line);
+  }
+}
+
+/** The greeting line an admin console connection starts with. */
+export function consoleGreeting(language: ConsoleLanguage): string {
+  const name = language === 'lua' ? 'Lua console' : 'JavaScript console';
+  return `tarantype 0.1.0 (${name}, Tarantool 2.6.0 protocol)\ntype 'help' for interactive help, '\\set language js' or 'lua' to switch\n`;
+}
