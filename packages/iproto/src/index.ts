@@ -1,6 +1,12 @@
 // @tarantype/iproto: Tarantool 2.6's binary protocol — framing, greeting, chap-sha1, request and
 // reply codecs, error encoding — with a server behind a port (IprotoHandler, implemented by box)
 // and a typed client. See PROTOCOL.md.
+export {
+  type AuthAdmission,
+  AuthThrottle,
+  type AuthThrottleLimits,
+  peerKey,
+} from './auth-throttle.js';
 export { wrapCall16, writeCall16Data } from './call-16.js';
 export {
   authenticateChapSha1,
@@ -42,6 +48,10 @@ export {
 export { decodeGreeting, encodeGreeting, type Greeting, newSalt } from './greeting.js';
 export {
   AUTH_FAILURE_DELAY_MS_DEFAULT,
+  AUTH_FAILURES_GLOBAL_BURST,
+  AUTH_FAILURES_GLOBAL_PER_SECOND,
+  AUTH_FAILURES_PER_PEER_BURST,
+  AUTH_FAILURES_PER_PEER_PER_SECOND,
   GREETING_SIZE,
   NET_MSG_MAX_DEFAULT,
   OUTPUT_HIGH_WATER_MARK_BYTES,

@@ -48,6 +48,21 @@ export const PROTOCOL_ERROR_LOG_BURST = 10;
 export const PROTOCOL_ERROR_LOG_INTERVAL_MS = 5_000;
 
 /**
+ * Failed logins (auth-throttle.ts): a peer address may fail this many AUTHs at once, then its
+ * AUTHs wait before being checked so that it fails at most this many per second; 10 at once
+ * covers a client pool started with a wrong password, 2/s makes guessing hopeless (7200 an
+ * hour). Over all peers that have been failing: 100 at once and 20 per second. A login that
+ * succeeds costs nothing, and a peer without recent failures never waits.
+ */
+export const AUTH_FAILURES_PER_PEER_BURST = 10;
+export const AUTH_FAILURES_PER_PEER_PER_SECOND = 2;
+export const AUTH_FAILURES_GLOBAL_BURST = 100;
+export const AUTH_FAILURES_GLOBAL_PER_SECOND = 20;
+
+/** Peer addresses the login throttle tracks at most (about 100 bytes each). */
+export const AUTH_THROTTLE_PEERS_MAX = 65_536;
+
+/**
  * After a framing error the server half-closes the socket (the error reply goes out first) and
  * destroys it if the peer has not closed its side within this time.
  */

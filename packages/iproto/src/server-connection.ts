@@ -24,6 +24,7 @@ import {
   type TarantoolError,
   Vclock,
 } from '@tarantype/core';
+import type { AuthThrottle } from './auth-throttle.js';
 import { CredentialsError } from './chap-sha1.js';
 import { toTarantoolError } from './error-encoding.js';
 import { FrameDecoder, type InputMeter, NEED_MORE } from './frame-decoder.js';
@@ -67,6 +68,8 @@ export interface ConnectionSettings<U extends SessionUser> {
   /** Counts input bytes held by all of the server's connections (IprotoServer.inputBufferedBytes). */
   readonly inputMeter: InputMeter;
   readonly authFailureDelayMs: number;
+  /** Failed-login limits shared by the server's connections; none if undefined. */
+  readonly authThrottle: AuthThrottle | undefined;
   readonly version: string;
   readonly onHandlerError: ((error: unknown, session: Session<U> | undefined) => void) | undefined;
   /** Logs protocol errors (bad frames, undecodable requests, malformed AUTH); none if undefined. */
@@ -442,10 +445,24 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
     });
   }
 
-  /** AUTH: rules A1–A6. Every failure is answered AUTH_FAILURE_DELAY after the request began. */
+  /**
+   * AUTH: rules A1–A6. Every failure is answered AUTH_FAILURE_DELAY after the request began.
+   * The failed-login throttle may hold the request before the credentials are checked (A7).
+   */
   private async runAuth(request: AuthRequest): Promise<void> {
     const started = Date.now();
     let error: TarantoolError | undefined = this.schemaError(request);
+    const admission =
+      error === undefined
+        ? this.settings.authThrottle?.admit(this.socket.remoteAddress ?? '')
+        : undefined;
+    if (admission !== undefined && admission.waitMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, admission.waitMs));
+      if (this.state === 'closed') {
+        admission.release(); // never checked: no failure to count
+        return;
+      }
+    }
     if (error === undefined) {
       try {
         this.user = await this.settings.handler.authenticate(this, request);
@@ -463,6 +480,7 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
       }
     }
     if (error === undefined) {
+      admission?.release();
       if (this.state !== 'closed')
         writeOk(this.out, request.sync, this.settings.handler.schemaVersion());
       return;

@@ -10,6 +10,7 @@ import {
   type Socket,
 } from 'node:net';
 import { IPROTO_PACKET_SIZE_MAX, TARANTOOL_VERSION } from '@tarantype/core';
+import { AuthThrottle, type AuthThrottleLimits } from './auth-throttle.js';
 import { newSalt } from './greeting.js';
 import {
   AUTH_FAILURE_DELAY_MS_DEFAULT,
@@ -39,6 +40,11 @@ export interface IprotoServerOptions<U extends SessionUser = SessionUser> {
   readonly packetSizeMaxBytes?: number;
   /** Time from an AUTH request to its failure reply (default 250 ms; 0 disables). */
   readonly authFailureDelayMs?: number;
+  /**
+   * Limits on failed logins per peer address and over the server (auth-throttle.ts; defaults
+   * in limits.ts). `false` turns them off (tests that fail logins on purpose, fast).
+   */
+  readonly authThrottle?: AuthThrottleLimits | false;
   /**
    * Where protocol errors go (bad frames, bad request headers or bodies, malformed AUTH): one
    * error line each, naming the peer, rate-limited (protocol-error-log.ts). None if omitted.
@@ -76,6 +82,8 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
       packetSizeMaxBytes: options.packetSizeMaxBytes ?? IPROTO_PACKET_SIZE_MAX,
       inputMeter: this.inputMeter,
       authFailureDelayMs: options.authFailureDelayMs ?? AUTH_FAILURE_DELAY_MS_DEFAULT,
+      authThrottle:
+        options.authThrottle === false ? undefined : new AuthThrottle(options.authThrottle),
       version: options.version ?? TARANTOOL_VERSION,
       onHandlerError: options.onHandlerError,
       protocolErrorLog:
