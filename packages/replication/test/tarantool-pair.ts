@@ -76,12 +76,12 @@ box.cfg{listen = '127.0.0.1:0', work_dir = ${JSON.stringify(dir)}, log = 'replic
   checkpoint_interval = 0}
 `;
 
-function startTarantool(dir: string, script: string): ChildProcess {
+export function startTarantool(dir: string, script: string): ChildProcess {
   writeFileSync(join(dir, 'init.lua'), script);
   return spawn('tarantool', [join(dir, 'init.lua')], { cwd: dir, stdio: 'ignore' });
 }
 
-async function waitForFile(path: string, deadline: number, what: string): Promise<string> {
+export async function waitForFile(path: string, deadline: number, what: string): Promise<string> {
   while (Date.now() < deadline) {
     if (existsSync(path)) {
       const text = readFileSync(path, 'utf8');
@@ -92,7 +92,7 @@ async function waitForFile(path: string, deadline: number, what: string): Promis
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function readLog(path: string): string {
+export function readLog(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch {
