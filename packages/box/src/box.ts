@@ -204,6 +204,11 @@ export class Box {
       this.logger.warn(`box.cfg option '${name}' has no effect in tarantype`);
     const previous = this.config;
     this.config = next;
+    for (const name of Object.keys(options)) {
+      const key = name as keyof BoxConfig;
+      if (JSON.stringify(previous[key]) === JSON.stringify(next[key])) continue;
+      this.logger.info(`set '${name}' configuration option to ${cfgValueText(key, next[key])}`);
+    }
     if (next.checkpoint_interval !== previous.checkpoint_interval) this.daemon.schedule();
     if (next.memtx_memory !== previous.memtx_memory) this.writes.memoryLimitChanged();
     if (previous.read_only && !next.read_only) this.wakeWritableWaiters();
@@ -656,4 +661,14 @@ export class Box {
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((item, i) => item === b[i]);
+}
+
+/**
+ * A box.cfg value as 2.6 logs it ("set 'replication' configuration option to
+ * [\"replicator@127.0.0.1:3301\"]"): JSON, with passwords of replication URIs left out.
+ */
+function cfgValueText(name: keyof BoxConfig, value: unknown): string {
+  if (name === 'replication' && Array.isArray(value))
+    return JSON.stringify(value.map((uri: string) => uri.replace(/^([^@:]+):[^@]*@/, '$1@')));
+  return JSON.stringify(value) ?? 'nil';
 }

@@ -255,11 +255,17 @@ function checkValue(name: string, value: unknown): unknown {
     case 'listen':
       return String(value);
     case 'replication': {
-      const list = Array.isArray(value) ? value : [value];
-      for (const uri of list)
+      // '' and {} mean no upstream (2.6: box.cfg{replication = ''} leaves the replica set).
+      const list = (Array.isArray(value) ? value : [value]).map((uri) => {
         if (typeof uri !== 'string' && typeof uri !== 'number')
           throw cfgError(name, 'should be a list of URIs');
-      return list.map(String);
+        return String(uri).trim();
+      });
+      const uris = list.filter((uri) => uri !== '');
+      for (const uri of uris)
+        if (!REPLICATION_URI.test(uri))
+          throw cfgError(name, 'expected host:service or /unix.socket');
+      return uris;
     }
   }
   if (POSITIVE.has(name) && (value as number) <= 0)
@@ -268,6 +274,9 @@ function checkValue(name: string, value: unknown): unknown {
     throw cfgError(name, 'the value must not be negative');
   return value;
 }
+
+/** [user[:password]@]host:port, [user[:password]@]port, or a UNIX socket path (2.6's URI forms). */
+const REPLICATION_URI = /^(?:[^@:/\s]+(?::[^@\s]*)?@)?(?:(?:\[[0-9a-fA-F:.]+\]|[^:@/\s]+):\d+|\d+|(?:unix\/:)?\/\S+)$/;
 
 /** Names in `options` that Tarantool has but tarantype ignores (to warn about). */
 export function unsupportedOptionsIn(options: Readonly<Record<string, unknown>>): string[] {
