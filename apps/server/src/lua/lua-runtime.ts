@@ -308,9 +308,14 @@ export function plainMap(value: unknown): unknown {
   return value;
 }
 
+/** space:on_replace() / space:before_replace(): tarantype has no space triggers. */
+function triggersUnsupported(): never {
+  throw new ClientError(ErrorCode.ER_UNSUPPORTED, 'tarantype', 'space triggers');
+}
+
 /**
  * A space as Lua sees it, with its fields in the order Tarantool 2.6's console prints a space
- * object. Triggers are not implemented: before_replace / on_replace are absent.
+ * object (before_replace and on_replace are functions there too; here they refuse).
  */
 function spaceDescriptor(box: Box, name: unknown): Record<string, unknown> | null {
   const entry =
@@ -338,9 +343,11 @@ function spaceDescriptor(box: Box, name: unknown): Record<string, unknown> | nul
   }
   return {
     engine: space.engine,
+    before_replace: triggersUnsupported,
     field_count: space.field_count,
     is_sync: false,
     ck_constraint: [],
+    on_replace: triggersUnsupported,
     temporary: space.temporary,
     index,
     is_local: space.is_local,

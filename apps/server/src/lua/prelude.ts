@@ -29,6 +29,8 @@ error_mt.__index = {
   raise = function(self) error(self, 2) end,
 }
 error_mt.__tostring = function(self) return self.message end
+-- The console prints an error object as its message, as Tarantool's box.error cdata.
+error_mt.__serialize = function(self) return self.message end
 
 local function make_error(e)
   return setmetatable({type = e.type, code = e.code, message = e.message}, error_mt)
@@ -56,7 +58,8 @@ end
 function tuple_methods.totable(self, from, to)
   local out = {}
   for i = from or 1, to or #self do out[#out + 1] = self[i] end
-  return out
+  -- Tarantool's tuple:totable() result prints in flow style, like the tuple.
+  return setmetatable(out, __tarantype_flow_seq)
 end
 function tuple_methods.unpack(self, from, to) return unpack(self, from or 1, to or #self) end
 function tuple_methods.bsize(self) return js.tuple_bsize(self) end
