@@ -441,8 +441,10 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
     const isSocket = error instanceof ReplicationSocketError;
     log(isSocket ? 'syserror' : 'error', fiber, errorLogText(error, errorName));
     log('crit', fiber, 'exiting the relay loop');
-    // A socket error leaves nothing to tell; anything else is sent before closing (2.6 does).
-    if (!isSocket && !channel.closed) channel.writeError(0, error);
+    // A socket error leaves nothing to tell, and a stop from this side (shutdown, the replica
+    // left _cluster) closes like a process exit would; anything else is sent before closing
+    // (2.6 does).
+    if (!isSocket && error !== STOP_REASON && !channel.closed) channel.writeError(sync, error);
     channel.close();
     await Promise.allSettled([reader, streamer]);
   }
