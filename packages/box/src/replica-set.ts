@@ -29,7 +29,13 @@ import type { Box } from './box.js';
 
 /** Transactions an applier may hand to the sink before the first is durable (the sink keeps order). */
 const APPLIER_TRANSACTIONS_IN_FLIGHT = 64;
-const CONNECTED_STATES: readonly ApplierState[] = ['sync', 'follow', 'initial_join', 'final_join', 'joined'];
+const CONNECTED_STATES: readonly ApplierState[] = [
+  'sync',
+  'follow',
+  'initial_join',
+  'final_join',
+  'joined',
+];
 const SYNCED_STATES: readonly ApplierState[] = ['follow'];
 
 /**
@@ -109,7 +115,7 @@ export class ReplicaSet {
   private makeApplier(uri: string, bootstrap?: BootstrapTarget): Applier {
     const config = () => this.box.cfgValues;
     const ports = this.box.replicationPorts;
-    return new Applier({
+    const applier = new Applier({
       uri,
       membership: ports,
       sink: ports,
@@ -119,6 +125,15 @@ export class ReplicaSet {
       transactionsInFlightMax: APPLIER_TRANSACTIONS_IN_FLIGHT,
       log: this.log,
     });
+    // 2.6's applier writer fiber logs "leaving orphan mode" each time its applier syncs
+    // (replicaset_check_quorum), after a configure and after every reconnect (reference §2).
+    let following = false;
+    applier.onStateChange((state) => {
+      const now = SYNCED_STATES.includes(state);
+      if (now && !following) this.log('crit', `applierw/${applier.peer}`, 'leaving orphan mode');
+      following = now;
+    });
+    return applier;
   }
 
   /**
@@ -164,13 +179,28 @@ export class ReplicaSet {
             ),
           );
         }, timeoutS * 1000);
+        let said: ApplierState | undefined;
         const onState = (state: ApplierState) => {
+          // 2.6's replicaset_connect and bootstrap log lines (reference §1a, Appendix B).
+          if (state === 'connected' && said === undefined) {
+            said = state;
+            this.log('info', 'main', `connected to ${uris.length} replicas`);
+          }
+          if (state === 'ready' && said !== 'ready') {
+            said = state;
+            this.log(
+              'info',
+              'main',
+              `bootstrapping replica from ${applier.remoteUuid} at ${applier.uri.host}:${applier.uri.port}`,
+            );
+          }
           // Once the master streams the join, it takes as long as it takes.
           if (state === 'initial_join' && timer !== undefined) {
             clearTimeout(timer);
             timer = undefined;
           }
-          if (state === 'stopped') fail(applier.error ?? new ClientError(ErrorCode.ER_SYSTEM, 'join stopped'));
+          if (state === 'stopped')
+            fail(applier.error ?? new ClientError(ErrorCode.ER_SYSTEM, 'join stopped'));
         };
         removeListener = applier.onStateChange(onState);
         onState(applier.state);
@@ -229,9 +259,16 @@ export class ReplicaSet {
       );
     else if (started.length > 0) this.log('info', 'main', `connected to ${connected} replicas`);
     this.log('info', 'main', `synchronizing with ${quorum} replicas`);
-    const synced = await waitForCount(appliers, SYNCED_STATES, quorum, config.replication_sync_timeout);
+    const synced = await waitForCount(
+      appliers,
+      SYNCED_STATES,
+      quorum,
+      config.replication_sync_timeout,
+    );
     if (synced >= quorum) {
       this.log('info', 'main', 'replica set sync complete');
+      // 2.6 says so after every sync of a configure, orphan before or not (reference §1a, §2).
+      if (!this.orphan) this.log('crit', 'main', 'leaving orphan mode');
       this.setOrphan(false);
       return;
     }
