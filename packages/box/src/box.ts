@@ -36,6 +36,7 @@ import {
   type Logger,
   NodeFileSystem,
   silentLogger,
+  type WalWriter,
 } from '@tarantype/wal';
 import {
   BOOTSTRAP_FUNC_ROWS,
@@ -106,7 +107,7 @@ export class Box {
   readonly gcConsumers = new GcConsumers();
   instanceUuid = '';
   instanceId = 0;
-  journal!: Journal;
+  journal!: WalWriter;
   readonly startedAt = Date.now();
 
   private config: BoxConfig;
@@ -346,9 +347,7 @@ export class Box {
           source: this.daemon.snapshotSource(vclock),
           logger: this.logger,
         });
-        this.daemon.checkpoints = [
-          { vclock: result.vclock, signature: result.vclock.signature() },
-        ];
+        this.daemon.checkpoints = [{ vclock: result.vclock, signature: result.vclock.signature() }];
         joined = vclock.copy();
         this.openJournal(joined, undefined);
       },

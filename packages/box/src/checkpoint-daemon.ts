@@ -6,7 +6,7 @@
 // checkpoint and by every GC consumer.
 import { ClientError, ErrorCode, type Hasher, type Vclock } from '@tarantype/core';
 import { SnapshotDir, type SnapshotSource, writeSnapshot } from '@tarantype/snapshot';
-import { type FileSystem, type Journal, type Logger, XlogDir } from '@tarantype/wal';
+import { type FileSystem, type Logger, type WalWriter, XlogDir } from '@tarantype/wal';
 import type { Catalog, SpaceEntry } from './catalog.js';
 import type { BoxConfig } from './cfg.js';
 import type { GcConsumers } from './gc-consumers.js';
@@ -30,7 +30,7 @@ export interface CheckpointHost {
   readonly writes: WritePath;
   readonly gcConsumers: GcConsumers;
   readonly config: () => Readonly<BoxConfig>;
-  readonly journal: () => Journal;
+  readonly journal: () => WalWriter;
   readonly instanceUuid: () => string;
   readonly status: () => string;
 }

@@ -22,7 +22,7 @@
 // Invariant: statements of a transaction are undone in reverse order exactly once, or never.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ClientError, ER_CASCADE_ROLLBACK, ErrorCode, type Xrow } from '@tarantype/core';
-import type { Journal } from '@tarantype/wal';
+import type { WalWriter } from '@tarantype/wal';
 
 /** What a storage statement gives back: undo on failure, release on success. */
 export interface Undo {
@@ -77,7 +77,7 @@ export class TxnManager {
    */
   private active = 0;
 
-  constructor(private readonly journal: () => Journal) {}
+  constructor(private readonly journal: () => WalWriter) {}
 
   /** The open transaction of the calling async context. */
   current(): Txn | undefined {

@@ -27,7 +27,7 @@ import {
   type Xrow,
 } from '@tarantype/core';
 import type { Statement } from '@tarantype/memtx';
-import type { Journal } from '@tarantype/wal';
+import type { WalWriter } from '@tarantype/wal';
 import type { Catalog, SpaceEntry } from './catalog.js';
 import type { BoxConfig } from './cfg.js';
 import { applyOperation, type Operation } from './executor.js';
@@ -48,7 +48,7 @@ export interface WritePathHost {
   readonly stopping: () => boolean;
   /** box.info.ro: read_only, orphan, or not running. */
   readonly readOnly: () => boolean;
-  readonly journal: () => Journal;
+  readonly journal: () => WalWriter;
 }
 
 type Apply = Parameters<TxnManager['statement']>[0];

@@ -15,6 +15,7 @@ export {
   WAL_QUEUE_MAX_SIZE_DEFAULT,
   type WalMode,
   type WalPosition,
+  type WalWriter,
 } from './journal.js';
 export { type Logger, RecordingLogger, silentLogger } from './logger.js';
 export { type FollowOptions, followWal } from './wal-follower.js';

@@ -113,7 +113,34 @@ interface OpenFile {
   transactions: number;
 }
 
-export class Journal {
+/**
+ * The WAL writer as the database sees it: a port, so the writer can move to a worker thread
+ * (or be replaced in tests) without box or the follower changing. Journal implements it.
+ */
+export interface WalWriter {
+  /** Durable rows so far (what replay would recover), by replica id. */
+  readonly vclock: Vclock;
+  readonly mode: WalMode;
+  /**
+   * Queues one transaction; resolves once written (mode 'write') or synced ('fsync'). Rows
+   * with replica_id 0 get this instance's id and the next LSN; other rows keep theirs.
+   */
+  submit(rows: Xrow[]): Promise<void>;
+  /** Closes the current file after what is queued; the next write starts a new one. */
+  rotate(): Promise<void>;
+  /** Creates the current file now if there is none (a checkpoint's xlog starts at its vclock). */
+  openFile(): Promise<void>;
+  /** Resolves when everything queued so far is written. */
+  drain(): Promise<void>;
+  /** Writes what is queued, closes the file with its EOF marker; later submits fail. */
+  close(): Promise<void>;
+  /** The file being appended to and its committed end (followers read up to it). */
+  position(): WalPosition | undefined;
+  /** Calls `listener` after every write and file close; returns the unsubscribe function. */
+  onWrite(listener: (position: WalPosition) => void): () => void;
+}
+
+export class Journal implements WalWriter {
   /** The vclock of everything written so far. */
   readonly vclock: Vclock;
   readonly stats: JournalStats = {

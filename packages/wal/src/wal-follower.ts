@@ -8,7 +8,7 @@
 // file order; files are checked for continuity (XlogGapError when rows are missing).
 import { type Hasher, type Vclock, XlogGapError, type Xrow } from '@tarantype/core';
 import type { FileSystem } from './file-system.js';
-import type { Journal, WalPosition } from './journal.js';
+import type { WalPosition, WalWriter } from './journal.js';
 import { XlogCursor } from './xlog-cursor.js';
 import { XlogDir, type XlogFileInfo } from './xlog-dir.js';
 
@@ -19,7 +19,7 @@ export interface FollowOptions {
   /** Rows with lsn ≤ from[replica_id] are skipped. */
   readonly from: Vclock;
   /** The live journal writing into `dir`; without it the follower stops at the end of the files. */
-  readonly journal?: Journal;
+  readonly journal?: WalWriter;
   readonly signal?: AbortSignal;
   /** Yield to the event loop after this many rows (default 1000). */
   readonly yieldEveryRows?: number;
@@ -89,7 +89,7 @@ class WriteWaiter {
   private readonly onAbort = () => this.pending?.();
 
   constructor(
-    readonly journal: Journal | undefined,
+    readonly journal: WalWriter | undefined,
     private readonly signal: AbortSignal | undefined,
   ) {
     this.unsubscribe = journal?.onWrite((_position: WalPosition) => {
