@@ -15,7 +15,8 @@ export function boxInfo(box: Box): Record<string, unknown> {
   for (const [id, uuid] of [...box.catalog.cluster].sort((a, b) => a[0] - b[0])) {
     const member: Record<string, unknown> = { id, uuid, lsn: vclock.get(id) };
     const upstream = box.replicaSet.upstream(uuid);
-    if (upstream !== undefined && uuid !== box.instanceUuid) member.upstream = upstreamInfo(upstream);
+    if (upstream !== undefined && uuid !== box.instanceUuid)
+      member.upstream = upstreamInfo(upstream);
     const downstream = box.replicaSet.downstream(uuid);
     if (downstream !== undefined && uuid !== box.instanceUuid)
       member.downstream = downstreamInfo(downstream);

@@ -276,7 +276,8 @@ function checkValue(name: string, value: unknown): unknown {
 }
 
 /** [user[:password]@]host:port, [user[:password]@]port, or a UNIX socket path (2.6's URI forms). */
-const REPLICATION_URI = /^(?:[^@:/\s]+(?::[^@\s]*)?@)?(?:(?:\[[0-9a-fA-F:.]+\]|[^:@/\s]+):\d+|\d+|(?:unix\/:)?\/\S+)$/;
+const REPLICATION_URI =
+  /^(?:[^@:/\s]+(?::[^@\s]*)?@)?(?:(?:\[[0-9a-fA-F:.]+\]|[^:@/\s]+):\d+|\d+|(?:unix\/:)?\/\S+)$/;
 
 /** Names in `options` that Tarantool has but tarantype ignores (to warn about). */
 export function unsupportedOptionsIn(options: Readonly<Record<string, unknown>>): string[] {
