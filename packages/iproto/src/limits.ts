@@ -25,6 +25,14 @@ export const NET_MSG_MAX_DEFAULT = 768;
 export const FRAME_ASSEMBLY_THRESHOLD_BYTES = 64 * 1024;
 
 /**
+ * Input all of a server's connections may hold at once before whole requests are formed:
+ * without it, clients that stream into frames declaring 2 GiB each could take all memory.
+ * 1 GiB: a request that large is already unusable in Node (a V8 string is at most 512 MiB, and
+ * memtx_max_tuple_size defaults to 1 MiB), and it leaves room for the database itself.
+ */
+export const INPUT_BUFFERED_BYTES_MAX_DEFAULT = 1024 * 1024 * 1024;
+
+/**
  * Output bytes queued in a socket (not yet taken by the kernel) above which the server also
  * stops reading that socket: a client that pipelines without reading replies cannot make the
  * server buffer unbounded output.

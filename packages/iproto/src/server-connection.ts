@@ -67,6 +67,8 @@ export interface ConnectionSettings<U extends SessionUser> {
   readonly packetSizeMaxBytes: number;
   /** Counts input bytes held by all of the server's connections (IprotoServer.inputBufferedBytes). */
   readonly inputMeter: InputMeter;
+  /** Above this many held bytes, the connection that crossed it is closed (ER_MEMORY_ISSUE). */
+  readonly inputBufferedBytesMax: number;
   readonly authFailureDelayMs: number;
   /** Failed-login limits shared by the server's connections; none if undefined. */
   readonly authThrottle: AuthThrottle | undefined;
@@ -171,6 +173,22 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
     this.decoder.push(chunk);
     if (this.channel !== undefined) this.channel.onInput();
     else this.pump();
+    if (this.settings.inputMeter.bytes > this.settings.inputBufferedBytesMax) this.overBudget();
+  }
+
+  /**
+   * The server's connections hold more unfinished input than inputBufferedBytesMax: the one
+   * whose bytes crossed the line (it still holds a partial frame) is answered ER_MEMORY_ISSUE
+   * with sync 0 and closed, as a connection whose input buffer cannot grow.
+   */
+  private overBudget(): void {
+    const held = this.decoder.bufferedBytes;
+    if (held === 0 || this.state === 'closed') return;
+    const error = new ClientError(ErrorCode.ER_MEMORY_ISSUE, held, 'iproto', 'input buffer');
+    this.reportProtocolError(error);
+    this.replyError(0, error);
+    this.flush();
+    this.fail();
   }
 
   private onClose(): void {

@@ -15,6 +15,7 @@ import { newSalt } from './greeting.js';
 import {
   AUTH_FAILURE_DELAY_MS_DEFAULT,
   GRACEFUL_CLOSE_TIMEOUT_MS_DEFAULT,
+  INPUT_BUFFERED_BYTES_MAX_DEFAULT,
   NET_MSG_MAX_DEFAULT,
 } from './limits.js';
 import type { IprotoHandler, ReplicationHook, Session, SessionUser } from './port.js';
@@ -38,6 +39,13 @@ export interface IprotoServerOptions<U extends SessionUser = SessionUser> {
    * A smaller value bounds the memory one request can take.
    */
   readonly packetSizeMaxBytes?: number;
+  /**
+   * Input the server's connections may hold at once, received but not yet whole requests
+   * (partial frames, mostly); default 1 GiB (INPUT_BUFFERED_BYTES_MAX_DEFAULT). The connection
+   * whose bytes cross it gets ER_MEMORY_ISSUE and is closed, so clients that stream large
+   * partial frames cannot exhaust the process's memory.
+   */
+  readonly inputBufferedBytesMax?: number;
   /** Time from an AUTH request to its failure reply (default 250 ms; 0 disables). */
   readonly authFailureDelayMs?: number;
   /**
@@ -81,6 +89,7 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
       netMsgMax: options.netMsgMax ?? NET_MSG_MAX_DEFAULT,
       packetSizeMaxBytes: options.packetSizeMaxBytes ?? IPROTO_PACKET_SIZE_MAX,
       inputMeter: this.inputMeter,
+      inputBufferedBytesMax: options.inputBufferedBytesMax ?? INPUT_BUFFERED_BYTES_MAX_DEFAULT,
       authFailureDelayMs: options.authFailureDelayMs ?? AUTH_FAILURE_DELAY_MS_DEFAULT,
       authThrottle:
         options.authThrottle === false ? undefined : new AuthThrottle(options.authThrottle),

@@ -3,7 +3,7 @@
 // and given back when the connection closes, and a large frame that arrives in pieces is still
 // served intact.
 import { connect as netConnect, type Socket } from 'node:net';
-import { IprotoKey, IprotoType } from '@tarantype/core';
+import { ErrorCode, IprotoKey, IprotoType } from '@tarantype/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { data, RawClient, request, startServer, type TestServer } from './helpers.js';
 
@@ -74,6 +74,41 @@ describe('partial frames', () => {
     c.close();
     await until(() => s.server.sessions.size === 0, 'the sessions to close');
     expect(s.server.inputBufferedBytes).toBe(0);
+  });
+
+  it('over the server-wide budget, the connection that crosses it gets ER_MEMORY_ISSUE and is closed', {
+    timeout: 30_000,
+  }, async () => {
+    const s = await startServer({ inputBufferedBytesMax: 8 * MiB });
+    cleanup.push(() => s.close());
+    const first = await streamPartialFrame(s.port, 5 * MiB);
+    cleanup.push(() => first.destroy());
+    await until(() => s.server.inputBufferedBytes === 5 * MiB, 'the first partial frame');
+    // The second connection: a RawClient reads the error reply, then sees the close.
+    const second = await RawClient.connect(s.port);
+    cleanup.push(() => second.close());
+    second.write(new Uint8Array([0xce, 0x80, 0x00, 0x00, 0x00]));
+    const chunk = new Uint8Array(64 * 1024).fill(0x90);
+    for (let sent = 0; sent < 5 * MiB && !second.socket.destroyed; sent += chunk.length) {
+      if (!second.socket.write(chunk))
+        await Promise.race([
+          new Promise((resolve) => second.socket.once('drain', resolve)),
+          second.closed,
+        ]);
+    }
+    const reply = await second.reply();
+    expect(reply.sync).toBe(0);
+    expect(reply.status).toBe(0x8000 | ErrorCode.ER_MEMORY_ISSUE);
+    expect(reply.body.get(IprotoKey.ERROR_24)).toMatch(
+      /^Failed to allocate \d+ bytes in iproto for input buffer$/,
+    );
+    expect(await second.closedWithin(3000)).toBe(true);
+    await until(() => s.server.inputBufferedBytes === 5 * MiB, 'the second to be released');
+    // The first connection and new ones are unharmed.
+    expect(first.destroyed).toBe(false);
+    const third = await RawClient.connect(s.port);
+    cleanup.push(() => third.close());
+    expect((await third.roundTrip(request(IprotoType.PING, 9))).status).toBe(0);
   });
 
   it('a 3 MiB request that arrives in pieces is assembled and served intact', {
