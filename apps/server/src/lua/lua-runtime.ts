@@ -142,6 +142,7 @@ export class LuaRuntime {
       space_names: () => Object.keys(box.space).sort(),
       cfg: () => ({ ...box.cfgValues }),
       info: () => infoTable(box),
+      info_field: (name: unknown) => infoTable(box)[String(name)] ?? null,
       info_server: () => {
         const info = box.info();
         return { lsn: info.lsn, ro: info.ro, uuid: info.uuid, id: info.id };

@@ -176,8 +176,8 @@ local function info_value(name)
   if name == 'memory' then return function() return js.info_memory() end end
   if name == 'gc' then return function() return js.info_gc() end end
   if name == 'server' then return js.info_server() end
-  local info = js.info()
-  local value = info[name]
+  -- One field crosses into Lua, not the whole table (box.info.id in a loop stays cheap).
+  local value = js.info_field(name)
   if value == NULL then return nil end
   return value
 end
