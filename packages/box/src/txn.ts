@@ -58,6 +58,8 @@ export class Txn {
   }
 }
 
+type Apply = () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined;
+
 interface LockWaiter {
   readonly txn: Txn | undefined;
   readonly resume: () => void;
@@ -201,6 +203,34 @@ export class TxnManager {
     if (result.undo !== undefined) auto.undo.push(result.undo);
     auto.rows.push(result.row);
     return this.submit(auto);
+  }
+
+  /**
+   * Applies a whole transaction given as synchronous statements, as one WAL entry, outside any
+   * async context (replicated transactions): waits for the write lock like a write, applies
+   * every statement at once (nothing can interleave), submits, and resolves once submitted
+   * with the promise of durability. A statement that throws undoes the ones before it.
+   */
+  async applyAll(statements: ReadonlyArray<Apply>): Promise<{ durable: Promise<void> }> {
+    while (this.holder !== undefined) await this.waitForLock(undefined);
+    const txn = new Txn(true);
+    try {
+      for (const apply of statements) {
+        const result = apply();
+        if (result?.undo !== undefined) txn.undo.push(result.undo);
+        if (result?.row !== undefined) txn.rows.push(result.row);
+      }
+    } catch (error) {
+      txn.rollbackStatements();
+      txn.state = 'rolled-back';
+      throw error;
+    }
+    if (txn.rows.length === 0) {
+      txn.state = 'committed';
+      txn.commitStatements();
+      return { durable: Promise.resolve() };
+    }
+    return { durable: this.submit(txn) };
   }
 
   /**

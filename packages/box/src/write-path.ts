@@ -200,31 +200,29 @@ export class WritePath {
     this.accepted.set(origin, last.lsn);
     if (this.barrier !== undefined) await this.barrier;
     const { catalog, txns } = this.host;
-    let submitted!: () => void;
-    const submittedNow = new Promise<void>((resolve) => (submitted = resolve));
-    const durable = txns
-      .atomic(async () => {
-        for (const row of fresh) {
-          await txns.statement(() => {
-            if (row.type === IprotoType.NOP) return { row: ownRow(row) };
-            const body = decodeRequestBody(row.body);
-            const entry = catalog.spaceOrThrow(body.spaceId);
-            const applied = applyOperation(catalog, entry, operationOf(row.type, body), false);
-            // Temporary spaces are never logged; a row for one would not come from a relay.
-            return { undo: applied.undo, row: entry.def.temporary ? undefined : ownRow(row) };
-          });
-        }
-        submitted();
-      })
-      .then(
-        () => 'applied' as const,
-        (error: unknown) => {
-          this.fail(origin);
-          submitted();
-          throw error;
-        },
+    let submitted: { durable: Promise<void> };
+    try {
+      submitted = await txns.applyAll(
+        fresh.map((row) => () => {
+          if (row.type === IprotoType.NOP) return { row: ownRow(row) };
+          const body = decodeRequestBody(row.body);
+          const entry = catalog.spaceOrThrow(body.spaceId);
+          const applied = applyOperation(catalog, entry, operationOf(row.type, body), false);
+          // Temporary spaces are never logged; a row for one would not come from a relay.
+          return { undo: applied.undo, row: entry.def.temporary ? undefined : ownRow(row) };
+        }),
       );
-    await submittedNow;
+    } catch (error) {
+      this.fail(origin);
+      throw error;
+    }
+    const durable = submitted.durable.then(
+      () => 'applied' as const,
+      (error: unknown) => {
+        this.fail(origin);
+        throw error;
+      },
+    );
     return { durable };
   }
 
