@@ -259,7 +259,16 @@ export class FakeReplica implements Membership, TransactionSink, DiscardableBoot
 
   private applyRow(row: Xrow, initial = false): void {
     if (row.type === IprotoType.NOP || row.body.length === 0) return;
-    const { space, tuple } = bodyOf(row);
+    const map = decode(row.body) as Map<number, unknown>;
+    const space = map.get(0x10) as number;
+    if (row.type === IprotoType.DELETE || row.type === IprotoType.UPDATE) {
+      // Enough for tests: DELETE removes the key, UPDATE marks the tuple as updated.
+      const key = `${space}:${JSON.stringify((map.get(0x20) as unknown[])[0])}`;
+      if (row.type === IprotoType.DELETE) this.tuples.delete(key);
+      else if (this.tuples.has(key)) this.tuples.set(key, [...this.tuples.get(key)!, 'updated']);
+      return;
+    }
+    const tuple = map.get(0x21) as unknown[];
     // Keyed by the first field (enough for user spaces in tests); system spaces with composite
     // keys come only in initial data, which is trusted as a snapshot is.
     const key = `${space}:${JSON.stringify(initial && space < 512 ? tuple : tuple[0])}`;
