@@ -565,6 +565,7 @@ export class IprotoClient {
     if (this.socket !== socket) return;
     const wasReady = this.ready;
     this.socket = undefined;
+    this.decoder.release(); // a partial reply's buffer goes now, not at the next GC
     this.ready = false;
     // The next server may be another instance: names are looked up again.
     this.schema = undefined;
