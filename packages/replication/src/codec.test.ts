@@ -13,6 +13,7 @@ import {
 } from '@tarantype/core';
 import { describe, expect, it } from 'vitest';
 import {
+  appendRows,
   decodeBallot,
   decodeJoin,
   decodePacket,
@@ -417,6 +418,27 @@ describe('transactions (R15) and relay filtering (R20, R21)', () => {
       [9, 8, true],
     ]);
   });
+});
+
+it('appendRows writes the same bytes as encodeRow, one frame after another', () => {
+  const rows: Xrow[] = [1, 2, 3].map((lsn) => ({
+    ...makeXrow(
+      IprotoType.INSERT,
+      encode(
+        new Map<number, unknown>([
+          [0x10, 512],
+          [0x21, ['x'.repeat(lsn * 100)]],
+        ]),
+      ),
+    ),
+    replica_id: 1,
+    lsn,
+    tsn: 1,
+    is_commit: lsn === 3,
+  }));
+  const w = new MsgpackWriter(16); // small, so it must grow mid-row
+  appendRows(w, rows, 4);
+  expect(hex(w.toBytes())).toBe(rows.map((row) => hex(encodeRow(row, 4))).join(''));
 });
 
 it('vclock marker round trip', () => {

@@ -108,6 +108,24 @@ export function encodeRow(row: Xrow, sync = row.sync): Uint8Array {
   });
 }
 
+/**
+ * Appends one frame per row to `w` (reuse one writer per batch: one socket write for many
+ * rows instead of one each). Same bytes as encodeRow; `sync` replaces each row's.
+ */
+export function appendRows(w: MsgpackWriter, rows: readonly Xrow[], sync: number): void {
+  for (const row of rows) {
+    const start = w.length;
+    w.byte(0xce);
+    w.byte(0);
+    w.byte(0);
+    w.byte(0);
+    w.byte(0);
+    encodeXrowHeader(w, row.sync === sync ? row : { ...row, sync });
+    if (row.body.length > 0) w.raw(row.body);
+    w.view.setUint32(start + 1, w.length - start - 5);
+  }
+}
+
 /** JOIN `{INSTANCE_UUID}` (what a 2.6 replica sends; no sync). */
 export function encodeJoin(instanceUuid: string, sync = 0): Uint8Array {
   return frame((w) => {

@@ -29,9 +29,18 @@ export const tcpConnector: Connector = (host, port) =>
   new Promise((resolve, reject) => {
     const socket = netConnect({ host, port });
     socket.setNoDelay(true);
+    // A refused connect has no socket left to name by the time 'error' fires, while 2.6 says
+    // "connect, called on fd 18, aka 127.0.0.1:56026". The kernel binds the local port at
+    // connect(2), which Node issues in a tick queued by netConnect (an IP literal needs no
+    // lookup): name the socket in the next tick, before any result can arrive.
+    let attempted: SocketName | undefined;
+    process.nextTick(() => {
+      attempted = attemptName(socket);
+    });
     const onError = (error: Error) => {
+      const name = attempted ?? nameOf(socket);
       socket.destroy();
-      reject(ReplicationSocketError.connect(nameOf(socket), error));
+      reject(ReplicationSocketError.connect(name, error));
     };
     socket.once('error', onError);
     socket.once('connect', () => {
@@ -48,6 +57,22 @@ function nameOf(socket: Socket): SocketName {
   const peer =
     socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : undefined;
   return { fd, local, peer };
+}
+
+/** fd and local address of a socket whose connect(2) is in progress (no peer yet). */
+function attemptName(socket: Socket): SocketName | undefined {
+  const handle = (
+    socket as unknown as {
+      _handle?: { fd?: number; getsockname?: (out: { address?: string; port?: number }) => number };
+    }
+  )._handle;
+  if (handle === undefined || handle === null) return undefined;
+  const fd = typeof handle.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+  const out: { address?: string; port?: number } = {};
+  const failed = handle.getsockname === undefined || handle.getsockname(out) !== 0;
+  const local = failed || out.address === undefined || !out.port ? undefined : `${out.address}:${out.port}`;
+  if (fd === undefined && local === undefined) return undefined;
+  return { fd, local, peer: undefined };
 }
 
 /** Unread input above which the applier's socket stops reading (backpressure). */

@@ -8,6 +8,7 @@ export {
   type UpstreamInfo,
 } from './applier.js';
 export {
+  appendRows,
   BallotKey,
   type DecodedPacket,
   decodeBallot,

@@ -18,6 +18,8 @@ import {
   errorName,
   GroupId,
   IprotoType,
+  MsgpackWriter,
+  makeXrow,
   NIL_UUID,
   type TarantoolError,
   TimedOutError,
@@ -33,12 +35,12 @@ import type {
 } from '@tarantype/iproto';
 import { toTarantoolError } from '@tarantype/iproto';
 import {
+  appendRows,
   decodeJoin,
   decodePacket,
   decodeSubscribe,
   decodeVclockBody,
   encodeHeartbeat,
-  encodeRow,
   encodeSubscribeResponse,
   encodeVclockPacket,
   type SubscribeRequest,
@@ -231,24 +233,18 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
     const startVclock = view.vclock.copy();
     try {
       await this.send(channel, encodeVclockPacket(startVclock, sync));
+      const writer = new MsgpackWriter(64 * 1024);
       for await (const batch of view.rows()) {
+        // Initial rows carry only their type (and the sync): no replica_id, lsn, timestamp.
+        const bare: Xrow[] = [];
         for (const row of batch) {
           if (row.group_id === GroupId.LOCAL) continue;
-          // Initial rows carry only their type (and the sync): no replica_id, lsn, timestamp.
-          const bare: Xrow = {
-            type: row.type,
-            replica_id: 0,
-            group_id: 0,
-            lsn: 0,
-            tsn: 0,
-            timestamp: 0,
-            is_commit: true,
-            sync,
-            body: row.body,
-          };
-          if (!channel.write(encodeRow(bare, sync))) await channel.drain();
-          if (channel.closed) throw ReplicationSocketError.eof(this.socketName(session));
+          bare.push({ ...makeXrow(row.type, row.body), sync });
         }
+        writer.reset();
+        appendRows(writer, bare, sync);
+        if (!channel.write(writer.toBytes())) await channel.drain();
+        if (channel.closed) throw ReplicationSocketError.eof(this.socketName(session));
       }
     } finally {
       view.release();
@@ -278,9 +274,7 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
     try {
       for await (const transaction of this.options.rowSource.follow(start, abort.signal)) {
         const rows = filterTransaction(transaction, undefined);
-        for (const row of rows) {
-          if (!channel.write(encodeRow(row, sync))) await channel.drain();
-        }
+        if (rows.length > 0 && !channel.write(encodeRows(rows, sync))) await channel.drain();
         if (channel.closed) throw new ClientError(ErrorCode.ER_SYSTEM, 'connection closed');
         for (const row of transaction)
           if (row.lsn > position.get(row.replica_id)) position.set(row.replica_id, row.lsn);
@@ -419,10 +413,8 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
           idFilter: subscribe.idFilter,
           localVclockAtSubscribe: localVclock,
         });
-        for (const row of rows) {
-          if (signal.aborted) return;
-          await sendBytes(encodeRow(row, sync));
-        }
+        if (signal.aborted) return;
+        if (rows.length > 0) await sendBytes(encodeRows(rows, sync));
         const last = rows[rows.length - 1];
         if (last !== undefined && last.timestamp !== 0)
           unacked.push([last.replica_id, last.lsn, last.timestamp]);
@@ -534,6 +526,13 @@ export function filterTransaction(
     tsn: out.length === 1 ? row.lsn : tsn,
     is_commit: i === out.length - 1,
   }));
+}
+
+/** The frames of `rows`, in one buffer. */
+function encodeRows(rows: readonly Xrow[], sync: number): Uint8Array {
+  const writer = new MsgpackWriter(256 + rows.reduce((n, row) => n + row.body.length + 40, 0));
+  appendRows(writer, rows, sync);
+  return writer.toBytes();
 }
 
 /** The request's sync as a row header field (Xrow.sync is a safe integer). */
