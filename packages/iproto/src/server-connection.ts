@@ -11,7 +11,10 @@
 // OUTPUT_HIGH_WATER_MARK_BYTES of unsent replies; past either, the socket is paused (no more
 // input is read) until it drops below. A framing error is replied (sync 0) and the socket is
 // half-closed; an error inside a well-framed packet is replied with the request's sync and the
-// connection stays.
+// connection stays. Framing errors, undecodable requests and malformed AUTHs are protocol
+// errors, logged through the server's rate-limited ProtocolErrorLog. Input held by all connections is counted (inputMeter) against
+// inputBufferedBytesMax, and released as soon as the socket closes. AUTH may first wait for
+// the failed-login throttle (auth-throttle.ts, rule A7).
 //
 // Invariant: `inFlight` counts requests whose handler was called and whose reply is not yet
 // written; graceful close ends the socket only when it is 0 and the output is flushed.
