@@ -70,7 +70,8 @@ function attemptName(socket: Socket): SocketName | undefined {
   const fd = typeof handle.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
   const out: { address?: string; port?: number } = {};
   const failed = handle.getsockname === undefined || handle.getsockname(out) !== 0;
-  const local = failed || out.address === undefined || !out.port ? undefined : `${out.address}:${out.port}`;
+  const local =
+    failed || out.address === undefined || !out.port ? undefined : `${out.address}:${out.port}`;
   if (fd === undefined && local === undefined) return undefined;
   return { fd, local, peer: undefined };
 }
