@@ -14,11 +14,14 @@ const LETTER: Record<number, string> = {
   30: 'I',
   40: 'W',
   50: 'E',
+  52: '!',
   55: 'C',
   60: 'F',
 };
 /** Tarantool's crit level (C>): between error and fatal. */
 const CRIT_LEVEL = 55;
+/** Tarantool's syserror level (!>): an error with errno, such as a refused connect. */
+const SYSERROR_LEVEL = 52;
 
 export function pinoLevel(logLevel: number): pino.LevelWithSilent {
   if (logLevel <= 0) return 'silent';
@@ -54,10 +57,17 @@ function plainDestination(out: NodeJS.WritableStream): { write(line: string): vo
 }
 
 export interface ServerLogger extends Logger {
-  readonly pino: PinoLogger<'crit'>;
+  readonly pino: PinoLogger<'crit' | 'syserror'>;
   setLevel(logLevel: number): void;
-  child(component: string): Logger & { crit(message: string): void };
+  child(component: string): Logger & LevelsOf26;
   crit(message: string): void;
+  syserror(message: string): void;
+}
+
+/** Tarantool's levels that pino does not have. */
+interface LevelsOf26 {
+  crit(message: string): void;
+  syserror(message: string): void;
 }
 
 export function createLogger(options: {
@@ -70,15 +80,16 @@ export function createLogger(options: {
     {
       level: pinoLevel(options.level),
       base: { pid: process.pid },
-      customLevels: { crit: CRIT_LEVEL },
+      customLevels: { crit: CRIT_LEVEL, syserror: SYSERROR_LEVEL },
     },
     options.format === 'json' ? (out as pino.DestinationStream) : plainDestination(out),
   );
-  const wrap = (logger: PinoLogger<'crit'>): Logger & { crit(message: string): void } => ({
+  const wrap = (logger: PinoLogger<'crit' | 'syserror'>): Logger & LevelsOf26 => ({
     info: (message) => logger.info(message),
     warn: (message) => logger.warn(message),
     error: (message) => logger.error(message),
     crit: (message) => logger.crit(message),
+    syserror: (message) => logger.syserror(message),
   });
   return {
     ...wrap(base),
