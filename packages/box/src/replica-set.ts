@@ -29,7 +29,15 @@ import type { Box } from './box.js';
 
 /** Transactions an applier may hand to the sink before the first is durable (the sink keeps order). */
 const APPLIER_TRANSACTIONS_IN_FLIGHT = 64;
+/**
+ * An applier that got the master's greeting counts as connected, as in 2.6's replicaset_connect
+ * (a wrong password is "connected", then "loading"): box.cfg then waits for the sync.
+ */
 const CONNECTED_STATES: readonly ApplierState[] = [
+  'connected',
+  'auth',
+  'ready',
+  'loading',
   'sync',
   'follow',
   'initial_join',
@@ -45,6 +53,8 @@ const SYNCED_STATES: readonly ApplierState[] = ['follow'];
 export interface ComponentLogger extends Logger {
   child?(component: string): ComponentLogger;
   crit?(message: string): void;
+  /** An error with errno (2.6's "!>" lines, say_syserror). */
+  syserror?(message: string): void;
 }
 
 /** The replication log port over box's logger: fiber names as 2.6 prints them. */
@@ -72,6 +82,7 @@ export function replicationLogger(logger: ComponentLogger): ReplicationLogger {
     try {
       const target = forFiber(fiber);
       if (level === 'crit' && target.crit !== undefined) target.crit(message);
+      else if (level === 'syserror' && target.syserror !== undefined) target.syserror(message);
       else target[method[level]](message);
     } catch {
       // A log line must never break replication.
@@ -259,12 +270,12 @@ export class ReplicaSet {
       );
     else if (started.length > 0) this.log('info', 'main', `connected to ${connected} replicas`);
     this.log('info', 'main', `synchronizing with ${quorum} replicas`);
-    const synced = await waitForCount(
-      appliers,
-      SYNCED_STATES,
-      quorum,
-      config.replication_sync_timeout,
-    );
+    // 2.6's replicaset_sync waits only while a quorum is connected: an unreachable upstream
+    // makes box.cfg return after replication_connect_timeout, not replication_sync_timeout.
+    const synced =
+      connected < quorum
+        ? appliers.filter((a) => SYNCED_STATES.includes(a.state)).length
+        : await waitForCount(appliers, SYNCED_STATES, quorum, config.replication_sync_timeout);
     if (synced >= quorum) {
       this.log('info', 'main', 'replica set sync complete');
       // 2.6 says so after every sync of a configure, orphan before or not (reference §1a, §2).
