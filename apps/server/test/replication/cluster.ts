@@ -782,3 +782,39 @@ export class DelayProxy {
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 }
+
+/** One distinct state seen by poll(): its offset from the start of polling. */
+export interface Seen {
+  readonly t: number;
+  readonly state: string;
+}
+
+/**
+ * Evaluates `probe` about every 20 ms (as the reference's driver) and records each distinct
+ * value with its time offset in ms, for `forMs` or until `stopWhen` matches a value.
+ */
+export async function poll(
+  probe: () => Promise<string>,
+  options: { forMs: number; everyMs?: number; stopWhen?: (state: string) => boolean },
+): Promise<Seen[]> {
+  const seen: Seen[] = [];
+  const start = Date.now();
+  while (Date.now() - start < options.forMs) {
+    let state: string;
+    try {
+      state = await probe();
+    } catch (error) {
+      state = `error: ${(error as Error).message}`;
+    }
+    if (seen.at(-1)?.state !== state) seen.push({ t: Date.now() - start, state });
+    if (options.stopWhen?.(state) === true) break;
+    await sleep(options.everyMs ?? 20);
+  }
+  return seen;
+}
+
+/** "status | message | system_message" of an upstream or downstream, as the reference prints it. */
+export function stateLine(s: UpstreamView | DownstreamView | undefined): string {
+  if (s === undefined) return 'nil';
+  return `${s.status} | ${s.message ?? 'nil'} | ${s.system_message ?? 'nil'}`;
+}
