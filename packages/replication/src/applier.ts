@@ -268,6 +268,9 @@ export class Applier {
       } finally {
         this.connection?.close();
         this.connection = undefined;
+        clearTimeout(this.watchdog);
+        this.watchdog = undefined;
+        this.watchdogFired = false;
       }
       if (!retry || this.stopping) break;
       await this.sleep(this.options.replicationTimeoutS() * 1000);
@@ -356,30 +359,55 @@ export class Applier {
     return this.options.replicationTimeoutS() * 1000 * DISCONNECT_TIMEOUT_FACTOR;
   }
 
-  /** One packet, decoded; an error packet is thrown. `timeoutMs` undefined = no deadline (JOIN). */
-  private async read(timeoutMs: number | undefined): Promise<Xrow> {
+  /**
+   * One packet, decoded; an error packet is thrown. `timed`: fail with "timed out" if nothing
+   * arrives within 4 × replication_timeout (false during JOIN, as 2.6). One watchdog timer per
+   * connection measures it, not a timer per packet (that cost more than decoding).
+   */
+  private async read(timed: boolean): Promise<Xrow> {
     const connection = this.connection;
     if (connection === undefined || this.stopping) throw new Stopped();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const packet =
-        timeoutMs === undefined
-          ? await connection.readPacket()
-          : await Promise.race([
-              connection.readPacket(),
-              new Promise<never>((_, reject) => {
-                timer = setTimeout(() => reject(ReplicationSocketError.timedOut()), timeoutMs);
-              }),
-            ]);
-      if (this.stopping) throw new Stopped();
-      const decoded = decodePacket(packet);
-      this.lastRowMs = this.monotonicMs();
-      if (decoded.isError) throw decoded.error;
-      return decoded.row;
-    } finally {
-      clearTimeout(timer);
+    if (timed) {
+      this.timedReadSinceMs = this.monotonicMs();
+      this.armWatchdog(connection);
     }
+    let packet: Uint8Array;
+    try {
+      packet = await connection.readPacket();
+    } catch (error) {
+      if (this.watchdogFired) throw ReplicationSocketError.timedOut();
+      throw error;
+    } finally {
+      this.timedReadSinceMs = undefined;
+    }
+    if (this.stopping) throw new Stopped();
+    const decoded = decodePacket(packet);
+    this.lastRowMs = this.monotonicMs();
+    if (decoded.isError) throw decoded.error;
+    return decoded.row;
   }
+
+  /** When a timed read waits past its deadline, closes the connection (the read then fails). */
+  private armWatchdog(connection: ApplierConnection): void {
+    if (this.watchdog !== undefined) return;
+    const check = () => {
+      this.watchdog = undefined;
+      if (this.connection !== connection || this.timedReadSinceMs === undefined) return;
+      const since = Math.max(this.timedReadSinceMs, this.lastRowMs);
+      const left = since + this.disconnectTimeoutMs() - this.monotonicMs();
+      if (left <= 0) {
+        this.watchdogFired = true;
+        connection.close();
+        return;
+      }
+      this.watchdog = setTimeout(check, Math.max(1, left));
+    };
+    this.watchdog = setTimeout(check, this.disconnectTimeoutMs());
+  }
+
+  private timedReadSinceMs: number | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private watchdogFired = false;
 
   private write(bytes: Uint8Array): void {
     const connection = this.connection;
@@ -435,7 +463,7 @@ export class Applier {
     this.write(encodeVote());
     let vote: Xrow | undefined;
     try {
-      vote = await this.read(this.disconnectTimeoutMs());
+      vote = await this.read(true);
     } catch (error) {
       // A master that does not know VOTE answers ER_UNKNOWN_REQUEST_TYPE: go on without.
       if ((error as Partial<TarantoolError>).code !== ErrorCode.ER_UNKNOWN_REQUEST_TYPE)
@@ -451,7 +479,7 @@ export class Applier {
       this.write(
         encodeAuth(this.uri.user, chapSha1Scramble(this.uri.password ?? '', greeting.salt)),
       );
-      await this.read(this.disconnectTimeoutMs());
+      await this.read(true);
       this.log('info', 'authenticated');
     }
     this.setState('ready');
@@ -463,14 +491,14 @@ export class Applier {
     this.write(encodeJoin(membership.instanceUuid));
     this.setState('initial_join');
     this.joinStarted = true;
-    const first = await this.read(undefined);
+    const first = await this.read(false);
     if (first.type !== IprotoType.OK)
       throw new ClientError(ErrorCode.ER_UNKNOWN_REQUEST_TYPE, first.type);
     const vclock = decodeVclockBody(first.body);
     let batch: Xrow[] = [];
     let rowCount = 0;
     for (;;) {
-      const row = await this.read(undefined);
+      const row = await this.read(false);
       if (row.type === IprotoType.OK) break;
       if (!isDmlType(row.type)) throw new ClientError(ErrorCode.ER_UNKNOWN_REQUEST_TYPE, row.type);
       batch.push(row);
@@ -488,7 +516,7 @@ export class Applier {
     this.setState('final_join');
     const assembler = new TransactionAssembler();
     for (;;) {
-      const row = await this.read(undefined);
+      const row = await this.read(false);
       if (row.type === IprotoType.OK) break;
       if (!isDmlType(row.type)) throw new ClientError(ErrorCode.ER_UNKNOWN_REQUEST_TYPE, row.type);
       const transaction = assembler.push(row, membership.replicasetUuid());
@@ -524,7 +552,7 @@ export class Applier {
         idFilter,
       }),
     );
-    const reply = await this.read(this.disconnectTimeoutMs());
+    const reply = await this.read(true);
     if (reply.type !== IprotoType.OK)
       throw new ClientError(ErrorCode.ER_PROTOCOL, 'Invalid response to SUBSCRIBE');
     const response = decodeSubscribeResponse(reply);
@@ -558,7 +586,7 @@ export class Applier {
     let applyError: unknown;
     for (;;) {
       if (applyError !== undefined) throw applyError;
-      const row = await this.read(this.disconnectTimeoutMs());
+      const row = await this.read(true);
       this.lagS = Math.max(0, this.now() - row.timestamp);
       const transaction = assembler.push(row, replicasetUuid);
       if (transaction === undefined) continue;
