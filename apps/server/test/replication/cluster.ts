@@ -564,6 +564,11 @@ export class Client {
     return this.iproto.eval<R>(`return ${name}(...)`, args, { timeoutMs: 30_000 });
   }
 
+  /** EVAL of Lua on either kind (tarantype runs it in its Lua runtime). */
+  eval<R extends unknown[] = unknown[]>(expr: string, args: readonly unknown[] = []): Promise<R> {
+    return this.iproto.eval<R>(expr, args, { timeoutMs: 30_000 });
+  }
+
   async info(): Promise<InfoView> {
     const [raw] =
       this.node.kind === 'tarantype'
