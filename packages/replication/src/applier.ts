@@ -50,9 +50,11 @@ import type { ReplicationLogger } from './log.js';
 import type {
   BootstrapTarget,
   DiscardableBootstrapTarget,
+  FailedRowError,
   Membership,
   TransactionSink,
 } from './ports.js';
+import { formatRequest } from './request-string.js';
 import { errorLogText, ReplicationSocketError } from './socket-error.js';
 import { TransactionAssembler } from './transaction-assembler.js';
 
@@ -599,6 +601,9 @@ export class Applier {
         .applyTransaction(transaction)
         .then(() => this.signalAck())
         .catch((error: unknown) => {
+          const failedRow = (error as Partial<FailedRowError> | undefined)?.failedRow;
+          if (applyError === undefined && failedRow !== undefined)
+            this.log('error', `error applying row: ${formatRequest(failedRow)}`);
           applyError ??= error;
           this.connection?.close();
         });

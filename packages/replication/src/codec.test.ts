@@ -30,6 +30,7 @@ import {
   encodeVote,
 } from './codec.js';
 import { filterTransaction } from './relay.js';
+import { formatRequest } from './request-string.js';
 import { TransactionAssembler } from './transaction-assembler.js';
 
 const UUID_A = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
@@ -439,6 +440,47 @@ it('appendRows writes the same bytes as encodeRow, one frame after another', () 
   const w = new MsgpackWriter(16); // small, so it must grow mid-row
   appendRows(w, rows, 4);
   expect(hex(w.toBytes())).toBe(rows.map((row) => hex(encodeRow(row, 4))).join(''));
+});
+
+it("formatRequest prints rows as 2.6's request_str", () => {
+  const insert = {
+    ...makeXrow(
+      IprotoType.INSERT,
+      encode(
+        new Map<number, unknown>([
+          [0x10, 512],
+          [0x21, [1, 'data from m2']],
+        ]),
+      ),
+    ),
+    replica_id: 2,
+    lsn: 1,
+  };
+  // Verbatim from the reference (§4a log): "error applying row: {…}".
+  expect(formatRequest(insert)).toBe(
+    `{type: 'INSERT', replica_id: 2, lsn: 1, space_id: 512, index_id: 0, tuple: [1, "data from m2"]}`,
+  );
+  const update = {
+    ...makeXrow(
+      IprotoType.UPDATE,
+      encode(
+        new Map<number, unknown>([
+          [0x10, 512],
+          [0x11, 1],
+          [0x20, [5]],
+          [0x21, [['=', 2, 'x']]],
+        ]),
+      ),
+    ),
+    replica_id: 1,
+    lsn: 9,
+  };
+  expect(formatRequest(update)).toBe(
+    `{type: 'UPDATE', replica_id: 1, lsn: 9, space_id: 512, index_id: 1, key: [5], tuple: [["=", 2, "x"]]}`,
+  );
+  expect(formatRequest({ ...insert, body: new Uint8Array([0x81]) })).toBe(
+    '<failed to format request>',
+  );
 });
 
 it('vclock marker round trip', () => {

@@ -45,6 +45,7 @@ export type { LogLevel, ReplicationLogger } from './log.js';
 export type {
   BootstrapTarget,
   DiscardableBootstrapTarget,
+  FailedRowError,
   GcConsumers,
   JoinSource,
   JoinView,
@@ -59,6 +60,7 @@ export {
   ReplicationServer,
   type ReplicationServerOptions,
 } from './relay.js';
+export { formatRequest } from './request-string.js';
 export {
   errorLogText,
   formatSocketName,

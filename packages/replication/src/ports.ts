@@ -117,3 +117,12 @@ export interface MasterStatus {
 export interface DiscardableBootstrapTarget extends BootstrapTarget {
   discard(): void | Promise<void>;
 }
+
+/**
+ * Optional on the error TransactionSink.applyTransaction rejects with: the row that failed.
+ * With it the applier logs 2.6's "error applying row: {type: 'INSERT', replica_id: 2, lsn: 1,
+ * space_id: 512, index_id: 0, tuple: [1, "x"]}" (error level) before "can't read row".
+ */
+export interface FailedRowError extends Error {
+  readonly failedRow: Xrow;
+}

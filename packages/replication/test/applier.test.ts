@@ -433,7 +433,8 @@ describe('applier', () => {
     expect(applier.info().message).toBe(
       "Duplicate key exists in unique index 'primary' in space '512'",
     );
-    expect(logs.texts().slice(-2)).toEqual([
+    expect(logs.texts().slice(-3)).toEqual([
+      `error applying row: {type: 'INSERT', replica_id: 1, lsn: 1, space_id: 512, index_id: 0, tuple: [7]}`,
       "can't read row",
       "ER_TUPLE_FOUND: Duplicate key exists in unique index 'primary' in space '512'",
     ]);

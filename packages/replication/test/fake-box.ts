@@ -286,7 +286,14 @@ export class FakeReplica implements Membership, TransactionSink, DiscardableBoot
     if (this.applyDelayMs > 0) await sleep(this.applyDelayMs);
     const saved = new Map(this.tuples);
     try {
-      for (const row of fresh) this.applyRow(row);
+      for (const row of fresh) {
+        try {
+          this.applyRow(row);
+        } catch (error) {
+          // As box does: the error names the row that failed (the applier logs it).
+          throw Object.assign(error as Error, { failedRow: row });
+        }
+      }
     } catch (error) {
       this.tuples.clear();
       for (const [k, v] of saved) this.tuples.set(k, v);
