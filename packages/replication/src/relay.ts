@@ -385,18 +385,28 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
     // relay). A full buffer is written at once, waiting for 'drain' if the socket is behind.
     const out = new MsgpackWriter(64 * 1024);
     let flushScheduled = false;
+    /** The socket refused more (write() returned false): wait for 'drain' before queuing. */
+    let backpressured = false;
     const flush = () => {
       flushScheduled = false;
-      if (out.length === 0 || channel.closed) return true;
+      if (out.length === 0 || channel.closed) return !backpressured;
       const bytes = out.toBytes();
       out.reset();
-      return channel.write(bytes);
+      if (!channel.write(bytes)) backpressured = true;
+      return !backpressured;
     };
     const queueRows = async (rows: readonly Xrow[]) => {
+      if (backpressured) {
+        await channel.drain();
+        backpressured = false;
+      }
       lastSentMs = this.monotonicMs();
       appendRows(out, rows, sync);
       if (out.length >= RELAY_BATCH_BYTES) {
-        if (!flush()) await channel.drain();
+        if (!flush()) {
+          await channel.drain();
+          backpressured = false;
+        }
       } else if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flush);

@@ -61,13 +61,23 @@ class MemoryChannel implements ReplicationChannel {
       this.waiter = resolve;
     });
   }
+  /** While false, write() reports a full socket (after `freeWrites` more writes) and drain() waits for release(). */
+  writable = true;
+  freeWrites = 0;
+  private drained: Array<() => void> = [];
   write(bytes: Uint8Array): boolean {
     if (this.isClosed) return false;
     this.written.push(bytes);
-    return true;
+    if (this.writable) return true;
+    return this.freeWrites-- > 0;
   }
   drain(): Promise<void> {
-    return Promise.resolve();
+    if (this.writable || this.isClosed) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
+  }
+  release(): void {
+    this.writable = true;
+    for (const resolve of this.drained.splice(0)) resolve();
   }
   writeError(sync: number | bigint, error: unknown): void {
     this.errors.push({ sync, error });
@@ -348,6 +358,32 @@ describe('SUBSCRIBE', () => {
     channel.end();
     await running;
   });
+
+  for (const [what, size, scanDelayMs] of [
+    ['big rows, one turn', 20_000, 0],
+    ['small rows, one per turn', 10, 2],
+  ] as const) {
+    it(`stops reading the WAL while the socket is full, resumes on drain (${what})`, async () => {
+      const { master, server } = setup(1);
+      master.cluster.set(REPLICA, 2);
+      const filler = 'x'.repeat(size);
+      for (let i = 0; i < 50; i++) master.wal.append(1, [{ body: insertBody(512, [i, filler]) }]);
+      master.wal.scanDelayMs = scanDelayMs;
+      const channel = new MemoryChannel();
+      channel.writable = false;
+      channel.freeWrites = 2; // the SUBSCRIBE reply and the first heartbeat
+      const running = server.handle(session(), subscribeRequest(new Vclock()), channel);
+      await sleep(150);
+      const sentWhileFull = channel.rows().filter((row) => row.lsn > 0).length;
+      // Some rows went out, then the relay waited for 'drain' instead of queuing the rest.
+      expect(sentWhileFull).toBeGreaterThan(0);
+      expect(sentWhileFull).toBeLessThan(20);
+      channel.release();
+      await until(() => channel.rows().some((row) => row.lsn === 50));
+      channel.end();
+      await running;
+    });
+  }
 
   it('ends with an error packet "timed out" after 4 × replication_timeout without acks', async () => {
     const { master, server } = setup(0.05);
