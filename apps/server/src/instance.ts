@@ -4,9 +4,11 @@
 // function registry, like a Tarantool instance file) → declarative credentials → listen →
 // "ready to accept requests". Stop: stop accepting, let in-flight requests finish (3 s at
 // most, as Tarantool's on_shutdown timeout), write what is queued, close the xlog cleanly.
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Box } from '@tarantype/box';
+import { ClientError, ErrorCode } from '@tarantype/core';
 import { createServer, type IprotoServer } from '@tarantype/iproto';
 import { applyCredentials, type CredentialsConfig } from './config.js';
 import { ConsoleEvaluator, startAdminConsole } from './console.js';
@@ -19,6 +21,7 @@ import { FunctionRegistry, multi } from './functions.js';
 import { BoxHandler } from './handler.js';
 import type { ServerLogger } from './logger.js';
 import { LuaRuntime } from './lua/lua-runtime.js';
+import { setCfgHook } from './lua-api.js';
 
 export interface InstanceOptions {
   /** box.cfg options (listen, wal_mode, memtx_dir …). */
@@ -40,6 +43,26 @@ export interface InitContext {
   readonly functions: FunctionRegistry;
   readonly logger: ServerLogger;
   readonly multi: typeof multi;
+}
+
+/**
+ * A listen URI the binary protocol can bind (TCP host:port), or an Error saying why not
+ * (box.cfg reports it as "Incorrect value for option 'listen': <why>").
+ */
+function checkListen(listen: string): { host: string; port: number } {
+  let where: ReturnType<typeof parseListen>;
+  try {
+    where = parseListen(listen);
+  } catch {
+    throw new Error('expected host:service or /unix.socket');
+  }
+  if ('path' in where)
+    throw new Error(
+      'the binary protocol listens on TCP ports only (UNIX sockets are not supported yet)',
+    );
+  if (!Number.isInteger(where.port) || where.port > 65535)
+    throw new Error(`port ${where.port} is out of range`);
+  return where;
 }
 
 /** Parses Tarantool's listen forms: "3301", "host:3301", "unix/:/path/to.sock". */
@@ -67,6 +90,10 @@ export class Instance {
   consoleLanguage: ConsoleLanguage = 'lua';
   private admin: { close(): Promise<void> } | undefined;
   private stopping: Promise<void> | undefined;
+  /** The socket accepting binary connections; box.cfg{listen} replaces it at runtime. */
+  private listener: NetServer | undefined;
+  /** box.cfg.listen as configured ('3301'), while box.info.listen is the bound address. */
+  configuredListen: string | undefined;
 
   private constructor(
     readonly box: Box,
@@ -91,6 +118,7 @@ export class Instance {
       box,
       functions: instance.functions,
       logger,
+      configuredListen: () => instance.configuredListen,
       onExit:
         options.onExit ??
         ((code) => {
@@ -103,7 +131,16 @@ export class Instance {
         for (const change of await applyCredentials(box, options.credentials, logger))
           logger.info(`credentials: ${change}`);
       }
-      if (box.cfgValues.listen !== undefined) await instance.listen(box.cfgValues.listen);
+      setCfgHook(box, (cfg) => instance.reconfigure(cfg));
+      if (box.cfgValues.listen !== undefined) {
+        const listen = box.cfgValues.listen;
+        try {
+          checkListen(listen);
+        } catch (error) {
+          throw new Error(`listen '${listen}': ${(error as Error).message}`);
+        }
+        await instance.listen(listen);
+      }
       if (box.cfgValues.replication.length > 0)
         await box.replicaSet.configure(box.cfgValues.replication);
       if (options.admin !== undefined) {
@@ -143,13 +180,73 @@ export class Instance {
     this.logger.info(`init module ${path} done`);
   }
 
+  /**
+   * box.cfg{…} at runtime (console, EVAL, CALL): `listen` binds, rebinds or (with '') closes
+   * the binary port, as Tarantool's; a bad value is refused with ER_CFG before anything
+   * changes. Connections already accepted stay open on a rebind.
+   */
+  async reconfigure(options: Readonly<Record<string, unknown>>): Promise<void> {
+    const listen = options.listen;
+    const changed =
+      listen !== undefined && listen !== null && String(listen) !== this.configuredListen;
+    if (changed && String(listen) !== '') {
+      try {
+        checkListen(String(listen));
+      } catch (error) {
+        throw new ClientError(ErrorCode.ER_CFG, 'listen', (error as Error).message);
+      }
+    }
+    const previous = this.box.cfgValues.listen;
+    await this.box.cfg(options);
+    if (!changed) {
+      // box.cfg took the value as given: keep box.info.listen on the bound address.
+      this.box.setListen(this.listenAddress);
+      return;
+    }
+    try {
+      if (String(listen) === '') this.unlisten();
+      else await this.listen(String(listen));
+    } catch (error) {
+      this.box.setListen(previous);
+      throw new ClientError(ErrorCode.ER_CFG, 'listen', (error as Error).message);
+    }
+    this.logger.info(`set 'listen' configuration option to ${JSON.stringify(listen)}`);
+  }
+
+  private unlisten(): void {
+    const listener = this.listener;
+    this.listener = undefined;
+    this.listenAddress = undefined;
+    this.configuredListen = undefined;
+    this.box.setListen(undefined);
+    // Stops accepting at once; the close callback would wait for accepted connections to end.
+    listener?.close();
+  }
+
   private async listen(listen: string): Promise<void> {
-    const where = parseListen(listen);
-    if ('path' in where)
-      throw new Error(
-        `listen '${listen}': the binary protocol listens on TCP ports only (UNIX sockets are not supported yet)`,
-      );
-    const server = createServer({
+    const where = checkListen(listen);
+    this.server ??= this.createIprotoServer();
+    const server = this.server;
+    const listener = createNetServer({ noDelay: true }, (socket) => server.accept(socket));
+    const bound = await new Promise<{ host: string; port: number }>((resolveBound, reject) => {
+      listener.once('error', reject);
+      listener.listen(where.port, where.host, () => {
+        listener.off('error', reject);
+        const address = listener.address() as { address: string; port: number };
+        resolveBound({ host: address.address, port: address.port });
+      });
+    });
+    const old = this.listener;
+    this.listener = listener;
+    old?.close();
+    this.configuredListen = listen;
+    this.listenAddress = `${bound.host}:${bound.port}`;
+    this.box.setListen(this.listenAddress);
+    this.logger.info(`binary: bound to ${this.listenAddress}`);
+  }
+
+  private createIprotoServer(): IprotoServer {
+    return createServer({
       handler: new BoxHandler(this.box, this.functions, this.lua),
       replication: this.box.replicaSet.relay,
       netMsgMax: this.box.cfgValues.net_msg_max,
@@ -158,11 +255,6 @@ export class Instance {
       onHandlerError: (error: unknown) =>
         this.logger.error(`request failed: ${(error as Error).message}`),
     });
-    const bound = await server.listen(where.port, where.host);
-    this.server = server;
-    this.listenAddress = `${bound.host}:${bound.port}`;
-    this.box.setListen(this.listenAddress);
-    this.logger.info(`binary: bound to ${this.listenAddress}`);
   }
 
   /** A console session (interactive terminal, admin connection) in the instance's language. */
@@ -174,7 +266,13 @@ export class Instance {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info('stopping: no new connections, finishing requests in flight');
+      const listener = this.listener;
+      this.listener = undefined;
+      const unbound = new Promise<void>((done) =>
+        listener === undefined ? done() : listener.close(() => done()),
+      );
       await this.server?.close({ timeoutMs: 3000 });
+      await unbound;
       await this.admin?.close();
       await this.box.close();
       this.logger.info('stopped: the xlog is closed');

@@ -173,6 +173,17 @@ const SPACE_METHODS: Record<
   },
 };
 
+type CfgHook = (options: Record<string, unknown>) => Promise<void>;
+const cfgHooks = new WeakMap<Box, CfgHook>();
+
+/**
+ * Routes box.cfg{…} calls for `box` through the server (which binds the listen port live)
+ * instead of straight to Box.cfg.
+ */
+export function setCfgHook(box: Box, hook: CfgHook): void {
+  cfgHooks.set(box, hook);
+}
+
 const FUNCTIONS: Record<string, LuaFunction> = {
   'box.info': (box) => [box.info()],
   'box.info.memory': (box) => [box.infoMemory()],
@@ -180,7 +191,8 @@ const FUNCTIONS: Record<string, LuaFunction> = {
   'box.stat': (box) => [box.stat()],
   'box.cfg': async (box, _user, [options]) => {
     if (options === undefined) return [box.cfgValues];
-    await box.cfg(table(options));
+    const hook = cfgHooks.get(box);
+    await (hook === undefined ? box.cfg(table(options)) : hook(table(options)));
     return [];
   },
   'box.snapshot': async (box) => {

@@ -40,6 +40,8 @@ export interface LuaRuntimeOptions {
   readonly box: Box;
   readonly functions: FunctionRegistry;
   readonly logger: ServerLogger;
+  /** box.cfg.listen as configured ('3301'); box.info.listen is the bound address. */
+  readonly configuredListen?: () => string | undefined;
   /** os.exit(code): stop the instance and exit the process. */
   readonly onExit?: (code: number) => void;
 }
@@ -140,7 +142,12 @@ export class LuaRuntime {
       ),
       space: (name: unknown) => spaceDescriptor(box, name),
       space_names: () => Object.keys(box.space).sort(),
-      cfg: () => ({ ...box.cfgValues }),
+      cfg: () => {
+        const cfg: Record<string, unknown> = { ...box.cfgValues };
+        const listen = this.options.configuredListen?.();
+        if (listen !== undefined) cfg.listen = listen;
+        return cfg;
+      },
       info: () => infoTable(box),
       info_field: (name: unknown) => infoTable(box)[String(name)] ?? null,
       info_server: () => {
