@@ -44,6 +44,7 @@ import {
   DISCONNECT_TIMEOUT_FACTOR,
   INITIAL_BATCH_ROWS,
   JOIN_PROGRESS_ROWS,
+  REPLICATION_CONNECT_TIMEOUT_DEFAULT_S,
   REPLICATION_SYNC_LAG_DEFAULT_S,
 } from './limits.js';
 import type { ReplicationLogger } from './log.js';
@@ -101,6 +102,8 @@ export interface ApplierOptions {
   readonly connect?: Connector;
   /** box.cfg.replication_timeout (seconds), read at each use. Also the reconnect period. */
   readonly replicationTimeoutS: () => number;
+  /** box.cfg.replication_connect_timeout (seconds): bound of TCP connect + greeting; default 30. */
+  readonly connectTimeoutS?: () => number;
   /** box.cfg.replication_sync_lag (seconds); default 10. */
   readonly replicationSyncLagS?: () => number;
   /**
@@ -357,6 +360,10 @@ export class Applier {
     });
   }
 
+  private connectTimeoutMs(): number {
+    return (this.options.connectTimeoutS?.() ?? REPLICATION_CONNECT_TIMEOUT_DEFAULT_S) * 1000;
+  }
+
   private disconnectTimeoutMs(): number {
     return this.options.replicationTimeoutS() * 1000 * DISCONNECT_TIMEOUT_FACTOR;
   }
@@ -430,17 +437,34 @@ export class Applier {
     const { membership } = this.options;
     this.setState('connect');
     const connect = this.options.connect ?? tcpConnector;
-    this.connection = await connect(this.uri.host, this.uri.port);
-    if (this.stopping) throw new Stopped();
-    const greetingBytes = await Promise.race([
-      this.connection.readGreeting(),
-      new Promise<never>((_, reject) =>
-        setTimeout(
-          () => reject(ReplicationSocketError.timedOut()),
-          this.disconnectTimeoutMs(),
-        ).unref(),
-      ),
-    ]);
+    // TCP connect and greeting within replication_connect_timeout: 2.6 waits forever (a
+    // SIGSTOPped master shows 'connect' until SIGCONT, reference §2b D); we keep that look
+    // for any pause shorter than the bound, and a dead peer cannot hold the applier.
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(ReplicationSocketError.timedOut());
+      }, this.connectTimeoutMs());
+    });
+    expired.catch(() => {});
+    let greetingBytes: Uint8Array;
+    try {
+      const pending = connect(this.uri.host, this.uri.port);
+      // A connection that arrives after the deadline is closed, not leaked.
+      pending.then(
+        (connection) => {
+          if (timedOut) connection.close();
+        },
+        () => {},
+      );
+      this.connection = await Promise.race([pending, expired]);
+      if (this.stopping) throw new Stopped();
+      greetingBytes = await Promise.race([this.connection.readGreeting(), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
     this.lastRowMs = this.monotonicMs();
     let greeting: ReturnType<typeof decodeGreeting>;
     try {

@@ -86,13 +86,18 @@ export class ReplicationSocketError extends TarantoolError {
   }
 }
 
+/** 2.6's subclasses of ClientError: their log lines name the code too (ClientError::log). */
+const CLIENT_ERROR_TYPES: ReadonlySet<string> = new Set(['ClientError', 'AccessDeniedError']);
+
 /**
  * The log text of an error as 2.6's error_log writes it: "SystemError <message>: <strerror>"
- * for socket errors, "<ER_NAME>: <message>" for ClientError, "<Type>: <message>" otherwise.
+ * for socket errors, "<ER_NAME>: <message>" for ClientError and its subclasses
+ * ("ER_ACCESS_DENIED: Read access to universe '' is denied for user 'norepl'", reference §8c),
+ * "<Type>: <message>" otherwise ("XlogGapError: Missing .xlog file …").
  */
 export function errorLogText(error: TarantoolError, erName: (code: number) => string): string {
   if (error instanceof ReplicationSocketError)
     return `SystemError ${error.message}: ${error.systemMessage}`;
-  if (error.type === 'ClientError') return `${erName(error.code)}: ${error.message}`;
+  if (CLIENT_ERROR_TYPES.has(error.type)) return `${erName(error.code)}: ${error.message}`;
   return `${error.type}: ${error.message}`;
 }

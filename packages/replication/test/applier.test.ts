@@ -97,7 +97,11 @@ class MasterEnd implements ApplierConnection {
   closed = false;
   greeting: Uint8Array = encodeGreeting(MASTER, new Uint8Array(32).fill(7));
 
+  /** A master that accepted the connection but is stopped never sends its greeting. */
+  silent = false;
   async readGreeting(): Promise<Uint8Array> {
+    while (this.silent && !this.closed) await sleep(10);
+    if (this.closed) throw ReplicationSocketError.eof(SOCKET);
     return this.greeting;
   }
   async readPacket(): Promise<Uint8Array> {
@@ -201,7 +205,7 @@ afterEach(async () => {
 function makeApplier(
   master: ScriptedMaster,
   replica: FakeReplica,
-  options: { join?: boolean; timeoutS?: number } = {},
+  options: { join?: boolean; timeoutS?: number; connectTimeoutS?: number } = {},
 ) {
   const logs = new LogRecorder();
   const states: ApplierState[] = [];
@@ -212,6 +216,9 @@ function makeApplier(
     ...(options.join === true ? { bootstrap: replica } : {}),
     connect: master.connector,
     replicationTimeoutS: () => options.timeoutS ?? 0.05,
+    ...(options.connectTimeoutS !== undefined
+      ? { connectTimeoutS: () => options.connectTimeoutS! }
+      : {}),
     log: logs.log,
   });
   applier.onStateChange((state) => states.push(state));
@@ -472,6 +479,33 @@ describe('applier', () => {
     // Heartbeats keep the second link up well beyond the timeout.
     await sleep(300);
     expect(applier.state).toBe('follow');
+  });
+
+  it("a master that accepts but never greets: 'connect' until replication_connect_timeout", async () => {
+    const master = new ScriptedMaster(async (end, attempt) => {
+      if (attempt === 1) {
+        end.silent = true;
+        return;
+      }
+      await end.handshake();
+      await end.acceptSubscribe(new Vclock());
+    });
+    const { applier, states } = makeApplier(master, joinedReplica(), {
+      timeoutS: 0.05,
+      connectTimeoutS: 0.4,
+    });
+    applier.start();
+    // Well past 4 × replication_timeout (0.2 s) it still shows 'connect', as 2.6 (§2b D).
+    await sleep(300);
+    expect(applier.state).toBe('connect');
+    await until(() => applier.state === 'disconnected', 2000);
+    expect(applier.info()).toMatchObject({
+      message: 'timed out',
+      system_message: 'Connection timed out',
+    });
+    await applier.waitFor(['follow']);
+    expect(states.slice(0, 3)).toEqual(['connect', 'disconnected', 'connect']);
+    expect(master.ends[0]!.closed).toBe(true);
   });
 
   it('a JOIN broken part way is discarded and done again', async () => {
