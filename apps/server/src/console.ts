@@ -10,7 +10,7 @@ import { TarantoolError } from '@tarantype/core';
 import { connect as connectIproto } from '@tarantype/iproto';
 import type { ConsoleSession } from './console-session.js';
 import { consoleGreeting } from './console-session.js';
-import { formatError, formatResults } from './yaml-output.js';
+import { FLOW_STYLE, formatError, formatResults } from './yaml-output.js';
 
 export const CONSOLE_GREETING =
   "tarantype 0.1.0 (JavaScript console, Tarantool 2.6.0 protocol)\ntype 'help' for interactive help\n";
@@ -25,11 +25,24 @@ const HELP = [
   '  await box.snapshot()',
 ].join('\n');
 
+/**
+ * The JavaScript console. Each line runs as the body of an async function in one shared
+ * context, so top-level await works; three things keep it from surprising a REPL user:
+ * declarations at the top level (const/let/var x = …) become context globals and persist
+ * between lines, a global assigned a promise holds its resolved value once the line is done
+ * (`s = box.schema.space.create('tester')` then `s.createIndex(…)`), and `box.info` is both
+ * callable and readable (`box.info.vclock`, printing `box.info` shows the info).
+ */
 export class ConsoleEvaluator {
   private readonly context: vm.Context;
 
   constructor(scope: Record<string, unknown>) {
-    this.context = vm.createContext({ ...scope, console });
+    const box = scope.box;
+    this.context = vm.createContext({
+      ...scope,
+      ...(isBox(box) ? { box: consoleBox(box) } : {}),
+      console,
+    });
   }
 
   /** Evaluates one command; returns the YAML text to print. */
@@ -37,25 +50,132 @@ export class ConsoleEvaluator {
     const code = source.trim();
     if (code === '') return '';
     if (code === 'help') return formatResults([HELP]);
+    const before = new Map(Object.entries(this.context));
     try {
-      const result = await this.run(code);
+      const hoisted = hoistDeclarations(code);
+      // A line with declarations is a statement (prints nothing unless it returns).
+      const result = await this.run(hoisted, hoisted !== code);
+      await this.settleAssignedPromises(before);
       return formatResults(result === undefined ? [] : [result]);
     } catch (error) {
+      await this.settleAssignedPromises(before).catch(() => {});
       return formatError(
         error instanceof TarantoolError || error instanceof Error ? error.message : String(error),
       );
     }
   }
 
-  private run(code: string): Promise<unknown> {
+  private run(code: string, statement: boolean): Promise<unknown> {
     let script: vm.Script;
     try {
+      if (statement) throw new SyntaxError('a statement');
       script = new vm.Script(`(async () => (${code}\n))()`, { filename: 'console' });
     } catch {
       script = new vm.Script(`(async () => {\n${code}\n})()`, { filename: 'console' });
     }
     return script.runInContext(this.context) as Promise<unknown>;
   }
+
+  /** Globals this line set to a promise get the resolved value (a rejection stays an error). */
+  private async settleAssignedPromises(before: ReadonlyMap<string, unknown>): Promise<void> {
+    for (const [key, value] of Object.entries(this.context)) {
+      if (before.get(key) === value || !isThenable(value)) continue;
+      this.context[key] = await value;
+    }
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/**
+ * `const x = …`, `let x = …`, `var x = …` (and `let x;`) at brace depth 0 become assignments to
+ * the context's globals, so they outlive the line's function. Strings, template literals and
+ * comments are skipped; destructuring declarations are left as they are (local to the line).
+ */
+export function hoistDeclarations(code: string): string {
+  let out = '';
+  let depth = 0;
+  let statementStart = true;
+  for (let i = 0; i < code.length; ) {
+    const c = code[i]!;
+    if (c === '"' || c === "'" || c === '`') {
+      let j = i + 1;
+      while (j < code.length && code[j] !== c) j += code[j] === '\\' ? 2 : 1;
+      out += code.slice(i, j + 1);
+      i = j + 1;
+      statementStart = false;
+      continue;
+    }
+    if (c === '/' && (code[i + 1] === '/' || code[i + 1] === '*')) {
+      const end = code[i + 1] === '/' ? code.indexOf('\n', i) : code.indexOf('*/', i + 2) + 2;
+      const stop = end <= 0 || end < i ? code.length : end;
+      out += code.slice(i, stop);
+      i = stop;
+      continue;
+    }
+    if (statementStart && depth === 0) {
+      const match = /^(\s*)(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(=(?!=)|;|$)/.exec(
+        code.slice(i),
+      );
+      if (match !== null) {
+        const [whole, space, name, tail] = match as unknown as [string, string, string, string];
+        out += `${space}globalThis.${name} ${tail === '=' ? '=' : `= undefined${tail}`}`;
+        i += whole.length;
+        statementStart = tail === ';';
+        continue;
+      }
+    }
+    if (c === '{' || c === '(' || c === '[') depth++;
+    if (c === '}' || c === ')' || c === ']') depth = Math.max(0, depth - 1);
+    statementStart = c === ';' || c === '\n' || (statementStart && /\s/.test(c));
+    out += c;
+    i++;
+  }
+  return out;
+}
+
+interface BoxLike {
+  info(): Record<string, unknown>;
+  infoMemory(): unknown;
+  infoGc(): unknown;
+}
+
+function isBox(value: unknown): value is BoxLike & object {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as BoxLike).info === 'function' &&
+    typeof (value as BoxLike).infoGc === 'function'
+  );
+}
+
+/** The JS console's `box`: the Box, with box.info callable and readable as in Lua. */
+function consoleBox(box: BoxLike & object): unknown {
+  const info = Object.assign(() => box.info(), {
+    memory: () => box.infoMemory(),
+    gc: () => box.infoGc(),
+    // Printing box.info shows the info, as Tarantool's console does (the vclock in flow style).
+    toJSON: () => {
+      const value = box.info();
+      if (typeof value.vclock === 'object' && value.vclock !== null) FLOW_STYLE.add(value.vclock);
+      return value;
+    },
+  });
+  for (const key of Object.keys(box.info()))
+    Object.defineProperty(info, key, { get: () => box.info()[key], enumerable: false });
+  return new Proxy(box, {
+    get(target, key) {
+      if (key === 'info') return info;
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' && key !== 'constructor' ? value.bind(target) : value;
+    },
+  });
 }
 
 /** Tarantool's continuation prompt, as wide as the main one. */
@@ -67,6 +187,8 @@ export function startInteractiveConsole(
   prompt = 'tarantype> ',
 ): Promise<void> {
   return new Promise((resolve) => {
+    // The greeting says which language is active and how to get help.
+    process.stdout.write(consoleGreeting(session.language));
     const rl = createInterface({
       input: process.stdin,
       output: process.stdout,

@@ -504,6 +504,12 @@ function approximateFlowWidth(value: unknown): number {
  * and a cycle prints as '<circular>'. Style marks carry over to the copies.
  */
 export function plain(value: unknown, seen = new WeakSet<object>()): unknown {
+  if (typeof value === 'function') {
+    // A callable with a summary (the JS console's box.info) prints it; others print like Lua's.
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return plain(toJSON.call(value), seen);
+    return `function: ${value.name === '' ? 'anonymous' : value.name}`;
+  }
   if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
   if (seen.has(value)) return '<circular>';
   seen.add(value);
