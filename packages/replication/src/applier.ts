@@ -516,10 +516,12 @@ export class Applier {
     const { membership } = this.options;
     this.write(encodeJoin(membership.instanceUuid));
     this.setState('initial_join');
-    this.joinStarted = true;
     const first = await this.read(false);
     if (first.type !== IprotoType.OK)
       throw new ClientError(ErrorCode.ER_UNKNOWN_REQUEST_TYPE, first.type);
+    // Only now has the target anything to discard: a JOIN refused outright (access denied,
+    // loading) is retried like any auth error (reference §8c: retried every second).
+    this.joinStarted = true;
     const vclock = decodeVclockBody(first.body);
     let batch: Xrow[] = [];
     let rowCount = 0;
