@@ -205,8 +205,10 @@ export class ReplicaSet {
               `bootstrapping replica from ${applier.remoteUuid} at ${applier.uri.host}:${applier.uri.port}`,
             );
           }
-          // Once the master streams the join, it takes as long as it takes.
-          if (state === 'initial_join' && timer !== undefined) {
+          // Once the master answered (a greeting), box.cfg waits for the join as long as it
+          // takes, also through retried auth or access errors, as 2.6's bootstrap does
+          // (reference §8a: "box.cfg stays pending until the credentials work").
+          if (CONNECTED_STATES.includes(state) && timer !== undefined) {
             clearTimeout(timer);
             timer = undefined;
           }
