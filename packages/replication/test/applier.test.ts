@@ -461,14 +461,14 @@ describe('applier', () => {
       }
       // attempt 1: a master that stops talking (SIGSTOP)
     });
-    const { applier, logs } = makeApplier(master, joinedReplica(), { timeoutS: 0.05 });
+    const { applier, logs } = makeApplier(master, joinedReplica(), { timeoutS: 0.1 });
     applier.start();
     await applier.waitFor(['follow']);
     const followedAt = Date.now();
     await until(() => applier.state === 'disconnected');
     const silence = Date.now() - followedAt;
-    expect(silence).toBeGreaterThanOrEqual(180);
-    expect(silence).toBeLessThan(600);
+    expect(silence).toBeGreaterThanOrEqual(380);
+    expect(silence).toBeLessThan(2000);
     expect(applier.info()).toMatchObject({
       message: 'timed out',
       system_message: 'Connection timed out',
@@ -492,13 +492,13 @@ describe('applier', () => {
     });
     const { applier, states } = makeApplier(master, joinedReplica(), {
       timeoutS: 0.05,
-      connectTimeoutS: 0.4,
+      connectTimeoutS: 1,
     });
     applier.start();
     // Well past 4 × replication_timeout (0.2 s) it still shows 'connect', as 2.6 (§2b D).
-    await sleep(300);
+    await sleep(500);
     expect(applier.state).toBe('connect');
-    await until(() => applier.state === 'disconnected', 2000);
+    await until(() => applier.state === 'disconnected', 3000);
     expect(applier.info()).toMatchObject({
       message: 'timed out',
       system_message: 'Connection timed out',
