@@ -100,8 +100,11 @@ class TcpConnection implements ApplierConnection {
       this.ended = true;
       this.wake();
     });
-    socket.on('error', (error: Error) => {
-      this.failure ??= ReplicationSocketError.io('read', this.socketName, error);
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      // A reset on read is an EOF for 2.6 (sio_read: "Treat the same as EOF"): a killed
+      // master shows "unexpected EOF when reading from socket", as one that exited.
+      if (error.code === 'ECONNRESET') this.ended = true;
+      else this.failure ??= ReplicationSocketError.io('read', this.socketName, error);
       this.wake();
     });
   }

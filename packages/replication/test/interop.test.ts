@@ -50,7 +50,7 @@ function tempDir(prefix: string): string {
 
 function track(child: ChildProcess): void {
   cleanups.push(async () => {
-    if (child.pid !== undefined && child.exitCode === null) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       process.kill(child.pid, 'SIGKILL');
       await exited;
@@ -86,6 +86,16 @@ fiber.create(function()
   end
 end)
 `;
+
+/** A port nobody listens on right now (the kernel's pick, released at once). */
+async function freePort(): Promise<number> {
+  const { createServer: createNetServer } = await import('node:net');
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((r) => server.close(r));
+  return typeof address === 'object' && address !== null ? address.port : 0;
+}
 
 describe.skipIf(!hasTarantool && !mustRun)('interop with real Tarantool 2.6', () => {
   it('our applier joins and follows a 2.6 master', async () => {
@@ -184,6 +194,69 @@ end)
     );
   }, 30_000);
 
+  it("our applier rides out a 2.6 master's SIGKILL and restart (reference §2b A/B)", async () => {
+    if (!hasTarantool) throw new Error('CI=true but `tarantool` is not installed');
+    const dir = tempDir('tarantype-interop-restart-');
+    const port = await freePort();
+    const script = `
+box.cfg{listen = '127.0.0.1:${port}', work_dir = ${JSON.stringify(dir)}, log = 'master.log',
+  instance_uuid = '${MASTER_UUID}', replicaset_uuid = '${REPLICASET_UUID}',
+  replication_timeout = 0.25, memtx_memory = 64 * 1024 * 1024, checkpoint_interval = 0}
+box.once('init', function()
+  box.schema.user.create('replicator', {password = 'password'})
+  box.schema.user.grant('replicator', 'replication')
+  box.schema.space.create('tester'):create_index('primary')
+end)
+box.space.tester:replace{box.space.tester:len() + 1, 'start'}
+local f = io.open('up', 'w'); f:write('1'); f:close()
+${STATUS_FIBER(2, 'downstream')}
+`;
+    let master = startTarantool(dir, script);
+    track(master);
+    await waitForFile(join(dir, 'up'), Date.now() + 10_000, 'the master');
+    const replica = new FakeReplica(REPLICA_UUID);
+    const states: ApplierState[] = [];
+    const applier = new Applier({
+      uri: `replicator:password@127.0.0.1:${port}`,
+      membership: replica,
+      sink: replica,
+      bootstrap: replica,
+      replicationTimeoutS: () => 0.25,
+      log: () => {},
+    });
+    cleanups.push(() => applier.stop());
+    applier.onStateChange((state) => states.push(state));
+    applier.start();
+    await applier.waitFor(['follow']);
+    const exited = new Promise((r) => master.once('exit', r));
+    process.kill(master.pid!, 'SIGKILL');
+    await exited;
+    await until(() => applier.state === 'disconnected', 5000, 'disconnected');
+    expect(applier.info().message).toMatch(
+      /^unexpected EOF when reading from socket, called on fd \d+, aka 127\.0\.0\.1:\d+, peer of 127\.0\.0\.1:\d+$/,
+    );
+    expect(applier.info().system_message).toBe('Broken pipe');
+    await until(
+      () => applier.info().system_message === 'Connection refused',
+      5000,
+      'refused reconnects',
+    );
+    const { rmSync: remove } = await import('node:fs');
+    remove(join(dir, 'up'));
+    master = startTarantool(dir, script);
+    track(master);
+    // Back in follow by itself, with the row the restarted master wrote; no second JOIN.
+    await until(() => replica.tuples.has('512:2'), 10_000, 'the row written after the restart');
+    await applier.waitFor(['follow']);
+    expect(states.filter((s) => s === 'initial_join')).toHaveLength(1);
+    expect(states.slice(states.indexOf('follow') + 1)[0]).toBe('disconnected');
+    await until(
+      () => JSON.stringify(status(dir)?.vclock) === JSON.stringify(replica.vclock().toObject()),
+      5000,
+      'the restarted master to see our acks',
+    );
+  }, 40_000);
+
   it('a 2.6 replica joins and follows our relay', async () => {
     if (!hasTarantool) throw new Error('CI=true but `tarantool` is not installed');
     // Our master: the recorded 2.6 JOIN as its read view, vclock where that recording started.
@@ -274,6 +347,37 @@ ${STATUS_FIBER(1, 'upstream')}
     // Our heartbeats keep it following through an idle period longer than 4 × timeout.
     await sleep(1200);
     expect(status(dir)?.status).toBe('follow');
+    // The 2.6 replica is killed and restarted: it recovers locally and SUBSCRIBEs from its
+    // own vclock with the same id, without a new JOIN; rows written meanwhile arrive.
+    const replicaScript = readFileSync(join(dir, 'init.lua'), 'utf8');
+    const exited = new Promise((r) => replica.once('exit', r));
+    process.kill(replica.pid!, 'SIGKILL');
+    await exited;
+    await until(
+      () => relay.downstream(REPLICA_UUID)?.status === 'stopped',
+      5000,
+      'downstream stopped',
+    );
+    expect(relay.downstream(REPLICA_UUID)?.message).toMatch(
+      /^unexpected EOF when reading from socket/,
+    );
+    expect(relay.downstream(REPLICA_UUID)?.system_message).toBe('Broken pipe');
+    fake.wal.append(1, [{ body: insertBody(512, [12, 'while it was down']) }]);
+    const restarted = startTarantool(dir, replicaScript);
+    track(restarted);
+    await until(
+      () => {
+        const tester = status(dir)?.tester as unknown[][] | undefined;
+        return tester?.some((t) => t[0] === 12) === true;
+      },
+      15_000,
+      `the restarted 2.6 replica to catch up\n${readLog(join(dir, 'replica.log'))}`,
+    );
+    expect(relay.downstream(REPLICA_UUID)?.status).toBe('follow');
+    expect(logs.texts().filter((line) => line.startsWith('joining replica'))).toHaveLength(1);
+    expect(logs.texts().filter((line) => line.startsWith('subscribed replica'))).toHaveLength(2);
+    expect(fake.idOf(REPLICA_UUID)).toBe(2);
+
     const replicaLog = readLog(join(dir, 'replica.log'));
     expect(replicaLog).toContain('initial data received');
     expect(replicaLog).toContain('final data received');

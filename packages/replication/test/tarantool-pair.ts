@@ -182,7 +182,7 @@ export async function recordPair(
     throw new Error(`${(error as Error).message}\n${logs}`);
   } finally {
     for (const child of children) {
-      if (child.pid !== undefined && child.exitCode === null) {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         process.kill(child.pid, 'SIGKILL');
         await exited;
