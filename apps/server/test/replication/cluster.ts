@@ -517,8 +517,9 @@ export class Node {
       );
     const script = [
       `box.cfg(${lua(cfg)})`,
-      // Users are created once, on the instance that bootstraps the set (a replica gets them).
-      setup.length === 0 || o.replication?.length
+      // Users are created once (box.once is replicated: a joining replica skips it); never on
+      // a read_only instance, where box.once would wait for it to become writable.
+      setup.length === 0 || o.readOnly === true
         ? ''
         : `box.once('harness-users', function()\n  ${setup.join('\n  ')}\nend)`,
       `io.stderr:write('harness: box.cfg done\\n')`,

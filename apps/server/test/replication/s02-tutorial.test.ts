@@ -247,6 +247,53 @@ describe('§2b status transitions polled every 20 ms', () => {
     expect(m1.logSince(mark)).toMatch(/subscribed replica/);
   });
 
+  it.skipIf(needsTarantool.skip)(
+    '§2b A/B with a Tarantool 2.6 master: the tarantype replica sees its exit and restart as a 2.6 replica does',
+    async () => {
+      requireTarantool();
+      cluster = new Cluster('s02b-26');
+      const m1 = cluster.node('m1', 'tarantool', { users: STANDARD_USERS, cfg: TIMEOUT });
+      await m1.start();
+      const r2 = cluster.node('r2', 'tarantype', { replication: [m1.uri()], cfg: TIMEOUT });
+      await r2.start();
+      const rc = await r2.client();
+      const upstream = async () => stateLine((await rc.replication())[1]?.upstream);
+      expect(await upstream()).toBe('follow | nil | nil');
+      const mark = r2.mark();
+      await m1.stop();
+      const a = await poll(upstream, { forMs: 1000 });
+      expect(a[0]!.state).toMatch(
+        new RegExp(
+          `^disconnected \\| unexpected EOF when reading from socket, called on fd \\d+, aka 127\\.0\\.0\\.1:\\d+, peer of 127\\.0\\.0\\.1:${m1.port} \\| Broken pipe$`,
+        ),
+      );
+      for (const s of a.slice(1))
+        expect(s.state).toMatch(
+          /^disconnected \| connect, called on fd \d+, aka 127\.0\.0\.1:\d+ \| Connection refused$/,
+        );
+      expectInOrder(r2.logSince(mark), [
+        /I> can't read row$/,
+        /!> SystemError unexpected EOF when reading from socket, .*: Broken pipe$/,
+        /I> will retry every 0\.30 second$/,
+      ]);
+      m1.spawn();
+      const b = await poll(upstream, { forMs: 5000, stopWhen: (s) => s.startsWith('follow') });
+      expect(b.at(-1)!.state).toBe('follow | nil | nil');
+      // While 2.6 recovers it answers ER_LOADING: "loading | Instance bootstrap hasn't finished yet".
+      for (const s of b.slice(0, -1))
+        expect(s.state).toMatch(
+          /^(disconnected \| connect|connect|auth|sync|loading \| Instance bootstrap hasn't finished yet)/,
+        );
+      await m1.ready();
+      const mc = await m1.client();
+      await mc.insert('_schema', ['after restart']);
+      await until(
+        'row after the restart',
+        async () => (await rc.select('_schema', ['after restart'], 'EQ')).length === 1,
+      );
+    },
+  );
+
   it('§2b D: a SIGSTOPped master is dropped after 4 × replication_timeout, then followed again after SIGCONT', async () => {
     cluster = new Cluster('s02b-d');
     const m1 = cluster.node('m1', 'tarantype', { users: STANDARD_USERS, cfg: TIMEOUT });
