@@ -29,8 +29,8 @@ import {
   encodeVclockPacket,
   encodeVote,
 } from './codec.js';
-import { filterTransaction } from './relay.js';
 import { formatRequest } from './request-string.js';
+import { filterTransaction } from './subscription.js';
 import { TransactionAssembler } from './transaction-assembler.js';
 
 const UUID_A = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';

@@ -56,7 +56,6 @@ export type {
 } from './ports.js';
 export {
   type DownstreamInfo,
-  filterTransaction,
   ReplicationServer,
   type ReplicationServerOptions,
 } from './relay.js';
@@ -68,4 +67,5 @@ export {
   type SocketName,
   systemMessageOf,
 } from './socket-error.js';
+export { filterTransaction } from './subscription.js';
 export { TransactionAssembler } from './transaction-assembler.js';

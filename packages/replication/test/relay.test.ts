@@ -248,6 +248,17 @@ describe('SUBSCRIBE', () => {
       `Replica ${REPLICA} is not registered with replica set ${RS}`,
     );
     master.cluster.set(REPLICA, 2);
+    // Two at once: exactly one wins, the other is a duplicate.
+    const pair = [new MemoryChannel(), new MemoryChannel()];
+    const racing = pair.map((channel) =>
+      server.handle(session(), subscribeRequest(new Vclock()), channel).then(
+        () => 'ran',
+        (error: TarantoolError) => error.code,
+      ),
+    );
+    await until(() => server.downstream(REPLICA)?.status === 'follow');
+    for (const channel of pair) channel.end();
+    expect((await Promise.all(racing)).sort()).toEqual([ErrorCode.ER_CFG, 'ran'].sort());
     const first = new MemoryChannel();
     const running = server.handle(session(), subscribeRequest(new Vclock()), first);
     await until(() => server.downstream(REPLICA)?.status === 'follow');
