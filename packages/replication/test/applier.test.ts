@@ -548,6 +548,37 @@ describe('applier', () => {
     expect(applier.info().message).toBe(`Replica 32 is not registered with replica set ${RS}`);
   });
 
+  it('a URI pointing at this very instance turns the applier off (ER_CONNECTION_TO_SELF)', async () => {
+    const master = new ScriptedMaster(async (end) => {
+      expect((await end.next()).type).toBe(IprotoType.VOTE);
+      end.send(ballot());
+    });
+    const replica = joinedReplica();
+    const connector = master.connector;
+    const self: Connector = async (host, port) => {
+      const end = (await connector(host, port)) as MasterEnd;
+      end.greeting = encodeGreeting(REPLICA, new Uint8Array(32).fill(3));
+      return end;
+    };
+    const logs = new LogRecorder();
+    const applier = new Applier({
+      uri: 'replicator:password@127.0.0.1:3301',
+      membership: replica,
+      sink: replica,
+      connect: self,
+      replicationTimeoutS: () => 0.05,
+      log: logs.log,
+    });
+    appliers.push(applier);
+    const states: ApplierState[] = [];
+    applier.onStateChange((state) => states.push(state));
+    applier.start();
+    await until(() => applier.state === 'off');
+    await sleep(120);
+    expect(master.ends).toHaveLength(1);
+    expect(states).toEqual(['connect', 'connected', 'off']);
+  });
+
   it('stop() closes the link and leaves the applier off', async () => {
     const master = new ScriptedMaster(async (end) => {
       await end.handshake();
