@@ -1,8 +1,8 @@
 // The full restart campaign (issue 9 §2): seeded random sequences against real server
 // processes (test/restart-model.ts), progress on stderr, the final table on stdout.
 //   npm run campaign:restart                 (from the root or apps/server)
-//   SEED=123 SEQUENCES=1 STEPS=24 CONCURRENCY=1 npm run campaign:restart   (replay one seed)
-// Defaults: 300 sequences of 24 steps, 3 at a time, a random base seed (printed). Sequence i
+//   SEED=123 SEQUENCES=1 STEPS=20 CONCURRENCY=1 npm run campaign:restart   (replay one seed)
+// Defaults: 300 sequences of 20 steps, 3 at a time, a random base seed (printed). Sequence i
 // runs seed SEED+i. Exits 1 when any sequence failed, after printing each failure's report.
 import { formatStats, runCampaign } from '../test/restart-model.js';
 
@@ -17,7 +17,7 @@ function numberFromEnv(name: string, fallback: number): number {
 
 const seed = numberFromEnv('SEED', Math.floor(Math.random() * 2 ** 31));
 const sequences = numberFromEnv('SEQUENCES', 300);
-const steps = numberFromEnv('STEPS', 24);
+const steps = numberFromEnv('STEPS', 20);
 const concurrency = Math.max(1, numberFromEnv('CONCURRENCY', 3));
 process.stderr.write(
   `restart campaign: SEED=${seed} SEQUENCES=${sequences} STEPS=${steps} CONCURRENCY=${concurrency}\n`,

@@ -7,13 +7,7 @@
 import { open, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type CampaignFailure,
-  formatStats,
-  runCampaign,
-  runRandomSequence,
-  Sequence,
-} from './restart-model.js';
+import { type CampaignFailure, formatStats, runCampaign, Sequence } from './restart-model.js';
 
 /** The EOF marker a cleanly closed xlog ends with (FORMAT.md §4, Tarantool's too). */
 const EOF_MARKER = Buffer.from([0xd5, 0x10, 0xad, 0xed]);
@@ -124,7 +118,8 @@ describe('restart regressions', () => {
     await s.start();
     expect([...s.spaces.get('s1')!.rows.keys()]).toEqual([1, 2]);
   });
-  // Was a bug (found by seed 501; box checkpoint-daemon.ts): a box.snapshot() with nothing new
+  // Was a bug (found by the campaign, seed 501 of its first generator; box
+  // checkpoint-daemon.ts): a box.snapshot() with nothing new
   // since the last checkpoint returned before garbage collection, so a checkpoint_count
   // lowered by box.cfg kept every old snapshot. Tarantool 2.6 (checked with tarantool 2.6.0:
   // three checkpoints, checkpoint_count = 1, box.snapshot() again) removes the two older
@@ -146,11 +141,6 @@ describe('restart regressions', () => {
     expect(files.filter((f) => f.endsWith('.snap'))).toHaveLength(1);
     await s.stop('SIGTERM');
     await s.start();
-  });
-
-  it('seed 501 (the sequence that found it)', { timeout: 60_000 }, async () => {
-    const { failure } = await runRandomSequence(501, 24);
-    expect(failure?.report()).toBeUndefined();
   });
 });
 

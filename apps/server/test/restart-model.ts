@@ -3,18 +3,29 @@
 // processes, checked against a model of what the server acknowledged. Layer: apps/server tests
 // (used by restart-campaign.test.ts and scripts/restart-campaign.ts).
 //
+// Steps: insert / replace / delete (colliding keys, so duplicates and misses happen),
+// multi-statement transactions (`campaign.batch`, restart-campaign-init.mjs: several
+// statements, the same key more than once, sometimes aborted or failing on a duplicate),
+// bulk transactions of hundreds of rows, create/drop space, create index, truncate,
+// box.snapshot(), box.cfg{checkpoint_count}, and stops: SIGTERM or SIGKILL, idle or with
+// writes, DDL and a box.snapshot() in flight, a signal a few ms into a snapshot, and starts
+// interrupted on purpose (during bootstrap or recovery). Per sequence the config varies too
+// (wal_mode write/fsync, a tiny wal_max_size for frequent rotation, checkpoint_count).
+//
 // What a sequence proves after every restart:
 // - the server starts without force_recovery (a failed start is a failure, never retried);
 // - every acknowledged write is there, and nothing the server refused or never saw is;
-// - a multi-statement transaction (`campaign.batch`, restart-campaign-init.mjs) is all or
-//   nothing, whether it committed, failed, aborted or was in flight at a SIGKILL/SIGTERM;
-// - a write in flight at a signal is wholly present or wholly absent, and present if it was
-//   acknowledged, even when the reply arrived after the signal was sent;
-// - no `.inprogress` file survives a start, and a clean stop leaves no "wasn't correctly
-//   closed" warning for the next start.
-// Writes in flight at a signal touch pairwise distinct keys, so each one's outcome can be read
-// off the recovered rows independently of the others. What is not modelled: wal_mode 'none'
-// (it loses everything after the last checkpoint on a crash by design) and OS crashes.
+// - a multi-statement transaction is all or nothing, whether it committed, failed, aborted
+//   or was in flight at a signal, and a failed one leaves nothing visible even before;
+// - a write or DDL request in flight at a signal is wholly present or wholly absent, and
+//   present if it was acknowledged, even when the reply arrived after the signal was sent;
+// - no `.inprogress` file survives a start (each stray one is logged), a clean stop exits 0
+//   and leaves no "wasn't correctly closed" warning for the next start, and after a
+//   box.snapshot() at most checkpoint_count snapshots remain.
+// Writes in flight at a signal touch pairwise distinct keys (and DDL in flight a space no
+// other write of that signal touches), so each outcome can be read off the recovered state
+// independently. Not modelled: wal_mode 'none' (it loses everything after the last checkpoint
+// on a crash by design) and OS crashes (page-cache loss).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,6 +45,9 @@ const KEY_RANGE = 40;
 /** Keys of writes in flight at a signal start here, so they never collide with others. */
 const FRESH_KEY_BASE = 1_000_000;
 const SPACES_MAX = 4;
+/** Keys of bulk transactions (hundreds of rows: bigger snapshots, bigger xlog writes). */
+const BULK_KEY_BASE = 2_000_000;
+const BULK_KEY_RANGE = 2000;
 const ER_TUPLE_FOUND = 3;
 
 type Tuple = [number, string, number];
@@ -54,10 +68,17 @@ interface Effect {
   readonly after: Tuple | undefined;
 }
 
-/** A write in flight at a signal: one statement or one transaction. */
+/** DDL in flight at a signal: applied wholly or not at all. */
+interface DdlEffect {
+  readonly kind: 'drop' | 'create_index' | 'truncate';
+  readonly space: string;
+}
+
+/** A write in flight at a signal: one statement, one transaction or one DDL request. */
 interface InFlight {
   readonly label: string;
   readonly effects: readonly Effect[];
+  readonly ddl?: DdlEffect;
   /** acked: a success reply; rejected: an error reply; unknown: no reply (connection lost). */
   outcome: 'acked' | 'rejected' | 'unknown';
 }
@@ -66,6 +87,8 @@ export interface CampaignStats {
   sequences: number;
   steps: number;
   starts: number;
+  /** Starts interrupted by a signal on purpose (during recovery or just after). */
+  interruptedStarts: number;
   failedStarts: number;
   /** Acknowledged statements whose effect was checked after a restart. */
   writesChecked: number;
@@ -83,6 +106,7 @@ export function emptyStats(): CampaignStats {
     sequences: 0,
     steps: 0,
     starts: 0,
+    interruptedStarts: 0,
     failedStarts: 0,
     writesChecked: 0,
     inFlightResolved: 0,
@@ -171,7 +195,8 @@ export class ServerProcess {
     );
   }
 
-  static async start(dataDir: string, configPath: string): Promise<StartResult> {
+  /** Spawns `tarantype start` on `dataDir`; `ready` resolves at "ready to accept requests". */
+  static spawn(dataDir: string, configPath: string): ServerProcess {
     const child = spawn(
       process.execPath,
       [
@@ -191,8 +216,6 @@ export class ServerProcess {
     );
     const server = new ServerProcess(child);
     let buffer = '';
-    let ready: () => void = () => {};
-    const readyPromise = new Promise<void>((resolve) => (ready = resolve));
     child.stderr!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       const lines = buffer.split('\n');
@@ -201,16 +224,27 @@ export class ServerProcess {
       for (const line of lines) {
         const bound = /binary: bound to [\d.]+:(\d+)/.exec(line);
         if (bound !== null) server.port = Number(bound[1]);
-        if (line.includes('ready to accept requests')) ready();
+        if (line.includes('ready to accept requests')) server.markReady();
+        for (const listener of server.lineListeners) listener(line);
       }
     });
     child.stderr!.on('end', () => {
       if (buffer !== '') server.log.push(buffer);
       buffer = '';
     });
+    return server;
+  }
+
+  private readonly lineListeners: Array<(line: string) => void> = [];
+  private markReady: () => void = () => {};
+  readonly ready = new Promise<void>((resolve) => (this.markReady = resolve));
+
+  /** Spawns and waits until it is ready, has exited or START_TIMEOUT_MS passed. */
+  static async start(dataDir: string, configPath: string): Promise<StartResult> {
+    const server = ServerProcess.spawn(dataDir, configPath);
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
-      readyPromise.then(() => 'ready' as const),
+      server.ready.then(() => 'ready' as const),
       server.exited.then(() => 'exited' as const),
       new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), START_TIMEOUT_MS);
@@ -219,7 +253,7 @@ export class ServerProcess {
     clearTimeout(timer);
     if (outcome === 'ready' && server.port !== 0) return { server, log: server.log };
     if (outcome !== 'exited') {
-      child.kill('SIGKILL');
+      server.child.kill('SIGKILL');
       await server.exited;
     }
     return {
@@ -229,6 +263,18 @@ export class ServerProcess {
           : `exited with code ${server.exitCode} signal ${server.exitSignal} before it was ready`,
       log: server.log,
     };
+  }
+
+  /** Resolves at the first log line (from now on) that matches `pattern`. */
+  nextLine(pattern: RegExp): Promise<string> {
+    return new Promise((resolve) => {
+      const listener = (line: string) => {
+        if (!pattern.test(line)) return;
+        this.lineListeners.splice(this.lineListeners.indexOf(listener), 1);
+        resolve(line);
+      };
+      this.lineListeners.push(listener);
+    });
   }
 
   /** Sends `signal` and waits for the exit (SIGKILL after STOP_TIMEOUT_MS). */
@@ -389,16 +435,7 @@ export class Sequence {
     }
     this.server = result.server;
     const log = result.log;
-    // A file a SIGKILL left without its EOF marker keeps warning at every start until GC
-    // removes it (so does Tarantool 2.6). After a clean stop no other file may warn.
-    const warned = log
-      .map((l) => /file `([^`]+)` wasn't correctly closed/.exec(l)?.[1])
-      .filter((path) => path !== undefined);
-    if (this.lastStop !== 'SIGKILL')
-      for (const path of warned)
-        if (!this.uncleanXlogs.has(path))
-          this.fail(`after a clean stop the start says ${path} was not correctly closed`);
-    for (const path of warned) this.uncleanXlogs.add(path);
+    this.checkUncleanWarnings(log);
     for (const file of stray)
       if (!log.some((l) => l.includes(join(this.dataDir, file))))
         this.fail(`the start did not log the removal of the stray ${file}`);
@@ -413,6 +450,21 @@ export class Sequence {
       connectTimeoutMs: REQUEST_TIMEOUT_MS,
     });
     await this.verify();
+  }
+
+  /**
+   * A file a SIGKILL left without its EOF marker keeps warning at every start until GC
+   * removes it (so does Tarantool 2.6). After a clean stop no other file may warn.
+   */
+  private checkUncleanWarnings(log: readonly string[]): void {
+    const warned = log
+      .map((l) => /file `([^`]+)` wasn't correctly closed/.exec(l)?.[1])
+      .filter((path) => path !== undefined);
+    if (this.lastStop !== 'SIGKILL')
+      for (const path of warned)
+        if (!this.uncleanXlogs.has(path))
+          this.fail(`after a clean stop the start says ${path} was not correctly closed`);
+    for (const path of warned) this.uncleanXlogs.add(path);
   }
 
   private configYaml(): string {
@@ -442,6 +494,12 @@ export class Sequence {
     const [spaceRows] = (await this.call('box.space._space:select')) as [unknown[][]];
     const user = spaceRows.filter((t) => (t[0] as number) >= 512);
     const names = user.map((t) => String(t[2])).sort();
+    const ddl = this.inFlight.find((w) => w.ddl !== undefined);
+    if (ddl?.ddl?.kind === 'drop') {
+      const applied = !names.includes(ddl.ddl.space);
+      this.resolveDdl(ddl, applied);
+      if (applied) this.spaces.delete(ddl.ddl.space);
+    }
     const expected = [...this.spaces.keys()].sort();
     if (JSON.stringify(names) !== JSON.stringify(expected))
       this.fail(
@@ -456,11 +514,22 @@ export class Sequence {
         .filter((i) => i[0] === row[0])
         .sort((a, b) => (a[1] as number) - (b[1] as number))
         .map((i) => String(i[2]));
+      if (ddl?.ddl?.kind === 'create_index' && ddl.ddl.space === name) {
+        const applied = indexes.includes('sk');
+        this.resolveDdl(ddl, applied);
+        if (applied) model.indexes.push('sk');
+      }
       if (JSON.stringify(indexes) !== JSON.stringify(model.indexes))
         this.fail(
           `indexes of ${name}: ${JSON.stringify(indexes)}, expected ${JSON.stringify(model.indexes)}`,
         );
       const [tuples] = (await this.call(`box.space.${name}:select`)) as [Tuple[]];
+      if (ddl?.ddl?.kind === 'truncate' && ddl.ddl.space === name) {
+        // The model had rows (a truncate of an empty space is never sent in flight).
+        const applied = tuples.length === 0;
+        this.resolveDdl(ddl, applied);
+        if (applied) model.rows.clear();
+      }
       observed.set(name, new Map(tuples.map((t) => [t[0], t])));
     }
     this.resolveInFlight(observed);
@@ -493,9 +562,21 @@ export class Sequence {
     this.acknowledgedSinceCheck = 0;
   }
 
+  private resolveDdl(write: InFlight, applied: boolean): void {
+    if (write.outcome === 'acked' && !applied) {
+      this.stats.lost++;
+      this.fail(`${write.label} was acknowledged before the signal and is not there`);
+    }
+    if (write.outcome === 'rejected' && applied)
+      this.fail(`${write.label} was refused with an error and happened`);
+    this.stats.inFlightResolved++;
+    if (write.outcome === 'acked') this.acknowledgedSinceCheck++;
+  }
+
   /** Each write in flight at the last signal: wholly applied or wholly absent. */
   private resolveInFlight(observed: Map<string, Map<number, Tuple>>): void {
     for (const write of this.inFlight) {
+      if (write.ddl !== undefined) continue;
       const states = write.effects.map((e) => {
         const got = observed.get(e.space)?.get(e.key);
         if (sameTuple(got, e.after)) return 'after';
@@ -531,7 +612,9 @@ export class Sequence {
    */
   async stop(
     signal: StopKind,
-    load: { writes: number; delayMs?: number; afterAcks?: number } | undefined = undefined,
+    load:
+      | { writes: number; delayMs?: number; afterAcks?: number; snapshot?: boolean }
+      | undefined = undefined,
   ): Promise<void> {
     const server = this.server;
     if (server === undefined) this.fail('stop while stopped');
@@ -542,8 +625,27 @@ export class Sequence {
       let acks = 0;
       let onAck: () => void = () => {};
       const acked = new Promise<void>((resolve) => (onAck = resolve));
-      for (let i = 0; i < load.writes; i++) {
-        const { write, run } = this.inFlightWrite(used);
+      const ddl = this.rng.chance(0.3) ? this.inFlightDdl() : undefined;
+      const ddlAt = this.rng.int(0, load.writes);
+      const candidates = [...this.spaces.values()].filter((space) => space.name !== ddl?.space);
+      const snapshotAt = load.snapshot === true ? this.rng.int(0, load.writes) : -1;
+      for (let i = 0; i <= load.writes; i++) {
+        if (i === snapshotAt) {
+          // A checkpoint racing the writes and the signal: its outcome changes no row.
+          const snapshot = this.client!.call('box.snapshot', [], { timeoutMs: REQUEST_TIMEOUT_MS });
+          pending.push(
+            snapshot.then(
+              () => {},
+              () => {},
+            ),
+          );
+        }
+        let next: { write: InFlight; run: () => Promise<unknown> } | undefined;
+        if (i === ddlAt && ddl !== undefined) next = this.inFlightDdlWrite(ddl);
+        else if (i < load.writes && candidates.length > 0)
+          next = this.inFlightWrite(used, candidates);
+        if (next === undefined) continue;
+        const { write, run } = next;
         writes.push(write);
         pending.push(
           run().then(
@@ -562,7 +664,7 @@ export class Sequence {
         await new Promise((resolve) => setTimeout(resolve, load.delayMs));
     }
     this.step(
-      `${signal}${load === undefined ? '' : ` with ${writes.length} writes in flight (${load.afterAcks === undefined ? `after ${load.delayMs ?? 0} ms` : `after ${load.afterAcks} acks`}): ${writes.map((w) => w.label).join('; ')}`}`,
+      `${signal}${load === undefined ? '' : ` with ${writes.length} writes${load.snapshot === true ? ' and box.snapshot()' : ''} in flight (${load.afterAcks === undefined ? `after ${load.delayMs ?? 0} ms` : `after ${load.afterAcks} acks`}): ${writes.map((w) => w.label).join('; ')}`}`,
     );
     const { code, timedOut } = await server.stop(signal);
     await Promise.allSettled(pending);
@@ -572,40 +674,127 @@ export class Sequence {
     this.server = undefined;
     this.inFlight = writes;
     this.lastStop = signal;
-    if (signal === 'SIGTERM') {
-      if (timedOut) this.fail(`SIGTERM: no exit within ${STOP_TIMEOUT_MS} ms`);
-      if (code !== 0) this.fail(`SIGTERM: exit code ${code}, expected 0`);
-      if (!server.log.some((l) => l.includes('stopped: the xlog is closed')))
-        this.fail('SIGTERM: no "stopped: the xlog is closed" in the log');
-      const left = (await this.files()).filter((f) => f.endsWith('.inprogress'));
-      if (left.length > 0) this.fail(`.inprogress files after a clean stop: ${left.join(', ')}`);
-    }
+    if (signal === 'SIGTERM') await this.checkCleanStop(server, code, timedOut);
   }
 
-  /** SIGKILL `delayMs` after box.snapshot() was called (the snapshot may be half written). */
-  async killDuringSnapshot(delayMs: number): Promise<void> {
+  /**
+   * `signal` `delayMs` after box.snapshot() was called: a SIGKILL may leave the snapshot half
+   * written (.snap.inprogress); a SIGTERM lets it finish or fail, and then stops cleanly.
+   */
+  async signalDuringSnapshot(signal: StopKind, delayMs: number): Promise<void> {
     const server = this.server;
     if (server === undefined || this.client === undefined) this.fail('snapshot while stopped');
-    this.step(`SIGKILL ${delayMs} ms into box.snapshot()`);
+    this.step(`${signal} ${delayMs} ms into box.snapshot()`);
     const snapshot = this.client.call('box.snapshot', [], { timeoutMs: REQUEST_TIMEOUT_MS });
     snapshot.catch(() => {});
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-    await server.stop('SIGKILL');
+    const { code, timedOut } = await server.stop(signal);
     await snapshot.catch(() => {});
     this.client.destroy();
     this.client = undefined;
     this.lastLog = server.log;
     this.server = undefined;
-    this.lastStop = 'SIGKILL';
+    this.lastStop = signal;
+    if (signal === 'SIGTERM') await this.checkCleanStop(server, code, timedOut);
+  }
+
+  /**
+   * A start interrupted on purpose: `signal` `delayMs` after the spawn, or after the first log
+   * line matching `after`, or at "ready" if that comes first. Recovery repairs
+   * files (truncates a torn tail, removes leftovers): a signal in the middle must not break
+   * the next start.
+   */
+  async interruptedStart(signal: StopKind, delayMs: number, after?: RegExp): Promise<void> {
+    if (this.running) this.fail('start while running');
+    this.step(
+      `${signal} ${delayMs} ms ${after === undefined ? 'into a start' : `after the log line ${after}`}`,
+    );
+    await writeFile(join(this.dir, 'config.yaml'), this.configYaml());
+    this.stats.interruptedStarts++;
+    const server = ServerProcess.spawn(this.dataDir, join(this.dir, 'config.yaml'));
+    const sleep = () => new Promise((resolve) => setTimeout(resolve, delayMs));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      after === undefined ? sleep() : server.nextLine(after).then(sleep),
+      server.ready,
+      server.exited,
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, START_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (server.exitCode !== undefined) {
+      this.lastLog = server.log;
+      this.stats.failedStarts++;
+      this.fail(`start failed before the signal: exit code ${server.exitCode}`);
+    }
+    const { code, timedOut } = await server.stop(signal);
+    this.lastLog = server.log;
+    this.checkUncleanWarnings(server.log);
+    if (server.log.some((l) => l.includes('cannot start')))
+      this.fail('the interrupted start failed on its own ("cannot start")');
+    // A SIGTERM before Node installed the handler kills the process like a SIGKILL.
+    const clean =
+      signal === 'SIGTERM' &&
+      code === 0 &&
+      !timedOut &&
+      server.log.some((l) => l.includes('stopped:'));
+    if (signal === 'SIGTERM' && code === 0 && !clean)
+      this.fail('SIGTERM during a start: exit 0 without "stopped: the xlog is closed"');
+    this.lastStop = clean ? 'SIGTERM' : 'SIGKILL';
+    if (clean) await this.checkCleanStop(server, code, timedOut);
+  }
+
+  private async checkCleanStop(
+    server: ServerProcess,
+    code: number | null,
+    timedOut: boolean,
+  ): Promise<void> {
+    if (timedOut) this.fail(`SIGTERM: no exit within ${STOP_TIMEOUT_MS} ms`);
+    if (code !== 0) this.fail(`SIGTERM: exit code ${code}, expected 0`);
+    if (!server.log.some((l) => l.includes('stopped: the xlog is closed')))
+      this.fail('SIGTERM: no "stopped: the xlog is closed" in the log');
+    const left = (await this.files()).filter((f) => f.endsWith('.inprogress'));
+    if (left.length > 0) this.fail(`.inprogress files after a clean stop: ${left.join(', ')}`);
+  }
+
+  private inFlightDdl(): DdlEffect | undefined {
+    const space = this.randomSpace();
+    if (space === undefined) return undefined;
+    const kinds: DdlEffect['kind'][] = ['drop'];
+    if (!space.indexes.includes('sk')) kinds.push('create_index');
+    if (space.rows.size > 0) kinds.push('truncate');
+    return { kind: this.rng.pick(kinds), space: space.name };
+  }
+
+  private inFlightDdlWrite(ddl: DdlEffect): { write: InFlight; run: () => Promise<unknown> } {
+    const write: InFlight = {
+      label: `${ddl.kind} ${ddl.space}`,
+      effects: [],
+      ddl,
+      outcome: 'unknown',
+    };
+    const client = this.client!;
+    const run = () =>
+      ddl.kind === 'create_index'
+        ? client.call(`box.space.${ddl.space}:create_index`, [
+            'sk',
+            { parts: [2, 'string'], unique: false },
+          ])
+        : client.call(`box.space.${ddl.space}:${ddl.kind}`);
+    return { write, run };
   }
 
   /** A write for a signal's load: keys distinct from every other write of the same load. */
-  private inFlightWrite(used: Set<string>): { write: InFlight; run: () => Promise<unknown> } {
+  private inFlightWrite(
+    used: Set<string>,
+    spaces: readonly SpaceModel[],
+  ): { write: InFlight; run: () => Promise<unknown> } {
     const effects: Effect[] = [];
     const statements: [string, string, unknown][] = [];
-    const count = this.rng.chance(0.4) ? this.rng.int(2, 8) : 1;
+    const count = this.rng.chance(0.4) ? this.rng.int(2, this.rng.chance(0.2) ? 60 : 8) : 1;
     for (let i = 0; i < count; i++) {
-      const space = this.randomSpace()!;
+      const space = this.rng.pick(spaces);
       const existing = [...space.rows.keys()].filter((k) => !used.has(`${space.name}/${k}`));
       const kind =
         existing.length === 0 ? 'insert' : this.rng.pick(['insert', 'insert', 'replace', 'delete']);
@@ -622,9 +811,11 @@ export class Sequence {
       }
     }
     const label =
-      count === 1
-        ? `${statements[0]![1]} ${statements[0]![0]}[${effects[0]!.key}]`
-        : `batch of ${count} (${statements.map((s) => `${s[1]} ${s[0]}[${effects[statements.indexOf(s)]!.key}]`).join(', ')})`;
+      count > 10
+        ? `batch of ${count} (${statements[0]![1]} ${statements[0]![0]}[${effects[0]!.key}] …)`
+        : count === 1
+          ? `${statements[0]![1]} ${statements[0]![0]}[${effects[0]!.key}]`
+          : `batch of ${count} (${statements.map((s) => `${s[1]} ${s[0]}[${effects[statements.indexOf(s)]!.key}]`).join(', ')})`;
     const write: InFlight = { label, effects, outcome: 'unknown' };
     const client = this.client!;
     const run = () => {
@@ -688,28 +879,46 @@ export class Sequence {
     const count = options.statements ?? this.rng.int(2, 6);
     const abort = options.abort ?? this.rng.chance(0.2);
     const statements: [string, string, unknown][] = [];
-    const effects: Effect[] = [];
-    const used = new Set<string>();
+    // Statements may hit one key several times (insert, delete, insert again …): the model
+    // applies them in order, and a rollback must undo them in reverse order to the original.
+    const current = new Map<
+      string,
+      { space: string; key: number; before: Tuple | undefined; now: Tuple | undefined }
+    >();
     let duplicate = false;
     for (let i = 0; i < count; i++) {
-      const space = this.randomSpace()!;
-      let k = this.rng.int(1, KEY_RANGE);
-      for (let tries = 0; used.has(`${space.name}/${k}`) && tries < 100; tries++)
-        k = this.rng.int(1, KEY_RANGE);
-      if (used.has(`${space.name}/${k}`)) continue;
-      used.add(`${space.name}/${k}`);
+      const reuse = current.size > 0 && this.rng.chance(0.3);
+      const space = reuse
+        ? this.spaces.get(this.rng.pick([...current.values()]).space)!
+        : this.randomSpace()!;
+      const k = reuse
+        ? this.rng.pick([...current.values()].filter((c) => c.space === space.name)).key
+        : this.rng.int(1, KEY_RANGE);
+      const id = `${space.name}/${k}`;
+      const state = current.get(id) ?? {
+        space: space.name,
+        key: k,
+        before: space.rows.get(k),
+        now: space.rows.get(k),
+      };
+      current.set(id, state);
       const kind = this.rng.pick(['insert', 'insert', 'replace', 'delete']);
-      const before = space.rows.get(k);
       if (kind === 'delete') {
         statements.push([space.name, 'delete', [k]]);
-        effects.push({ space: space.name, key: k, before, after: undefined });
+        state.now = undefined;
       } else {
         const tuple = this.tuple(k);
-        if (kind === 'insert' && before !== undefined) duplicate = true;
+        if (kind === 'insert' && state.now !== undefined) duplicate = true;
         statements.push([space.name, kind, tuple]);
-        effects.push({ space: space.name, key: k, before, after: tuple });
+        state.now = tuple;
       }
     }
+    const effects: Effect[] = [...current.values()].map((c) => ({
+      space: c.space,
+      key: c.key,
+      before: c.before,
+      after: c.now,
+    }));
     const fails = duplicate || abort;
     this.step(
       `batch ${JSON.stringify(statements)}${abort ? ' (abort)' : ''}${duplicate ? ' (duplicate insert)' : ''}`,
@@ -736,6 +945,21 @@ export class Sequence {
     if ((result as [number])[0] !== statements.length)
       this.fail(`batch returned ${JSON.stringify(result)}`);
     for (const e of effects) this.acknowledge(this.spaces.get(e.space)!, e.key, e.after);
+  }
+
+  /** One transaction of `count` replaces of bulk keys (hundreds of rows, big WAL writes). */
+  async bulk(count: number, spaceName?: string): Promise<void> {
+    const space = this.spaceOrFail(spaceName);
+    const keys = new Set<number>();
+    while (keys.size < count) keys.add(BULK_KEY_BASE + this.rng.int(0, BULK_KEY_RANGE - 1));
+    const tuples = [...keys].map((k) => this.tuple(k));
+    this.step(`bulk: ${count} replaces into ${space.name} in one transaction`);
+    const [applied] = await this.expect(
+      this.call('campaign.batch', [tuples.map((t) => [space.name, 'replace', t]), false]),
+      false,
+    );
+    if (applied !== count) this.fail(`bulk batch returned ${String(applied)}`);
+    for (const t of tuples) this.acknowledge(space, t[0], t);
   }
 
   async createSpace(): Promise<void> {
@@ -841,20 +1065,41 @@ export class Sequence {
       [1, () => this.truncate()],
       [6, () => this.snapshot()],
       [2, () => this.checkpointCount(rng.int(1, 3))],
-      [4, () => this.stop('SIGTERM')],
-      [3, () => this.stop('SIGTERM', { writes: rng.int(1, 6), delayMs: rng.int(0, 3) })],
-      [2, () => this.stop('SIGKILL')],
+      [2, () => this.stop('SIGTERM')],
       [
-        5,
+        3,
+        () =>
+          this.stop('SIGTERM', {
+            writes: rng.int(1, 6),
+            delayMs: rng.int(0, 3),
+            snapshot: rng.chance(0.3),
+          }),
+      ],
+      [1.5, () => this.stop('SIGKILL')],
+      [
+        4,
         () =>
           this.stop(
             'SIGKILL',
             rng.chance(0.5)
-              ? { writes: rng.int(1, 8), delayMs: rng.int(0, 5) }
-              : { writes: rng.int(2, 8), afterAcks: rng.int(1, 2) },
+              ? { writes: rng.int(1, 8), delayMs: rng.int(0, 5), snapshot: rng.chance(0.3) }
+              : { writes: rng.int(2, 8), afterAcks: rng.int(1, 2), snapshot: rng.chance(0.3) },
           ),
       ],
-      [2, () => this.killDuringSnapshot(rng.int(0, 8))],
+      [2, () => this.signalDuringSnapshot('SIGKILL', rng.int(0, 8))],
+      [1, () => this.signalDuringSnapshot('SIGTERM', rng.int(0, 4))],
+      [2, () => this.bulk(rng.int(50, 400))],
+      [
+        1.5,
+        async () => {
+          await this.stop(rng.chance(0.5) ? 'SIGKILL' : 'SIGTERM');
+          await this.interruptedStart(
+            rng.chance(0.7) ? 'SIGKILL' : 'SIGTERM',
+            rng.int(0, 30),
+            rng.chance(0.7) ? /recovery start/ : undefined,
+          );
+        },
+      ],
     ];
     const total = choices.reduce((sum, [weight]) => sum + weight, 0);
     let at = rng.next() * total;
@@ -890,6 +1135,14 @@ export async function runRandomSequence(
   const sequence = new Sequence({ seed, ...options });
   try {
     await sequence.open();
+    // Sometimes the very first start (bootstrap: the first snapshot, the credentials) is
+    // killed first; the next start must bootstrap or recover whatever it left.
+    if (sequence.rng.chance(0.15))
+      await sequence.interruptedStart(
+        'SIGKILL',
+        sequence.rng.int(0, 15),
+        /initializing an empty data directory/,
+      );
     await sequence.start();
     while (sequence.stats.steps < steps - 2 || !sequence.running) await sequence.randomStep();
     await sequence.stop(sequence.rng.chance(0.5) ? 'SIGKILL' : 'SIGTERM');
@@ -951,6 +1204,7 @@ export function formatStats(stats: CampaignStats): string {
     ['sequences', stats.sequences],
     ['steps', stats.steps],
     ['starts', stats.starts],
+    ['interrupted starts', stats.interruptedStarts],
     ['failed starts', stats.failedStarts],
     ['acknowledged writes checked', stats.writesChecked],
     ['in-flight writes resolved', stats.inFlightResolved],
