@@ -196,6 +196,37 @@ describe('JOIN', () => {
     ]);
   });
 
+  it('rows written during the initial stage come as final data, rows after stop do not', async () => {
+    const { master, server } = setup();
+    master.wal.append(1, [{ body: insertBody(512, [1]) }]);
+    master.joinBatchDelayMs = 5;
+    const channel = new MemoryChannel();
+    const joining = server.handle(session(), request(encodeJoin(REPLICA)), channel);
+    // Two writes while the read view is being sent.
+    await sleep(2);
+    master.wal.append(1, [{ body: insertBody(512, [2]) }, { body: insertBody(512, [3]) }]);
+    master.wal.append(1, [{ body: insertBody(512, [4]) }]);
+    await joining;
+    master.wal.append(1, [{ body: insertBody(512, [5]) }]);
+    const rows = channel.rows();
+    const markers = rows.flatMap((row, i) => (row.type === IprotoType.OK ? [i] : []));
+    expect(markers.map((i) => decodeVclockBody(rows[i]!.body).toString())).toEqual([
+      '{1: 1}',
+      '{1: 5}',
+      '{1: 5}',
+    ]);
+    const initial = rows.slice(markers[0]! + 1, markers[1]).map((row) => bodyOf(row).tuple[0]);
+    expect(initial).toContain(1);
+    expect(initial).not.toContain(2);
+    const final = rows.slice(markers[1]! + 1, markers[2]);
+    expect(final.map((row) => [row.lsn, row.is_commit, bodyOf(row).tuple[0]])).toEqual([
+      [2, false, 2],
+      [3, true, 3],
+      [4, true, 4],
+      [5, true, 2], // the _cluster registration [2, uuid]
+    ]);
+  });
+
   it('a registered uuid re-joins without a new _cluster row; checks come in 2.6 order', async () => {
     const { master, server } = setup();
     master.cluster.set(REPLICA, 2);
