@@ -110,6 +110,8 @@ export class ReplicaSet {
       gc: ports,
       replicationTimeoutS: () => box.cfgValues.replication_timeout,
       log,
+      // "at fd 18, aka 127.0.0.1:3301, peer of 127.0.0.1:58750", as 2.6 names a relay's socket.
+      socketName: (session) => ({ fd: session.fd, local: session.local, peer: session.peer }),
     });
   }
 

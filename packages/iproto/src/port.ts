@@ -49,6 +49,9 @@ export interface Session<U extends SessionUser = SessionUser> {
   readonly id: number;
   /** "address:port" of the client (box.session.peer()). */
   readonly peer: string;
+  /** The socket's fd and "address:port" of this end, for 2.6-style socket names in messages. */
+  readonly fd?: number | undefined;
+  readonly local?: string | undefined;
   /** The 32-byte salt of this connection's greeting (chap-sha1 uses the first 20 bytes). */
   readonly salt: Uint8Array;
   /** The authenticated user: guestUser() until a successful AUTH. */

@@ -116,6 +116,18 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
   private closedResolve: (() => void) | undefined;
   readonly closedPromise: Promise<void>;
 
+  /** The socket's fd while it is open (Session.fd: "called on fd 18, aka …"). */
+  get fd(): number | undefined {
+    const handle = (this.socket as unknown as { _handle?: { fd?: number } | null })._handle;
+    return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+  }
+
+  /** "address:port" of this end (Session.local). */
+  get local(): string | undefined {
+    const { localAddress, localPort } = this.socket;
+    return localAddress === undefined ? undefined : `${localAddress}:${localPort}`;
+  }
+
   constructor(
     readonly id: number,
     readonly peer: string,
