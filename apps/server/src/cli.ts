@@ -40,6 +40,26 @@ function logDestination(log: unknown): { destination?: NodeJS.WritableStream & W
   return { destination: createWriteStream(path, { flags: 'a' }) };
 }
 
+/**
+ * As `tarantool` with no instance file: with neither a port nor upstreams to serve and
+ * someone at a console (the terminal or --admin), the first box.cfg{…} typed creates or
+ * joins the database (the seed tutorial's first line), not the start.
+ */
+function startsUnconfigured(flags: StartFlags, cfg: Record<string, unknown>): boolean {
+  const replication = cfg.replication;
+  const hasReplication =
+    replication !== undefined &&
+    replication !== '' &&
+    !(Array.isArray(replication) && replication.length === 0);
+  const console = flags.console && process.stdin.isTTY === true;
+  return (
+    cfg.listen === undefined &&
+    !hasReplication &&
+    flags.init === undefined &&
+    (console || flags.admin !== undefined)
+  );
+}
+
 interface StartFlags {
   listen?: string;
   dataDir?: string;
@@ -126,6 +146,7 @@ async function start(flags: StartFlags): Promise<void> {
       ...(flags.init === undefined ? {} : { init: flags.init }),
       ...(credentials === undefined ? {} : { credentials }),
       consoleLanguage,
+      unconfigured: startsUnconfigured(flags, cfg),
     });
   } catch (error) {
     logger.error(`cannot start: ${(error as Error).message}`);

@@ -24,7 +24,8 @@ export class LanguageConsoleSession implements ConsoleSession {
   private readonly lua: LuaConsoleSession;
 
   constructor(
-    private readonly js: ConsoleEvaluator,
+    /** The JavaScript console (a new one once an unconfigured instance has its box). */
+    private readonly js: () => ConsoleEvaluator,
     runtime: LuaRuntime,
     public language: ConsoleLanguage = 'lua',
   ) {
@@ -44,7 +45,7 @@ export class LanguageConsoleSession implements ConsoleSession {
       this.language = language as ConsoleLanguage;
       return formatResults([true], 'lua');
     }
-    return this.language === 'lua' ? this.lua.evaluate(line) : this.js.evaluate(line);
+    return this.language === 'lua' ? this.lua.evaluate(line) : this.js().evaluate(line);
   }
 }
 

@@ -36,6 +36,12 @@ export interface InstanceOptions {
   readonly consoleLanguage?: ConsoleLanguage;
   /** os.exit() typed in a console or sent by EVAL; the default stops and exits the process. */
   readonly onExit?: (code: number) => void;
+  /**
+   * Start without a database, as `tarantool` does: the consoles work, box calls answer
+   * "Please call box.cfg{} first", and the first box.cfg{…} typed (merged over `cfg`)
+   * recovers or bootstraps, then listens and replicates.
+   */
+  readonly unconfigured?: boolean;
 }
 
 export interface InitContext {
@@ -95,29 +101,35 @@ export class Instance {
   /** box.cfg.listen as configured ('3301'), while box.info.listen is the bound address. */
   configuredListen: string | undefined;
 
+  private configuredBox: Box | undefined;
+  private configuring: Promise<void> | undefined;
+
   private constructor(
-    readonly box: Box,
     readonly logger: ServerLogger,
+    private readonly options: InstanceOptions,
   ) {
-    this.evaluator = new ConsoleEvaluator({
-      box,
-      instance: this,
-      functions: this.functions,
-      multi,
-    });
+    this.consoleLanguage = options.consoleLanguage ?? 'lua';
+    this.evaluator = new ConsoleEvaluator({ instance: this, functions: this.functions, multi });
+  }
+
+  /** The database; throws before the first box.cfg{} of an unconfigured start. */
+  get box(): Box {
+    if (this.configuredBox === undefined) throw new Error('Please call box.cfg{} first');
+    return this.configuredBox;
+  }
+
+  /** False until box.cfg{} ran (an unconfigured start). */
+  get configured(): boolean {
+    return this.configuredBox !== undefined;
   }
 
   static async start(options: InstanceOptions): Promise<Instance> {
-    const { logger } = options;
-    // An empty instance with replication joins inside Box.cfg; the upstreams' sync waits
-    // until the port listens, so that peers listing this instance can reach it meanwhile.
-    const box = await Box.cfg(options.cfg, { logger, waitForReplication: false });
-    const instance = new Instance(box, logger);
-    instance.consoleLanguage = options.consoleLanguage ?? 'lua';
+    const instance = new Instance(options.logger, options);
     instance.lua = await LuaRuntime.create({
-      box,
+      box: () => instance.configuredBox,
+      configure: (cfg) => instance.configure(cfg),
       functions: instance.functions,
-      logger,
+      logger: options.logger,
       configuredListen: () => instance.configuredListen,
       onExit:
         options.onExit ??
@@ -125,13 +137,50 @@ export class Instance {
           instance.stop().finally(() => process.exit(code));
         }),
     });
+    if (options.unconfigured === true) {
+      await instance.startAdmin();
+      return instance;
+    }
+    await instance.configure({});
+    return instance;
+  }
+
+  /**
+   * The first box.cfg{}: `typed` over the start options' cfg, then recovery or bootstrap, the
+   * init module, credentials, listen, replication, the admin console. Once only.
+   */
+  configure(typed: Readonly<Record<string, unknown>>): Promise<void> {
+    if (this.configuring !== undefined) return this.configuring.then(() => this.reconfigure(typed));
+    this.configuring = this.bootstrap({ ...this.options.cfg, ...typed });
+    return this.configuring;
+  }
+
+  private async bootstrap(cfg: Record<string, unknown>): Promise<void> {
+    const { options, logger } = this;
+    // An empty instance with replication joins inside Box.cfg; the upstreams' sync waits
+    // until the port listens, so that peers listing this instance can reach it meanwhile.
+    let box: Box;
     try {
-      if (options.init !== undefined) await instance.runInit(options.init);
+      box = await Box.cfg(cfg, { logger, waitForReplication: false });
+    } catch (error) {
+      // A refused first box.cfg{} may be typed again, as in Tarantool.
+      this.configuring = undefined;
+      throw error;
+    }
+    this.configuredBox = box;
+    this.evaluator = new ConsoleEvaluator({
+      box,
+      instance: this,
+      functions: this.functions,
+      multi,
+    });
+    try {
+      if (options.init !== undefined) await this.runInit(options.init);
       if (options.credentials !== undefined && !box.readOnly) {
         for (const change of await applyCredentials(box, options.credentials, logger))
           logger.info(`credentials: ${change}`);
       }
-      setCfgHook(box, (cfg) => instance.reconfigure(cfg));
+      setCfgHook(box, (cfg) => this.reconfigure(cfg));
       if (box.cfgValues.listen !== undefined) {
         const listen = box.cfgValues.listen;
         try {
@@ -139,22 +188,24 @@ export class Instance {
         } catch (error) {
           throw new Error(`listen '${listen}': ${(error as Error).message}`);
         }
-        await instance.listen(listen);
+        await this.listen(listen);
       }
       if (box.cfgValues.replication.length > 0)
         await box.replicaSet.configure(box.cfgValues.replication);
-      if (options.admin !== undefined) {
-        const admin = await startAdminConsole(() => instance.consoleSession(), options.admin);
-        instance.admin = admin;
-        instance.adminAddress = admin.address;
-        logger.info(`admin console: bound to ${admin.address}`);
-      }
+      await this.startAdmin();
     } catch (error) {
-      await instance.stop();
+      await this.stop();
       throw error;
     }
     logger.info('ready to accept requests');
-    return instance;
+  }
+
+  private async startAdmin(): Promise<void> {
+    if (this.options.admin === undefined || this.admin !== undefined) return;
+    const admin = await startAdminConsole(() => this.consoleSession(), this.options.admin);
+    this.admin = admin;
+    this.adminAddress = admin.address;
+    this.logger.info(`admin console: bound to ${admin.address}`);
   }
 
   private async runInit(path: string): Promise<void> {
@@ -259,7 +310,7 @@ export class Instance {
 
   /** A console session (interactive terminal, admin connection) in the instance's language. */
   consoleSession(): ConsoleSession {
-    return new LanguageConsoleSession(this.evaluator, this.lua, this.consoleLanguage);
+    return new LanguageConsoleSession(() => this.evaluator, this.lua, this.consoleLanguage);
   }
 
   /** Graceful stop (SIGTERM/SIGINT): idempotent. */
@@ -274,7 +325,8 @@ export class Instance {
       await this.server?.close({ timeoutMs: 3000 });
       await unbound;
       await this.admin?.close();
-      await this.box.close();
+      // Not waiting for a box.cfg{} in progress: a failing one calls stop() itself.
+      await this.configuredBox?.close();
       this.logger.info('stopped: the xlog is closed');
     })();
     return this.stopping;

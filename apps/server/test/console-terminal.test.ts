@@ -1,8 +1,10 @@
-// The interactive console in a real terminal: `tarantype start` runs in a tmux pane, the seed
-// tutorial's terminal-1 lines are typed with send-keys, and the pane must show Tarantool 2.6's
-// answers (reference §2, normalised), then os.exit() ends the process.
+// The interactive console in a real terminal: `tarantype start` (no listen: an unconfigured
+// start, as `tarantool`) runs in a tmux pane, the seed tutorial's terminal-1 lines are typed
+// with send-keys, starting with the box.cfg{} that creates the database, and the pane must
+// show Tarantool 2.6's answers (reference §2, normalised), then os.exit() ends the process.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -33,6 +35,14 @@ function steps(): Array<{ command: string; expected: string }> {
 
 const normalise = (text: string) =>
   text.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
 
 const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 
@@ -75,12 +85,21 @@ it.skipIf(!hasTmux && process.env.CI !== 'true')(
       '200',
       '-y',
       '50',
-      `node ${CLI} start --listen 127.0.0.1:0 --data-dir ${dir} 2>${log}; echo "exit=$?"; sleep 30`,
+      `node ${CLI} start --data-dir ${dir} 2>${log}; echo "exit=$?"; sleep 30`,
     );
     await waitFor((pane) => pane.includes('tarantype> '), 'the prompt');
     let seen = 0;
+    // Started without a listen port: the database is created by the first line typed,
+    // box.cfg{listen = 'localhost:3301'} (on a free port here, as tests share the machine).
+    const port = await freePort();
     for (const step of steps()) {
-      tmux('send-keys', '-t', session, '-l', step.command);
+      tmux(
+        'send-keys',
+        '-t',
+        session,
+        '-l',
+        step.command.replace('localhost:3301', `localhost:${port}`),
+      );
       tmux('send-keys', '-t', session, 'Enter');
       seen++;
       await waitFor((pane) => pane.split('\n...\n').length > seen, `the answer to ${step.command}`);
@@ -88,7 +107,10 @@ it.skipIf(!hasTmux && process.env.CI !== 'true')(
     tmux('send-keys', '-t', session, '-l', 'os.exit()');
     tmux('send-keys', '-t', session, 'Enter');
     const pane = await waitFor((p) => /exit=\d+/.test(p), 'the process to exit');
-    const transcript = normalise(pane.slice(pane.indexOf('tarantype> ')));
+    const transcript = normalise(pane.slice(pane.indexOf('tarantype> '))).replace(
+      `localhost:${port}`,
+      'localhost:3301',
+    );
     const expected = steps()
       .map((s) => `tarantype> ${s.command}\n${normalise(s.expected)}\n\n`)
       .join('');

@@ -37,7 +37,10 @@ export const ADMIN_USER: SessionUser = { id: UserId.ADMIN, name: 'admin' };
 const GUEST_USER: SessionUser = { id: UserId.GUEST, name: 'guest' };
 
 export interface LuaRuntimeOptions {
-  readonly box: Box;
+  /** The database; undefined until the first box.cfg{} of an unconfigured start. */
+  readonly box: () => Box | undefined;
+  /** The first box.cfg{} of an unconfigured start (recovery or bootstrap, then the rest). */
+  readonly configure?: (options: Record<string, unknown>) => Promise<void>;
   readonly functions: FunctionRegistry;
   readonly logger: ServerLogger;
   /** box.cfg.listen as configured ('3301'); box.info.listen is the bound address. */
@@ -133,36 +136,41 @@ export class LuaRuntime {
 
   /** The JS functions the prelude captures (as `js`). Each returns plain data or a promise. */
   private bindings(): Record<string, unknown> {
-    const { box, logger } = this.options;
+    const { logger } = this.options;
+    const box = () => this.box();
     const withThread = (fn: (thread: LuaThread, ...args: unknown[]) => unknown) =>
       decorateFunction(fn, { receiveThread: true });
     return {
       call: withThread((thread, name, ...args) =>
         this.callBox(this.userOf(thread), String(name), args),
       ),
-      space: (name: unknown) => spaceDescriptor(box, name),
-      space_names: () => Object.keys(box.space).sort(),
+      space: (name: unknown) => spaceDescriptor(box(), name),
+      space_names: () => Object.keys(box().space).sort(),
       cfg: () => {
-        const cfg: Record<string, unknown> = { ...box.cfgValues };
+        const cfg: Record<string, unknown> = { ...box().cfgValues };
         const listen = this.options.configuredListen?.();
         if (listen !== undefined) cfg.listen = listen;
         return cfg;
       },
-      info: () => infoTable(box),
-      info_field: (name: unknown) => infoTable(box)[String(name)] ?? null,
+      info: () => infoTable(box()),
+      info_field: (name: unknown) => infoTable(box())[String(name)] ?? null,
       info_server: () => {
-        const info = box.info();
+        const info = box().info();
         return { lsn: info.lsn, ro: info.ro, uuid: info.uuid, id: info.id };
       },
-      info_memory: () => box.infoMemory(),
+      info_memory: () => box().infoMemory(),
       info_gc: () => {
-        const gc = box.infoGc() as { vclock?: object; checkpoints?: Array<{ vclock?: object }> };
+        const gc = box().infoGc() as { vclock?: object; checkpoints?: Array<{ vclock?: object }> };
         if (gc.vclock !== undefined) FLOW_STYLE.add(gc.vclock);
         for (const c of gc.checkpoints ?? []) if (c.vclock !== undefined) FLOW_STYLE.add(c.vclock);
         return gc;
       },
       once: (key: unknown) =>
-        settle(box.once(String(key), () => true).then((ran) => [ran === true])),
+        settle(
+          box()
+            .once(String(key), () => true)
+            .then((ran) => [ran === true]),
+        ),
       error_object: (code: unknown, ...args: unknown[]) => errorObject(code, args),
       error_custom: (table: unknown) => {
         const t = plainMap(table) as Record<string, unknown>;
@@ -203,12 +211,27 @@ export class LuaRuntime {
     };
   }
 
+  /** The database, or the error Tarantool gives before the first box.cfg{}. */
+  private box(): Box {
+    const box = this.options.box();
+    if (box === undefined) throw new Error('Please call box.cfg{} first');
+    return box;
+  }
+
   /** box.* by its Lua name, through lua-api.ts; sync results stay sync (no coroutine switch). */
   private callBox(user: SessionUser, name: string, args: unknown[]): unknown {
     try {
+      const configure = this.options.configure;
+      if (name === 'box.cfg' && this.options.box() === undefined && configure !== undefined) {
+        const options = plainMap(args[0] ?? {});
+        const map = Array.isArray(options) && options.length === 0 ? {} : options;
+        if (typeof map !== 'object' || map === null || Array.isArray(map))
+          throw new ClientError(ErrorCode.ER_ILLEGAL_PARAMS, 'options should be a table');
+        return settle(configure(map as Record<string, unknown>).then(() => []));
+      }
       const fn = resolveLuaFunction(name);
       if (fn === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_PROC, name);
-      const result = fn(this.options.box, user.id, args.map(plainMap));
+      const result = fn(this.box(), user.id, args.map(plainMap));
       if (result instanceof Promise) return settle(result);
       return { ok: true, values: result, n: result.length };
     } catch (error) {
