@@ -579,6 +579,20 @@ describe('applier', () => {
     expect(states).toEqual(['connect', 'connected', 'off']);
   });
 
+  it('goes on without a ballot when the master does not know VOTE', async () => {
+    const master = new ScriptedMaster(async (end) => {
+      expect((await end.next()).type).toBe(IprotoType.VOTE);
+      end.send(errorFrame(48, 'Unknown request type 68'));
+      expect((await end.next()).type).toBe(IprotoType.AUTH);
+      end.send(ok());
+      await end.acceptSubscribe(new Vclock());
+    });
+    const { applier } = makeApplier(master, joinedReplica());
+    applier.start();
+    await applier.waitFor(['follow']);
+    expect(applier.ballot).toBeUndefined();
+  });
+
   it('stop() closes the link and leaves the applier off', async () => {
     const master = new ScriptedMaster(async (end) => {
       await end.handshake();
