@@ -77,9 +77,10 @@ say(c.space.tester:insert{2, 'Tuple inserted on Terminal #2'})`,
       '[2,"Tuple inserted on Terminal #2"]',
     ]);
 
-    // Terminal 1: os.exit(). The replica's upstream: disconnected, EOF, then refused connects.
+    // Terminal 1: the master is killed (SIGKILL; the reference's os.exit() is §2b A). The
+    // replica's upstream: disconnected, EOF, then refused connects.
     const mark = r2.mark();
-    await m1.stop();
+    await m1.kill();
     await r2.waitLog(
       /applier\/replicator@127\.0\.0\.1:\d+ I> will retry every 0\.30 second$/,
       3000,
