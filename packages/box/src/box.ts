@@ -157,6 +157,11 @@ export class Box {
     this.replicaGc = new ReplicaGc(this.gcConsumers, fs, this.walDir, logger);
     this.replicationPorts = new BoxReplicationPorts(this);
     this.replicaSet = new ReplicaSet(this, replicationLogger(logger));
+    this.catalog.onClusterMemberAdded = (id, uuid) => {
+      // As 2.6: at bootstrap, on a master registering a replica, on a replica loading a join,
+      // and while recovering local files.
+      this.logger.info(`assigned id ${id} to replica ${uuid}`);
+    };
     this.catalog.onClusterMemberRemoved = (uuid) => {
       this.replicaGc.drop(uuid);
       void this.replicaSet.memberRemoved(uuid);

@@ -57,6 +57,8 @@ export class Catalog {
   onSpacesChanged: () => void = () => {};
   /** A member left `_cluster` (its row deleted or its uuid changed), once committed. */
   onClusterMemberRemoved: ((uuid: string) => void) | undefined;
+  /** A member joined `_cluster` (2.6 logs "assigned id N to replica <uuid>"), once committed. */
+  onClusterMemberAdded: ((id: number, uuid: string) => void) | undefined;
 
   constructor(private readonly maxTupleSizeBytes: () => number) {
     for (const row of SYSTEM_SPACE_ROWS) {
@@ -408,9 +410,14 @@ export class Catalog {
     if (newTuple !== undefined) this.cluster.set(newTuple[0] as number, newTuple[1] as string);
     const removed =
       oldTuple !== undefined && oldTuple[1] !== newTuple?.[1] ? (oldTuple[1] as string) : undefined;
+    const added =
+      newTuple !== undefined && newTuple[1] !== oldTuple?.[1]
+        ? { id: newTuple[0] as number, uuid: newTuple[1] as string }
+        : undefined;
     return {
       commit: () => {
         if (removed !== undefined) this.onClusterMemberRemoved?.(removed);
+        if (added !== undefined) this.onClusterMemberAdded?.(added.id, added.uuid);
       },
       rollback: () => {
         if (newTuple !== undefined) this.cluster.delete(newTuple[0] as number);

@@ -134,6 +134,7 @@ export class ReplicaSet {
       sink: ports,
       ...(bootstrap === undefined ? {} : { bootstrap }),
       replicationTimeoutS: () => config().replication_timeout,
+      connectTimeoutS: () => config().replication_connect_timeout,
       replicationSyncLagS: () => config().replication_sync_lag,
       transactionsInFlightMax: APPLIER_TRANSACTIONS_IN_FLIGHT,
       log: this.log,
