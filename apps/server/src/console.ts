@@ -202,7 +202,11 @@ export function startInteractiveConsole(
         rl.close();
         return;
       }
-      process.stdout.write(await session.evaluate(line));
+      process.stdout.write(
+        await session
+          .evaluate(line)
+          .catch((error: Error) => formatResults([new Map([['error', error.message]])], 'lua')),
+      );
       rl.setPrompt(session.incomplete ? CONTINUATION_PROMPT : prompt);
       rl.resume();
       rl.prompt();
@@ -231,7 +235,9 @@ export async function startAdminConsole(
     rl.on('line', (line) => {
       chain = chain.then(async () => {
         if (socket.destroyed) return;
-        const text = await session.evaluate(line);
+        const text = await session
+          .evaluate(line)
+          .catch((error: Error) => formatResults([new Map([['error', error.message]])], 'lua'));
         if (text !== '') socket.write(text);
         else if (!session.incomplete) socket.write('---\n...\n\n');
       });

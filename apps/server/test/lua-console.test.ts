@@ -252,6 +252,11 @@ describe('an unconfigured start', () => {
       '---\n- error: Please call box.cfg{} first\n...\n\n',
     );
     expect(await session.evaluate('box.space._schema')).toMatch(/Please call box.cfg\{\} first/);
+    // Printing box.info / box.cfg runs their __serialize: an error, not a crash.
+    expect(await session.evaluate('box.info')).toBe(
+      '---\n- error: Please call box.cfg{} first\n...\n\n',
+    );
+    expect(await session.evaluate('box.cfg')).toMatch(/Please call box.cfg\{\} first/);
     expect(await session.evaluate('1 + 1')).toBe('---\n- 2\n...\n\n');
     expect(await session.evaluate("box.cfg{listen = '127.0.0.1:0'}")).toBe('---\n...\n\n');
     expect(started.configured).toBe(true);
@@ -267,5 +272,66 @@ describe('an unconfigured start', () => {
     expect(await session.evaluate('box.cfg{read_only = false}')).toBe('---\n...\n\n');
     await session.evaluate('\\set language js');
     expect(await session.evaluate('box.info().status')).toBe('---\n- running\n...\n\n');
+  });
+});
+
+describe('the seed tutorial in two consoles', () => {
+  it('terminal 2 joins terminal 1 with its first box.cfg{} and sees its tuple', {
+    timeout: 60_000,
+  }, async () => {
+    const logger = createLogger({ level: 5, format: 'plain', destination: new LogCapture() });
+    const { dir: dir2, cleanup: cleanup2 } = await tempDir();
+    const master = await Instance.start({
+      cfg: { work_dir: dir, checkpoint_interval: 0 },
+      logger,
+      unconfigured: true,
+    });
+    instance = master;
+    let replica: Instance | undefined;
+    try {
+      const t1 = master.consoleSession();
+      expect(await t1.evaluate("box.cfg{listen = '127.0.0.1:0'}")).toBe('---\n...\n\n');
+      const port = master.listenAddress!.split(':')[1];
+      for (const line of [
+        "box.schema.user.create('replicator', {password = 'password'})",
+        "box.schema.user.grant('replicator','execute','role','replication')",
+      ])
+        expect(await t1.evaluate(line), line).toBe('---\n...\n\n');
+      replica = await Instance.start({
+        cfg: { work_dir: dir2, checkpoint_interval: 0 },
+        logger,
+        unconfigured: true,
+      });
+      const t2 = replica.consoleSession();
+      expect(await t2.evaluate('box.cfg{')).toBe('');
+      expect(await t2.evaluate("  listen = '127.0.0.1:0',")).toBe('');
+      expect(await t2.evaluate(`  replication = 'replicator:password@localhost:${port}'`)).toBe('');
+      expect(await t2.evaluate('}')).toBe('---\n...\n\n');
+      expect(
+        normalise(await t2.evaluate("box.space._cluster:select({0}, {iterator = 'GE'})")),
+      ).toBe("---\n- - [1, '<uuid>']\n  - [2, '<uuid>']\n...\n\n");
+      await t1.evaluate("s = box.schema.space.create('tester')");
+      await t1.evaluate("i = s:create_index('primary', {})");
+      expect(await t1.evaluate("s:insert{1, 'Tuple inserted on Terminal #1'}")).toBe(
+        "---\n- [1, 'Tuple inserted on Terminal #1']\n...\n\n",
+      );
+      let seen = '';
+      for (let i = 0; i < 100 && !seen.includes('Terminal #1'); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        seen = await t2.evaluate(
+          "box.space.tester and box.space.tester:select({1}, {iterator = 'GE'})",
+        );
+      }
+      expect(seen).toBe("---\n- - [1, 'Tuple inserted on Terminal #1']\n...\n\n");
+      expect(await t2.evaluate("box.space.tester:insert{2, 'Tuple inserted on Terminal #2'}")).toBe(
+        "---\n- [2, 'Tuple inserted on Terminal #2']\n...\n\n",
+      );
+      expect(await t2.evaluate('box.info.replication[1].upstream.status')).toBe(
+        '---\n- follow\n...\n\n',
+      );
+    } finally {
+      await replica?.stop();
+      await cleanup2();
+    }
   });
 });

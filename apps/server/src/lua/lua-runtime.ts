@@ -82,7 +82,12 @@ export class LuaRuntime {
 
   /** One console statement, run as admin. */
   async console(code: string): Promise<ConsoleOutcome> {
-    return outcomeOf(await this.run('__tarantype_console', [code], ADMIN_USER));
+    try {
+      return outcomeOf(await this.run('__tarantype_console', [code], ADMIN_USER));
+    } catch (error) {
+      // An error outside the statement's protected call (a value that cannot cross into JS).
+      return { kind: 'error', error: (error as Error).message };
+    }
   }
 
   /** IPROTO_EVAL: the chunk's return values; a Lua error becomes a TarantoolError. */

@@ -362,7 +362,10 @@ function __tarantype_console(code)
   for i = 2, r.n do
     local v = r[i]
     if v == nil then v = NULL end
-    values[i - 1] = serialize(v)
+    -- __serialize may fail (box.info before box.cfg{}): an error to print, as any other.
+    local ok, s = xpcall(serialize, function(e) return e end, v)
+    if not ok then return {ok = false, error = error_value(s)} end
+    values[i - 1] = s
   end
   return {ok = true, values = values, n = r.n - 1}
 end
