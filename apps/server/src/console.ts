@@ -374,7 +374,8 @@ async function runBinaryConsole(
       }
       if (typeof text === 'string') {
         pending = [];
-        output.write(text);
+        // The document, then the empty line an interactive console prints after it.
+        output.write(text.endsWith('\n\n') ? text : `${text}\n`);
       }
       rl.setPrompt(pending.length > 0 ? CONTINUATION_PROMPT : prompt);
       rl.prompt();

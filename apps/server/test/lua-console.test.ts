@@ -2,6 +2,7 @@
 // normalising UUIDs, addresses, pids and times), Tarantool's net.box as an EVAL/CALL client
 // (conn:eval, the seed's create_index('primary', {}) over the wire, functions defined in Lua),
 // `tarantype connect host:port` over the binary port, and `\set language`.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { connect } from '@tarantype/iproto';
@@ -144,6 +145,9 @@ describe.skipIf(!hasTarantool && process.env.CI !== 'true')(
       await admin.evaluate("box.schema.user.create('reader', {password = 'pw'})");
       await admin.evaluate("box.schema.user.grant('reader', 'read', 'universe')");
       await admin.evaluate('function double(x) return x * 2, "twice" end');
+      // In _func with a grant: callable by a user without Execute on universe.
+      await admin.evaluate("box.schema.func.create('double')");
+      await admin.evaluate("box.schema.user.grant('reader', 'execute', 'function', 'double')");
       const out = await runLua(
         dir,
         `
@@ -152,6 +156,7 @@ describe.skipIf(!hasTarantool && process.env.CI !== 'true')(
       print('guest', pcall(guest.eval, guest, 'return 1'))
       local reader = net.connect('reader:pw@127.0.0.1:${port}')
       print('reader', pcall(reader.eval, reader, 'return 1'))
+      print('granted function', reader:call('double', {4}))
       local c = net.connect('ops:pw@127.0.0.1:${port}')
       print('id', c:eval('return box.info.id'))
       print('args', c:eval('local a, b, t = ... return b, a, t[2]', {1, 'two', {3, 4}}))
@@ -175,6 +180,7 @@ describe.skipIf(!hasTarantool && process.env.CI !== 'true')(
       expect(out).toEqual([
         "guest\tfalse\tExecute access to universe '' is denied for user 'guest'",
         "reader\tfalse\tExecute access to universe '' is denied for user 'reader'",
+        'granted function\t8\ttwice',
         'id\t1',
         'args\ttwo\t1\t4',
         'nil\ttrue',
@@ -189,6 +195,40 @@ describe.skipIf(!hasTarantool && process.env.CI !== 'true')(
         'lua function\t42\ttwice',
         expect.stringMatching(/^vclock\t\{"1":\d+\}$/),
       ]);
+    });
+  },
+);
+
+describe.skipIf(!hasTarantool && process.env.CI !== 'true')(
+  'tarantoolctl connect (needs tarantool)',
+  () => {
+    it('runs statements over the binary port as against Tarantool', {
+      timeout: 30_000,
+    }, async () => {
+      expect(hasTarantool, 'tarantool must be installed in CI').toBe(true);
+      let port: number;
+      ({ instance, port } = await startInstance(dir));
+      const admin = instance.consoleSession();
+      await admin.evaluate("box.schema.user.create('ops', {password = 'pw'})");
+      await admin.evaluate("box.schema.user.grant('ops', 'read,write,execute,create', 'universe')");
+      const run = (input: string) =>
+        new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+          const child = execFile(
+            'tarantoolctl',
+            ['connect', `ops:pw@127.0.0.1:${port}`],
+            { timeout: 20_000 },
+            (error, stdout, stderr) => (error ? reject(error) : resolve({ stdout, stderr })),
+          );
+          child.stdin?.end(input);
+        });
+      // Without a terminal, tarantoolctl sends its whole input as one statement.
+      expect(await run('box.info.id\n')).toEqual({
+        stdout: '---\n- 1\n...\n\n',
+        stderr: `connected to 127.0.0.1:${port}\n`,
+      });
+      expect(
+        normalise((await run("return box.space._cluster:select({0}, {iterator = 'GE'})\n")).stdout),
+      ).toBe("---\n- - [1, '<uuid>']\n...\n\n");
     });
   },
 );

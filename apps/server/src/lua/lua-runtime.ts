@@ -201,7 +201,8 @@ export class LuaRuntime {
       fiber_status: (fid: unknown) => this.fibers.get(Number(fid)) ?? 'dead',
       tuple_bsize: (fields: unknown) => encode(fields).length,
       tuple_tomap: (fields: unknown) => ({ ...(fields as unknown[]) }),
-      format: (record: unknown) => formatOutcome(outcomeOf(record as Record_)),
+      // require('console').eval: the document alone, as Tarantool's (the client adds the blank line).
+      format: (record: unknown) => formatOutcome(outcomeOf(record as Record_)).slice(0, -1),
       log: (level: unknown, text: unknown) => {
         const message = String(text);
         if (level === 'warn') logger.warn(message);
