@@ -155,7 +155,8 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
       );
     const lua = resolveLuaFunction(name);
     if (lua !== undefined) return lua(this.box, user.id, args);
-    if (this.lua?.hasFunction(name) === true) return this.lua.callFunction(name, args, user);
+    if (this.lua?.hasFunction(name) === true)
+      return this.lua.callFunction(name, args, user, session.id);
     throw new ClientError(ErrorCode.ER_NO_SUCH_PROC, name);
   }
 
@@ -167,7 +168,7 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
       this.box.catalog.access.check(user.id, Privilege.EXECUTE, 'universe', 0, '');
     if (this.lua === undefined)
       throw new ClientError(ErrorCode.ER_UNSUPPORTED, 'tarantype', 'EVAL without a Lua runtime');
-    return this.lua.eval(request.expr, decodeArray(request.args) as unknown[], user);
+    return this.lua.eval(request.expr, decodeArray(request.args) as unknown[], user, session.id);
   }
 
   /** Tarantool's access_check_func: a _func entry's Execute grant, else Execute on universe. */

@@ -159,6 +159,7 @@ describe.skipIf(!hasTarantool && process.env.CI !== 'true')(
       print('granted function', reader:call('double', {4}))
       local c = net.connect('ops:pw@127.0.0.1:${port}')
       print('id', c:eval('return box.info.id'))
+      print('session', c:eval('return box.session.user(), box.session.id() > 0'))
       print('args', c:eval('local a, b, t = ... return b, a, t[2]', {1, 'two', {3, 4}}))
       print('nil', c:eval('return nil') == nil)
       print('none', select('#', c:eval('local x = 1')))
@@ -182,6 +183,7 @@ describe.skipIf(!hasTarantool && process.env.CI !== 'true')(
         "reader\tfalse\tExecute access to universe '' is denied for user 'reader'",
         'granted function\t8\ttwice',
         'id\t1',
+        'session\tops\ttrue',
         'args\ttwo\t1\t4',
         'nil\ttrue',
         'none\t0',

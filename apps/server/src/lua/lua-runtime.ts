@@ -61,6 +61,8 @@ let factory: LuaFactory | undefined;
 
 export class LuaRuntime {
   private readonly users = new Map<number, SessionUser>();
+  /** box.session.id() of each run: the iproto session of an EVAL/CALL, 0 for the consoles. */
+  private readonly sessions = new Map<number, number>();
   private readonly fibers = new Map<number, 'running' | 'dead'>();
 
   private constructor(
@@ -91,8 +93,13 @@ export class LuaRuntime {
   }
 
   /** IPROTO_EVAL: the chunk's return values; a Lua error becomes a TarantoolError. */
-  async eval(code: string, args: readonly unknown[], user: SessionUser): Promise<unknown[]> {
-    return this.values(await this.run('__tarantype_eval', [code, [...args]], user));
+  async eval(
+    code: string,
+    args: readonly unknown[],
+    user: SessionUser,
+    sessionId = 0,
+  ): Promise<unknown[]> {
+    return this.values(await this.run('__tarantype_eval', [code, [...args]], user, sessionId));
   }
 
   /** Whether `name` ('f', 'app.f') is a global Lua function (defined in a console or EVAL). */
@@ -105,8 +112,9 @@ export class LuaRuntime {
     name: string,
     args: readonly unknown[],
     user: SessionUser,
+    sessionId = 0,
   ): Promise<unknown[]> {
-    return this.values(await this.run('__tarantype_call', [name, [...args]], user));
+    return this.values(await this.run('__tarantype_call', [name, [...args]], user, sessionId));
   }
 
   close(): void {
@@ -119,11 +127,17 @@ export class LuaRuntime {
   }
 
   /** Runs a prelude entry point in a new coroutine acting as `user`. */
-  private async run(entry: string, args: readonly unknown[], user: SessionUser): Promise<Record_> {
+  private async run(
+    entry: string,
+    args: readonly unknown[],
+    user: SessionUser,
+    sessionId = 0,
+  ): Promise<Record_> {
     const global = this.engine.global;
     const thread = global.newThread();
     const ref = global.lua.luaL_ref(global.address, LUA_REGISTRYINDEX);
     this.users.set(thread.address, user);
+    this.sessions.set(thread.address, sessionId);
     try {
       thread.lua.lua_getglobal(thread.address, entry);
       for (const arg of args) thread.pushValue(arg);
@@ -131,6 +145,7 @@ export class LuaRuntime {
       return result[0] as Record_;
     } finally {
       this.users.delete(thread.address);
+      this.sessions.delete(thread.address);
       global.lua.luaL_unref(global.address, LUA_REGISTRYINDEX, ref);
     }
   }
@@ -187,7 +202,7 @@ export class LuaRuntime {
       },
       error_code: (name: unknown) =>
         (ErrorCode as Record<string, number>)[`ER_${String(name)}`] ?? null,
-      session_id: () => 0,
+      session_id: withThread((thread) => this.sessions.get(thread.address) ?? 0),
       session_user: withThread((thread) => this.userOf(thread).name),
       session_uid: withThread((thread) => this.userOf(thread).id),
       sleep: (seconds: number) =>
@@ -197,10 +212,11 @@ export class LuaRuntime {
       never: () => new Promise(() => {}),
       time: () => Date.now() / 1000,
       clock: () => performance.now() / 1000,
-      fiber_start: withThread((thread, fid) => this.startFiber(Number(fid), this.userOf(thread))),
+      fiber_start: withThread((thread, fid) =>
+        this.startFiber(Number(fid), this.userOf(thread), this.sessions.get(thread.address) ?? 0),
+      ),
       fiber_status: (fid: unknown) => this.fibers.get(Number(fid)) ?? 'dead',
       tuple_bsize: (fields: unknown) => encode(fields).length,
-      tuple_tomap: (fields: unknown) => ({ ...(fields as unknown[]) }),
       // require('console').eval: the document alone, as Tarantool's (the client adds the blank line).
       format: (record: unknown) => formatOutcome(outcomeOf(record as Record_)).slice(0, -1),
       log: (level: unknown, text: unknown) => {
@@ -245,9 +261,9 @@ export class LuaRuntime {
     }
   }
 
-  private startFiber(fid: number, user: SessionUser): void {
+  private startFiber(fid: number, user: SessionUser, sessionId: number): void {
     this.fibers.set(fid, 'running');
-    this.run('__tarantype_fiber_run', [fid], user).then(
+    this.run('__tarantype_fiber_run', [fid], user, sessionId).then(
       (record) => {
         this.fibers.set(fid, 'dead');
         if (record !== undefined && record instanceof Map && record.get('ok') === false)

@@ -63,7 +63,6 @@ function tuple_methods.totable(self, from, to)
 end
 function tuple_methods.unpack(self, from, to) return unpack(self, from or 1, to or #self) end
 function tuple_methods.bsize(self) return js.tuple_bsize(self) end
-function tuple_methods.tomap(self) return js.tuple_tomap(self) end
 local function tuples(list)
   for i = 1, #list do tuple(list[i]) end
   return list
@@ -233,8 +232,6 @@ box.error = setmetatable({
     if type(code) == 'table' then return make_error(js.error_custom(code)) end
     return make_error(js.error_object(code, ...))
   end,
-  last = function() return nil end,
-  clear = function() end,
 }, {
   __call = function(self, code, ...)
     if code == nil then error('box.error(): bad arguments', 2) end
@@ -254,8 +251,6 @@ box.session = {
 local fiber_mt = {__index = {
   id = function(self) return self.fid end,
   status = function(self) return js.fiber_status(self.fid) end,
-  name = function(self) return 'lua' end,
-  cancel = function(self) end,
 }}
 local fiber_functions = {}
 local next_fiber = 0
@@ -278,7 +273,6 @@ local fiber = {
   end,
   time = function() return js.time() end,
   clock = function() return js.clock() end,
-  self = function() return setmetatable({fid = 0}, fiber_mt) end,
 }
 
 local function logger(level)
@@ -303,7 +297,7 @@ local console = {
   end,
 }
 
-local modules = {box = box, fiber = fiber, log = log, logger = log, console = console}
+local modules = {box = box, fiber = fiber, log = log, console = console}
 function require(name)
   local module = modules[name]
   if module == nil then error("module '" .. tostring(name) .. "' not found", 2) end
