@@ -1,6 +1,8 @@
-// Consoles: a JavaScript REPL with `box` in scope whose output is YAML as Tarantool's console
-// prints it; an admin console listener (UNIX socket or 127.0.0.1 port) speaking the same
-// line protocol; and the client side used by `tarantype connect`. Layer: apps/server.
+// Consoles: the JavaScript REPL with `box` in scope whose output is YAML as Tarantool's console
+// prints it (the Lua console is lua/lua-console.ts; console-session.ts switches between them);
+// the interactive console on the terminal; the admin console listener (UNIX socket or
+// 127.0.0.1 port) speaking Tarantool's text protocol; and the client side of `tarantype
+// connect` (admin console or binary port). Layer: apps/server.
 // The admin console is as powerful as the process: listen on a socket only the operator can
 // reach (a UNIX socket in the data directory by default permissions, or loopback).
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
@@ -12,8 +14,6 @@ import type { ConsoleSession } from './console-session.js';
 import { consoleGreeting } from './console-session.js';
 import { FLOW_STYLE, formatError, formatResults } from './yaml-output.js';
 
-export const CONSOLE_GREETING =
-  "tarantype 0.1.0 (JavaScript console, Tarantool 2.6.0 protocol)\ntype 'help' for interactive help\n";
 const HELP = [
   'JavaScript with `box` in scope; top-level await works; results print as YAML.',
   'Examples:',

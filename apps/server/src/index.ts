@@ -7,6 +7,12 @@ export {
 } from './config.js';
 export { ConsoleEvaluator, runConsoleClient, startAdminConsole } from './console.js';
 export {
+  type ConsoleLanguage,
+  type ConsoleSession,
+  consoleGreeting,
+  LanguageConsoleSession,
+} from './console-session.js';
+export {
   type AppFunction,
   type CallContext,
   FunctionRegistry,
@@ -17,5 +23,7 @@ export {
 export { BoxHandler } from './handler.js';
 export { type InitContext, Instance, type InstanceOptions, parseListen } from './instance.js';
 export { createLogger, type LogFormat, pinoLevel, type ServerLogger } from './logger.js';
+export { LuaConsoleSession } from './lua/lua-console.js';
+export { type ConsoleOutcome, LuaRuntime, type LuaRuntimeOptions } from './lua/lua-runtime.js';
 export { luaIndexParts, resolveLuaFunction } from './lua-api.js';
-export { formatError, formatResults } from './yaml-output.js';
+export { FLOW_STYLE, formatDocument, formatError, formatResults } from './yaml-output.js';
