@@ -7,7 +7,10 @@
 //
 // written whole to replica-gc.json.inprogress, fdatasync'ed, renamed over the old file and the
 // directory synced, so a crash leaves the old or the new file, never a torn one. Writes are
-// coalesced: one in flight, the latest state written after it. The persisted vclock of a
+// coalesced: one in flight, the latest state written after it; an ack only moves a consumer
+// forward, so its write waits up to ADVANCE_PERSIST_DELAY_MS (acks come with every batch a
+// replica applies; an fsync each would compete with the WAL), while a new or dropped consumer
+// is written at once. The persisted vclock of a
 // consumer is never ahead of what the replica acknowledged (it only lags), so a crash can make
 // the master keep more, never less. A consumer is dropped when its replica leaves `_cluster`,
 // and by the full-disk rule (dropOldest), loudly.
@@ -18,6 +21,8 @@ import type { GcConsumers } from './gc-consumers.js';
 
 export const REPLICA_GC_FILE = 'replica-gc.json';
 const PREFIX = 'replica ';
+/** How long a consumer's advance may wait before it is written (a lagging file keeps more WAL). */
+const ADVANCE_PERSIST_DELAY_MS = 1000;
 
 interface StoredState {
   readonly version: 1;
@@ -27,6 +32,7 @@ interface StoredState {
 export class ReplicaGc {
   private writing: Promise<void> | undefined;
   private dirty = false;
+  private delayed: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly consumers: GcConsumers,
@@ -71,9 +77,13 @@ export class ReplicaGc {
   /** The replica `uuid` acknowledged `vclock`: keep only what comes after it. */
   advance(uuid: string, vclock: Vclock): void {
     const name = PREFIX + uuid;
-    if (this.consumers.list().some((c) => c.name === name)) this.consumers.advance(name, vclock);
-    else this.consumers.register(name, vclock);
-    this.schedule();
+    if (this.consumers.list().some((c) => c.name === name)) {
+      this.consumers.advance(name, vclock);
+      this.scheduleLater();
+    } else {
+      this.consumers.register(name, vclock);
+      this.schedule();
+    }
   }
 
   drop(uuid: string): void {
@@ -109,10 +119,24 @@ export class ReplicaGc {
 
   /** Resolves once every change so far is on disk. */
   async flush(): Promise<void> {
+    if (this.delayed !== undefined) {
+      clearTimeout(this.delayed);
+      this.delayed = undefined;
+      this.dirty = true;
+    }
     while (this.writing !== undefined || this.dirty) {
       if (this.writing === undefined) this.schedule();
       await this.writing;
     }
+  }
+
+  private scheduleLater(): void {
+    if (this.delayed !== undefined) return;
+    this.delayed = setTimeout(() => {
+      this.delayed = undefined;
+      this.schedule();
+    }, ADVANCE_PERSIST_DELAY_MS);
+    this.delayed.unref();
   }
 
   private schedule(): void {

@@ -18,7 +18,7 @@ export {
   type WalWriter,
 } from './journal.js';
 export { type Logger, RecordingLogger, silentLogger } from './logger.js';
-export { type FollowOptions, followWal } from './wal-follower.js';
+export { type FollowOptions, followWal, LIVE_FEED_BYTES_MAX } from './wal-follower.js';
 export {
   XlogCursor,
   type XlogCursorOptions,

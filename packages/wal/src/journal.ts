@@ -123,7 +123,8 @@ export interface WalWriter {
   readonly mode: WalMode;
   /**
    * Queues one transaction; resolves once written (mode 'write') or synced ('fsync'). Rows
-   * with replica_id 0 get this instance's id and the next LSN; other rows keep theirs.
+   * with replica_id 0 get this instance's id and the next LSN; other rows keep theirs. The row
+   * objects and their body bytes must not change after submit: followers keep them (onCommit).
    */
   submit(rows: Xrow[]): Promise<void>;
   /** Closes the current file after what is queued; the next write starts a new one. */
@@ -138,6 +139,12 @@ export interface WalWriter {
   position(): WalPosition | undefined;
   /** Calls `listener` after every write and file close; returns the unsubscribe function. */
   onWrite(listener: (position: WalPosition) => void): () => void;
+  /**
+   * Calls `listener` with the transactions of every successful write, in WAL order, before
+   * the onWrite listeners: followers serve live rows from memory instead of re-reading the
+   * file. The rows (and their body bytes) are the journal's: listeners must not change them.
+   */
+  onCommit(listener: (transactions: readonly (readonly Xrow[])[]) => void): () => void;
 }
 
 export class Journal implements WalWriter {
@@ -177,6 +184,9 @@ export class Journal implements WalWriter {
   private inFlight = newBatchWriter();
   private readonly encoder: BlockEncoder;
   private readonly listeners = new Set<(position: WalPosition) => void>();
+  private readonly commitListeners = new Set<
+    (transactions: readonly (readonly Xrow[])[]) => void
+  >();
   private readonly logger: Logger;
 
   constructor(private readonly options: JournalOptions) {
@@ -292,6 +302,10 @@ export class Journal implements WalWriter {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+  onCommit(listener: (transactions: readonly (readonly Xrow[])[]) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
 
   /** Admits an entry to the queue: assigns its LSNs and encodes its block. */
   private enqueue(entry: Entry): void {
@@ -393,6 +407,10 @@ export class Journal implements WalWriter {
     this.stats.rows += rowCount;
     this.stats.bytes += bytes.length;
     for (const entry of batch) entry.resolve();
+    if (this.commitListeners.size > 0) {
+      const transactions = batch.map((entry) => entry.rows);
+      for (const listener of this.commitListeners) listener(transactions);
+    }
     this.notify({ path: file.path, signature: file.signature, offset: file.offset, closed: false });
     const elapsedMs = performance.now() - started;
     if (elapsedMs > (this.options.tooLongThresholdMs ?? TOO_LONG_THRESHOLD_DEFAULT_MS)) {

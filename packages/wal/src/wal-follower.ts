@@ -4,6 +4,10 @@
 // It reads a file the journal is appending to only up to the journal's committed position, so
 // it never sees a half-written or later-truncated transaction. It yields to the event loop
 // every `yieldEveryRows` rows so a long catch-up scan cannot starve heartbeats and requests.
+// Once it has caught up with the journal, it serves new transactions from memory (the
+// journal's onCommit feed) instead of re-reading the file after every write; the feed is
+// bounded (LIVE_FEED_BYTES_MAX): a follower that falls behind by more drops it and reads the
+// files again from its progress, so a slow reader costs disk reads, never unbounded memory.
 // Invariant: every yielded row has lsn > the follower's progress vclock for its replica_id, in
 // file order; files are checked for continuity (XlogGapError when rows are missing).
 import { type Hasher, type Vclock, XlogGapError, type Xrow } from '@tarantype/core';
@@ -23,7 +27,12 @@ export interface FollowOptions {
   readonly signal?: AbortSignal;
   /** Yield to the event loop after this many rows (default 1000). */
   readonly yieldEveryRows?: number;
+  /** Bytes of row bodies the live feed may hold before it is dropped (default LIVE_FEED_BYTES_MAX). */
+  readonly liveFeedBytesMax?: number;
 }
+
+/** Bytes (of row bodies) a follower's live feed holds at most: beyond, it reads the files again. */
+export const LIVE_FEED_BYTES_MAX = 16 * 1024 * 1024;
 
 /** An async stream of transactions (rows after `from`, rows at or below it filtered out). */
 export async function* followWal(options: FollowOptions): AsyncGenerator<Xrow[], void, undefined> {
@@ -32,6 +41,16 @@ export async function* followWal(options: FollowOptions): AsyncGenerator<Xrow[],
   const yieldEvery = options.yieldEveryRows ?? 1000;
   let sinceYield = 0;
   const waiter = new WriteWaiter(journal, signal);
+  const feed =
+    journal === undefined
+      ? undefined
+      : new LiveFeed(journal, options.liveFeedBytesMax ?? LIVE_FEED_BYTES_MAX, signal);
+  const fresh = (rows: readonly Xrow[]): Xrow[] | undefined => {
+    const out = rows.filter((row) => row.lsn > progress.get(row.replica_id));
+    if (out.length === 0) return undefined;
+    for (const row of out) progress.set(row.replica_id, row.lsn);
+    return out;
+  };
   try {
     let current = await firstFile(fs, dir, hasher, progress, waiter);
     while (current !== undefined) {
@@ -40,17 +59,20 @@ export async function* followWal(options: FollowOptions): AsyncGenerator<Xrow[],
         current = await nextFile(fs, dir, hasher, current, waiter);
         continue;
       }
+      let caughtUp = false;
       try {
         for (;;) {
           signal?.throwIfAborted();
           const generation = waiter.generation;
+          // Armed before the journal's position is read: every commit after this moment is in
+          // the feed, every commit before it is at or below that position.
+          const armed = feed?.arm() ?? false;
           const position = journal?.position();
           const live = position !== undefined && position.path === current.path;
           const transaction = await cursor.next(live ? position.offset : undefined);
           if (transaction !== undefined) {
-            const rows = transaction.rows.filter((row) => row.lsn > progress.get(row.replica_id));
-            if (rows.length === 0) continue;
-            for (const row of rows) progress.set(row.replica_id, row.lsn);
+            const rows = fresh(transaction.rows);
+            if (rows === undefined) continue;
             yield rows;
             sinceYield += rows.length;
             if (sinceYield >= yieldEvery) {
@@ -60,6 +82,10 @@ export async function* followWal(options: FollowOptions): AsyncGenerator<Xrow[],
             continue;
           }
           if (live) {
+            if (armed && feed!.healthy) {
+              caughtUp = true;
+              break;
+            }
             await waiter.wait(generation);
             continue;
           }
@@ -73,12 +99,111 @@ export async function* followWal(options: FollowOptions): AsyncGenerator<Xrow[],
       } finally {
         await cursor.close();
       }
+      if (caughtUp) {
+        // Live: from memory until the feed overflows, then back to the files.
+        for (;;) {
+          const transaction = await feed!.next();
+          if (transaction === undefined) break;
+          const rows = fresh(transaction);
+          if (rows === undefined) continue;
+          yield rows;
+          sinceYield += rows.length;
+          if (sinceYield >= yieldEvery) {
+            sinceYield = 0;
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
+        }
+        current = await firstFile(fs, dir, hasher, progress, waiter);
+        continue;
+      }
       current = await nextFile(fs, dir, hasher, current, waiter);
     }
   } finally {
+    feed?.dispose();
     waiter.dispose();
   }
 }
+
+/**
+ * The journal's committed transactions, queued for one follower, bounded. Overflowing drops
+ * the queue and marks the feed unhealthy until the follower re-arms it from the files.
+ */
+class LiveFeed {
+  private queue: (readonly Xrow[])[] = [];
+  private head = 0;
+  private bytes = 0;
+  healthy = false;
+  private pending: (() => void) | undefined;
+  private readonly unsubscribe: () => void;
+  private readonly onAbort = () => this.wake();
+
+  constructor(
+    journal: WalWriter,
+    private readonly bytesMax: number,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.unsubscribe = journal.onCommit((transactions) => {
+      if (!this.healthy) return;
+      for (const rows of transactions) {
+        for (const row of rows) this.bytes += row.body.length + 64;
+        this.queue.push(rows);
+      }
+      if (this.bytes > this.bytesMax) this.drop();
+      this.wake();
+    });
+    signal?.addEventListener('abort', this.onAbort);
+  }
+
+  /** Starts (or keeps) collecting; true when collecting was already on and nothing was lost. */
+  arm(): boolean {
+    if (this.healthy) return true;
+    this.healthy = true;
+    return false;
+  }
+
+  /** The next committed transaction; undefined once the feed overflowed (read the files). */
+  async next(): Promise<readonly Xrow[] | undefined> {
+    for (;;) {
+      this.signal?.throwIfAborted();
+      if (!this.healthy) return undefined;
+      if (this.head < this.queue.length) {
+        const rows = this.queue[this.head]!;
+        this.queue[this.head++] = EMPTY_TRANSACTION;
+        for (const row of rows) this.bytes -= row.body.length + 64;
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+        return rows;
+      }
+      await new Promise<void>((resolve) => {
+        this.pending = resolve;
+      });
+    }
+  }
+
+  private drop(): void {
+    this.healthy = false;
+    this.queue = [];
+    this.head = 0;
+    this.bytes = 0;
+  }
+
+  private wake(): void {
+    const resolve = this.pending;
+    this.pending = undefined;
+    resolve?.();
+  }
+
+  dispose(): void {
+    this.unsubscribe();
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.drop();
+    this.wake();
+  }
+}
+
+const EMPTY_TRANSACTION: readonly Xrow[] = [];
 
 /** Resolves on the journal's next write or file close (or abort). */
 class WriteWaiter {
