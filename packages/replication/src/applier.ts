@@ -614,7 +614,15 @@ export class Applier {
     let applyError: unknown;
     for (;;) {
       if (applyError !== undefined) throw applyError;
-      const row = await this.read(true);
+      let row: Xrow;
+      try {
+        row = await this.read(true);
+      } catch (error) {
+        // A failed apply closes the connection, which ends a pending read with EOF: the
+        // apply error is the cause (2.6: upstream 'stopped' with the duplicate-key message).
+        if (applyError !== undefined) throw applyError;
+        throw error;
+      }
       this.lagS = Math.max(0, this.now() - row.timestamp);
       const transaction = assembler.push(row, replicasetUuid);
       if (transaction === undefined) continue;
