@@ -188,6 +188,13 @@ const FUNCTIONS: Record<string, LuaFunction> = {
   'box.info': (box) => [box.info()],
   'box.info.memory': (box) => [box.infoMemory()],
   'box.info.gc': (box) => [box.infoGc()],
+  // Beyond Tarantool: forget box.info.replication[id].upstream.conflict of member `id` (every
+  // member without an id); returns how many were cleared.
+  'box.ctl.clear_conflict': (box, _user, [id]) => {
+    if (id === undefined || id === null) return [box.replicaSet.clearConflicts()];
+    const uuid = box.catalog.cluster.get(Number(id));
+    return [uuid === undefined ? 0 : box.replicaSet.clearConflicts([uuid])];
+  },
   'box.stat': (box) => [box.stat()],
   'box.cfg': async (box, _user, [options]) => {
     if (options === undefined) return [box.cfgValues];

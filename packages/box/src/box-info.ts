@@ -5,6 +5,7 @@
 import { TARANTOOL_VERSION, Vclock } from '@tarantype/core';
 import type { DownstreamInfo, UpstreamInfo } from '@tarantype/replication';
 import type { Box } from './box.js';
+import type { ReplicationConflict } from './write-path.js';
 
 export const TARANTYPE_VERSION = `${TARANTOOL_VERSION}-0-tarantype`;
 
@@ -15,8 +16,13 @@ export function boxInfo(box: Box): Record<string, unknown> {
   for (const [id, uuid] of [...box.catalog.cluster].sort((a, b) => a[0] - b[0])) {
     const member: Record<string, unknown> = { id, uuid, lsn: vclock.get(id) };
     const upstream = box.replicaSet.upstream(uuid);
-    if (upstream !== undefined && uuid !== box.instanceUuid)
+    if (upstream !== undefined && uuid !== box.instanceUuid) {
       member.upstream = upstreamInfo(upstream);
+      // Beyond Tarantool: the row that collided, until cleared (replica-set.ts).
+      const conflict = box.replicaSet.conflict(uuid);
+      if (conflict !== undefined)
+        (member.upstream as Record<string, unknown>).conflict = conflictInfo(conflict);
+    }
     const downstream = box.replicaSet.downstream(uuid);
     if (downstream !== undefined && uuid !== box.instanceUuid)
       member.downstream = downstreamInfo(downstream);
@@ -94,5 +100,12 @@ function downstreamInfo(info: DownstreamInfo): Record<string, unknown> {
   if (info.lag !== undefined) out.lag = info.lag;
   if (info.message !== undefined) out.message = info.message;
   if (info.system_message !== undefined) out.system_message = info.system_message;
+  return out;
+}
+
+/** upstream.conflict: plain values only (fields without a value left out, as Lua's nil). */
+function conflictInfo(conflict: ReplicationConflict): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(conflict)) if (value !== undefined) out[key] = value;
   return out;
 }

@@ -11,21 +11,29 @@
 //   (replication_sync_timeout): "synchronizing with N replicas", "replica set sync complete".
 //   The instance is an orphan (read-only) from the start of a configure with upstreams until
 //   it is synced; if the sync times out it stays an orphan and leaves by itself once synced.
+// - conflicts: a replicated row that hit a duplicate key is kept per upstream (the member's
+//   uuid) for box.info.replication[id].upstream.conflict, beyond Tarantool: a conflict that
+//   stopped the upstream until that upstream follows again, a skipped one
+//   (replication_skip_conflict) until the next conflict; clearConflicts() drops them (the
+//   operator's box.ctl.clear_conflict([id])).
 // Invariant: at most one applier per URI; every applier this module started is stopped by
 // configure([]) or close().
-import { ClientError, ErrorCode } from '@tarantype/core';
+import { ClientError, ErrorCode, type Xrow } from '@tarantype/core';
 import {
   Applier,
   type ApplierState,
   type BootstrapTarget,
   type DownstreamInfo,
+  formatRequest,
   type LogLevel,
   type ReplicationLogger,
   ReplicationServer,
+  type TransactionSink,
   type UpstreamInfo,
 } from '@tarantype/replication';
 import type { Logger } from '@tarantype/wal';
 import type { Box } from './box.js';
+import type { ApplyError, ReplicationConflict } from './write-path.js';
 
 /** Transactions an applier may hand to the sink before the first is durable (the sink keeps order). */
 const APPLIER_TRANSACTIONS_IN_FLIGHT = 64;
@@ -96,6 +104,8 @@ export class ReplicaSet {
   private orphan = false;
   private orphanWatch: (() => void) | undefined;
   private closed = false;
+  /** Per member uuid: the last conflict its upstream met (see the file comment). */
+  private readonly conflicts = new Map<string, ReplicationConflict>();
 
   constructor(
     private readonly box: Box,
@@ -128,10 +138,33 @@ export class ReplicaSet {
   private makeApplier(uri: string, bootstrap?: BootstrapTarget): Applier {
     const config = () => this.box.cfgValues;
     const ports = this.box.replicationPorts;
-    const applier = new Applier({
+    let applier!: Applier;
+    // The sink as this applier sees it: conflicts are recorded against its upstream, and a
+    // skipped one is logged as 2.6's applier does ("error applying row", no "can't read row").
+    const sink: TransactionSink = {
+      vclock: () => ports.vclock(),
+      applyTransaction: (rows) =>
+        ports
+          .applyTransaction(rows, {
+            skipped: (row: Xrow, conflict) => {
+              this.log(
+                'error',
+                `applier/${applier.peer}`,
+                `error applying row: ${formatRequest(row)}`,
+              );
+              this.recordConflict(applier, conflict);
+            },
+          })
+          .catch((error: unknown) => {
+            const conflict = (error as Partial<ApplyError> | undefined)?.conflict;
+            if (conflict !== undefined) this.recordConflict(applier, conflict);
+            throw error;
+          }),
+    };
+    applier = new Applier({
       uri,
       membership: ports,
-      sink: ports,
+      sink,
       ...(bootstrap === undefined ? {} : { bootstrap }),
       replicationTimeoutS: () => config().replication_timeout,
       connectTimeoutS: () => config().replication_connect_timeout,
@@ -144,6 +177,10 @@ export class ReplicaSet {
     let following = false;
     applier.onStateChange((state) => {
       const now = SYNCED_STATES.includes(state);
+      // An upstream that follows again is past the conflict that stopped it.
+      const uuid = applier.remoteUuid;
+      if (now && uuid !== undefined && this.conflicts.get(uuid)?.skipped === false)
+        this.conflicts.delete(uuid);
       if (now && !following) this.log('crit', `applierw/${applier.peer}`, 'leaving orphan mode');
       following = now;
     });
@@ -329,6 +366,28 @@ export class ReplicaSet {
     return undefined;
   }
 
+  /** The conflict the upstream of member `uuid` met (box.info upstream.conflict), if any. */
+  conflict(uuid: string): ReplicationConflict | undefined {
+    return this.conflicts.get(uuid);
+  }
+
+  /** Forgets the conflicts of the members `uuids` (every member when undefined); returns how many. */
+  clearConflicts(uuids?: readonly string[]): number {
+    if (uuids === undefined) {
+      const count = this.conflicts.size;
+      this.conflicts.clear();
+      return count;
+    }
+    let count = 0;
+    for (const uuid of uuids) if (this.conflicts.delete(uuid)) count++;
+    return count;
+  }
+
+  private recordConflict(applier: Applier, conflict: ReplicationConflict): void {
+    const uuid = applier.remoteUuid;
+    if (uuid !== undefined) this.conflicts.set(uuid, conflict);
+  }
+
   downstream(uuid: string): DownstreamInfo | undefined {
     return this.relay.downstream(uuid);
   }
@@ -337,6 +396,7 @@ export class ReplicaSet {
   async memberRemoved(uuid: string): Promise<void> {
     await this.relay.stopRelay(uuid);
     this.relay.forget(uuid);
+    this.conflicts.delete(uuid);
   }
 
   async close(): Promise<void> {
@@ -360,7 +420,10 @@ function waitForCount(
   timeoutS: number,
 ): Promise<number> {
   const reached = () => appliers.filter((a) => states.includes(a.state)).length;
-  if (reached() >= count) return Promise.resolve(reached());
+  // A stopped applier never comes back by itself: once too few are left to reach `count`,
+  // waiting longer changes nothing (2.6 says "failed to synchronize" at once after a conflict).
+  const hopeless = () => appliers.filter((a) => a.state !== 'stopped').length < count;
+  if (reached() >= count || hopeless()) return Promise.resolve(reached());
   return new Promise((resolve) => {
     const removers: Array<() => void> = [];
     const done = () => {
@@ -372,7 +435,7 @@ function waitForCount(
     for (const applier of appliers)
       removers.push(
         applier.onStateChange(() => {
-          if (reached() >= count) done();
+          if (reached() >= count || hopeless()) done();
         }),
       );
   });

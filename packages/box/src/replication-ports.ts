@@ -34,6 +34,7 @@ import { followWal } from '@tarantype/wal';
 import type { Box } from './box.js';
 import type { SpaceEntry } from './catalog.js';
 import { replaceBody } from './request-body.js';
+import type { ApplyObserver } from './write-path.js';
 
 /** Rows per batch of a JOIN's initial data (the relay yields between batches). */
 const JOIN_BATCH_ROWS = 1024;
@@ -54,8 +55,11 @@ export class BoxReplicationPorts
     return this.box.writes.vclock();
   }
 
-  applyTransaction(rows: readonly Xrow[]): Promise<'applied' | 'skipped'> {
-    return this.box.writes.applyTransaction(rows);
+  applyTransaction(
+    rows: readonly Xrow[],
+    observer?: ApplyObserver,
+  ): Promise<'applied' | 'skipped'> {
+    return this.box.writes.applyTransaction(rows, observer);
   }
 
   // }}}

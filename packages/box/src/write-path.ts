@@ -9,12 +9,19 @@
 // keeps each row's replica_id, lsn and body bytes (no decode → re-encode), skipping rows the
 // vclock, or a transaction of the same origin still in flight, already covers. They bypass
 // read_only and privileges (a replica applies what its master did, as in Tarantool) but not
-// the barrier or the write lock.
+// the barrier or the write lock. A row that fails is named on the error (`failedRow`, the
+// applier logs 2.6's "error applying row"); a duplicate key also carries a description of
+// the conflict (`conflict`: origin, lsn, space, index, key, local and remote tuples). With
+// replication_skip_conflict, and only for ER_TUPLE_FOUND as in 2.6, the row is written as a
+// NOP keeping its origin's replica_id and lsn instead, so the vclock advances and the skip
+// survives a restart (reference §4d–4i).
 // Invariant: per origin, transactions reach the WAL in the order they were given, and a
 // transaction is applied only after every earlier one of its origin was applied; when one
 // fails, the later ones already waiting fail too (nothing is applied past a hole).
 import {
   ClientError,
+  decode,
+  EMPTY_BODY,
   ER_CASCADE_ROLLBACK,
   ErrorCode,
   encode,
@@ -52,6 +59,42 @@ export interface WritePathHost {
 }
 
 type Apply = Parameters<TxnManager['statement']>[0];
+
+/** A replicated row that hit a duplicate key: what box.info upstream.conflict shows. */
+export interface ReplicationConflict {
+  /** The row's origin (replica_id) and lsn. */
+  readonly replica_id: number;
+  readonly lsn: number;
+  /** Request type name ('INSERT', 'REPLACE', …). */
+  readonly type: string;
+  readonly space: string;
+  readonly space_id: number;
+  /** The unique index the key collided in (undefined when no local tuple was found). */
+  readonly index: string | undefined;
+  readonly key: unknown[] | undefined;
+  /** The tuple this instance has under that key. */
+  readonly local: unknown[] | undefined;
+  /** The tuple the row carries (INSERT/REPLACE), or the key/operations of other requests. */
+  readonly remote: unknown[] | undefined;
+  /** Tarantool's message of the error. */
+  readonly message: string;
+  /** True when replication_skip_conflict wrote a NOP instead (the data stays diverged). */
+  readonly skipped: boolean;
+  /** Unix time (seconds) the conflict was met. */
+  readonly time: number;
+}
+
+/** Optional per-call hooks of applyTransaction (the applier's side of a conflict). */
+export interface ApplyObserver {
+  /** replication_skip_conflict replaced the row by a NOP; `conflict` says what collided. */
+  skipped?(row: Xrow, conflict: ReplicationConflict): void;
+}
+
+/** What a rejection of applyTransaction may carry (see FailedRowError in replication). */
+export interface ApplyError extends Error {
+  failedRow?: Xrow;
+  conflict?: ReplicationConflict;
+}
 
 export class WritePath {
   private barrier: Promise<void> | undefined;
@@ -158,7 +201,10 @@ export class WritePath {
    * Applies one transaction of another instance. See the file comment and
    * @tarantype/replication's TransactionSink.
    */
-  applyTransaction(rows: readonly Xrow[]): Promise<'applied' | 'skipped'> {
+  applyTransaction(
+    rows: readonly Xrow[],
+    observer?: ApplyObserver,
+  ): Promise<'applied' | 'skipped'> {
     const origin = rows[0]?.replica_id ?? 0;
     try {
       for (const row of rows) checkForeignRow(row, origin);
@@ -166,7 +212,7 @@ export class WritePath {
       return Promise.reject(error);
     }
     const previous = this.tails.get(origin);
-    const turn = this.applyInTurn(origin, rows, previous);
+    const turn = this.applyInTurn(origin, rows, previous, observer);
     // The next transaction of this origin waits for this one's turn to end, whatever the end.
     const tail = turn.then(
       () => undefined,
@@ -187,6 +233,7 @@ export class WritePath {
     origin: number,
     rows: readonly Xrow[],
     previous: Promise<unknown> | undefined,
+    observer: ApplyObserver | undefined,
   ): Promise<{ durable: Promise<'applied' | 'skipped'> }> {
     const failedBefore = this.failed.get(origin);
     if (previous !== undefined) await previous;
@@ -206,8 +253,20 @@ export class WritePath {
         fresh.map((row) => () => {
           if (row.type === IprotoType.NOP) return { row: ownRow(row) };
           const body = decodeRequestBody(row.body);
+          // A missing space fails before the request runs: 2.6 logs no "error applying row"
+          // for it (reference §4f), so it is not named on the error.
           const entry = catalog.spaceOrThrow(body.spaceId);
-          const applied = applyOperation(catalog, entry, operationOf(row.type, body), false);
+          let applied: ReturnType<typeof applyOperation>;
+          try {
+            applied = applyOperation(catalog, entry, operationOf(row.type, body), false);
+          } catch (error) {
+            if (!isDuplicateKey(error)) throw named(error, row);
+            const skip = this.host.config().replication_skip_conflict;
+            const conflict = describeConflict(entry, row, body, error, skip);
+            if (!skip) throw named(error, row, conflict);
+            observer?.skipped?.(row, conflict);
+            return { row: nopOf(row) };
+          }
           // Temporary spaces are never logged; a row for one would not come from a relay.
           return { undo: applied.undo, row: entry.def.temporary ? undefined : ownRow(row) };
         }),
@@ -299,6 +358,83 @@ function checkForeignRow(row: Xrow, origin: number): void {
     );
   if (!Number.isSafeInteger(row.lsn) || row.lsn < 1)
     throw new ClientError(ErrorCode.ER_PROTOCOL, `bad lsn ${row.lsn} in a replicated row`);
+}
+
+function isDuplicateKey(error: unknown): error is ClientError {
+  return error instanceof ClientError && error.code === ErrorCode.ER_TUPLE_FOUND;
+}
+
+/** `error` with the row that failed (and the conflict) attached, for the applier. */
+function named(error: unknown, row: Xrow, conflict?: ReplicationConflict): unknown {
+  if (error === null || typeof error !== 'object') return error;
+  const target = error as ApplyError;
+  target.failedRow = row;
+  if (conflict !== undefined) target.conflict = conflict;
+  return error;
+}
+
+/** The row as a NOP with its origin's replica_id and lsn (what a skipped conflict logs). */
+function nopOf(row: Xrow): Xrow {
+  return { ...row, type: IprotoType.NOP, body: EMPTY_BODY, sync: 0 };
+}
+
+const REQUEST_NAMES: Readonly<Record<number, string>> = {
+  [IprotoType.INSERT]: 'INSERT',
+  [IprotoType.REPLACE]: 'REPLACE',
+  [IprotoType.UPDATE]: 'UPDATE',
+  [IprotoType.DELETE]: 'DELETE',
+  [IprotoType.UPSERT]: 'UPSERT',
+};
+
+/** Highest index id looked at when finding the local tuple of a conflict (Tarantool's 128 indexes). */
+const INDEX_ID_MAX = 127;
+
+/**
+ * What collided: the first unique index (in id order) where this instance holds a tuple under
+ * the remote tuple's key. Runs only on a conflict, so the scan of index ids costs nothing
+ * on the hot path.
+ */
+function describeConflict(
+  entry: SpaceEntry,
+  row: Xrow,
+  body: ReturnType<typeof decodeRequestBody>,
+  error: ClientError,
+  skipped: boolean,
+): ReplicationConflict {
+  const remote =
+    body.tuple === undefined ? undefined : (decode(body.tuple) as unknown[] | undefined);
+  let index: string | undefined;
+  let key: unknown[] | undefined;
+  let local: unknown[] | undefined;
+  const space = entry.memtx;
+  const isTuple = row.type === IprotoType.INSERT || row.type === IprotoType.REPLACE;
+  if (space !== undefined && isTuple && Array.isArray(remote)) {
+    for (let id = 0; id <= INDEX_ID_MAX && local === undefined; id++) {
+      const candidate = space.index(id);
+      if (candidate === undefined || !candidate.unique) continue;
+      const parts = candidate.keyDef.parts.map((part) => remote[part.fieldNo]);
+      const found = candidate.get(parts);
+      if (found !== undefined) {
+        index = candidate.name;
+        key = parts;
+        local = found;
+      }
+    }
+  }
+  return {
+    replica_id: row.replica_id,
+    lsn: row.lsn,
+    type: REQUEST_NAMES[row.type] ?? String(row.type),
+    space: entry.def.name,
+    space_id: entry.def.id,
+    index,
+    key,
+    local,
+    remote,
+    message: error.message,
+    skipped,
+    time: Date.now() / 1000,
+  };
 }
 
 /**
