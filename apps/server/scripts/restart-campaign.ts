@@ -38,8 +38,9 @@ const result = await runCampaign({
     }
   },
 });
+const cpu = process.cpuUsage();
 process.stdout.write(
-  `\nrestart campaign, SEED=${seed}, ${sequences} sequences of >= ${steps} steps, ${(result.elapsedMs / 1000).toFixed(1)} s\n${formatStats(result.stats)}\n`,
+  `\nrestart campaign, SEED=${seed}, ${sequences} sequences of >= ${steps} steps, ${(result.elapsedMs / 1000).toFixed(1)} s (this process: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU)\n${formatStats(result.stats)}\n`,
 );
 if (result.failures.length > 0) {
   process.stdout.write(

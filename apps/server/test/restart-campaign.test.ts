@@ -87,7 +87,7 @@ describe('restart regressions', () => {
   }, async () => {
     const s = await sequence();
     await s.start();
-    await s.createSpace();
+    await s.createSpace('normal');
     await s.insert('s1', 1);
     await s.snapshot();
     await s.stop('SIGTERM');
@@ -104,7 +104,7 @@ describe('restart regressions', () => {
   }, async () => {
     const s = await sequence({ checkpoint_count: 1 });
     await s.start();
-    await s.createSpace();
+    await s.createSpace('normal');
     await s.insert('s1', 1);
     for (let round = 0; round < 3; round++) {
       await s.snapshot();
@@ -129,7 +129,7 @@ describe('restart regressions', () => {
   }, async () => {
     const s = await sequence({ checkpoint_count: 3 });
     await s.start();
-    await s.createSpace();
+    await s.createSpace('normal');
     for (let key = 1; key <= 3; key++) {
       await s.insert('s1', key);
       await s.snapshot();
@@ -145,12 +145,37 @@ describe('restart regressions', () => {
 });
 
 describe('file lifecycle as in Tarantool 2.6 (reference §10e–10f, §11)', () => {
+  it('§6d: temporary rows are gone after a restart, is_local rows stay (vclock component 0)', {
+    timeout: 60_000,
+  }, async () => {
+    const s = await sequence();
+    await s.start();
+    await s.createSpace('temporary');
+    await s.createSpace('is_local');
+    await s.insert('s1', 1);
+    await s.insert('s2', 1);
+    await s.snapshot();
+    await s.insert('s1', 2);
+    await s.insert('s2', 2);
+    await s.stop('SIGKILL');
+    // The model empties temporary spaces at a start and checks every row of the others.
+    await s.start();
+    expect([...s.spaces.get('s1')!.rows.keys()]).toEqual([]);
+    expect([...s.spaces.get('s2')!.rows.keys()]).toEqual([1, 2]);
+    const info = await s.callForTest('box.info');
+    // 2.6 (one local row): {0: 1, 1: 24}. Here both local rows count in component 0.
+    expect((info[0] as { vclock: Record<string, number> }).vclock['0']).toBe(2);
+    await s.stop('SIGTERM');
+    await s.start();
+    expect([...s.spaces.get('s2')!.rows.keys()]).toEqual([1, 2]);
+  });
+
   it('§10e: a snapshot is named by its signature, a second one with no changes writes nothing, GC keeps checkpoint_count', {
     timeout: 60_000,
   }, async () => {
     const s = await sequence({ checkpoint_count: 2 });
     await s.start();
-    await s.createSpace();
+    await s.createSpace('normal');
     await s.insert('s1', 1);
     await s.snapshot();
     const first = await sizes(s);
@@ -189,7 +214,7 @@ describe('file lifecycle as in Tarantool 2.6 (reference §10e–10f, §11)', () 
   }, async () => {
     const s = await sequence();
     await s.start();
-    await s.createSpace();
+    await s.createSpace('normal');
     await s.insert('s1', 5);
     await s.stop('SIGTERM');
     const clean = names(await sizes(s)).filter((f) => f.endsWith('.xlog'));
@@ -220,7 +245,7 @@ describe('file lifecycle as in Tarantool 2.6 (reference §10e–10f, §11)', () 
   }, async () => {
     const s = await sequence();
     await s.start();
-    await s.createSpace();
+    await s.createSpace('normal');
     await s.insert('s1', 1);
     await s.snapshot();
     await s.insert('s1', 2);
@@ -254,7 +279,7 @@ describe('file lifecycle as in Tarantool 2.6 (reference §10e–10f, §11)', () 
   }, async () => {
     const s = await sequence();
     await s.start();
-    await s.createSpace();
+    await s.createSpace('normal');
     await s.insert('s1', 1);
     await s.snapshot();
     await s.insert('s1', 2);
@@ -290,7 +315,7 @@ describe('file lifecycle as in Tarantool 2.6 (reference §10e–10f, §11)', () 
   }, async () => {
     const s = await sequence();
     await s.start();
-    await s.createSpace();
+    await s.createSpace('normal');
     await s.insert('s1', 1);
     await s.snapshot();
     const checkpoint = names(await sizes(s))
@@ -324,7 +349,7 @@ describe('file lifecycle as in Tarantool 2.6 (reference §10e–10f, §11)', () 
   }, async () => {
     const s = await sequence();
     await s.start();
-    await s.createSpace();
+    await s.createSpace('normal');
     await s.insert('s1', 1);
     await s.snapshot();
     await s.insert('s1', 2);

@@ -58,6 +58,11 @@ interface SpaceModel {
   readonly indexes: string[];
   /** Acknowledged rows by primary key. */
   readonly rows: Map<number, Tuple>;
+  /**
+   * 'temporary': rows are never logged nor snapshotted and vanish at a restart (the space
+   * stays); 'is_local': rows are logged as local (group 1, vclock component 0).
+   */
+  readonly kind: 'normal' | 'temporary' | 'is_local';
 }
 
 /** One statement's effect on one key: the row before it and after it (undefined = absent). */
@@ -397,6 +402,11 @@ export class Sequence {
     this.history.push(description);
   }
 
+  /** A CALL on the running server, for tests that check more than the model does. */
+  callForTest(name: string, args: readonly unknown[] = []): Promise<unknown[]> {
+    return this.call(name, args);
+  }
+
   private async call(name: string, args: readonly unknown[] = []): Promise<unknown[]> {
     if (this.client === undefined) this.fail(`call ${name} while the server is down`);
     return this.client.call(name, args, { timeoutMs: REQUEST_TIMEOUT_MS });
@@ -449,6 +459,8 @@ export class Sequence {
       reconnect: false,
       connectTimeoutMs: REQUEST_TIMEOUT_MS,
     });
+    // Temporary spaces come back empty (Tarantool 2.6 §6d: "temporary data is gone").
+    for (const space of this.spaces.values()) if (space.kind === 'temporary') space.rows.clear();
     await this.verify();
   }
 
@@ -627,7 +639,10 @@ export class Sequence {
       const acked = new Promise<void>((resolve) => (onAck = resolve));
       const ddl = this.rng.chance(0.3) ? this.inFlightDdl() : undefined;
       const ddlAt = this.rng.int(0, load.writes);
-      const candidates = [...this.spaces.values()].filter((space) => space.name !== ddl?.space);
+      // Temporary rows vanish at the restart whatever happened: nothing to learn in flight.
+      const candidates = [...this.spaces.values()].filter(
+        (space) => space.name !== ddl?.space && space.kind !== 'temporary',
+      );
       const snapshotAt = load.snapshot === true ? this.rng.int(0, load.writes) : -1;
       for (let i = 0; i <= load.writes; i++) {
         if (i === snapshotAt) {
@@ -759,8 +774,9 @@ export class Sequence {
   }
 
   private inFlightDdl(): DdlEffect | undefined {
-    const space = this.randomSpace();
-    if (space === undefined) return undefined;
+    const persistent = [...this.spaces.values()].filter((s) => s.kind !== 'temporary');
+    if (persistent.length === 0) return undefined;
+    const space = this.rng.pick(persistent);
     const kinds: DdlEffect['kind'][] = ['drop'];
     if (!space.indexes.includes('sk')) kinds.push('create_index');
     if (space.rows.size > 0) kinds.push('truncate');
@@ -962,15 +978,20 @@ export class Sequence {
     for (const t of tuples) this.acknowledge(space, t[0], t);
   }
 
-  async createSpace(): Promise<void> {
+  async createSpace(kind?: SpaceModel['kind']): Promise<void> {
     const name = `s${++this.spaceCounter}`;
-    this.step(`create space ${name} with index pk`);
-    await this.expect(this.call('box.schema.space.create', [name]), false);
+    const k =
+      kind ?? (this.rng.chance(0.7) ? 'normal' : this.rng.chance(0.5) ? 'temporary' : 'is_local');
+    this.step(`create ${k === 'normal' ? '' : `${k} `}space ${name} with index pk`);
+    await this.expect(
+      this.call('box.schema.space.create', [name, k === 'normal' ? {} : { [k]: true }]),
+      false,
+    );
     await this.expect(
       this.call(`box.space.${name}:create_index`, ['pk', { parts: [1, 'unsigned'] }]),
       false,
     );
-    this.spaces.set(name, { name, indexes: ['pk'], rows: new Map() });
+    this.spaces.set(name, { name, indexes: ['pk'], rows: new Map(), kind: k });
   }
 
   async createIndex(spaceName?: string): Promise<void> {
