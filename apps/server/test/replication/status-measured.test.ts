@@ -77,8 +77,8 @@ describe('measured upstream/downstream fields', () => {
     expect(u1.status).toBe('follow');
     expect(u2.status).toBe('follow'); // 4 × 0.5 s have not passed yet
     const grew = u2.idle - u1.idle;
-    expect(grew).toBeGreaterThan((t2 - t1) / 1000 - 0.15);
-    expect(grew).toBeLessThan((t2 - t1) / 1000 + 0.15);
+    expect(grew).toBeGreaterThan((t2 - t1) / 1000 - 0.25);
+    expect(grew).toBeLessThan((t2 - t1) / 1000 + 0.25);
     expect(u2.idle).toBeGreaterThan(0.9);
     await until(
       'idle small again after SIGCONT',
