@@ -158,7 +158,8 @@ async function writeLocked(
     logger.warn(`removing leftover ${inprogress}`);
     await io('unlink', inprogress, fs.unlink(inprogress));
   }
-  logger.info(`saving snapshot '${inprogress}'`);
+  // Tarantool 2.6's line, quotes included: "saving snapshot `./<signature>.snap.inprogress'".
+  logger.info(`saving snapshot \`${inprogress}'`);
   const file = await io('create', inprogress, fs.open(inprogress, 'create'));
   const writer = new FileWriter(file, inprogress, options);
   let renamed = false;
