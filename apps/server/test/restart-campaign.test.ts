@@ -185,7 +185,7 @@ describe('file lifecycle as in Tarantool 2.6 (reference §10e–10f, §11)', () 
     // 2.6: "saving snapshot `./<signature>.snap.inprogress'", then the rename.
     const signature = snaps[1]!.slice(0, 20);
     expect(logLines(s, /saving snapshot/)).toContain(
-      `saving snapshot '${join(s.dataDir, `${signature}.snap.inprogress`)}'`,
+      `saving snapshot \`${join(s.dataDir, `${signature}.snap.inprogress`)}'`,
     );
     // The xlog before the checkpoint was closed with its EOF marker (2.6: 450 → 454 bytes).
     expect(await endsWithEofMarker(join(s.dataDir, '00000000000000000000.xlog'))).toBe(true);
