@@ -302,6 +302,58 @@ describe('§2b status transitions polled every 20 ms', () => {
     },
   );
 
+  it.skipIf(needsTarantool.skip)(
+    '§2b A/B/C with a Tarantool 2.6 replica of a tarantype master: it reconnects, and the relay reports its exit',
+    async () => {
+      requireTarantool();
+      cluster = new Cluster('s02b-26r');
+      const m1 = cluster.node('m1', 'tarantype', { users: STANDARD_USERS, cfg: TIMEOUT });
+      await m1.start();
+      const r2 = cluster.node('r2', 'tarantool', { replication: [m1.uri()], cfg: TIMEOUT });
+      await r2.start();
+      const rc = await r2.client();
+      const upstream = async () => stateLine((await rc.replication())[1]?.upstream);
+      expect(await upstream()).toBe('follow | nil | nil');
+      await m1.stop();
+      const a = (await poll(upstream, { forMs: 1000 })).filter(
+        (x) => !x.state.startsWith('follow'),
+      );
+      expect(a[0]!.state).toMatch(
+        /^disconnected \| unexpected EOF when reading from socket, .* \| Broken pipe$/,
+      );
+      expect(a.at(-1)!.state).toMatch(
+        /^disconnected \| connect, called on fd \d+, aka 127\.0\.0\.1:\d+ \| Connection refused$/,
+      );
+      await m1.start();
+      await until(
+        '2.6 replica follows again',
+        async () => (await upstream()) === 'follow | nil | nil',
+        5000,
+      );
+      const mc = await m1.client();
+      await mc.insert('_schema', ['after restart']);
+      await until(
+        'row on the 2.6 replica',
+        async () => (await rc.select('_schema', ['after restart'], 'EQ')).length === 1,
+      );
+      const rv = (await rc.info()).vclock;
+      await until('downstream vclock = the 2.6 replica vclock', async () => {
+        const d = (await mc.replication())[2]!.downstream;
+        return d?.status === 'follow' && JSON.stringify(d.vclock) === JSON.stringify(rv);
+      });
+      await r2.stop();
+      const stopped = await until('downstream stopped', async () => {
+        const d = (await mc.replication())[2]!.downstream;
+        return d?.status === 'stopped' ? d : undefined;
+      });
+      expect(stateLine(stopped)).toMatch(
+        new RegExp(
+          `^stopped \\| unexpected EOF when reading from socket, called on fd \\d+, aka 127\\.0\\.0\\.1:${m1.port}, peer of 127\\.0\\.0\\.1:\\d+ \\| Broken pipe$`,
+        ),
+      );
+    },
+  );
+
   it('§2b D: a SIGSTOPped master is dropped after 4 × replication_timeout, then followed again after SIGCONT', async () => {
     cluster = new Cluster('s02b-d');
     const m1 = cluster.node('m1', 'tarantype', { users: STANDARD_USERS, cfg: TIMEOUT });
