@@ -203,8 +203,8 @@ export interface NodeOptions {
   readonly readOnly?: boolean;
   /** Users created at the first start (tarantype: the config's credentials; 2.6: box.once). */
   readonly users?: Credentials;
-  /** Grant guest read,write,execute on universe (reference §1a). */
-  readonly guestGrants?: boolean;
+  /** Grant guest read,write,execute on universe (reference §1a), or these privileges. */
+  readonly guestGrants?: boolean | readonly string[];
   /** Other box.cfg options (replication_timeout, replication_connect_timeout, …). */
   readonly cfg?: Record<string, unknown>;
   /** The port to listen on (0: ephemeral). */
@@ -470,8 +470,10 @@ export class Node {
         { password: u.password, roles: u.roles },
       ]),
     );
-    if (o.guestGrants === true)
-      users.guest = { privileges: [{ permissions: ['read', 'write', 'execute'], universe: true }] };
+    if (o.guestGrants !== undefined && o.guestGrants !== false)
+      users.guest = {
+        privileges: [{ permissions: guestPrivileges(o.guestGrants), universe: true }],
+      };
     if (Object.keys(users).length > 0) config.credentials = { users };
     const configPath = join(this.dir, '..', `${this.name}.config.json`);
     // YAML is a superset of JSON: the config file takes JSON text as it is.
@@ -511,9 +513,9 @@ export class Node {
           `box.schema.user.grant(${lua(name)}, 'execute', 'role', ${lua(role)}, {if_not_exists = true})`,
         );
     }
-    if (o.guestGrants === true)
+    if (o.guestGrants !== undefined && o.guestGrants !== false)
       setup.push(
-        `box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})`,
+        `box.schema.user.grant('guest', ${lua(guestPrivileges(o.guestGrants).join(','))}, 'universe', nil, {if_not_exists = true})`,
       );
     const script = [
       `box.cfg(${lua(cfg)})`,
@@ -528,6 +530,10 @@ export class Node {
     writeFileSync(path, script);
     return { command: 'tarantool', args: [path], cwd: this.dir };
   }
+}
+
+function guestPrivileges(grants: true | readonly string[]): readonly string[] {
+  return grants === true ? ['read', 'write', 'execute'] : grants;
 }
 
 /** A Lua literal of a JSON-like value. */
