@@ -49,7 +49,20 @@ export class LanguageConsoleSession implements ConsoleSession {
   }
 }
 
-/** The greeting line an admin console connection starts with. */
+/** Tarantool's text-protocol greeting line: 63 characters and a newline. */
+const greetingLine = (text: string) => `${text.padEnd(63, ' ').slice(0, 63)}\n`;
+
+/**
+ * What an admin console connection starts with: Tarantool's own two lines for the Lua console
+ * (tarantoolctl and tt connect check them), a tarantype line for the JavaScript one.
+ */
+export function adminGreeting(language: ConsoleLanguage): string {
+  const first =
+    language === 'lua' ? 'Tarantool 2.6.0 (Lua console)' : 'tarantype 0.1.0 (JavaScript console)';
+  return greetingLine(first) + greetingLine("type 'help' for interactive help");
+}
+
+/** The greeting the interactive console prints: which language is active and how to get help. */
 export function consoleGreeting(language: ConsoleLanguage): string {
   const name = language === 'lua' ? 'Lua console' : 'JavaScript console';
   return `tarantype 0.1.0 (${name}, Tarantool 2.6.0 protocol)\ntype 'help' for interactive help, '\\set language js' or 'lua' to switch\n`;

@@ -5,13 +5,14 @@
 // connect` (admin console or binary port). Layer: apps/server.
 // The admin console is as powerful as the process: listen on a socket only the operator can
 // reach (a UNIX socket in the data directory by default permissions, or loopback).
+import { unlink } from 'node:fs/promises';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import vm from 'node:vm';
 import { TarantoolError } from '@tarantype/core';
 import { connect as connectIproto } from '@tarantype/iproto';
 import type { ConsoleSession } from './console-session.js';
-import { consoleGreeting } from './console-session.js';
+import { adminGreeting, consoleGreeting } from './console-session.js';
 import { FLOW_STYLE, formatError, formatResults } from './yaml-output.js';
 
 const HELP = [
@@ -229,8 +230,10 @@ export async function startAdminConsole(
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     const session = newSession();
-    socket.write(consoleGreeting(session.language));
+    socket.write(adminGreeting(session.language));
     const rl = createInterface({ input: socket, terminal: false });
+    // A client gone before its answer (EPIPE) reaches readline too: close, never crash.
+    rl.on('error', () => socket.destroy());
     let chain = Promise.resolve();
     rl.on('line', (line) => {
       chain = chain.then(async () => {
@@ -238,21 +241,34 @@ export async function startAdminConsole(
         const text = await session
           .evaluate(line)
           .catch((error: Error) => formatResults([new Map([['error', error.message]])], 'lua'));
-        if (text !== '') socket.write(text);
-        else if (!session.incomplete) socket.write('---\n...\n\n');
+        if (socket.destroyed || !socket.writable) return;
+        // Tarantool's admin console sends the document alone (no empty line after it).
+        if (text !== '') socket.write(text.endsWith('\n\n') ? text.slice(0, -1) : text);
+        else if (!session.incomplete) socket.write('---\n...\n');
       });
     });
   });
   const isPort = /^\d+$/.test(where) || /^[\w.-]+:\d+$/.test(where);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (isPort) {
-      const [host, port] = where.includes(':')
-        ? [where.slice(0, where.lastIndexOf(':')), where.slice(where.lastIndexOf(':') + 1)]
-        : ['127.0.0.1', where];
-      server.listen(Number(port), host, () => resolve());
-    } else server.listen(where, () => resolve());
-  });
+  const bind = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (isPort) {
+        const [host, port] = where.includes(':')
+          ? [where.slice(0, where.lastIndexOf(':')), where.slice(where.lastIndexOf(':') + 1)]
+          : ['127.0.0.1', where];
+        server.listen(Number(port), host, () => resolve());
+      } else server.listen(where, () => resolve());
+    });
+  try {
+    await bind();
+  } catch (error) {
+    // A socket file left by a process that died: nobody answers on it, so it is replaced.
+    // One that answers belongs to a live instance and is kept (the start fails).
+    if (isPort || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || (await answers(where)))
+      throw error;
+    await unlink(where);
+    await bind();
+  }
   const bound = server.address();
   const address = typeof bound === 'string' ? bound : `${bound?.address}:${bound?.port}`;
   return {
@@ -264,6 +280,18 @@ export async function startAdminConsole(
         server.close(() => resolve());
       }),
   };
+}
+
+/** Whether something accepts connections on the UNIX socket `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = netConnect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }
 
 /**

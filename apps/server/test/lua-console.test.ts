@@ -2,8 +2,9 @@
 // normalising UUIDs, addresses, pids and times), Tarantool's net.box as an EVAL/CALL client
 // (conn:eval, the seed's create_index('primary', {}) over the wire, functions defined in Lua),
 // `tarantype connect host:port` over the binary port, and `\set language`.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { connect } from '@tarantype/iproto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -204,33 +205,49 @@ describe.skipIf(!hasTarantool && process.env.CI !== 'true')(
 describe.skipIf(!hasTarantool && process.env.CI !== 'true')(
   'tarantoolctl connect (needs tarantool)',
   () => {
-    it('runs statements over the binary port as against Tarantool', {
+    it('works over the binary port and the admin console, as against Tarantool', {
       timeout: 30_000,
     }, async () => {
       expect(hasTarantool, 'tarantool must be installed in CI').toBe(true);
       let port: number;
-      ({ instance, port } = await startInstance(dir));
+      ({ instance, port } = await startInstance(dir, { admin: join(dir, 'admin.sock') }));
       const admin = instance.consoleSession();
       await admin.evaluate("box.schema.user.create('ops', {password = 'pw'})");
       await admin.evaluate("box.schema.user.grant('ops', 'read,write,execute,create', 'universe')");
-      const run = (input: string) =>
+      const run = (uri: string, input: string) =>
         new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
           const child = execFile(
             'tarantoolctl',
-            ['connect', `ops:pw@127.0.0.1:${port}`],
+            ['connect', uri],
             { timeout: 20_000 },
             (error, stdout, stderr) => (error ? reject(error) : resolve({ stdout, stderr })),
           );
           child.stdin?.end(input);
         });
+      const binary = `ops:pw@127.0.0.1:${port}`;
       // Without a terminal, tarantoolctl sends its whole input as one statement.
-      expect(await run('box.info.id\n')).toEqual({
+      expect(await run(binary, 'box.info.id\n')).toEqual({
         stdout: '---\n- 1\n...\n\n',
         stderr: `connected to 127.0.0.1:${port}\n`,
       });
       expect(
-        normalise((await run("return box.space._cluster:select({0}, {iterator = 'GE'})\n")).stdout),
+        normalise(
+          (await run(binary, "return box.space._cluster:select({0}, {iterator = 'GE'})\n")).stdout,
+        ),
       ).toBe("---\n- - [1, '<uuid>']\n...\n\n");
+      // The admin console greets as Tarantool's does, so tarantoolctl accepts it; a client that
+      // leaves before its answer does not take the server down.
+      const socket = instance.adminAddress!;
+      expect(await run(socket, "require('fiber').sleep(0.05) return box.info.id\n")).toEqual({
+        stdout: '---\n- 1\n...\n\n',
+        stderr: `connected to unix/:${socket}\n`,
+      });
+      const early = execFile('tarantoolctl', ['connect', socket]);
+      early.stdin?.end("require('fiber').sleep(0.2)\n");
+      await new Promise((r) => setTimeout(r, 50));
+      early.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await run(socket, 'box.info.id\n')).stdout).toBe('---\n- 1\n...\n\n');
     });
   },
 );
@@ -374,6 +391,25 @@ describe('the seed tutorial in two consoles', () => {
     } finally {
       await replica?.stop();
       await cleanup2();
+    }
+  });
+});
+
+describe('the admin console socket', () => {
+  it('replaces a socket file left by a dead process, and keeps a live one', async () => {
+    const path = join(dir, 'admin.sock');
+    // A process that binds the socket and dies without removing it.
+    spawnSync(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
+    ({ instance } = await startInstance(dir, { admin: path }));
+    expect(instance.adminAddress).toBe(path);
+    const { dir: other, cleanup: cleanupOther } = await tempDir();
+    try {
+      await expect(startInstance(other, { admin: path })).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      await cleanupOther();
     }
   });
 });
