@@ -92,6 +92,11 @@ describe('Lua console transcripts (reference §2, §6a, §6b, §1a, §12b)', () 
     await replay(instance, './fixtures/console-fresh.txt');
   });
 
+  it('option validation, box.info.gc(), temporary and is_local spaces (§10c, §10d, §6c)', async () => {
+    ({ instance } = await startInstance(dir));
+    await replay(instance, './fixtures/console-options.txt');
+  });
+
   it('multi-line statements, \\set language, functions and tuples', async () => {
     ({ instance } = await startInstance(dir));
     const session = instance.consoleSession();

@@ -179,12 +179,7 @@ export class LuaRuntime {
         return { lsn: info.lsn, ro: info.ro, uuid: info.uuid, id: info.id };
       },
       info_memory: () => box().infoMemory(),
-      info_gc: () => {
-        const gc = box().infoGc() as { vclock?: object; checkpoints?: Array<{ vclock?: object }> };
-        if (gc.vclock !== undefined) FLOW_STYLE.add(gc.vclock);
-        for (const c of gc.checkpoints ?? []) if (c.vclock !== undefined) FLOW_STYLE.add(c.vclock);
-        return gc;
-      },
+      info_gc: () => infoGcTable(box()),
       once: (key: unknown) =>
         settle(
           box()
@@ -312,6 +307,38 @@ export function formatOutcome(outcome: ConsoleOutcome): string {
   if (outcome.kind === 'incomplete')
     return formatResults([new Map([['error', 'incomplete statement']])], 'lua');
   return formatResults([new Map([['error', outcome.error]])], 'lua');
+}
+
+/** Keys first in `order` (those present), then the rest as they come. */
+function ordered(
+  value: Record<string, unknown>,
+  order: readonly string[],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of order) if (key in value) out[key] = value[key];
+  for (const [key, v] of Object.entries(value)) if (!(key in out)) out[key] = v;
+  return out;
+}
+
+/** box.info.gc() in Tarantool 2.6's print order, vclocks in flow style. */
+function infoGcTable(box: Box): Record<string, unknown> {
+  const gc = box.infoGc();
+  const flow = (v: unknown) => {
+    if (typeof v === 'object' && v !== null) FLOW_STYLE.add(v);
+    return v;
+  };
+  const checkpoints = Array.isArray(gc.checkpoints)
+    ? gc.checkpoints.map((c: Record<string, unknown>) =>
+        ordered({ ...c, vclock: flow(c.vclock) }, ['references', 'vclock', 'signature']),
+      )
+    : gc.checkpoints;
+  return ordered({ ...gc, vclock: flow(gc.vclock), checkpoints }, [
+    'signature',
+    'checkpoint_is_in_progress',
+    'checkpoints',
+    'vclock',
+    'consumers',
+  ]);
 }
 
 /** A promise of box results as the prelude's `wait` reads them. */
