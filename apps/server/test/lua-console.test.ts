@@ -92,7 +92,7 @@ describe('Lua console transcripts (reference §2, §6a, §6b, §1a, §12b)', () 
     await replay(instance, './fixtures/console-fresh.txt');
   });
 
-  it('option validation, box.info.gc(), temporary and is_local spaces (§10c, §10d, §6c)', async () => {
+  it('option validation, box.info.gc(), temporary and is_local spaces, read_only (§10c, §10d, §6c, §3)', async () => {
     ({ instance } = await startInstance(dir));
     await replay(instance, './fixtures/console-options.txt');
   });
