@@ -1071,8 +1071,16 @@ export class Sequence {
 
   /** One random step (a stop is followed by a start, which counts as its own step). */
   async randomStep(): Promise<void> {
-    if (!this.running) return this.start();
     const rng = this.rng;
+    if (!this.running) {
+      // Sometimes the operator changes the WAL options between runs.
+      if (rng.chance(0.15)) {
+        this.config.wal_mode = rng.chance(0.5) ? 'fsync' : 'write';
+        this.config.wal_max_size = rng.chance(0.5) ? rng.pick([600, 2048, 8192]) : undefined;
+        this.history.push(`config for the next start ${JSON.stringify(this.config)}`);
+      }
+      return this.start();
+    }
     if (this.spaces.size === 0) return this.createSpace();
     const withoutSk = [...this.spaces.values()].filter((s) => !s.indexes.includes('sk'));
     const choices: [number, () => Promise<void>][] = [
