@@ -426,6 +426,12 @@ describe('§2c starting a replica while its master is down', () => {
     const mc = await m1.client();
     await mc.createSpace('tester');
     await mc.createIndex('tester', 'primary');
+    const joined = await r2.client();
+    const target = (await mc.info()).vclock[1];
+    await until(
+      'the replica has the space',
+      async () => (await joined.info()).vclock[1] === target,
+    );
     await r2.stop();
     await m1.stop();
 
