@@ -163,6 +163,27 @@ describe('§7 removing a replica, rejoining, wiping', () => {
     expect(r2.log).not.toMatch(/XlogGapError|Missing \.xlog/);
   });
 
+  it('reconfiguration over the wire keeps the applier of an unchanged URI (no new SUBSCRIBE)', async () => {
+    const { m1, r2, mc, rc } = await pair('s07-keep');
+    await rc.cfg({ replication_connect_timeout: 0.5 });
+    const dead = await cluster.deadPort();
+    const mark = m1.mark();
+    const rmark = r2.mark();
+    await rc.cfg({ replication: [m1.uri(), `replicator:password@127.0.0.1:${dead}`] });
+    // The default quorum is every upstream: one unreachable makes an orphan, as in 2.6.
+    expect(await rc.info()).toMatchObject({ status: 'orphan', ro: true });
+    expect((await rc.replication())[1]!.upstream!.status).toBe('follow');
+    await rc.cfg({ replication: [m1.uri()] });
+    expect(await rc.info()).toMatchObject({ status: 'running', ro: false });
+    await mc.insert('tester', [50, 'after two reconfigurations']);
+    await caughtUp(mc, rc);
+    expect(m1.logSince(mark)).not.toMatch(/subscribed replica|joining replica/);
+    expect(r2.logSince(rmark)).not.toMatch(
+      new RegExp(`applier/replicator@127\\.0\\.0\\.1:${m1.port} I> subscribed`),
+    );
+    expect(r2.logSince(rmark)).toMatch(/I> connecting to 2 replicas$/m);
+  });
+
   it('§7d: a wiped replica started with the same box.cfg joins afresh with a new uuid and id 3; deleting the stale _cluster row replicates', async () => {
     const { r2, mc, rc } = await pair('s07d');
     const oldUuid = (await rc.info()).uuid;
