@@ -166,6 +166,7 @@ export class LuaRuntime {
       ),
       space: (name: unknown) => spaceDescriptor(box(), name),
       space_names: () => Object.keys(box().space).sort(),
+      schema_version: () => box().catalog.schemaVersion,
       cfg: () => {
         const cfg: Record<string, unknown> = { ...box().cfgValues };
         const listen = this.options.configuredListen?.();

@@ -150,11 +150,24 @@ function index_methods.pairs(self, key, options)
 end
 
 local box = {NULL = NULL}
+-- Space objects by name, valid while the schema version stays (DDL bumps it): box.space.x in
+-- a loop does not rebuild the object each time.
+local by_name = {}
+local by_name_version = -1
 box.space = setmetatable({}, {
   __index = function(_, name)
+    local version = js.schema_version()
+    if version ~= by_name_version then
+      by_name = {}
+      by_name_version = version
+    end
+    local cached = by_name[name]
+    if cached ~= nil then return cached end
     local info = js.space(name)
     if info == nil or info == NULL then return nil end
-    return space_object(info)
+    local s = space_object(info)
+    by_name[name] = s
+    return s
   end,
   __serialize = function() return js.space_names() end,
 })
