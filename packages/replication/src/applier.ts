@@ -98,6 +98,12 @@ export interface ApplierOptions {
   readonly sink: TransactionSink;
   /** Given when this instance has no data and must JOIN first. */
   readonly bootstrap?: BootstrapTarget;
+  /**
+   * Instead of `bootstrap`: asked after each connect and auth until a JOIN completed, resolves
+   * with the target to JOIN into, or undefined to SUBSCRIBE. box uses it to hold every applier
+   * of a fresh instance at 'ready' until it has picked the bootstrap leader from their ballots.
+   */
+  readonly gate?: () => Promise<BootstrapTarget | undefined>;
   /** Default: TCP (node:net). */
   readonly connect?: Connector;
   /** box.cfg.replication_timeout (seconds), read at each use. Also the reconnect period. */
@@ -427,9 +433,13 @@ export class Applier {
   /** One connection's life: connect, auth, (join), subscribe; returns only by throwing. */
   private async session(): Promise<void> {
     await this.connectAndAuth();
-    if (this.options.bootstrap !== undefined && !this.joined) {
-      await this.join(this.options.bootstrap);
-    }
+    const bootstrap = this.joined
+      ? undefined
+      : this.options.gate !== undefined
+        ? await this.options.gate()
+        : this.options.bootstrap;
+    if (this.stopping) throw new Stopped();
+    if (bootstrap !== undefined) await this.join(bootstrap);
     await this.subscribe();
   }
 
