@@ -188,7 +188,8 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
     return {
       is_ro: this.box.readOnly,
       is_loading: this.box.status !== 'running' || this.box.readOnly,
-      vclock: this.box.journal.vclock.copy(),
+      // Before the WAL opens (a fresh instance picking its bootstrap leader): empty.
+      vclock: this.box.status === 'loading' ? new Vclock() : this.box.journal.vclock.copy(),
       gc_vclock: gc.copy(),
     };
   }

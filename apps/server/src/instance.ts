@@ -161,10 +161,25 @@ export class Instance {
     // until the port listens, so that peers listing this instance can reach it meanwhile.
     let box: Box;
     try {
-      box = await Box.cfg(cfg, { logger, waitForReplication: false });
+      box = await Box.cfg(cfg, {
+        logger,
+        waitForReplication: false,
+        // With several replication sources the port listens before the join, as 2.6's does:
+        // the peers of a fresh replica set read this instance's ballot to pick their
+        // bootstrap leader (box's replica-set.ts).
+        beforeStart: async (starting) => {
+          const listen = starting.cfgValues.listen;
+          if (listen === undefined || starting.cfgValues.replication.length < 2) return;
+          await this.listen(String(listen), starting);
+        },
+      });
     } catch (error) {
       // A refused first box.cfg{} may be typed again, as in Tarantool.
       this.configuring = undefined;
+      this.listener?.close();
+      this.listener = undefined;
+      this.listenAddress = undefined;
+      this.server = undefined;
       throw error;
     }
     this.configuredBox = box;
@@ -188,7 +203,7 @@ export class Instance {
         } catch (error) {
           throw new Error(`listen '${listen}': ${(error as Error).message}`);
         }
-        await this.listen(listen);
+        if (this.listener === undefined) await this.listen(listen);
       }
       if (box.cfgValues.replication.length > 0)
         await box.replicaSet.configure(box.cfgValues.replication);
@@ -274,9 +289,9 @@ export class Instance {
     listener?.close();
   }
 
-  private async listen(listen: string): Promise<void> {
+  private async listen(listen: string, box: Box = this.box): Promise<void> {
     const where = checkListen(listen);
-    this.server ??= this.createIprotoServer();
+    this.server ??= this.createIprotoServer(box);
     const server = this.server;
     const listener = createNetServer({ noDelay: true }, (socket) => server.accept(socket));
     const bound = await new Promise<{ host: string; port: number }>((resolveBound, reject) => {
@@ -292,15 +307,15 @@ export class Instance {
     old?.close();
     this.configuredListen = listen;
     this.listenAddress = `${bound.host}:${bound.port}`;
-    this.box.setListen(this.listenAddress);
+    box.setListen(this.listenAddress);
     this.logger.info(`binary: bound to ${this.listenAddress}`);
   }
 
-  private createIprotoServer(): IprotoServer {
+  private createIprotoServer(box: Box = this.box): IprotoServer {
     return createServer({
-      handler: new BoxHandler(this.box, this.functions, this.lua),
-      replication: this.box.replicaSet.relay,
-      netMsgMax: this.box.cfgValues.net_msg_max,
+      handler: new BoxHandler(box, this.functions, this.lua),
+      replication: box.replicaSet.relay,
+      netMsgMax: box.cfgValues.net_msg_max,
       // Bad frames and undecodable requests: "iproto E> ER_INVALID_MSGPACK: … (peer h:p)".
       logger: this.logger.child('iproto'),
       onHandlerError: (error: unknown) =>

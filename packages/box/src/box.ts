@@ -77,7 +77,16 @@ export interface BoxRuntime {
    * (the applier's JOIN) for the instance `instanceUuid`. Used only when the directories hold
    * nothing; a recovered instance ignores it.
    */
-  readonly join?: (target: BootstrapTarget, instanceUuid: string) => Promise<void>;
+  readonly join?: (
+    target: BootstrapTarget,
+    instanceUuid: string,
+  ) => Promise<void | 'joined' | 'bootstrap'>;
+  /**
+   * Called with the new Box before it recovers, bootstraps or joins: a server listens here so
+   * that peers of a fresh replica set can reach this instance (VOTE) while it picks its
+   * bootstrap leader, as 2.6 binds the port before bootstrapping.
+   */
+  readonly beforeStart?: (box: Box) => Promise<void>;
   /**
    * Whether Box.cfg waits for box.cfg.replication's upstreams to connect and sync (default
    * true, as 2.6's first box.cfg). A server that must listen first (so its peers can reach it)
@@ -185,6 +194,7 @@ export class Box {
       runtime,
     );
     try {
+      await runtime.beforeStart?.(box);
       await box.start();
     } catch (error) {
       await box.replicaSet.close();
@@ -264,7 +274,8 @@ export class Box {
         ? (target: BootstrapTarget) => this.replicaSet.join(target, this.config.replication)
         : undefined);
     if (recovered === undefined && join !== undefined) {
-      vclock = await this.joinReplicaSet(join);
+      // The bootstrap leader of a fresh replica set may be this instance (replica-set.ts).
+      vclock = (await this.joinReplicaSet(join)) ?? (await this.bootstrap());
     } else if (recovered === undefined) {
       vclock = await this.bootstrap();
     } else {
@@ -323,7 +334,7 @@ export class Box {
    * BootstrapTarget (the master's initial data, then its final rows), then the instance writes
    * a snapshot at the join's vclock, as 2.6 does after "final data received".
    */
-  private async joinReplicaSet(join: NonNullable<BoxRuntime['join']>): Promise<Vclock> {
+  private async joinReplicaSet(join: NonNullable<BoxRuntime['join']>): Promise<Vclock | undefined> {
     this.instanceUuid = this.config.instance_uuid ?? newUuid();
     let joined: Vclock | undefined;
     const target: BootstrapTarget = {
@@ -357,7 +368,7 @@ export class Box {
         this.openJournal(joined, undefined);
       },
     };
-    await join(target, this.instanceUuid);
+    if ((await join(target, this.instanceUuid)) === 'bootstrap') return undefined;
     if (joined === undefined) throw new SystemError('the join ended without its final vclock');
     return joined;
   }
@@ -365,7 +376,8 @@ export class Box {
   /** An empty directory: system spaces, built-in users, UUIDs, and snapshot 0. */
   private async bootstrap(): Promise<Vclock> {
     this.logger.info('initializing an empty data directory');
-    this.instanceUuid = this.config.instance_uuid ?? newUuid();
+    // Kept when a join picked this instance as the bootstrap leader: its peers saw this uuid.
+    if (this.instanceUuid === '') this.instanceUuid = this.config.instance_uuid ?? newUuid();
     const replicasetUuid = this.config.replicaset_uuid ?? newUuid();
     const rows: Array<[number, readonly unknown[]]> = [
       [SystemSpace.SCHEMA, SCHEMA_VERSION_ROW],

@@ -3,9 +3,15 @@
 // side), wired to the box through BoxReplicationPorts. Layer: box. The protocol lives in
 // @tarantype/replication; this module decides when appliers start and stop and what box.cfg
 // waits for, as 2.6's box.cc / replication.cc do:
-// - an empty instance with replication JOINs from the first URI (join()), and box.cfg fails
-//   with ER_CFG "failed to connect to one or more replicas" when it cannot reach it within
-//   replication_connect_timeout;
+// - an empty instance with one URI JOINs from it (join()), and box.cfg fails with ER_CFG
+//   "failed to connect to one or more replicas" when it cannot reach it within
+//   replication_connect_timeout. With several URIs it connects to all of them first, reads
+//   their ballots (VOTE) and picks the bootstrap leader as 2.6's replicaset_leader does:
+//   read-only instances only if there is nothing else, booted ones before loading ones, the
+//   most advanced vclock (component 0 ignored), then the lowest uuid. The leader may be this
+//   very instance (its own URI in the list): then it bootstraps a new replica set and the
+//   others join it — so a fresh full mesh, each instance listing every URI, ends as ONE set;
+//   the other appliers wait at 'ready' until configure() releases them to SUBSCRIBE;
 // - configure(uris) keeps the applier of every unchanged URI, stops removed ones, starts new
 //   ones, then waits for the appliers to connect (replication_connect_timeout) and to sync
 //   (replication_sync_timeout): "synchronizing with N replicas", "replica set sync complete".
@@ -135,7 +141,26 @@ export class ReplicaSet {
     return [...this.appliers.keys()];
   }
 
-  private makeApplier(uri: string, bootstrap?: BootstrapTarget): Applier {
+  /**
+   * This instance bootstrapped a new replica set as the leader of a fresh mesh: its first
+   * configure() does not wait for the others (they are joining it), as 2.6's box_cfg skips
+   * replicaset_sync for the bootstrap leader — an orphan could not register them.
+   */
+  private isBootstrapLeader = false;
+
+  /** Releases the appliers a multi-URI join() holds at 'ready' (configure() calls it). */
+  private releaseHeld: (() => void) | undefined;
+
+  /** An applier that reached this very instance (its own URI): 'off', counted as synced. */
+  private isSelf(applier: Applier): boolean {
+    return applier.remoteUuid !== undefined && applier.remoteUuid === this.box.instanceUuid;
+  }
+
+  private makeApplier(
+    uri: string,
+    bootstrap?: BootstrapTarget,
+    gate?: () => Promise<BootstrapTarget | undefined>,
+  ): Applier {
     const config = () => this.box.cfgValues;
     const ports = this.box.replicationPorts;
     let applier!: Applier;
@@ -166,6 +191,7 @@ export class ReplicaSet {
       membership: ports,
       sink,
       ...(bootstrap === undefined ? {} : { bootstrap }),
+      ...(gate === undefined ? {} : { gate }),
       replicationTimeoutS: () => config().replication_timeout,
       connectTimeoutS: () => config().replication_connect_timeout,
       replicationSyncLagS: () => config().replication_sync_lag,
@@ -192,7 +218,108 @@ export class ReplicaSet {
    * once the target's finish() resolved (the instance has its snapshot and WAL); the applier
    * then goes on to SUBSCRIBE and stays, as the first of configure()'s appliers.
    */
-  async join(target: BootstrapTarget, uris: readonly string[]): Promise<void> {
+  async join(target: BootstrapTarget, uris: readonly string[]): Promise<'joined' | 'bootstrap'> {
+    if (uris.length > 1) return this.joinMesh(target, uris);
+    await this.joinFrom(target, uris);
+    return 'joined';
+  }
+
+  /**
+   * join() with several URIs: every applier connects and is held at 'ready' until the leader
+   * is known (see the file comment); the leader's applier JOINs, the others SUBSCRIBE once
+   * configure() runs. Resolves 'bootstrap' when the leader is this instance.
+   */
+  private async joinMesh(
+    target: BootstrapTarget,
+    uris: readonly string[],
+  ): Promise<'joined' | 'bootstrap'> {
+    let decide!: (leader: Applier | undefined) => void;
+    const decided = new Promise<Applier | undefined>((resolve) => (decide = resolve));
+    const released = new Promise<void>((resolve) => (this.releaseHeld = resolve));
+    let joined!: () => void;
+    const finished = new Promise<void>((resolve) => (joined = resolve));
+    const leaderTarget: BootstrapTarget = {
+      loadInitial: (rows) => target.loadInitial(rows),
+      initialLoaded: (vclock) => target.initialLoaded(vclock),
+      applyFinal: (rows) => target.applyFinal(rows),
+      finish: async (vclock) => {
+        await target.finish(vclock);
+        joined();
+      },
+    };
+    const appliers: Applier[] = [];
+    for (const uri of uris) {
+      const applier: Applier = this.makeApplier(uri, undefined, async () => {
+        if ((await decided) === applier) return leaderTarget;
+        await released;
+        return undefined;
+      });
+      this.appliers.set(uri, applier);
+      appliers.push(applier);
+    }
+    this.log('info', 'main', `connecting to ${uris.length} replicas`);
+    for (const applier of appliers) applier.start();
+    const answered = (a: Applier) => a.ballot !== undefined || a.state === 'stopped';
+    await waitFor(
+      appliers,
+      () => appliers.every(answered),
+      this.box.cfgValues.replication_connect_timeout,
+    );
+    const candidates = appliers.filter((a) => a.ballot !== undefined && a.remoteUuid !== undefined);
+    const fail = async (error: unknown): Promise<never> => {
+      decide(undefined);
+      this.releaseHeld?.();
+      for (const [uri, applier] of [...this.appliers])
+        if (appliers.includes(applier)) {
+          await applier.stop();
+          this.appliers.delete(uri);
+        }
+      throw error;
+    };
+    if (candidates.length < appliers.length) {
+      this.log(
+        'crit',
+        'main',
+        `failed to connect to ${appliers.length - candidates.length} out of ${appliers.length} replicas`,
+      );
+      return fail(
+        new ClientError(
+          ErrorCode.ER_CFG,
+          'replication',
+          'failed to connect to one or more replicas',
+        ),
+      );
+    }
+    this.log('info', 'main', `connected to ${appliers.length} replicas`);
+    const leader = bootstrapLeader(candidates);
+    if (leader === undefined || this.isSelf(leader)) {
+      decide(undefined);
+      this.isBootstrapLeader = true;
+      return 'bootstrap';
+    }
+    this.log(
+      'info',
+      'main',
+      `bootstrapping replica from ${leader.remoteUuid} at ${leader.uri.host}:${leader.uri.port}`,
+    );
+    decide(leader);
+    const stopped = new Promise<never>((_, reject) => {
+      const remove = leader.onStateChange((state) => {
+        if (state !== 'stopped') return;
+        remove();
+        reject(leader.error ?? new ClientError(ErrorCode.ER_SYSTEM, 'join stopped'));
+      });
+      void finished.then(remove);
+    });
+    try {
+      await Promise.race([finished, stopped]);
+    } catch (error) {
+      return fail(error);
+    }
+    return 'joined';
+  }
+
+  private async joinFrom(target: BootstrapTarget, uris: readonly string[]): Promise<void> {
     const uri = uris[0];
     if (uri === undefined)
       throw new ClientError(ErrorCode.ER_CFG, 'replication', 'no replica set to join');
@@ -276,6 +403,8 @@ export class ReplicaSet {
    */
   async configure(uris: readonly string[]): Promise<void> {
     if (this.closed) return;
+    this.releaseHeld?.();
+    this.releaseHeld = undefined;
     for (const [uri, applier] of [...this.appliers]) {
       if (uris.includes(uri)) continue;
       this.appliers.delete(uri);
@@ -293,16 +422,26 @@ export class ReplicaSet {
       return;
     }
     const appliers = uris.map((uri) => this.appliers.get(uri)!);
-    if (!appliers.every((a) => SYNCED_STATES.includes(a.state))) this.setOrphan(true);
+    if (this.isBootstrapLeader) {
+      this.isBootstrapLeader = false;
+      if (started.length > 0) this.log('info', 'main', `connecting to ${uris.length} replicas`);
+      for (const applier of started) applier.start();
+      this.setOrphan(false);
+      return;
+    }
+    if (!appliers.every((a) => SYNCED_STATES.includes(a.state) || this.isSelf(a)))
+      this.setOrphan(true);
     if (started.length > 0) this.log('info', 'main', `connecting to ${uris.length} replicas`);
     for (const applier of started) applier.start();
     const config = this.box.cfgValues;
     const quorum = Math.min(config.replication_connect_quorum ?? appliers.length, appliers.length);
+    const isSelf = (a: Applier) => this.isSelf(a);
     const connected = await waitForCount(
       appliers,
       CONNECTED_STATES,
       quorum,
       config.replication_connect_timeout,
+      isSelf,
     );
     if (connected < appliers.length)
       this.log(
@@ -316,8 +455,14 @@ export class ReplicaSet {
     // makes box.cfg return after replication_connect_timeout, not replication_sync_timeout.
     const synced =
       connected < quorum
-        ? appliers.filter((a) => SYNCED_STATES.includes(a.state)).length
-        : await waitForCount(appliers, SYNCED_STATES, quorum, config.replication_sync_timeout);
+        ? appliers.filter((a) => SYNCED_STATES.includes(a.state) || isSelf(a)).length
+        : await waitForCount(
+            appliers,
+            SYNCED_STATES,
+            quorum,
+            config.replication_sync_timeout,
+            isSelf,
+          );
     if (synced >= quorum) {
       this.log('info', 'main', 'replica set sync complete');
       // 2.6 says so after every sync of a configure, orphan before or not (reference §1a, §2).
@@ -331,15 +476,20 @@ export class ReplicaSet {
       `failed to synchronize with ${appliers.length - synced} out of ${appliers.length} replicas`,
     );
     this.log('crit', 'main', 'entering orphan mode');
-    this.watchOrphan(appliers, quorum);
+    this.watchOrphan(appliers, quorum, isSelf);
   }
 
   /** Leaves orphan mode by itself once `quorum` appliers follow. */
-  private watchOrphan(appliers: readonly Applier[], quorum: number): void {
+  private watchOrphan(
+    appliers: readonly Applier[],
+    quorum: number,
+    isSelf: (applier: Applier) => boolean,
+  ): void {
     this.orphanWatch?.();
     const removers = appliers.map((applier) =>
       applier.onStateChange(() => {
-        if (appliers.filter((a) => SYNCED_STATES.includes(a.state)).length < quorum) return;
+        if (appliers.filter((a) => SYNCED_STATES.includes(a.state) || isSelf(a)).length < quorum)
+          return;
         this.orphanWatch?.();
         this.log('info', 'main', 'replica set sync complete');
         this.setOrphan(false);
@@ -418,11 +568,14 @@ function waitForCount(
   states: readonly ApplierState[],
   count: number,
   timeoutS: number,
+  counts: (applier: Applier) => boolean = () => false,
 ): Promise<number> {
-  const reached = () => appliers.filter((a) => states.includes(a.state)).length;
+  const reached = () => appliers.filter((a) => states.includes(a.state) || counts(a)).length;
   // A stopped applier never comes back by itself: once too few are left to reach `count`,
   // waiting longer changes nothing (2.6 says "failed to synchronize" at once after a conflict).
-  const hopeless = () => appliers.filter((a) => a.state !== 'stopped').length < count;
+  const hopeless = () =>
+    appliers.filter((a) => a.state !== 'stopped' && (a.state !== 'off' || counts(a))).length <
+    count;
   if (reached() >= count || hopeless()) return Promise.resolve(reached());
   return new Promise((resolve) => {
     const removers: Array<() => void> = [];
@@ -439,4 +592,65 @@ function waitForCount(
         }),
       );
   });
+}
+
+/** Resolves once `done()` holds (checked on every state change of `appliers`) or after timeoutS. */
+function waitFor(
+  appliers: readonly Applier[],
+  done: () => boolean,
+  timeoutS: number,
+): Promise<void> {
+  if (done()) return Promise.resolve();
+  return new Promise((resolve) => {
+    const removers: Array<() => void> = [];
+    const finish = () => {
+      clearTimeout(timer);
+      for (const remove of removers) remove();
+      resolve();
+    };
+    const timer = setTimeout(finish, timeoutS * 1000);
+    for (const applier of appliers)
+      removers.push(
+        applier.onStateChange(() => {
+          if (done()) finish();
+        }),
+      );
+  });
+}
+
+type Ballot = NonNullable<Applier['ballot']>;
+
+/**
+ * 2.6's replicaset_leader over the appliers' ballots: a round skipping read-only instances,
+ * then (if it found none) one with them; within a round an instance that finished loading
+ * beats one still loading, then the most advanced vclock (component 0 ignored; a concurrent
+ * one replaces the candidate, as vclock_compare's "undefined" does there), then the lowest uuid.
+ */
+export function bootstrapLeader<
+  T extends { ballot: Ballot | undefined; remoteUuid: string | undefined },
+>(candidates: readonly T[]): T | undefined {
+  const round = (skipRo: boolean): T | undefined => {
+    let leader: T | undefined;
+    for (const candidate of candidates) {
+      const ballot = candidate.ballot;
+      if (ballot === undefined || candidate.remoteUuid === undefined) continue;
+      if (skipRo && ballot.is_ro) continue;
+      if (leader === undefined) {
+        leader = candidate;
+        continue;
+      }
+      const best = leader.ballot!;
+      if (ballot.is_loading && !best.is_loading) continue;
+      if (!ballot.is_loading && best.is_loading) {
+        leader = candidate;
+        continue;
+      }
+      const order = ballot.vclock.compare(best.vclock, true);
+      if (order === -1) continue;
+      if (order === 0 && candidate.remoteUuid > leader.remoteUuid!) continue;
+      leader = candidate;
+    }
+    return leader;
+  };
+  return round(true) ?? round(false);
 }
