@@ -95,6 +95,13 @@ export const VALUE_KINDS = [
   "select('#', 1, nil, nil)",
   'math.floor(7 / 2), 2^10, 7 % 3',
   "string.format('%d-%s', 5, 'x')",
+  "require('json').encode({1, 2, 'a/b'})",
+  "require('json').encode({a = {b = true}})",
+  "require('json').encode({})",
+  "require('json').encode('x\\ny\"z')",
+  "require('json').decode('[1, {\"a\": null}]')[2].a == require('json').NULL",
+  'require(\'json\').decode(\'{"k": [1, 2.5, "s"]}\').k',
+  'require(\'json\').decode(\'{"k": {"a": 1}, "e": {}}\').k',
 ];
 
 /** Sends lines to a Tarantool admin console and collects one YAML document per line. */

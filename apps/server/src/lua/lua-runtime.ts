@@ -167,6 +167,9 @@ export class LuaRuntime {
       space: (name: unknown) => spaceDescriptor(box(), name),
       space_names: () => Object.keys(box().space).sort(),
       schema_version: () => box().catalog.schemaVersion,
+      json_encode: (value: unknown) => jsonEncode(value),
+      // Tarantool's json.decode marks tables as seq/map, so they print in flow style.
+      json_decode: (text: unknown) => markFlow(JSON.parse(String(text)) as unknown),
       cfg: () => {
         const cfg: Record<string, unknown> = { ...box().cfgValues };
         const listen = this.options.configuredListen?.();
@@ -308,6 +311,28 @@ export function formatOutcome(outcome: ConsoleOutcome): string {
   if (outcome.kind === 'incomplete')
     return formatResults([new Map([['error', 'incomplete statement']])], 'lua');
   return formatResults([new Map([['error', outcome.error]])], 'lua');
+}
+
+/**
+ * require('json').encode as Tarantool's (lua-cjson): compact, '/' escaped, an empty table is
+ * an array, integral numbers without a fraction, map keys as strings.
+ */
+function jsonEncode(value: unknown): string {
+  const plainValue = (v: unknown): unknown => {
+    if (v instanceof Map)
+      return Object.fromEntries([...v].map(([k, x]) => [String(k), plainValue(x)]));
+    if (Array.isArray(v)) return v.map(plainValue);
+    if (typeof v === 'bigint') return Number(v);
+    return v;
+  };
+  return (JSON.stringify(plainValue(value)) ?? 'null').replace(/\//g, '\\/');
+}
+
+function markFlow(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  FLOW_STYLE.add(value);
+  for (const v of Object.values(value)) markFlow(v);
+  return value;
 }
 
 /** Keys first in `order` (those present), then the rest as they come. */

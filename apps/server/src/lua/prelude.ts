@@ -310,7 +310,13 @@ local console = {
   end,
 }
 
-local modules = {box = box, fiber = fiber, log = log, console = console}
+local json = {
+  encode = function(value) return js.json_encode(value) end,
+  decode = function(text) return js.json_decode(tostring(text)) end,
+  NULL = NULL,
+}
+
+local modules = {box = box, fiber = fiber, log = log, console = console, json = json}
 function require(name)
   local module = modules[name]
   if module == nil then error("module '" .. tostring(name) .. "' not found", 2) end
