@@ -119,11 +119,11 @@ describe('§1a quick start with guest grants (tarantype master → tarantype rep
     // The join as 2.6 logs it, on both sides.
     const masterUuid = mi.uuid;
     const replicaUuid = ri.uuid;
-    // Known difference: box logs no "assigned id N to replica" line.
     const relaySocket = `at fd \\d+, aka 127\\.0\\.0\\.1:${m1.port}, peer of 127\\.0\\.0\\.1:\\d+$`;
     expectInOrder(m1.log, [
       new RegExp(`joining replica ${replicaUuid} ${relaySocket}`),
       /initial data sent\.$/,
+      new RegExp(`main I> assigned id 2 to replica ${replicaUuid}$`),
       /final data sent\.$/,
       new RegExp(`subscribed replica ${replicaUuid} ${relaySocket}`),
       /remote vclock \{1: 2\} local vclock \{1: 2\}$/,
@@ -136,8 +136,11 @@ describe('§1a quick start with guest grants (tarantype master → tarantype rep
       ),
       /I> connected to 1 replicas$/,
       new RegExp(`I> bootstrapping replica from ${masterUuid} at 127\\.0\\.0\\.1:${m1.port}$`),
-      // Known difference: no "cluster uuid …" / "assigned id N to replica …" lines from box.
+      // Known differences: no "cluster uuid …" line; "assigned id N to replica …" comes from
+      // the main fiber, 2.6 prints it from the applier's.
+      new RegExp(`I> assigned id 1 to replica ${masterUuid}$`),
       new RegExp(`${applier} I> initial data received$`),
+      new RegExp(`I> assigned id 2 to replica ${replicaUuid}$`),
       new RegExp(`${applier} I> final data received$`),
       new RegExp(`I> saving snapshot .*${signature}\\.snap\\.inprogress'$`),
       new RegExp(`${applier} I> subscribed$`),
