@@ -194,7 +194,12 @@ export class Box {
       runtime,
     );
     try {
-      await runtime.beforeStart?.(box);
+      if (runtime.beforeStart !== undefined) {
+        // A listening instance greets with its uuid: a fresh one has it from now on (recovery
+        // replaces it with the recovered one).
+        box.instanceUuid = config.instance_uuid ?? newUuid();
+        await runtime.beforeStart(box);
+      }
       await box.start();
     } catch (error) {
       await box.replicaSet.close();
@@ -335,7 +340,7 @@ export class Box {
    * a snapshot at the join's vclock, as 2.6 does after "final data received".
    */
   private async joinReplicaSet(join: NonNullable<BoxRuntime['join']>): Promise<Vclock | undefined> {
-    this.instanceUuid = this.config.instance_uuid ?? newUuid();
+    if (this.instanceUuid === '') this.instanceUuid = this.config.instance_uuid ?? newUuid();
     let joined: Vclock | undefined;
     const target: BootstrapTarget = {
       loadInitial: (rows) => {
