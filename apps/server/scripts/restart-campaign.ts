@@ -1,9 +1,12 @@
 // The full restart campaign (issue 9 §2): seeded random sequences against real server
 // processes (test/restart-model.ts), progress on stderr, the final table on stdout.
-//   npm run campaign:restart                 (from the root or apps/server)
-//   SEED=123 SEQUENCES=1 STEPS=20 CONCURRENCY=1 npm run campaign:restart   (replay one seed)
-// Defaults: 300 sequences of 20 steps, 3 at a time, a random base seed (printed). Sequence i
-// runs seed SEED+i. Exits 1 when any sequence failed, after printing each failure's report.
+//   npm run campaign:restart                 (from the root: builds, then runs this file)
+//   SEED=123 SEQUENCES=1 npm run campaign:restart              (replay one sequence)
+//   cd apps/server && node_modules/.bin/tsx scripts/restart-campaign.ts   (without the build)
+// Defaults: 300 sequences of 20 steps, 4 at a time (the servers' starts are CPU-bound; four
+// keep both cores busy while a sequence waits on I/O), a random base seed (printed).
+// Sequence i runs seed SEED+i. Exits 1 when any sequence failed, after printing each
+// failure's report (its steps, the server's last log lines and the replay command).
 import { formatStats, runCampaign } from '../test/restart-model.js';
 
 function numberFromEnv(name: string, fallback: number): number {
@@ -18,7 +21,7 @@ function numberFromEnv(name: string, fallback: number): number {
 const seed = numberFromEnv('SEED', Math.floor(Math.random() * 2 ** 31));
 const sequences = numberFromEnv('SEQUENCES', 300);
 const steps = numberFromEnv('STEPS', 20);
-const concurrency = Math.max(1, numberFromEnv('CONCURRENCY', 3));
+const concurrency = Math.max(1, numberFromEnv('CONCURRENCY', 4));
 process.stderr.write(
   `restart campaign: SEED=${seed} SEQUENCES=${sequences} STEPS=${steps} CONCURRENCY=${concurrency}\n`,
 );

@@ -1094,9 +1094,9 @@ export class Sequence {
       [1, () => this.truncate()],
       [6, () => this.snapshot()],
       [2, () => this.checkpointCount(rng.int(1, 3))],
-      [2, () => this.stop('SIGTERM')],
+      [1.5, () => this.stop('SIGTERM')],
       [
-        3,
+        2.5,
         () =>
           this.stop('SIGTERM', {
             writes: rng.int(1, 6),
@@ -1104,9 +1104,9 @@ export class Sequence {
             snapshot: rng.chance(0.3),
           }),
       ],
-      [1.5, () => this.stop('SIGKILL')],
+      [1, () => this.stop('SIGKILL')],
       [
-        4,
+        3.5,
         () =>
           this.stop(
             'SIGKILL',
@@ -1115,11 +1115,11 @@ export class Sequence {
               : { writes: rng.int(2, 8), afterAcks: rng.int(1, 2), snapshot: rng.chance(0.3) },
           ),
       ],
-      [2, () => this.signalDuringSnapshot('SIGKILL', rng.int(0, 8))],
+      [1.5, () => this.signalDuringSnapshot('SIGKILL', rng.int(0, 8))],
       [1, () => this.signalDuringSnapshot('SIGTERM', rng.int(0, 4))],
       [2, () => this.bulk(rng.int(50, 400))],
       [
-        1.5,
+        1.2,
         async () => {
           await this.stop(rng.chance(0.5) ? 'SIGKILL' : 'SIGTERM');
           await this.interruptedStart(
