@@ -121,6 +121,8 @@ export interface WalWriter {
   /** Durable rows so far (what replay would recover), by replica id. */
   readonly vclock: Vclock;
   readonly mode: WalMode;
+  /** Writes, syncs, rows, bytes, rotations so far (box.stat, metrics). */
+  readonly stats: JournalStats;
   /**
    * Queues one transaction; resolves once written (mode 'write') or synced ('fsync'). Rows
    * with replica_id 0 get this instance's id and the next LSN; other rows keep theirs. The row
