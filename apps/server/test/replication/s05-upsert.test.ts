@@ -3,6 +3,7 @@
 // concurrent replace crosses, an update against a delete ends without the tuple (§5g). Run on
 // a tarantype pair and on a pair with a Tarantool 2.6 master. Concurrency is made
 // deterministic as the reference does: cut both links, write on both, restore.
+import type { UpdateOperation } from '@tarantype/iproto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, type Kind, needsTarantool, requireTarantool } from './cluster.js';
 import { cut, masterMaster, type Member, restore, sameVclock } from './mesh-helpers.js';
@@ -12,7 +13,7 @@ afterEach(async () => {
   await cluster?.cleanup();
 });
 
-const upsert = (m: Member, tuple: unknown[], ops: unknown[]) =>
+const upsert = (m: Member, tuple: unknown[], ops: UpdateOperation[]) =>
   m.client.iproto.upsert('tester', tuple, ops, { indexBase: 1, timeoutMs: 5000 });
 const get = async (m: Member, key: number) =>
   (await m.client.select('tester', [key], 'EQ'))[0] ?? null;
