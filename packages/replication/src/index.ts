@@ -7,6 +7,7 @@ export {
   type ApplierState,
   type UpstreamInfo,
 } from './applier.js';
+export { type PeerBallot, probeBallot } from './ballot-probe.js';
 export {
   appendRows,
   BallotKey,
