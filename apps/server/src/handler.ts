@@ -184,7 +184,13 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
   }
 
   ballot(): Ballot {
-    const gc = this.box.checkpoints[0]?.vclock ?? new Vclock();
+    // The oldest vclock still in the WAL: the oldest checkpoint's, or older where a GC
+    // consumer (a replica, a JOIN in progress) keeps xlogs from before it. A fresh replica and
+    // a restarting one decide from it whether they can follow (rebootstrap, reference §7f).
+    const gc = (this.box.checkpoints[0]?.vclock ?? new Vclock()).copy();
+    const consumers = this.box.gcConsumers.list();
+    for (const [id, lsn] of gc.entries())
+      gc.set(id, Math.min(lsn, ...consumers.map((c) => c.vclock.get(id))));
     return {
       is_ro: this.box.readOnly,
       is_loading: this.box.status !== 'running' || this.box.readOnly,

@@ -55,9 +55,10 @@ import { CheckpointDaemon, type CheckpointInfo } from './checkpoint-daemon.js';
 import { DirLock } from './dir-lock.js';
 import { applyOperation, type Operation, storageOf } from './executor.js';
 import { GcConsumers } from './gc-consumers.js';
+import { moveAside, RebootstrapNeeded, rejoinSource, scanLocalState } from './rebootstrap.js';
 import { recover } from './recovery.js';
 import { ReplicaGc } from './replica-gc.js';
-import { ReplicaSet, replicationLogger } from './replica-set.js';
+import { type ComponentLogger, ReplicaSet, replicationLogger } from './replica-set.js';
 import { BoxReplicationPorts } from './replication-ports.js';
 import { decodeRequestBody } from './request-body.js';
 import { SchemaApi } from './schema-api.js';
@@ -204,7 +205,10 @@ export class Box {
     } catch (error) {
       await box.replicaSet.close();
       box.lock?.release();
-      throw error;
+      if (!(error instanceof RebootstrapNeeded)) throw error;
+      // Too old for every source and no rows of its own: a fresh JOIN with the same uuid.
+      await moveAside(box.fs, [box.walDir, box.memtxDir], logger);
+      return Box.cfg({ ...options, instance_uuid: error.instanceUuid }, runtime);
     }
     // As 2.6's first box.cfg: returns once the upstreams are connected and synced (or the
     // instance became an orphan waiting for them).
@@ -258,6 +262,7 @@ export class Box {
     await this.fs.mkdir(this.walDir);
     await this.fs.mkdir(this.memtxDir);
     this.lock = DirLock.acquire(this.walDir);
+    await this.checkRebootstrap();
     const recovered = await recover({
       fs: this.fs,
       walDir: this.walDir,
@@ -310,6 +315,24 @@ export class Box {
     this.logger.info(`replicaset uuid ${this.catalog.replicasetUuid}`);
     this.status = 'running';
     this.daemon.schedule();
+  }
+
+  /**
+   * Before local recovery: throws RebootstrapNeeded when no replication source keeps the
+   * xlogs this instance needs and it has no rows of its own (rebootstrap.ts, reference §7f).
+   */
+  private async checkRebootstrap(): Promise<void> {
+    if (this.runtime.join !== undefined || this.config.replication.length === 0) return;
+    const local = await scanLocalState(this.fs, this.walDir, this.memtxDir, this.hasher);
+    if (local === undefined) return;
+    const log = replicationLogger(this.logger as ComponentLogger);
+    const source = await rejoinSource(
+      local.vclock,
+      this.config.replication,
+      this.config.replication_connect_timeout * 1000,
+      (level, text) => log(level, 'main', text),
+    );
+    if (source !== undefined) throw new RebootstrapNeeded(local.instanceUuid);
   }
 
   /** Opens the WAL at `vclock`: the instance's id is its row in `_cluster` (0 if none). */
