@@ -4,40 +4,28 @@
 //                   [--config FILE.yaml] [--init MODULE] [--admin SOCKET|PORT] [--no-console]
 //   tarantype connect <socket|host:port>     (a console into a running instance's admin console)
 // SIGTERM/SIGINT stop gracefully (in-flight requests finish, the xlog is closed) and exit 0; a
-// start that fails exits 1. The exit code is this process's own (the bin is `node`, no wrapper),
+// start that fails exits 1; a usage mistake (a bad option or config file) prints one line and
+// exits 2 before anything is touched (start-options.ts). The exit code is this process's own (the bin is `node`, no wrapper),
 // so a supervisor that runs `node_modules/.bin/tarantype` sees it; `npx` does not pass it on.
 // Both exits are explicit (process.exit after the log is flushed): a timer or socket left open
 // by an --init module must not keep a failed or stopped server alive.
-import { createWriteStream } from 'node:fs';
-import type { Writable } from 'node:stream';
-import { Command, InvalidArgumentError } from 'commander';
-import { type CredentialsConfig, loadConfigFile } from './config.js';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { runConsoleClient, startInteractiveConsole } from './console.js';
-import { CONSOLE_LANGUAGES, type ConsoleLanguage } from './console-session.js';
 import { Instance } from './instance.js';
-import { createLogger, type LogFormat } from './logger.js';
+import { createLogger } from './logger.js';
+import {
+  checkStartOptions,
+  type StartFlags,
+  type StartOptions,
+  UsageError,
+} from './start-options.js';
+import { VERSION } from './version.js';
 
 function integer(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError('expected an integer');
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isInteger(n))
+    throw new InvalidArgumentError('expected an integer');
   return n;
-}
-
-/**
- * box.cfg.log: Tarantool's forms are a file path, 'file:<path>', 'pipe:<command>' and
- * 'syslog:…'. The server writes to a file (appending, created if missing); pipe and syslog
- * are refused with Tarantool's option error rather than silently ignored.
- */
-function logDestination(log: unknown): { destination?: NodeJS.WritableStream & Writable } {
-  if (log === undefined || log === null || log === '') return {};
-  const text = String(log);
-  if (text.startsWith('pipe:') || text.startsWith('|') || text.startsWith('syslog:')) {
-    throw new InvalidArgumentError(
-      `Incorrect value for option 'log': pipe and syslog destinations are not supported, use a file path`,
-    );
-  }
-  const path = text.startsWith('file:') ? text.slice('file:'.length) : text;
-  return { destination: createWriteStream(path, { flags: 'a' }) };
 }
 
 /**
@@ -60,61 +48,22 @@ function startsUnconfigured(flags: StartFlags, cfg: Record<string, unknown>): bo
   );
 }
 
-interface StartFlags {
-  listen?: string;
-  dataDir?: string;
-  replication?: string;
-  readOnly?: boolean;
-  walMode?: string;
-  logLevel?: number;
-  logFormat?: string;
-  config?: string;
-  init?: string;
-  admin?: string;
-  console: boolean;
-  consoleLanguage?: string;
-}
-
 async function start(flags: StartFlags): Promise<void> {
-  let cfg: Record<string, unknown> = {};
-  let credentials: CredentialsConfig | undefined;
-  if (flags.config !== undefined) ({ cfg, credentials } = loadConfigFile(flags.config));
-  if (flags.listen !== undefined) cfg.listen = flags.listen;
-  if (flags.dataDir !== undefined) {
-    cfg.memtx_dir = flags.dataDir;
-    cfg.wal_dir = flags.dataDir;
+  // Every option is checked before the data directory is touched: a mistake is one line, exit 2.
+  let checked: StartOptions;
+  try {
+    checked = await checkStartOptions(flags);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`tarantype start: ${error.message}\n`);
+    process.exit(2);
   }
-  if (flags.replication !== undefined)
-    cfg.replication = flags.replication
-      .split(',')
-      .map((u) => u.trim())
-      .filter((u) => u !== '');
-  if (flags.readOnly === true) cfg.read_only = true;
-  if (flags.walMode !== undefined) cfg.wal_mode = flags.walMode;
-  if (flags.logLevel !== undefined) cfg.log_level = flags.logLevel;
-  const format = (flags.logFormat ??
-    (cfg.log_format as string | undefined) ??
-    'plain') as LogFormat;
-  if (format !== 'plain' && format !== 'json')
-    throw new InvalidArgumentError(`--log-format must be plain or json, not '${format}'`);
-  cfg.log_format = format;
-  const consoleLanguage = (flags.consoleLanguage ?? 'lua') as ConsoleLanguage;
-  if (!CONSOLE_LANGUAGES.includes(consoleLanguage))
-    throw new InvalidArgumentError(
-      `--console-language must be lua or js, not '${consoleLanguage}'`,
-    );
-  const destination = logDestination(cfg.log);
-  const logger = createLogger({
-    level: (cfg.log_level as number | undefined) ?? 5,
-    format,
-    ...destination,
-  });
+  const { cfg, credentials, format, consoleLanguage } = checked;
+  // stderr until the first box.cfg, which opens box.cfg.log (first-cfg.ts), as Tarantool.
+  const logger = createLogger({ level: (cfg.log_level as number | undefined) ?? 5, format });
   // A log file is an asynchronous stream: end it (its last lines written) before exiting.
-  // stderr needs nothing: Node writes it synchronously to files and pipes.
   const exit = (code: number): void => {
-    const file = destination.destination;
-    if (file === undefined) process.exit(code);
-    else file.end(() => process.exit(code));
+    logger.close().then(() => process.exit(code));
   };
   // Signals are handled from the start: a SIGTERM during recovery stops right after it.
   let instance: Instance | undefined;
@@ -164,23 +113,44 @@ async function start(flags: StartFlags): Promise<void> {
 }
 
 const program = new Command();
+// Usage mistakes commander finds itself (unknown option, missing or non-integer argument) exit
+// 2 like the ones checkStartOptions finds; --help and --version exit 0.
+program.exitOverride();
 program
   .name('tarantype')
   .description("Tarantool's core rebuilt in TypeScript: a server Tarantool clients can talk to")
-  .version('0.1.0');
+  .version(VERSION);
 program
   .command('start')
   .description('start an instance (recovers or bootstraps its data directory)')
-  .option('--listen <uri>', 'binary protocol address: port or host:port (box.cfg.listen)')
-  .option('--data-dir <dir>', 'directory for snapshots and xlogs (memtx_dir and wal_dir)')
-  .option('--replication <uris>', 'comma-separated upstream URIs (box.cfg.replication)')
-  .option('--read-only', 'start read-only (box.cfg.read_only)')
-  .option('--wal-mode <mode>', 'none, write or fsync (box.cfg.wal_mode)')
-  .option('--log-level <n>', "Tarantool's log level 0..7 (5 = info)", integer)
-  .option('--log-format <format>', 'plain (Tarantool style) or json')
-  .option('--config <file>', 'YAML file: any box.cfg option, plus credentials')
-  .option('--init <module>', 'JS/TS module run at startup with { box, functions, logger }')
-  .option('--admin <socket|port>', 'admin console listener (UNIX socket path, port or host:port)')
+  .option(
+    '--listen <uri>',
+    'binary protocol address: port or host:port (box.cfg.listen) (default: none; on a terminal the first box.cfg{} typed configures the instance)',
+  )
+  .option(
+    '--data-dir <dir>',
+    'directory for snapshots and xlogs (memtx_dir and wal_dir) (default: the current directory)',
+  )
+  .option(
+    '--replication <uris>',
+    'comma-separated upstream URIs (box.cfg.replication) (default: none)',
+  )
+  .option('--read-only', 'start read-only (box.cfg.read_only) (default: false)')
+  .option('--wal-mode <mode>', 'none, write or fsync (box.cfg.wal_mode) (default: write)')
+  .option('--log-level <n>', "Tarantool's log level 0..7, 5 = info (default: 5)", integer)
+  .option('--log-format <format>', 'plain (Tarantool style) or json (default: plain)')
+  .option(
+    '--config <file>',
+    'YAML file: any box.cfg option, plus credentials; flags override it (default: none)',
+  )
+  .option(
+    '--init <module>',
+    'JS/TS module run at startup with { box, functions, logger } (default: none)',
+  )
+  .option(
+    '--admin <socket|port>',
+    'admin console listener: UNIX socket path, port or host:port (default: none)',
+  )
   .option('--no-console', 'no interactive console even on a terminal')
   .option(
     '--console-language <language>',
@@ -203,4 +173,10 @@ program
       process.exitCode = 1;
     }
   });
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (!(error instanceof CommanderError)) throw error;
+  // commander printed its one line already.
+  process.exit(error.exitCode === 0 ? 0 : 2);
+}

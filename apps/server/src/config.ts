@@ -1,6 +1,9 @@
 // --config FILE.yaml: any box.cfg option at the top level, plus Tarantool 3 style declarative
 // credentials applied idempotently at startup (after the --init module, so it may grant on
-// spaces the module creates). Layer: apps/server.
+// spaces and functions the module creates). A function the init module registers is not in
+// _func (as a global Lua function of a Tarantool instance file is not), so a grant on it
+// first creates its _func entry (box.schema.func.create), as a Tarantool user would.
+// Layer: apps/server.
 //
 //   listen: 3301
 //   wal_mode: write
@@ -42,18 +45,99 @@ export interface FileConfig {
   readonly credentials: CredentialsConfig | undefined;
 }
 
+/** Reads and checks the file; throws one line (the file, and what is wrong in it). */
 export function loadConfigFile(path: string): FileConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(
+      `cannot read config ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message}`,
+    );
+  }
   let document: unknown;
   try {
-    document = parse(readFileSync(path, 'utf8'));
+    document = parse(text);
   } catch (error) {
-    throw new Error(`cannot read config ${path}: ${(error as Error).message}`);
+    // The yaml package's message is "<what> at line L, column C:" and then the excerpt.
+    const first = (error as Error).message.split('\n')[0]?.replace(/:$/, '');
+    throw new Error(`config ${path}: invalid YAML: ${first}`);
   }
   if (document === null || document === undefined) return { cfg: {}, credentials: undefined };
   if (typeof document !== 'object' || Array.isArray(document))
     throw new Error(`config ${path}: expected a map of options`);
   const { credentials, ...cfg } = document as Record<string, unknown>;
-  return { cfg, credentials: credentials as CredentialsConfig | undefined };
+  if (credentials !== undefined && credentials !== null)
+    checkCredentials(credentials, `config ${path}: credentials`);
+  return { cfg, credentials: (credentials ?? undefined) as CredentialsConfig | undefined };
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isStringList(value: unknown): boolean {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+const PERMISSIONS = new Set([
+  'read',
+  'write',
+  'execute',
+  'session',
+  'usage',
+  'create',
+  'drop',
+  'alter',
+  'reference',
+  'trigger',
+  'insert',
+  'update',
+  'delete',
+]);
+
+/** The shape of `credentials` (users/roles → password, roles, privileges); throws where not. */
+function checkCredentials(credentials: unknown, where: string): void {
+  if (!isMap(credentials)) throw new Error(`${where}: expected a map with users and roles`);
+  for (const key of Object.keys(credentials))
+    if (key !== 'users' && key !== 'roles')
+      throw new Error(`${where}: unexpected key '${key}' (users or roles)`);
+  for (const kind of ['users', 'roles'] as const) {
+    const entries = credentials[kind];
+    if (entries === undefined || entries === null) continue;
+    if (!isMap(entries)) throw new Error(`${where}.${kind}: expected a map of names`);
+    for (const [name, entry] of Object.entries(entries)) {
+      const at = `${where}.${kind}.${name}`;
+      if (entry === null) continue;
+      if (!isMap(entry)) throw new Error(`${at}: expected a map`);
+      for (const key of Object.keys(entry))
+        if (!['roles', 'privileges', ...(kind === 'users' ? ['password'] : [])].includes(key))
+          throw new Error(`${at}: unexpected key '${key}'`);
+      if (entry.password !== undefined && typeof entry.password !== 'string')
+        throw new Error(`${at}.password: expected a string`);
+      if (entry.roles !== undefined && !isStringList(entry.roles))
+        throw new Error(`${at}.roles: expected a list of role names`);
+      if (entry.privileges === undefined) continue;
+      if (!Array.isArray(entry.privileges)) throw new Error(`${at}.privileges: expected a list`);
+      for (const [i, privilege] of entry.privileges.entries()) {
+        const p = `${at}.privileges[${i}]`;
+        if (!isMap(privilege) || !isStringList(privilege.permissions))
+          throw new Error(`${p}: expected permissions: [read, write, …]`);
+        for (const permission of privilege.permissions as string[])
+          if (!PERMISSIONS.has(permission))
+            throw new Error(`${p}: unknown permission '${permission}'`);
+        for (const key of Object.keys(privilege))
+          if (!['permissions', 'universe', 'spaces', 'functions'].includes(key))
+            throw new Error(`${p}: unexpected key '${key}' (universe, spaces or functions)`);
+        if (privilege.universe !== undefined && typeof privilege.universe !== 'boolean')
+          throw new Error(`${p}.universe: expected true or false`);
+        for (const key of ['spaces', 'functions'])
+          if (privilege[key] !== undefined && !isStringList(privilege[key]))
+            throw new Error(`${p}.${key}: expected a list of names`);
+      }
+    }
+  }
 }
 
 /**
@@ -64,6 +148,7 @@ export async function applyCredentials(
   box: Box,
   credentials: CredentialsConfig,
   logger: Logger,
+  functions?: { get(name: string): unknown },
 ): Promise<string[]> {
   const changes: string[] = [];
   for (const [name, role] of Object.entries(credentials.roles ?? {})) {
@@ -71,7 +156,7 @@ export async function applyCredentials(
       await box.schema.role.create(name);
       changes.push(`created role ${name}`);
     }
-    await grantAll(box, name, role, logger, changes);
+    await grantAll(box, name, role, logger, changes, functions);
   }
   for (const [name, user] of Object.entries(credentials.users ?? {})) {
     if (!box.schema.user.exists(name)) {
@@ -87,7 +172,7 @@ export async function applyCredentials(
         changes.push(`changed the password of ${name}`);
       }
     }
-    await grantAll(box, name, user, logger, changes);
+    await grantAll(box, name, user, logger, changes, functions);
   }
   return changes;
 }
@@ -98,6 +183,7 @@ async function grantAll(
   config: Omit<UserConfig, 'password'>,
   logger: Logger,
   changes: string[],
+  functions: { get(name: string): unknown } | undefined,
 ): Promise<void> {
   for (const role of config.roles ?? []) {
     const before = box.catalog.access.rolesOf(box.catalog.access.userByName(name)!.id).size;
@@ -110,7 +196,13 @@ async function grantAll(
     const targets: Array<[string, string | undefined]> = [];
     if (privilege.universe === true) targets.push(['universe', undefined]);
     for (const space of privilege.spaces ?? []) targets.push(['space', space]);
-    for (const func of privilege.functions ?? []) targets.push(['function', func]);
+    for (const func of privilege.functions ?? []) {
+      targets.push(['function', func]);
+      if (box.catalog.funcs.get(func) === undefined && functions?.get(func) !== undefined) {
+        await box.schema.func.create(func, { if_not_exists: true });
+        changes.push(`created function ${func}`);
+      }
+    }
     for (const [type, object] of targets) {
       try {
         await box.schema.user.grant(name, permissions, type, object, { if_not_exists: true });

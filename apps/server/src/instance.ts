@@ -5,8 +5,6 @@
 // "ready to accept requests". Stop: stop accepting, let in-flight requests finish (3 s at
 // most, as Tarantool's on_shutdown timeout), write what is queued, close the xlog cleanly.
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Box } from '@tarantype/box';
 import { ClientError, ErrorCode } from '@tarantype/core';
 import { createServer, type IprotoServer } from '@tarantype/iproto';
@@ -17,8 +15,10 @@ import {
   type ConsoleSession,
   LanguageConsoleSession,
 } from './console-session.js';
+import { prepareFirstCfg } from './first-cfg.js';
 import { FunctionRegistry, multi } from './functions.js';
 import { BoxHandler } from './handler.js';
+import { loadInitModule } from './init-module.js';
 import type { ServerLogger } from './logger.js';
 import { LuaRuntime } from './lua/lua-runtime.js';
 import { setCfgHook } from './lua-api.js';
@@ -161,6 +161,8 @@ export class Instance {
     // until the port listens, so that peers listing this instance can reach it meanwhile.
     let box: Box;
     try {
+      // Deprecated names, the log's file and level, the banner (refused values change nothing).
+      cfg = await prepareFirstCfg(cfg, logger);
       box = await Box.cfg(cfg, {
         logger,
         waitForReplication: false,
@@ -195,7 +197,12 @@ export class Instance {
     try {
       if (options.init !== undefined) await this.runInit(options.init);
       if (options.credentials !== undefined && !box.readOnly) {
-        for (const change of await applyCredentials(box, options.credentials, logger))
+        for (const change of await applyCredentials(
+          box,
+          options.credentials,
+          logger,
+          this.functions,
+        ))
           logger.info(`credentials: ${change}`);
       }
       setCfgHook(box, (cfg) => this.reconfigure(cfg));
@@ -227,18 +234,7 @@ export class Instance {
   }
 
   private async runInit(path: string): Promise<void> {
-    const absolute = isAbsolute(path) ? path : resolve(process.cwd(), path);
-    if (/\.[cm]?ts$/.test(absolute)) {
-      const { register } = await import('tsx/esm/api');
-      register();
-    }
-    const module = (await import(pathToFileURL(absolute).href)) as {
-      default?: unknown;
-      init?: unknown;
-    };
-    const init = typeof module.default === 'function' ? module.default : module.init;
-    if (typeof init !== 'function')
-      throw new Error(`${path}: the init module must export a default function (or 'init')`);
+    const init = await loadInitModule(path);
     const context: InitContext = {
       box: this.box,
       functions: this.functions,

@@ -38,8 +38,19 @@ function timestamp(ms: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
+/** What the log writes to: stderr, a stream, or box.cfg.log's file (first-cfg.ts). */
+export interface LogStream {
+  write(text: string): unknown;
+  end(callback?: () => void): unknown;
+}
+
+/** Where the lines go; the first box.cfg{log = …} may replace the stream. */
+interface Sink {
+  out: LogStream;
+}
+
 /** A destination that turns pino's JSON lines into Tarantool's plain format. */
-function plainDestination(out: NodeJS.WritableStream): { write(line: string): void } {
+function plainDestination(sink: Sink): { write(line: string): void } {
   return {
     write(line: string) {
       const record = JSON.parse(line) as {
@@ -49,7 +60,7 @@ function plainDestination(out: NodeJS.WritableStream): { write(line: string): vo
         msg: string;
         component?: string;
       };
-      out.write(
+      sink.out.write(
         `${timestamp(record.time)} [${record.pid}] ${record.component ?? 'main'} ${LETTER[record.level] ?? 'I'}> ${record.msg}\n`,
       );
     },
@@ -59,6 +70,13 @@ function plainDestination(out: NodeJS.WritableStream): { write(line: string): vo
 export interface ServerLogger extends Logger {
   readonly pino: PinoLogger<'crit' | 'syserror'>;
   setLevel(logLevel: number): void;
+  /**
+   * Sends the following lines to `stream` (box.cfg.log at the first box.cfg, as Tarantool
+   * opens its log there); a previous file stream is ended.
+   */
+  redirect(stream: LogStream): void;
+  /** Ends a file destination once its lines are written (stderr needs nothing). */
+  close(): Promise<void>;
   child(component: string): Logger & LevelsOf26;
   crit(message: string): void;
   syserror(message: string): void;
@@ -75,14 +93,16 @@ export function createLogger(options: {
   format: LogFormat;
   destination?: NodeJS.WritableStream;
 }): ServerLogger {
-  const out = options.destination ?? process.stderr;
+  const sink: Sink = { out: options.destination ?? process.stderr };
   const base = pino(
     {
       level: pinoLevel(options.level),
       base: { pid: process.pid },
       customLevels: { crit: CRIT_LEVEL, syserror: SYSERROR_LEVEL },
     },
-    options.format === 'json' ? (out as pino.DestinationStream) : plainDestination(out),
+    options.format === 'json'
+      ? { write: (line: string) => sink.out.write(line) }
+      : plainDestination(sink),
   );
   const wrap = (logger: PinoLogger<'crit' | 'syserror'>): Logger & LevelsOf26 => ({
     info: (message) => logger.info(message),
@@ -99,6 +119,16 @@ export function createLogger(options: {
     },
     child(component: string) {
       return wrap(base.child({ component }));
+    },
+    redirect(stream: LogStream) {
+      const previous = sink.out;
+      sink.out = stream;
+      if (previous !== process.stderr && previous !== process.stdout) previous.end();
+    },
+    close() {
+      const out = sink.out;
+      if (out === process.stderr || out === process.stdout) return Promise.resolve();
+      return new Promise((done) => out.end(() => done()));
     },
   };
 }

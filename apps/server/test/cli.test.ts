@@ -155,8 +155,9 @@ describe('tarantype CLI', () => {
     expect(ready?.level).toBe(30);
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
+    // A usage mistake: exit 2 before the data directory is touched (cli-usage.test.ts has all).
     await expect(startCli(['--wal-mode', 'bogus'])).rejects.toThrow(
-      "cannot start: Incorrect value for option 'wal_mode': bogus",
+      "exited with 2:\ntarantype start: --wal-mode: Incorrect value for option 'wal_mode': bogus",
     );
   });
 });
