@@ -15,7 +15,7 @@ import {
   type ConsoleSession,
   LanguageConsoleSession,
 } from './console-session.js';
-import { prepareFirstCfg } from './first-cfg.js';
+import { prepareFirstCfg, translateDeprecatedCfg } from './first-cfg.js';
 import { FunctionRegistry, multi } from './functions.js';
 import { BoxHandler } from './handler.js';
 import { loadInitModule } from './init-module.js';
@@ -250,7 +250,9 @@ export class Instance {
    * the binary port, as Tarantool's; a bad value is refused with ER_CFG before anything
    * changes. Connections already accepted stay open on a rebind.
    */
-  async reconfigure(options: Readonly<Record<string, unknown>>): Promise<void> {
+  async reconfigure(typed: Readonly<Record<string, unknown>>): Promise<void> {
+    // 1.x names (snapshot_count …) are translated at every box.cfg, as 2.6's load_cfg.lua.
+    const options = translateDeprecatedCfg(typed, (warning) => this.logger.warn(warning));
     const listen = options.listen;
     const changed =
       listen !== undefined && listen !== null && String(listen) !== this.configuredListen;

@@ -63,9 +63,18 @@ describe('§12 seed names in the console', () => {
     expect(lines[1]).toMatch(/ main C> log level 5$/);
     expect(lines.some((l) => l.endsWith(' I> initializing an empty data directory'))).toBe(true);
     expect(lines.some((l) => l.endsWith(' I> ready to accept requests'))).toBe(true);
-    // log is static, as in 2.6.
+    // log is static, with 2.6's text; the same file again is no change.
     expect(await session.evaluate(`box.cfg{log = '${join(dir, 'other.log')}'}`)).toBe(
-      "---\n- error: Can't set option 'log' dynamically\n...\n\n",
+      "---\n- error: 'Incorrect value for option ''log'': can''t be set dynamically'\n...\n\n",
+    );
+    expect(await session.evaluate(`box.cfg{log = '${file}'}`)).toBe('---\n...\n\n');
+    // Deprecated names at runtime too: 2.6 translates them (and warns) at every box.cfg.
+    expect(await session.evaluate('box.cfg{snapshot_count = 3}')).toBe('---\n...\n\n');
+    expect(await session.evaluate('box.cfg.checkpoint_count, box.cfg.snapshot_count')).toBe(
+      '---\n- 3\n- null\n...\n\n',
+    );
+    expect(readFileSync(file, 'utf8')).toMatch(
+      / main W> Deprecated option snapshot_count, please use checkpoint_count instead\n/,
     );
   });
 

@@ -300,6 +300,9 @@ export function applyCfg(
     if (types === undefined) throw cfgError(name, 'unexpected option');
     checkType(name, raw, types);
     const value = checkValue(name, raw);
+    // 2.6 refuses a new log destination with its own text (box_check_say), not ER_RELOAD_CFG.
+    if (initialized && name === 'log' && !sameValue(value, current.log))
+      throw cfgError(name, "can't be set dynamically");
     if (initialized && !DYNAMIC.has(name) && !sameValue(value, current[name])) {
       throw new ClientError(ErrorCode.ER_RELOAD_CFG, name);
     }
