@@ -5,7 +5,7 @@
 // "ready to accept requests". Stop: stop accepting, let in-flight requests finish (3 s at
 // most, as Tarantool's on_shutdown timeout), write what is queued, close the xlog cleanly.
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
-import { Box } from '@tarantype/box';
+import { Box, BoxHandler, FunctionRegistry, multi, setCfgHook } from '@tarantype/box';
 import { ClientError, ErrorCode } from '@tarantype/core';
 import { createServer, type IprotoServer } from '@tarantype/iproto';
 import { applyCredentials, type CredentialsConfig } from './config.js';
@@ -16,12 +16,9 @@ import {
   LanguageConsoleSession,
 } from './console-session.js';
 import { prepareFirstCfg, translateDeprecatedCfg } from './first-cfg.js';
-import { FunctionRegistry, multi } from './functions.js';
-import { BoxHandler } from './handler.js';
 import { loadInitModule } from './init-module.js';
 import type { ServerLogger } from './logger.js';
 import { LuaRuntime } from './lua/lua-runtime.js';
-import { setCfgHook } from './lua-api.js';
 
 export interface InstanceOptions {
   /** box.cfg options (listen, wal_mode, memtx_dir …). */

@@ -20,7 +20,17 @@ export { Catalog, type FuncDef, type SpaceEntry, SYSVIEW_BASE } from './catalog.
 export { applyCfg, type BoxConfig, CFG_DEFAULTS } from './cfg.js';
 export { DirLock } from './dir-lock.js';
 export type { Operation } from './executor.js';
+export {
+  type AppFunction,
+  type CallContext,
+  FunctionRegistry,
+  MultiReturn,
+  multi,
+  returnValues,
+} from './functions.js';
 export { type GcConsumer, GcConsumers } from './gc-consumers.js';
+export { BoxHandler, type ScriptRuntime } from './iproto-handler.js';
+export { luaIndexParts, resolveLuaFunction, setCfgHook, spaceObject } from './lua-api.js';
 export { chapSha1Hash2 } from './password.js';
 export { type CreateSpaceOptions, SchemaApi } from './schema-api.js';
 export type { FieldTypeName, FormatField, IndexDef, SpaceDef } from './schema-def.js';

@@ -18,9 +18,10 @@ import {
   SystemSpace,
   UserId,
   VCLOCK_MAX,
-  type Vclock,
+  Vclock,
   type Xrow,
 } from '@tarantype/core';
+import type { Ballot } from '@tarantype/iproto';
 import type {
   GcConsumers as GcConsumersPort,
   JoinSource,
@@ -207,6 +208,27 @@ export class BoxReplicationPorts
 
   drop(replicaUuid: string): void {
     this.box.replicaGc.drop(replicaUuid);
+  }
+
+  // {{{ VOTE
+
+  /** The ballot a VOTE request gets (a fresh replica picks its bootstrap leader from them). */
+  ballot(): Ballot {
+    const box = this.box;
+    // The oldest vclock still in the WAL: the oldest checkpoint's, or older where a GC
+    // consumer (a replica, a JOIN in progress) keeps xlogs from before it. A fresh replica and
+    // a restarting one decide from it whether they can follow (rebootstrap, reference §7f).
+    const gc = (box.checkpoints[0]?.vclock ?? new Vclock()).copy();
+    const consumers = box.gcConsumers.list();
+    for (const [id, lsn] of gc.entries())
+      gc.set(id, Math.min(lsn, ...consumers.map((c) => c.vclock.get(id))));
+    return {
+      is_ro: box.readOnly,
+      is_loading: box.status !== 'running' || box.readOnly,
+      // Before the WAL opens (a fresh instance picking its bootstrap leader): empty.
+      vclock: box.status === 'loading' ? new Vclock() : box.journal.vclock.copy(),
+      gc_vclock: gc.copy(),
+    };
   }
 
   // }}}

@@ -9,6 +9,7 @@
 // with the session user's privileges, the consoles as admin. Box operations go through
 // lua-api.ts (the same names and Lua conventions as iproto CALL); see prelude.ts for the Lua side.
 import type { Box } from '@tarantype/box';
+import { type FunctionRegistry, resolveLuaFunction } from '@tarantype/box';
 import {
   ClientError,
   ErrorCode,
@@ -26,9 +27,7 @@ import {
   LuaFactory,
   type LuaThread,
 } from 'wasmoon';
-import type { FunctionRegistry } from '../functions.js';
 import type { ServerLogger } from '../logger.js';
-import { resolveLuaFunction } from '../lua-api.js';
 import { FLOW_STYLE, formatResults } from '../yaml-output.js';
 import { LuaValues } from './lua-values.js';
 import { PRELUDE } from './prelude.js';

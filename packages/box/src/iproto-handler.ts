@@ -1,13 +1,13 @@
 // The iproto handler of a box instance: the port @tarantype/iproto's server calls for every
-// request of a session. Layer: apps/server (the only place that sees both box and iproto).
+// request of a session, acting as that session's user. Layer: box (where the layers meet); a
+// server, ours or one assembled from the packages, only passes it to createServer().
 // Request fields (tuples, keys, ops) are views into the packet buffer; box.write consumes
 // them synchronously or copies them before waiting, so they are passed without copying.
 // Sessions act as their user: every request is checked against that user's privileges by
 // box; CALL resolves application functions first, then the box API by its Lua names, with
 // Tarantool's access rule (a function not in _func needs Execute on universe, and that check
 // comes before "not defined", so names cannot be probed).
-import { type Box, SYSVIEW_BASE } from '@tarantype/box';
-import { ClientError, ErrorCode, Privilege, UserId, Vclock } from '@tarantype/core';
+import { ClientError, ErrorCode, Privilege, UserId } from '@tarantype/core';
 import {
   type AuthRequest,
   authenticateChapSha1,
@@ -26,9 +26,30 @@ import {
   type UpsertRequest,
 } from '@tarantype/iproto';
 import type { Statement } from '@tarantype/memtx';
+import type { Box } from './box.js';
+import { SYSVIEW_BASE } from './catalog.js';
 import { type FunctionRegistry, returnValues } from './functions.js';
-import type { LuaRuntime } from './lua/lua-runtime.js';
 import { resolveLuaFunction } from './lua-api.js';
+
+/**
+ * A scripting runtime of the server (Tarantool's Lua): EVAL, and CALL of the functions defined
+ * in it. The server's Lua console provides one; without it EVAL answers ER_UNSUPPORTED.
+ */
+export interface ScriptRuntime {
+  eval(
+    code: string,
+    args: readonly unknown[],
+    user: SessionUser,
+    sessionId: number,
+  ): Promise<unknown[]>;
+  hasFunction(name: string): boolean;
+  callFunction(
+    name: string,
+    args: readonly unknown[],
+    user: SessionUser,
+    sessionId: number,
+  ): Promise<unknown[]>;
+}
 
 const GUEST: SessionUser = { id: UserId.GUEST, name: 'guest' };
 
@@ -41,7 +62,7 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
     private readonly box: Box,
     private readonly functions: FunctionRegistry,
     /** The instance's Lua: EVAL, and CALL of functions defined in Lua. */
-    private readonly lua?: LuaRuntime,
+    private readonly lua?: ScriptRuntime,
   ) {}
 
   instanceUuid(): string {
@@ -184,19 +205,6 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
   }
 
   ballot(): Ballot {
-    // The oldest vclock still in the WAL: the oldest checkpoint's, or older where a GC
-    // consumer (a replica, a JOIN in progress) keeps xlogs from before it. A fresh replica and
-    // a restarting one decide from it whether they can follow (rebootstrap, reference §7f).
-    const gc = (this.box.checkpoints[0]?.vclock ?? new Vclock()).copy();
-    const consumers = this.box.gcConsumers.list();
-    for (const [id, lsn] of gc.entries())
-      gc.set(id, Math.min(lsn, ...consumers.map((c) => c.vclock.get(id))));
-    return {
-      is_ro: this.box.readOnly,
-      is_loading: this.box.status !== 'running' || this.box.readOnly,
-      // Before the WAL opens (a fresh instance picking its bootstrap leader): empty.
-      vclock: this.box.status === 'loading' ? new Vclock() : this.box.journal.vclock.copy(),
-      gc_vclock: gc.copy(),
-    };
+    return this.box.replicationPorts.ballot();
   }
 }

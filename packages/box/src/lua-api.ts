@@ -1,12 +1,16 @@
 // The box API by its Lua names, for iproto CALL (conn:call('box.info'),
 // conn:call('box.space.tester:insert', {{1, 'a'}}), conn:call('box.schema.space.create', …)).
-// Layer: apps/server. Lua conventions: field numbers are 1-based (update operations run with
+// Lua conventions: field numbers are 1-based (update operations run with
 // index base 1, index parts are converted to 0-based), options are Lua tables (maps), and
 // results are return values (one tuple, a list of tuples, nothing). Calls run as the session
 // user, so space privileges apply exactly as for plain requests.
-import type { Box, BoxSpace, CreateIndexOptions } from '@tarantype/box';
+// Layer: box, the Lua-named surface of the box API, shared by iproto CALL and the server's Lua
+// console (one implementation of Lua's conventions).
+
 import { ClientError, ErrorCode, IteratorType } from '@tarantype/core';
 import type { UpdateOpsInput } from '@tarantype/memtx';
+import type { Box } from './box.js';
+import type { BoxSpace, CreateIndexOptions } from './box-space.js';
 
 type Args = readonly unknown[];
 

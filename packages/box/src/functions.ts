@@ -1,9 +1,9 @@
 // Functions callable over iproto CALL: the application's own (registered from the --init
 // module, like global Lua functions in a Tarantool instance file) and the box API by its Lua
-// names (lua-api.ts). Layer: apps/server.
+// names (lua-api.ts). Layer: box.
 // A JS function returns one value, or several with `multi(a, b)` (Lua's `return a, b`); the
 // iproto layer then encodes CALL results as they are and wraps them as tuples for CALL_16.
-import type { Box } from '@tarantype/box';
+import type { Box } from './box.js';
 
 /** Several return values (Lua's `return a, b, c`). */
 export class MultiReturn {
