@@ -404,7 +404,9 @@ export default {
           name: `steady: upstream.lag p99${with_(`${theirs?.lagP99Ms.toFixed(2)} ms`)}`,
           value: ours.lagP99Ms,
           unit: 'ms',
-          ...(theirs === undefined
+          // 2.6 computes upstream.lag from its event loop's cached time and reports negative
+          // values under load: a ratio against those would mean nothing.
+          ...(theirs === undefined || !(theirs.lagP99Ms > 0)
             ? {}
             : {
                 ratio: {
