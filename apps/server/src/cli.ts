@@ -10,6 +10,7 @@
 // Both exits are explicit (process.exit after the log is flushed): a timer or socket left open
 // by an --init module must not keep a failed or stopped server alive.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { loadConfigFile } from './config.js';
 import { runConsoleClient, startInteractiveConsole } from './console.js';
 import { Instance } from './instance.js';
 import { createLogger } from './logger.js';
@@ -46,6 +47,52 @@ function startsUnconfigured(flags: StartFlags, cfg: Record<string, unknown>): bo
     flags.init === undefined &&
     (console || flags.admin !== undefined)
   );
+}
+
+/** Options the command line sets: a reload of the file leaves them as the flags said. */
+function flagOptions(flags: StartFlags): Set<string> {
+  const set = new Set<string>();
+  if (flags.listen !== undefined) set.add('listen');
+  if (flags.dataDir !== undefined) {
+    set.add('memtx_dir');
+    set.add('wal_dir');
+  }
+  if (flags.replication !== undefined) set.add('replication');
+  if (flags.readOnly === true) set.add('read_only');
+  if (flags.walMode !== undefined) set.add('wal_mode');
+  if (flags.logLevel !== undefined) set.add('log_level');
+  if (flags.logFormat !== undefined) set.add('log_format');
+  return set;
+}
+
+/**
+ * The config file's box.cfg options that differ from the running ones, applied as one
+ * box.cfg{}; resolves with their names. Credentials are not re-applied (they are applied at
+ * every start).
+ */
+async function reloadConfig(instance: Instance, flags: StartFlags): Promise<string[]> {
+  const { cfg } = loadConfigFile(flags.config!);
+  const fixed = flagOptions(flags);
+  if (!instance.configured) throw new Error('the instance has no box.cfg{} yet');
+  const current = instance.box.cfgValues as unknown as Record<string, unknown>;
+  const changes: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(cfg)) {
+    if (fixed.has(name)) continue;
+    const now = current[name];
+    const same =
+      name === 'replication'
+        ? JSON.stringify(normalizeUris(value)) === JSON.stringify(now)
+        : JSON.stringify(value) === JSON.stringify(now) || String(value) === String(now);
+    if (!same) changes[name] = value;
+  }
+  if (Object.keys(changes).length === 0) return [];
+  await instance.reconfigure(changes);
+  return Object.keys(changes);
+}
+
+function normalizeUris(value: unknown): string[] {
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((uri) => String(uri).trim()).filter((uri) => uri !== '');
 }
 
 async function start(flags: StartFlags): Promise<void> {
@@ -87,6 +134,23 @@ async function start(flags: StartFlags): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP re-reads the config file and applies it as a box.cfg{} of its options (an unchanged
+  // replication URI keeps its applier; a static option refuses the whole reload, loudly).
+  process.on('SIGHUP', () => {
+    if (instance === undefined || stopping) return;
+    if (flags.config === undefined) {
+      logger.warn('got SIGHUP: no --config file to reload');
+      return;
+    }
+    logger.info(`got SIGHUP: reloading ${flags.config}`);
+    reloadConfig(instance, flags).then(
+      (names) =>
+        logger.info(
+          `config reloaded: ${names.length === 0 ? 'nothing changed' : names.join(', ')}`,
+        ),
+      (error: Error) => logger.error(`config reload refused, nothing changed: ${error.message}`),
+    );
+  });
   try {
     instance = await Instance.start({
       cfg,

@@ -2,6 +2,8 @@
 // replicas of one master, manual failover (a replica promoted by reconfiguration, the old
 // master back as its replica), a wiped master rebuilt from its replica, and wal_mode = 'none'
 // refusing to be a master with 2.6's error.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, STANDARD_USERS, until } from './cluster.js';
 
@@ -111,5 +113,43 @@ describe('topologies', () => {
     r.spawn();
     await r.waitLog(/Replication does not support wal_mode = 'none'/, 8000);
     await r.stop();
+  });
+
+  it('SIGHUP re-reads the config file: an unchanged URI keeps its applier, replication = [] leaves', async () => {
+    cluster = new Cluster('sighup');
+    const m = await cluster.node('m', 'tarantype', { users: STANDARD_USERS, cfg: FAST }).start();
+    const r = await cluster
+      .node('r', 'tarantype', { cfg: { ...FAST, replication: [m.uri()] } })
+      .start();
+    const rc = await r.client();
+    await until('following', async () =>
+      Object.values(await rc.replication()).some((x) => x.upstream?.status === 'follow'),
+    );
+    const configPath = join(r.dir, '..', 'r.config.json');
+    const edit = (change: Record<string, unknown>) => {
+      const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+      writeFileSync(configPath, JSON.stringify({ ...config, ...change }));
+    };
+    // A changed timeout, the same URI: the applier is kept (no new connection).
+    let mark = r.mark();
+    edit({ replication_timeout: 0.25 });
+    process.kill(r.pid!, 'SIGHUP');
+    await r.waitLog(/config reloaded: replication_timeout$/, 5000, mark);
+    expect(await rc.cfgValue('replication_timeout')).toBe(0.25);
+    expect(r.logSince(mark)).not.toMatch(/remote master|connecting to/);
+    // A static option refuses the reload, loudly, and changes nothing.
+    mark = r.mark();
+    edit({ memtx_memory: 512 * 1024 * 1024, replication_timeout: 0.3, memtx_max_tuple_size: 'x' });
+    process.kill(r.pid!, 'SIGHUP');
+    await r.waitLog(/config reload refused, nothing changed: /, 5000, mark);
+    expect(await rc.cfgValue('replication_timeout')).toBe(0.25);
+    // replication = [] leaves the replica set.
+    mark = r.mark();
+    edit({ memtx_memory: undefined, memtx_max_tuple_size: undefined, replication: [] });
+    process.kill(r.pid!, 'SIGHUP');
+    await r.waitLog(/set 'replication' configuration option to \[\]/, 5000, mark);
+    await until('left', async () =>
+      Object.values(await rc.replication()).every((x) => x.upstream === undefined),
+    );
   });
 });
