@@ -67,8 +67,8 @@ const BAD: ReadonlyArray<readonly [string, Record<string, string>, string[], str
   [
     '--admin in a missing directory',
     {},
-    ['--admin', '/nonexistent/admin.sock'],
-    'directory /nonexistent does not exist',
+    ['--admin', 'missing/admin.sock'],
+    '/missing does not exist',
   ],
   ['--console-language', {}, ['--console-language', 'py'], "must be lua or js, not 'py'"],
   ['an unknown option', {}, ['--bogus'], "unknown option '--bogus'"],
@@ -111,9 +111,9 @@ const BAD: ReadonlyArray<readonly [string, Record<string, string>, string[], str
   ],
   [
     '--config log in a missing directory',
-    { 'c.yaml': 'log: /nonexistent/t.log\n' },
+    { 'c.yaml': 'log: missing/t.log\n' },
     ['--config', 'c.yaml'],
-    'directory /nonexistent does not exist',
+    '/missing does not exist',
   ],
   [
     '--config credentials typo',
