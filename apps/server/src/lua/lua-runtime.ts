@@ -30,6 +30,7 @@ import {
 import type { ServerLogger } from '../logger.js';
 import { FLOW_STYLE, formatResults } from '../yaml-output.js';
 import { LuaValues } from './lua-values.js';
+import { vclockInLuajitOrder } from './luajit-order.js';
 import { PRELUDE } from './prelude.js';
 
 export const ADMIN_USER: SessionUser = { id: UserId.ADMIN, name: 'admin' };
@@ -281,8 +282,12 @@ export class LuaRuntime {
  */
 function infoTable(box: Box): Record<string, unknown> {
   const info = box.info();
-  const vclock = info.vclock;
-  if (typeof vclock === 'object' && vclock !== null) FLOW_STYLE.add(vclock);
+  info.vclock = flowVclock(info.vclock);
+  // downstream.vclock too, as 2.6 builds both with lbox_pushvclock.
+  for (const member of Object.values((info.replication ?? {}) as Record<string, unknown>)) {
+    const downstream = (member as { downstream?: { vclock?: unknown } } | undefined)?.downstream;
+    if (downstream?.vclock !== undefined) downstream.vclock = flowVclock(downstream.vclock);
+  }
   const ordered: Record<string, unknown> = {};
   const put = (key: string, value: unknown) => {
     if (value !== undefined) ordered[key] = value;
@@ -345,13 +350,21 @@ function ordered(
   return out;
 }
 
+/**
+ * A vclock as 2.6 prints it: in flow style, its components in LuaJIT's hash order
+ * ({2: 2, 1: 10}, luajit-order.ts).
+ */
+function flowVclock(vclock: unknown): unknown {
+  if (typeof vclock !== 'object' || vclock === null) return vclock;
+  const ordered = vclockInLuajitOrder(vclock as Record<string, unknown>);
+  FLOW_STYLE.add(ordered);
+  return ordered;
+}
+
 /** box.info.gc() in Tarantool 2.6's print order, vclocks in flow style. */
 function infoGcTable(box: Box): Record<string, unknown> {
   const gc = box.infoGc();
-  const flow = (v: unknown) => {
-    if (typeof v === 'object' && v !== null) FLOW_STYLE.add(v);
-    return v;
-  };
+  const flow = flowVclock;
   const checkpoints = Array.isArray(gc.checkpoints)
     ? gc.checkpoints.map((c: Record<string, unknown>) =>
         ordered({ ...c, vclock: flow(c.vclock) }, ['references', 'vclock', 'signature']),
