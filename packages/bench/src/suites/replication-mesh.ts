@@ -14,11 +14,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IprotoClient } from '@tarantype/iproto';
 import type { BenchFigure, BenchScale, BenchSuite } from '../harness.js';
+import { freePort, sleep, stopProcess, vclockOf } from '../lib/processes.js';
 
 interface Scale {
   readonly seconds: number;
@@ -38,19 +38,6 @@ const TT_MASTER = join(FIXTURES, 'tt-mesh-master.lua');
 const hasTarantool = spawnSync('tarantool', ['--version'], { stdio: 'ignore' }).status === 0;
 
 type Kind = 'Tarantool 2.6' | 'tarantype';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** One master process and a client of it. */
 interface Master {
@@ -107,23 +94,7 @@ async function startMaster(kind: Kind, root: string, name: string, join?: number
 
 async function stopMaster(master: Master): Promise<void> {
   master.client?.destroy();
-  if (master.child.exitCode !== null || master.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => master.child.once('exit', resolve));
-  master.child.kill('SIGTERM');
-  await Promise.race([exited, sleep(10_000)]);
-  if (master.child.exitCode === null && master.child.signalCode === null)
-    master.child.kill('SIGKILL');
-}
-
-/** A vclock as {id: lsn} whatever shape it came in (a Lua sequence from 2.6, an object). */
-function vclockOf(value: unknown): Map<number, number> {
-  const out = new Map<number, number>();
-  if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) if (v !== null) out.set(i + 1, Number(v));
-  } else if (value instanceof Map) for (const [k, v] of value) out.set(Number(k), Number(v));
-  else if (value !== null && typeof value === 'object')
-    for (const [k, v] of Object.entries(value)) out.set(Number(k), Number(v));
-  return out;
+  await stopProcess(master.child);
 }
 
 async function vclock(kind: Kind, client: IprotoClient): Promise<Map<number, number>> {

@@ -15,11 +15,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IprotoClient } from '@tarantype/iproto';
 import { type BenchFigure, type BenchScale, type BenchSuite, percentile } from '../harness.js';
+import { freePort, sleep, stopProcess, vclockOf } from '../lib/processes.js';
 import { hasTarantool, sharedBenchDir } from '../lib/tarantool.js';
 
 interface Scale {
@@ -38,19 +38,6 @@ const CLI = join(ROOT, 'apps', 'server', 'bin', 'tarantype.js');
 const FIXTURES = join(ROOT, 'packages', 'bench', 'fixtures');
 const MASTER_INIT = join(FIXTURES, 'bench-replication-init.mjs');
 const TT_REPLICA = join(FIXTURES, 'tt-replica-listen.lua');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A process of the run: its output is kept (tarantype logs to stderr) for log timestamps. */
 class Proc {
@@ -87,12 +74,8 @@ class Proc {
     }
   }
 
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill('SIGTERM');
-    await Promise.race([this.exited, sleep(10_000)]);
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
+  stop(): Promise<void> {
+    return stopProcess(this.child);
   }
 }
 
@@ -205,13 +188,9 @@ async function startReplica(
   return { replica, port };
 }
 
-/** The component of `id` in a vclock as either server encodes it (integer or string keys). */
+/** The component of `id` in a vclock as either server encodes it. */
 function component(vclock: unknown, id: number): number {
-  if (vclock instanceof Map) return Number(vclock.get(id) ?? vclock.get(String(id)) ?? 0);
-  if (Array.isArray(vclock)) return Number(vclock[id - 1] ?? 0);
-  if (vclock !== null && typeof vclock === 'object')
-    return Number((vclock as Record<string, unknown>)[String(id)] ?? 0);
-  return 0;
+  return vclockOf(vclock).get(id) ?? 0;
 }
 
 function field(value: unknown, name: string): unknown {
