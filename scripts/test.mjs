@@ -12,9 +12,12 @@ const resultsFile = join(root, '.vitest-results.json');
 rmSync(resultsFile, { force: true });
 // Type-check every package's sources and tests first (vitest only strips types).
 const tsc = join(root, 'node_modules', '.bin', 'tsc');
-const projects = ['packages', 'apps'].flatMap((group) =>
-  readdirSync(join(root, group)).map((name) => join(root, group, name, 'tsconfig.test.json')),
-);
+const projects = [
+  ...['packages', 'apps'].flatMap((group) =>
+    readdirSync(join(root, group)).map((name) => join(root, group, name, 'tsconfig.test.json')),
+  ),
+  join(root, 'examples', 'tsconfig.test.json'),
+];
 for (const project of projects.filter((p) => existsSync(p))) {
   const check = spawnSync(tsc, ['-p', project], { cwd: root, stdio: 'inherit', env });
   if (check.status !== 0) {
