@@ -135,13 +135,27 @@ function rowFor(entry: SpaceEntry, op: Operation, statement: Statement): Xrow | 
           replaceBody(id, statement.newTupleView!),
         );
         break;
+      // A DELETE or UPDATE through a secondary index is logged by its primary key (index 0),
+      // as 2.6's request_rebind_to_primary_key does: a 2.6 replica that receives index_id ≠ 0
+      // re-logs the row as its own (a vclock component of its own, never acked by the master).
       case 'delete':
-        row = makeXrow(IprotoType.DELETE, deleteBody(id, op.index, bytesOf(op.key)));
+        row = makeXrow(
+          IprotoType.DELETE,
+          op.index === 0
+            ? deleteBody(id, 0, bytesOf(op.key))
+            : deleteBody(id, 0, primaryKeyOf(entry, statement.oldTuple!)),
+        );
         break;
       case 'update':
         row = makeXrow(
           IprotoType.UPDATE,
-          updateBody(id, op.index, op.indexBase, bytesOf(op.key), bytesOf(op.ops)),
+          updateBody(
+            id,
+            0,
+            op.indexBase,
+            op.index === 0 ? bytesOf(op.key) : primaryKeyOf(entry, statement.oldTuple!),
+            bytesOf(op.ops),
+          ),
         );
         break;
       case 'upsert':
