@@ -45,7 +45,10 @@ beforeAll(() => {
   for (const pkg of PUBLIC) {
     const dir = join(root, 'packages', pkg);
     const out = run(pnpm, ['pack', '--pack-destination', tarballs], dir).trim().split('\n');
-    const tarball = out.filter((line) => line.endsWith('.tgz')).pop()!.trim();
+    const tarball = out
+      .filter((line) => line.endsWith('.tgz'))
+      .pop()!
+      .trim();
     const entries = run('tar', ['-tzf', tarball], scratch).trim().split('\n');
     const manifest = JSON.parse(
       run('tar', ['-xzOf', tarball, 'package/package.json'], scratch),
