@@ -128,6 +128,7 @@ describe.each(PUBLIC)('@tarantype/%s from its tarball', (pkg) => {
         expect(entries).toContain(`package/${file.replace(/^\.\//, '')}`);
     expect(entries).toContain('package/README.md');
     expect(entries).toContain('package/NOTICE');
+    expect(entries).toContain('package/CHANGELOG.md');
   });
 
   it('imports as ESM in a project outside the workspace', () => {
