@@ -1,4 +1,5 @@
 // examples/custom-server.mjs: its function, its allow-list, its file system and its relay.
+import { execFile, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { Box } from '@tarantype/box';
 import { connect } from '@tarantype/iproto';
@@ -69,3 +70,38 @@ it('serves its own function to allowed users, refuses others, counts bytes, feed
     await replicaDir.cleanup();
   }
 });
+
+const tarantool = spawnSync('tarantool', ['--version'], { encoding: 'utf8' });
+const haveTarantool = tarantool.status === 0;
+if (!haveTarantool && process.env.CI !== 'true')
+  console.warn('skipping the net.box test: `tarantool` is not installed');
+
+it.skipIf(!haveTarantool && process.env.CI !== 'true')(
+  "Tarantool 2.6's net.box calls its function and meets its allow-list",
+  async () => {
+    if (!haveTarantool) throw new Error('CI=true and `tarantool` is not installed');
+    const { dir, cleanup } = await tempDir();
+    const server: Started = await startServer({ dir, allowed: ['app'] });
+    try {
+      const script = `local net = require('net.box')
+local c = net.connect('app:secret@127.0.0.1:${server.port}')
+print(c:call('bump', {'n'}), c:call('bump', {'n'}))
+local refused = net.connect('replicator:pw@127.0.0.1:${server.port}')
+print(refused.error)
+os.exit(0)`;
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile('tarantool', ['-e', script], { cwd: dir, timeout: 15_000 }, (error, stdout) =>
+          error === null ? resolve(stdout) : reject(error),
+        );
+      });
+      expect(out.trim().split('\n')).toEqual([
+        '1\t2',
+        "Session access to universe '' is denied for user 'replicator'",
+      ]);
+    } finally {
+      await server.close();
+      await cleanup();
+    }
+  },
+  30_000,
+);

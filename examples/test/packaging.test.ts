@@ -9,7 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = new URL('../..', import.meta.url).pathname;
 const PUBLIC = ['core', 'wal', 'memtx', 'snapshot', 'iproto', 'replication', 'box'] as const;
-const pnpm = join(root, '.tools', 'node_modules', '.bin', 'pnpm');
+// The pinned pnpm, found as bootstrap finds it (PATH, then .tools/).
+const toolchain = join(root, 'scripts', 'toolchain.mjs');
+const { pinnedPnpm } = (await import(toolchain)) as { pinnedPnpm: () => string | undefined };
+const pnpm = pinnedPnpm();
+if (pnpm === undefined) throw new Error('the pinned pnpm is missing: run npm run bootstrap');
 const tsc = join(root, 'node_modules', '.bin', 'tsc');
 
 interface Manifest {
