@@ -56,7 +56,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const started = await startServer({
     dir,
     port: Number(process.argv[2] ?? 3301),
-    allowed: ['app'],
+    allowed: ['app', 'replicator'],
   });
   console.log(`listening on 127.0.0.1:${started.port}: app:secret@…, call('bump', ['some key'])`);
 }
