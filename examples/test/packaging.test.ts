@@ -32,7 +32,13 @@ const project = join(scratch, 'project');
 const packed = new Map<string, { tarball: string; manifest: Manifest; entries: string[] }>();
 
 function run(command: string, args: string[], cwd: string): string {
-  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(command, args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
 }
 
 /** The first ```ts block of a README. */
@@ -122,6 +128,8 @@ describe.each(PUBLIC)('@tarantype/%s from its tarball', (pkg) => {
         /\/(test|node_modules)\/|\.tsbuildinfo$|\.test\.|\.bench\.|vitest\.config/,
       );
     }
+    // No path of this checkout (a workspace link, an absolute source path) in any file.
+    expect(run('tar', ['-xzOf', packed.get(pkg)!.tarball], scratch)).not.toContain(root);
     // Source maps and declaration maps point at sources the tarball carries.
     for (const map of entries.filter((entry) => entry.endsWith('.map'))) {
       const { sources } = JSON.parse(run('tar', ['-xzOf', packed.get(pkg)!.tarball, map], scratch));
