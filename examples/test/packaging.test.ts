@@ -128,6 +128,20 @@ describe.each(PUBLIC)('@tarantype/%s from its tarball', (pkg) => {
         /\/(test|node_modules)\/|\.tsbuildinfo$|\.test\.|\.bench\.|vitest\.config/,
       );
     }
+    // Every package its code or its types import is a declared dependency (one project holding
+    // all the tarballs would hide a missing one: npm hoists the others' dependencies).
+    const declared = new Set(Object.keys(manifest.dependencies ?? {}));
+    for (const file of entries.filter((entry) => /\.(js|d\.ts)$/.test(entry))) {
+      const text = run('tar', ['-xzOf', packed.get(pkg)!.tarball, file], scratch);
+      for (const [, specifier] of text.matchAll(/(?:from |import\()\s*'([^'.][^']*)'/g)) {
+        if (specifier!.startsWith('node:')) continue;
+        const name = specifier!
+          .split('/')
+          .slice(0, specifier!.startsWith('@') ? 2 : 1)
+          .join('/');
+        if (name !== manifest.name) expect(declared, `${file} imports ${name}`).toContain(name);
+      }
+    }
     // No path of this checkout (a workspace link, an absolute source path) in any file.
     expect(run('tar', ['-xzOf', packed.get(pkg)!.tarball], scratch)).not.toContain(root);
     // Source maps and declaration maps point at sources the tarball carries.
