@@ -39,6 +39,7 @@ import type { Catalog, SpaceEntry } from './catalog.js';
 import type { BoxConfig } from './cfg.js';
 import { applyOperation, type Operation } from './executor.js';
 import { decodeRequestBody } from './request-body.js';
+import { refusedIn } from './schema-def.js';
 import type { BoxStat, StatName } from './stat.js';
 import type { TxnManager } from './txn.js';
 
@@ -243,6 +244,14 @@ export class WritePath {
     const covered = Math.max(this.host.journal().vclock.get(origin), this.accepted.get(origin));
     const fresh = rows.filter((row) => row.lsn > covered);
     if (fresh.length === 0) return { durable: Promise.resolve('skipped') };
+    // After a failure of this origin, a transaction given once the failure was already
+    // recorded passes the check above; it must still not apply past the failed row (that
+    // would move the vclock over it, and the row would never be asked for again): only the
+    // transaction that continues right after what is covered (the resend) clears the hole.
+    if (this.holes.has(origin)) {
+      if (fresh[0]!.lsn !== covered + 1) throw new ClientError(ER_CASCADE_ROLLBACK);
+      this.holes.delete(origin);
+    }
     const last = fresh[fresh.length - 1]!;
     this.accepted.set(origin, last.lsn);
     if (this.barrier !== undefined) await this.barrier;
@@ -288,8 +297,12 @@ export class WritePath {
   /** Per origin: how many of its transactions failed (a later one given earlier checks it). */
   private readonly failed = new Map<number, number>();
 
+  /** Origins with a failed transaction not yet followed by the one right after what is covered. */
+  private readonly holes = new Set<number>();
+
   private fail(origin: number): void {
     this.failed.set(origin, (this.failed.get(origin) ?? 0) + 1);
+    this.holes.add(origin);
     // Rows not made durable are not covered any more: the upstream re-sends them.
     this.accepted.set(origin, this.host.journal().vclock.get(origin));
   }
@@ -368,6 +381,8 @@ function isDuplicateKey(error: unknown): error is ClientError {
 function named(error: unknown, row: Xrow, conflict?: ReplicationConflict): unknown {
   if (error === null || typeof error !== 'object') return error;
   const target = error as ApplyError;
+  // A refusal of something tarantype does not model names the row it came in.
+  refusedIn(error, `a row from replica ${row.replica_id} lsn ${row.lsn}`);
   target.failedRow = row;
   if (conflict !== undefined) target.conflict = conflict;
   return error;
