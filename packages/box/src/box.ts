@@ -62,6 +62,7 @@ import { type ComponentLogger, ReplicaSet, replicationLogger } from './replica-s
 import { BoxReplicationPorts } from './replication-ports.js';
 import { decodeRequestBody } from './request-body.js';
 import { SchemaApi } from './schema-api.js';
+import { refusedIn } from './schema-def.js';
 import { BoxStat, type StatName } from './stat.js';
 import { sysviewVisible } from './sysview.js';
 import { TxnManager } from './txn.js';
@@ -371,12 +372,21 @@ export class Box {
           const body = decodeRequestBody(row.body);
           if (body.tuple === undefined)
             throw new ClientError(ErrorCode.ER_MISSING_REQUEST_FIELD, 'tuple');
-          this.applyUnlogged(body.spaceId, { kind: 'replace', tuple: body.tuple });
+          try {
+            this.applyUnlogged(body.spaceId, { kind: 'replace', tuple: body.tuple });
+          } catch (error) {
+            throw refusedIn(error, `a row of the initial join (space id ${body.spaceId})`);
+          }
         }
       },
       initialLoaded: async () => {},
       applyFinal: async (rows) => {
-        for (const row of rows) this.applyRow(row);
+        for (const row of rows)
+          try {
+            this.applyRow(row);
+          } catch (error) {
+            throw refusedIn(error, `a row from replica ${row.replica_id} lsn ${row.lsn}`);
+          }
       },
       // The snapshot and the WAL are in place when finish() resolves: the applier SUBSCRIBEs
       // right after it, from the sink's vclock.

@@ -10,7 +10,13 @@ import { ClientError, ErrorCode, SYSTEM_ID_MAX, SystemSpace, UserId } from '@tar
 import { Space } from '@tarantype/memtx';
 import { AccessControl, type PrivRow, type UserDef } from './access.js';
 import { SYSTEM_INDEX_ROWS, SYSTEM_SPACE_ROWS } from './bootstrap-data.js';
-import { decodeIndexTuple, decodeSpaceTuple, type IndexDef, type SpaceDef } from './schema-def.js';
+import {
+  decodeIndexTuple,
+  decodeSpaceTuple,
+  type IndexDef,
+  type SpaceDef,
+  unsupported,
+} from './schema-def.js';
 import type { Undo } from './txn.js';
 
 export interface SpaceEntry {
@@ -139,8 +145,42 @@ export class Catalog {
         return this.alterSchema(oldTuple, newTuple);
       case SystemSpace.TRUNCATE:
         return this.truncate(newTuple);
+      case SystemSpace.SEQUENCE:
+      case SystemSpace.SEQUENCE_DATA:
+      case SystemSpace.SPACE_SEQUENCE:
+      case SystemSpace.TRIGGER:
+      case SystemSpace.FK_CONSTRAINT:
+      case SystemSpace.CK_CONSTRAINT:
+      case SystemSpace.FUNC_INDEX:
+        // Objects tarantype does not model: refused by name (a delete of one is of nothing).
+        if (newTuple !== undefined) throw unsupported(this.unmodelled(spaceId, newTuple));
+        return NOOP_UNDO;
       default:
         return NOOP_UNDO;
+    }
+  }
+
+  /** What a row of an unmodelled system space defines, for the refusal's text. */
+  private unmodelled(spaceId: number, t: unknown[]): string {
+    const space = (id: unknown) => {
+      const entry = this.byId.get(Number(id));
+      return `space '${entry?.def.name ?? '?'}', id ${String(id)}`;
+    };
+    switch (spaceId) {
+      case SystemSpace.SEQUENCE:
+        return `sequences (sequence '${String(t[2])}', id ${String(t[0])})`;
+      case SystemSpace.SEQUENCE_DATA:
+        return `sequences (sequence id ${String(t[0])})`;
+      case SystemSpace.SPACE_SEQUENCE:
+        return `auto-increment indexes (${space(t[0])}, sequence id ${String(t[1])})`;
+      case SystemSpace.TRIGGER:
+        return `SQL triggers (trigger '${String(t[0])}', ${space(t[1])})`;
+      case SystemSpace.FK_CONSTRAINT:
+        return `foreign keys (constraint '${String(t[0])}', ${space(t[1])})`;
+      case SystemSpace.CK_CONSTRAINT:
+        return `CHECK constraints (constraint '${String(t[1])}', ${space(t[0])})`;
+      default:
+        return `functional indexes (index id ${String(t[1])}, ${space(t[0])})`;
     }
   }
 

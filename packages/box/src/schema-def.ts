@@ -85,16 +85,52 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
   return undefined;
 }
 
+/**
+ * What tarantype does not model, refused by name — never skipped, never approximated:
+ * ER_UNSUPPORTED "tarantype does not support <what>". The applier appends the row
+ * ("in a row from replica 1 lsn 12"). packages/replication/MIXED.md lists them.
+ */
+export function unsupported(what: string): ClientError {
+  return new ClientError(ErrorCode.ER_UNSUPPORTED, 'tarantype', what);
+}
+
+/** Appends where a refusal of unsupported() came from (once): "in a row from replica 1 lsn 12". */
+export function refusedIn(error: unknown, where: string): unknown {
+  if (
+    error instanceof ClientError &&
+    error.code === ErrorCode.ER_UNSUPPORTED &&
+    error.args[0] === 'tarantype' &&
+    !error.message.includes(' in a row ')
+  )
+    error.message += ` in ${where}`;
+  return error;
+}
+
 /** Decodes a _space tuple [id, owner, name, engine, field_count, flags, format]. */
 export function decodeSpaceTuple(tuple: readonly unknown[]): SpaceDef {
   const [id, owner, name, engine, fieldCount, flagsValue, formatValue] = tuple;
   const spaceName = checkIdentifier(name);
   const fail = (why: string) => new ClientError(ErrorCode.ER_CREATE_SPACE, spaceName, why);
   if (typeof engine !== 'string') throw fail('engine must be a string');
+  const where = `(space '${spaceName}', id ${String(id)})`;
+  if (engine === 'vinyl') throw unsupported(`engine 'vinyl' ${where}`);
   if (!['memtx', 'sysview', 'blackhole', 'service'].includes(engine))
     throw new ClientError(ErrorCode.ER_NO_SUCH_ENGINE, engine);
   const flags = asRecord(flagsValue ?? {});
   if (flags === undefined) throw fail('space options must be a map');
+  if (flags.view === true) throw unsupported(`SQL views ${where}`);
+  if (Array.isArray(formatValue))
+    for (const entry of formatValue) {
+      const field = asRecord(entry);
+      // Only SQL's CREATE TABLE writes these keys (and then on every field).
+      for (const key of ['nullable_action', 'default', 'collation'])
+        if (field !== undefined && field[key] !== undefined)
+          throw unsupported(
+            key === 'collation'
+              ? `collations ${where}`
+              : `SQL-created tables ${where}: field '${String(field.name)}' has '${key}'`,
+          );
+    }
   const format = decodeFormat(formatValue ?? [], fail);
   return {
     id: id as number,
@@ -145,9 +181,28 @@ export function decodeIndexTuple(tuple: readonly unknown[], space: SpaceDef): In
   const modify = (why: string) =>
     new ClientError(ErrorCode.ER_MODIFY_INDEX, indexName, space.name, why);
   const indexType = typeof type === 'string' ? type.toUpperCase() : '';
+  const where = `(index '${indexName}' of space '${space.name}', id ${space.id})`;
+  if (indexType === 'RTREE' || indexType === 'BITSET')
+    throw unsupported(`index type '${indexType}' ${where}`);
   if (indexType !== 'TREE' && indexType !== 'HASH')
     throw new ClientError(ErrorCode.ER_INDEX_TYPE, indexName, space.name);
   const opts = asRecord(optsValue ?? {}) ?? {};
+  if (opts.func !== undefined) throw unsupported(`functional indexes ${where}`);
+  if (opts.sql !== undefined) throw unsupported(`SQL-created indexes ${where}`);
+  if (Array.isArray(partsValue))
+    for (const part of partsValue) {
+      const map = Array.isArray(part) ? undefined : asRecord(part);
+      if (map === undefined) continue;
+      if (typeof map.path === 'string' && map.path !== '')
+        throw unsupported(
+          map.path.includes('[*]')
+            ? `multikey indexes ${where}: path '${map.path}'`
+            : `JSON path indexes ${where}: path '${map.path}'`,
+        );
+      if (map.collation !== undefined) throw unsupported(`collations ${where}`);
+      if (map.nullable_action !== undefined || map.sort_order !== undefined)
+        throw unsupported(`SQL-created indexes ${where}`);
+    }
   const unique = opts.unique !== false;
   if (!Array.isArray(partsValue) || partsValue.length === 0)
     throw modify('part count must be positive');
