@@ -10,12 +10,12 @@ import {
   type Client,
   Cluster,
   type InfoView,
-  type Node,
   needsTarantool,
   requireTarantool,
   STANDARD_USERS,
   until,
 } from './cluster.js';
+import { masterMaster } from './mesh-helpers.js';
 
 let cluster: Cluster;
 afterEach(async () => {
@@ -165,7 +165,7 @@ async function transaction(c: Client, base: number): Promise<void> {
     `
     local base = ...
     box.begin()
-    box.space.accounts:insert{${ROWS} + 100 + base, 'tx' .. base, 7, 70}
+    box.space.accounts:insert{${ROWS} + 2000 + base, 'tx' .. base, 7, 70}
     box.space.accounts:update({base + 4}, {{'+', 4, 1000}})
     box.space.events:replace{base + 1000, 'tx'}
     box.space.tags:delete{'t' .. ((base + 5) % 7), base + 5}
@@ -339,6 +339,16 @@ describe.skipIf(needsTarantool.skip)('mixed replica sets with Tarantool 2.6', ()
     const rc = await replica.client();
     expect(await rowCount(rc, 'accounts')).toBe(ROWS);
     await liveWrites(mc, 10);
+    // A multi-statement transaction from tarantype (no box.begin over the wire): dropping a
+    // space with two indexes, a grant and rows is one transaction of several rows.
+    const call = (name: string, args: unknown[]) => mc.iproto.call(name, args);
+    await call('box.schema.space.create', ['scratch', {}]);
+    await call('box.space.scratch:create_index', ['primary', {}]);
+    await call('box.space.scratch:create_index', ['second', { parts: [[2, 'string']] }]);
+    await call('box.schema.user.grant', ['bob', 'read', 'space', 'scratch']);
+    for (let i = 1; i <= 5; i++) await mc.insert('scratch', [i, `s${i}`]);
+    await until('scratch on the replica', async () => (await rc.select('scratch')).length === 5);
+    await call('box.space.scratch:drop', []);
     await expectAgreement([mc, rc], [[1, 0]]);
     await expectSameData(mc, rc);
 
@@ -352,6 +362,111 @@ describe.skipIf(needsTarantool.skip)('mixed replica sets with Tarantool 2.6', ()
       await expectAgreement([mc, rc], [[1, 0]]);
       await expectSameData(mc, rc);
     }
+  }, 90_000);
+});
+
+describe.skipIf(needsTarantool.skip)('master-master across 2.6 and tarantype', () => {
+  it('2.6 m1 ⇄ tarantype m2: writes on both, a duplicate-key conflict stops both, replication_skip_conflict resumes, SIGTERM/SIGKILL restarts', async () => {
+    requireTarantool();
+    cluster = new Cluster('mixed-mm');
+    const [a, b] = await masterMaster(cluster, ['tarantool', 'tarantype'], FAST);
+    const [c1, c2] = [a.client, b.client];
+    await seedTarantool(c1);
+    await until(
+      'the schema and rows on m2',
+      async () => (await rowCount(c2, 'accounts')) === ROWS,
+      15_000,
+    );
+    // Every row type from both sides, on keys of their own.
+    await liveWrites(c1, 10);
+    await transaction(c1, 20);
+    await liveWrites(c2, 110);
+    await expectAgreement(
+      [c1, c2],
+      [
+        [0, 1],
+        [1, 0],
+      ],
+    );
+    await expectSameData(c1, c2);
+
+    // A duplicate key: both links cut, the same primary key written on each side.
+    await c1.cfg({ replication: [] });
+    await c2.cfg({ replication: [] });
+    const key = ROWS + 5000;
+    await c1.insert('accounts', [key, 'from m1', 1, 1]);
+    await c2.insert('accounts', [key, 'from m2', 2, 2]);
+    await c1.cfg({ replication: [b.node.uri()] });
+    await c2.cfg({ replication: [a.node.uri()] });
+    const dup = "Duplicate key exists in unique index 'primary' in space 'accounts'";
+    await until(
+      'both stopped on the duplicate key',
+      async () => {
+        const [r1, r2] = [await c1.replication(), await c2.replication()];
+        return r1[2]?.upstream?.status === 'stopped' && r2[1]?.upstream?.status === 'stopped';
+      },
+      8000,
+    );
+    expect((await c1.replication())[2]?.upstream?.message).toBe(dup);
+    expect((await c2.replication())[1]?.upstream?.message).toBe(dup);
+    expect(b.node.log).toMatch(
+      /E> ER_TUPLE_FOUND: Duplicate key exists in unique index 'primary' in space 'accounts'$/m,
+    );
+
+    // replication_skip_conflict on both, links restarted: each keeps its own row (a NOP for
+    // the other's), both follow; one side's replace makes them agree again.
+    for (const [c, peer] of [
+      [c1, b],
+      [c2, a],
+    ] as const) {
+      await c.cfg({ replication_skip_conflict: true });
+      await c.cfg({ replication: [] });
+      await c.cfg({ replication: [peer.node.uri()] });
+    }
+    await expectAgreement(
+      [c1, c2],
+      [
+        [0, 1],
+        [1, 0],
+      ],
+    );
+    expect(await c1.select('accounts', [key], 'EQ')).toEqual([[key, 'from m1', 1, 1]]);
+    expect(await c2.select('accounts', [key], 'EQ')).toEqual([[key, 'from m2', 2, 2]]);
+    await c1.iproto.replace('accounts', [key, 'settled', 3, 3]);
+    await expectAgreement(
+      [c1, c2],
+      [
+        [0, 1],
+        [1, 0],
+      ],
+    );
+    await expectSameData(c1, c2);
+
+    // m1 (2.6) SIGTERM, then m2 (tarantype) SIGKILL; writes on both after each.
+    await a.node.restart('stop', { replication: [b.node.uri()] });
+    let d1 = await a.node.client();
+    await liveWrites(d1, 200);
+    await liveWrites(c2, 300);
+    await expectAgreement(
+      [d1, c2],
+      [
+        [0, 1],
+        [1, 0],
+      ],
+    );
+    await b.node.restart('kill');
+    const d2 = await b.node.client();
+    d1 = await a.node.client();
+    await transaction(d1, 400);
+    await liveWrites(d2, 500);
+    await expectAgreement(
+      [d1, d2],
+      [
+        [0, 1],
+        [1, 0],
+      ],
+    );
+    await expectSameData(d1, d2);
   }, 90_000);
 });
 
