@@ -22,7 +22,9 @@ try {
   const rows = await conn.select('ci_probe', 0, 1, 0, 'eq', [key]);
   if (JSON.stringify(rows) !== JSON.stringify([[key, 'inserted by .ci/start-probe.mjs']]))
     fail(`select returned ${JSON.stringify(rows)}`);
-  process.stdout.write(`[start-probe] ping, insert and select of [${key}] through tarantool-driver: ok\n`);
+  process.stdout.write(
+    `[start-probe] ping, insert and select of [${key}] through tarantool-driver: ok\n`,
+  );
   conn.disconnect();
   process.exit(0);
 } catch (error) {

@@ -2,7 +2,14 @@
 // way, a full mesh, cutting and restoring links, and convergence checks through clients.
 // Layer: apps/server tests, over cluster.ts.
 import { expect } from 'vitest';
-import { type Client, Cluster, type Kind, type Node, STANDARD_USERS, until } from './cluster.js';
+import {
+  type Client,
+  type Cluster,
+  type Kind,
+  type Node,
+  STANDARD_USERS,
+  until,
+} from './cluster.js';
 
 /** Short timeouts so a test that fails does so in seconds (reference values are 1 s / 30 s). */
 export const FAST = {

@@ -6,7 +6,7 @@
 import type { UpdateOperation } from '@tarantype/iproto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, type Kind, needsTarantool, requireTarantool } from './cluster.js';
-import { cut, masterMaster, type Member, restore, sameVclock } from './mesh-helpers.js';
+import { cut, type Member, masterMaster, restore, sameVclock } from './mesh-helpers.js';
 
 let cluster: Cluster;
 afterEach(async () => {
