@@ -114,7 +114,7 @@ export class Box {
   readonly replicaSet: ReplicaSet;
   private readonly daemon: CheckpointDaemon;
   readonly stats = new BoxStat();
-  /** WAL GC consumers (relays, later): their rows are kept whatever checkpoint_count says. */
+  /** WAL GC consumers (replicas, open JOINs): their rows are kept whatever checkpoint_count says. */
   readonly gcConsumers = new GcConsumers();
   instanceUuid = '';
   instanceId = 0;

@@ -1,9 +1,9 @@
 // WAL garbage collection consumers: things that still need the rows after a vclock (a relay
 // feeding a replica, later a backup). Layer: box. GC never removes an xlog whose rows a
 // registered consumer has not passed, whatever checkpoint_count says (RELIABILITY.md row 12).
-// Consumers live in memory: a restart forgets them, as in Tarantool 2.6 (persistent
-// consumers arrived in 3.3); the replication wave re-registers relays when replicas
-// resubscribe. Invariant: a consumer's vclock only moves forward.
+// This registry lives in memory; replicas' consumers are saved across restarts by
+// replica-gc.ts (Tarantool 2.6 forgets them; 3.3 persists them), and a JOIN's read view
+// holds one while it is open. Invariant: a consumer's vclock only moves forward.
 import { ClientError, ErrorCode, type Vclock } from '@tarantype/core';
 
 export interface GcConsumer {

@@ -173,7 +173,7 @@ export interface ReplicationChannel {
   readonly closed: boolean;
 }
 
-/** Takes over a connection for a replication request; the next wave implements it in box. */
+/** Takes over a connection for a replication request (@tarantype/replication's ReplicationServer). */
 export interface ReplicationHook<U extends SessionUser = SessionUser> {
   /**
    * Serve `request` on `channel`. When the returned promise settles and the channel is still
