@@ -12,6 +12,11 @@ export interface BenchFigure {
   readonly value: number;
   /** Unit last, e.g. "rows/s", "MB/s", "µs". */
   readonly unit: string;
+  /**
+   * True for a figure whose honest value can be exactly 0 (a replication lag measured with a
+   * millisecond clock on one machine); every other figure must be positive to be believed.
+   */
+  readonly canBeZero?: boolean;
   /** Optional comparison: value / reference, with what the reference is. */
   readonly ratio?: { readonly value: number; readonly against: string; readonly target?: string };
 }

@@ -378,14 +378,18 @@ export default {
           name: `steady: upstream.lag p50${with_(`${theirs?.lagP50Ms.toFixed(2)} ms`)}`,
           value: ours.lagP50Ms,
           unit: 'ms',
+          // The applier's lag is now − row timestamp at millisecond resolution: a row applied
+          // within the millisecond it was written reads 0, which is a true figure.
+          canBeZero: true,
         },
         {
           name: `steady: upstream.lag p99${with_(`${theirs?.lagP99Ms.toFixed(2)} ms`)}`,
           value: ours.lagP99Ms,
           unit: 'ms',
+          canBeZero: true,
           // 2.6 computes upstream.lag from its event loop's cached time and reports negative
           // values under load: a ratio against those would mean nothing.
-          ...(theirs === undefined || !(theirs.lagP99Ms > 0)
+          ...(theirs === undefined || !(theirs.lagP99Ms > 0) || !(ours.lagP99Ms > 0)
             ? {}
             : {
                 ratio: {
