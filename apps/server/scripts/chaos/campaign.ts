@@ -1,0 +1,43 @@
+// The contract every reliability campaign of `npm run chaos` fulfils (issue 15). Layer:
+// apps/server scripts. A campaign is seeded, bounded (it stops by itself) and reports the same
+// columns, so the runner (scripts/chaos.ts) prints one table for all of them and the README's
+// Reliability section quotes it. Seeded subsets of the same code run inside `npm test`.
+
+export interface CampaignOptions {
+  /** Base seed; round i uses seed + i. Printed, so any failure replays with SEED=. */
+  readonly seed: number;
+  /** How many rounds (kill -9 rounds, power-loss rounds, partitions, frames, schedules…). */
+  readonly rounds: number;
+  /** Wall-clock bound: the campaign stops after the round in progress when it is exceeded. */
+  readonly deadlineMs: number;
+  /** One line of progress (stderr); called at least every few seconds on long work. */
+  readonly progress: (line: string) => void;
+}
+
+export interface CampaignResult {
+  readonly campaign: string;
+  readonly seed: number;
+  /** Rounds actually run (≤ the requested rounds when the deadline stopped it). */
+  readonly rounds: number;
+  /** Faults injected: kills, power losses, partitions, mutated frames, I/O errors… */
+  readonly faults: number;
+  /** Acknowledged writes whose presence (or absence, where promised) was checked. */
+  readonly acknowledgedChecked: number;
+  /** Acknowledged writes missing where CONSISTENCY.md promises them: must be 0. */
+  readonly lost: number;
+  /** Members whose data or vclock differ after healing: must be 0. */
+  readonly diverged: number;
+  /** Starts that failed (a server that would not come back up): must be 0. */
+  readonly failedStarts: number;
+  /** One line per failure: what broke, and the SEED= command that replays it. */
+  readonly failures: readonly string[];
+}
+
+export interface Campaign {
+  readonly name: string;
+  /** What one round is, for the table ("kill -9 of a writer under load"). */
+  readonly round: string;
+  /** The rounds the full `npm run chaos` asks for (issue 15's floor). */
+  readonly fullRounds: number;
+  run(options: CampaignOptions): Promise<CampaignResult>;
+}
