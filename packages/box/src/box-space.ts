@@ -94,6 +94,10 @@ export class BoxIndex {
   get(key: KeyInput): unknown[] | undefined {
     return this.space.get(key, { index: this.def.id });
   }
+  /** index:pairs(): lazy, over a snapshot of this index (see BoxSpace.pairs). */
+  pairs(key?: KeyInput, options: SelectOptions = {}): Generator<unknown[], void, undefined> {
+    return this.space.pairs(key, { ...options, index: this.def.id });
+  }
   count(key?: KeyInput, options: Pick<SelectOptions, 'iterator'> = {}): number {
     return this.space.count(key, { ...options, index: this.def.id });
   }
@@ -331,9 +335,20 @@ export class BoxSpace {
     return this.storage().findIndex(this.indexId(options.index)).max(key);
   }
 
-  /** Iterates matching tuples (a snapshot of the result at call time). */
+  /**
+   * Iterates matching tuples lazily over an O(1) snapshot of the index taken at call time
+   * (memtx's index pairs): nothing is materialised, so a scan of a million tuples holds one
+   * tuple at a time, and writes during the iteration do not disturb it. Access and the SELECT
+   * counter are checked and counted when the iteration starts, as select does.
+   */
   *pairs(key?: KeyInput, options: BoxSelectOptions = {}): Generator<unknown[], void, undefined> {
-    yield* this.select(key, options);
+    if (SYSVIEW_BASE.has(this.id)) {
+      yield* this.select(key, options);
+      return;
+    }
+    this.box.stats.count('SELECT');
+    this.checkRead();
+    yield* this.storage().findIndex(this.indexId(options.index)).pairs(key, options);
   }
 
   // }}}

@@ -417,6 +417,45 @@ describe('transactions', () => {
   });
 });
 
+describe('pairs', () => {
+  it('iterates lazily over a snapshot: writes during the scan neither appear nor disturb it', async () => {
+    const { box } = await start();
+    const space = await tester(box);
+    await space.createIndex('name', { parts: ['name'], unique: false });
+    for (let i = 1; i <= 50; i++) await space.insert([i, `n${i % 5}`]);
+    const seen: number[] = [];
+    for (const tuple of space.pairs([10], { iterator: 'GE' })) {
+      const id = tuple[0] as number;
+      seen.push(id);
+      // A write per step: deleting ahead and inserting behind must not change what is seen.
+      if (id === 10) {
+        await space.delete([20]);
+        await space.insert([1000, 'n0']);
+      }
+    }
+    expect(seen).toEqual(Array.from({ length: 41 }, (_, k) => k + 10));
+    expect(space.get([20])).toBeUndefined();
+    // index:pairs on a non-unique secondary index, with limit and offset.
+    const byName = space.index.name!;
+    const names = [...byName.pairs(['n0'], { iterator: 'EQ', offset: 1, limit: 3 })];
+    expect(names.map((t) => t[0])).toEqual([10, 15, 25]); // 5 skipped, 20 deleted
+    // Breaking off releases the snapshot: a later full scan sees the new state.
+    for (const _ of space.pairs()) break;
+    expect([...space.pairs()].length).toBe(50);
+  });
+
+  it('checks read access and counts a SELECT when the iteration starts', async () => {
+    const { box } = await start();
+    await tester(box);
+    await box.schema.user.create('u2', { password: 'p' });
+    const before = box.stat().SELECT!.total;
+    const iterator = box.spaceAs(32, 'tester').pairs();
+    expect(() => iterator.next()).toThrow("Read access to space 'tester' is denied for user 'u2'");
+    expect(box.stat().SELECT!.total).toBe(before + 1);
+    expect([...box.space._vspace!.pairs([], { iterator: 'ALL' })].length).toBeGreaterThan(0);
+  });
+});
+
 describe('users and privileges', () => {
   it('enforces read and write privileges for session users', async () => {
     const { box } = await start();
