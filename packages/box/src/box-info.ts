@@ -1,9 +1,11 @@
 // box.info, box.info.memory() and box.info.gc(): what an instance reports of itself, with
 // Tarantool 2.6's field names and units. Layer: box. Read-only views over the instance; the
 // replication part (upstream/downstream of each member) comes from the replication status
-// the instance holds.
+// the instance holds. box.info.gc_wal() (beyond Tarantool) adds the bytes of xlog each GC
+// consumer holds, read from wal_dir when asked (so it is async, and not in box.info.gc()).
 import { TARANTOOL_VERSION, Vclock } from '@tarantype/core';
 import type { DownstreamInfo, UpstreamInfo } from '@tarantype/replication';
+import { XlogDir } from '@tarantype/wal';
 import type { Box } from './box.js';
 import type { ReplicationConflict } from './write-path.js';
 
@@ -76,6 +78,42 @@ export function boxInfoGc(box: Box): Record<string, unknown> {
       vclock: c.vclock.toObject(),
       signature: c.vclock.signature(),
     })),
+  };
+}
+
+/**
+ * box.info.gc_wal() (beyond Tarantool, box.info.gc()'s consumer shape): `wal_bytes` is the size
+ * of every xlog in wal_dir; each consumer's `wal_bytes` is the size of the xlogs it still
+ * needs, whole files: from the one holding its first row not yet passed through the newest
+ * (the file being written counts, so a caught-up replica holds the current file). A consumer
+ * older than the first file (its rows are gone) holds every file. Local rows (component 0)
+ * are not counted as needed, since they never replicate.
+ */
+export async function boxInfoGcWal(box: Box): Promise<Record<string, unknown>> {
+  const xlogs = await XlogDir.scan(box.fs, box.walDir, 'XLOG', box.hasher);
+  const sizes: number[] = [];
+  for (const file of xlogs.files) sizes.push((await box.fs.size(file.path)) ?? 0);
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  return {
+    wal_bytes: total,
+    consumers: box.gcConsumers.list().map((c) => {
+      // The first file a consumer needs: the one after the last file whose successor's
+      // VClock it has passed (XlogDir.collectGarbage's rule 15, per consumer).
+      let first = 0;
+      while (
+        first + 1 < xlogs.files.length &&
+        xlogs.files[first + 1]!.meta?.vclock.isLessOrEqual(c.vclock, true) === true
+      )
+        first++;
+      let held = 0;
+      for (let i = first; i < sizes.length; i++) held += sizes[i]!;
+      return {
+        name: c.name,
+        vclock: c.vclock.toObject(),
+        signature: c.vclock.signature(),
+        wal_bytes: held,
+      };
+    }),
   };
 }
 

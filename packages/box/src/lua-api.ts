@@ -10,6 +10,7 @@
 import { ClientError, ErrorCode, IteratorType } from '@tarantype/core';
 import type { UpdateOpsInput } from '@tarantype/memtx';
 import type { Box } from './box.js';
+import { boxInfoGcWal } from './box-info.js';
 import type { BoxSpace, CreateIndexOptions } from './box-space.js';
 
 type Args = readonly unknown[];
@@ -192,6 +193,8 @@ const FUNCTIONS: Record<string, LuaFunction> = {
   'box.info': (box) => [box.info()],
   'box.info.memory': (box) => [box.infoMemory()],
   'box.info.gc': (box) => [box.infoGc()],
+  // Beyond Tarantool: box.info.gc()'s consumers with the bytes of xlog each holds (box-info.ts).
+  'box.info.gc_wal': async (box) => [await boxInfoGcWal(box)],
   // Beyond Tarantool: forget box.info.replication[id].upstream.conflict of member `id` (every
   // member without an id); returns how many were cleared.
   'box.ctl.clear_conflict': (box, _user, [id]) => {
