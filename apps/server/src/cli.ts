@@ -2,6 +2,7 @@
 //   tarantype start [--listen 3301] [--data-dir ./data] [--replication a,b] [--read-only]
 //                   [--wal-mode write] [--log-level 5] [--log-format plain|json]
 //                   [--config FILE.yaml] [--init MODULE] [--admin SOCKET|PORT] [--no-console]
+//                   [--http [HOST:]PORT]
 //   tarantype connect <socket|host:port>     (a console into a running instance's admin console)
 // SIGTERM/SIGINT stop gracefully (in-flight requests finish, the xlog is closed) and exit 0; a
 // start that fails exits 1; a usage mistake (a bad option or config file) prints one line and
@@ -105,7 +106,7 @@ async function start(flags: StartFlags): Promise<void> {
     process.stderr.write(`tarantype start: ${error.message}\n`);
     process.exit(2);
   }
-  const { cfg, credentials, format, consoleLanguage } = checked;
+  const { cfg, credentials, format, consoleLanguage, http } = checked;
   // stderr until the first box.cfg, which opens box.cfg.log (first-cfg.ts), as Tarantool.
   const logger = createLogger({ level: (cfg.log_level as number | undefined) ?? 5, format });
   // A log file is an asynchronous stream: end it (its last lines written) before exiting.
@@ -158,6 +159,7 @@ async function start(flags: StartFlags): Promise<void> {
       ...(flags.admin === undefined ? {} : { admin: flags.admin }),
       ...(flags.init === undefined ? {} : { init: flags.init }),
       ...(credentials === undefined ? {} : { credentials }),
+      ...(http === undefined ? {} : { http }),
       consoleLanguage,
       unconfigured: startsUnconfigured(flags, cfg),
     });
@@ -214,6 +216,10 @@ program
   .option(
     '--admin <socket|port>',
     'admin console listener: UNIX socket path, port or host:port (default: none)',
+  )
+  .option(
+    '--http <[host:]port>',
+    'HTTP endpoint for /metrics (Prometheus) and /health; a bare port listens on 127.0.0.1 (default: none)',
   )
   .option('--no-console', 'no interactive console even on a terminal')
   .option(

@@ -7,6 +7,7 @@
 //
 //   listen: 3301
 //   wal_mode: write
+//   http: 127.0.0.1:8081        (the HTTP endpoint: /metrics, /health; read at start only)
 //   credentials:
 //     users:
 //       alice:
@@ -43,6 +44,8 @@ export interface CredentialsConfig {
 export interface FileConfig {
   readonly cfg: Record<string, unknown>;
   readonly credentials: CredentialsConfig | undefined;
+  /** `http:` (a port or host:port): the HTTP endpoint, not a box.cfg option (http/server.ts). */
+  readonly http: unknown;
 }
 
 /** Reads and checks the file; throws one line (the file, and what is wrong in it). */
@@ -64,13 +67,18 @@ export function loadConfigFile(path: string): FileConfig {
     const first = (error as Error).message.split('\n')[0]?.replace(/:$/, '');
     throw new Error(`config ${path}: invalid YAML: ${first}`);
   }
-  if (document === null || document === undefined) return { cfg: {}, credentials: undefined };
+  if (document === null || document === undefined)
+    return { cfg: {}, credentials: undefined, http: undefined };
   if (typeof document !== 'object' || Array.isArray(document))
     throw new Error(`config ${path}: expected a map of options`);
-  const { credentials, ...cfg } = document as Record<string, unknown>;
+  const { credentials, http, ...cfg } = document as Record<string, unknown>;
   if (credentials !== undefined && credentials !== null)
     checkCredentials(credentials, `config ${path}: credentials`);
-  return { cfg, credentials: (credentials ?? undefined) as CredentialsConfig | undefined };
+  return {
+    cfg,
+    credentials: (credentials ?? undefined) as CredentialsConfig | undefined,
+    http: http ?? undefined,
+  };
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {

@@ -16,6 +16,12 @@ import {
   LanguageConsoleSession,
 } from './console-session.js';
 import { prepareFirstCfg, translateDeprecatedCfg } from './first-cfg.js';
+import {
+  type HttpAddress,
+  type HttpEndpoint,
+  instanceRoutes,
+  startHttpServer,
+} from './http/server.js';
 import { loadInitModule } from './init-module.js';
 import type { ServerLogger } from './logger.js';
 import { LuaRuntime } from './lua/lua-runtime.js';
@@ -39,6 +45,8 @@ export interface InstanceOptions {
    * recovers or bootstraps, then listens and replicates.
    */
   readonly unconfigured?: boolean;
+  /** The HTTP endpoint (/metrics, /health …: http/server.ts); started before box.cfg{}. */
+  readonly http?: HttpAddress;
 }
 
 export interface InitContext {
@@ -87,11 +95,14 @@ export class Instance {
   /** "host:port" or socket path the binary protocol listens on. */
   listenAddress: string | undefined;
   adminAddress: string | undefined;
+  /** "host:port" the HTTP endpoint listens on (--http), once bound. */
+  httpAddress: string | undefined;
   evaluator: ConsoleEvaluator;
   /** The instance's Lua state (consoles, EVAL, functions defined in Lua). */
   lua!: LuaRuntime;
   consoleLanguage: ConsoleLanguage = 'lua';
   private admin: { close(): Promise<void> } | undefined;
+  private http: HttpEndpoint | undefined;
   private stopping: Promise<void> | undefined;
   /** The socket accepting binary connections; box.cfg{listen} replaces it at runtime. */
   private listener: NetServer | undefined;
@@ -134,11 +145,21 @@ export class Instance {
           instance.stop().finally(() => process.exit(code));
         }),
     });
+    // Before box.cfg{}: /health answers `loading` during recovery or a join.
+    if (options.http !== undefined) {
+      instance.http = await startHttpServer(options.http, instanceRoutes(instance), options.logger);
+      instance.httpAddress = instance.http.address;
+    }
     if (options.unconfigured === true) {
       await instance.startAdmin();
       return instance;
     }
-    await instance.configure({});
+    try {
+      await instance.configure({});
+    } catch (error) {
+      await instance.http?.close();
+      throw error;
+    }
     return instance;
   }
 
@@ -353,6 +374,8 @@ export class Instance {
       await this.admin?.close();
       // Not waiting for a box.cfg{} in progress: a failing one calls stop() itself.
       await this.configuredBox?.close();
+      // Last: /health says `stopping` (503) while the rest stops.
+      await this.http?.close();
       this.logger.info('stopped: the xlog is closed');
     })();
     return this.stopping;

@@ -10,6 +10,7 @@ import { applyCfg, CFG_DEFAULTS } from '@tarantype/box';
 import { type CredentialsConfig, loadConfigFile } from './config.js';
 import { CONSOLE_LANGUAGES, type ConsoleLanguage } from './console-session.js';
 import { logFilePath, translateDeprecatedCfg } from './first-cfg.js';
+import { type HttpAddress, parseHttpAddress } from './http/server.js';
 import { loadInitModule } from './init-module.js';
 import { parseListen } from './instance.js';
 import type { LogFormat } from './logger.js';
@@ -28,6 +29,7 @@ export interface StartFlags {
   config?: string;
   init?: string;
   admin?: string;
+  http?: string;
   console: boolean;
   consoleLanguage?: string;
 }
@@ -38,6 +40,8 @@ export interface StartOptions {
   readonly credentials: CredentialsConfig | undefined;
   readonly format: LogFormat;
   readonly consoleLanguage: ConsoleLanguage;
+  /** --http, else the config file's `http:`; undefined: no HTTP endpoint. */
+  readonly http: HttpAddress | undefined;
 }
 
 /** Why `uri` cannot be a TCP listen address (host:port or a port), or undefined if it can. */
@@ -90,9 +94,10 @@ function exists(path: string): boolean {
 export async function checkStartOptions(flags: StartFlags): Promise<StartOptions> {
   let cfg: Record<string, unknown> = {};
   let credentials: CredentialsConfig | undefined;
+  let fileHttp: unknown;
   if (flags.config !== undefined) {
     try {
-      ({ cfg, credentials } = loadConfigFile(flags.config));
+      ({ cfg, credentials, http: fileHttp } = loadConfigFile(flags.config));
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
@@ -133,6 +138,15 @@ export async function checkStartOptions(flags: StartFlags): Promise<StartOptions
         `${from('listen', flags.listen && '--listen')}: '${config.listen}': ${problem}`,
       );
   }
+  let http: HttpAddress | undefined;
+  const httpValue = flags.http ?? fileHttp;
+  if (httpValue !== undefined) {
+    try {
+      http = parseHttpAddress(httpValue);
+    } catch (error) {
+      throw new UsageError(`${from('http', flags.http && '--http')}: ${(error as Error).message}`);
+    }
+  }
   if (flags.admin !== undefined) {
     const problem = adminProblem(flags.admin);
     if (problem !== undefined) throw new UsageError(`--admin: '${flags.admin}': ${problem}`);
@@ -171,7 +185,7 @@ export async function checkStartOptions(flags: StartFlags): Promise<StartOptions
     }
   }
   cfg.log_format = config.log_format;
-  return { cfg, credentials, format: config.log_format, consoleLanguage };
+  return { cfg, credentials, format: config.log_format, consoleLanguage, http };
 }
 
 /** The flag that sets a box.cfg option (to name it in the message). */
