@@ -8,11 +8,13 @@ export {
 } from './file-system.js';
 export {
   Journal,
+  type JournalObserver,
   type JournalOptions,
   type JournalStats,
   TOO_LONG_THRESHOLD_DEFAULT_MS,
   WAL_MAX_SIZE_DEFAULT,
   WAL_QUEUE_MAX_SIZE_DEFAULT,
+  type WalBatchSample,
   type WalMode,
   type WalPosition,
   type WalWriter,

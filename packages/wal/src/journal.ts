@@ -94,6 +94,29 @@ export interface JournalStats {
   failedBatches: number;
 }
 
+/**
+ * One batch the journal wrote (group commit): what a metrics exporter histograms. Times are
+ * milliseconds of wall clock around the awaited calls (they include the thread pool's queue).
+ */
+export interface WalBatchSample {
+  /** The batch's write() (pwrite of every block, one call). */
+  readonly writeMs: number;
+  /** Its fdatasync (wal_mode fsync); undefined in wal_mode write. */
+  readonly syncMs: number | undefined;
+  /** Transactions in the batch (the group-commit batch size). */
+  readonly transactions: number;
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+/**
+ * Told of every batch written (see Journal.observe). Called in the writer's tick after the
+ * batch's transactions resolved: it must be quick and must not throw.
+ */
+export interface JournalObserver {
+  batchWritten(sample: WalBatchSample): void;
+}
+
 interface Entry {
   readonly rows: Xrow[];
   /** Estimated bytes before admission, exact encoded bytes after. */
@@ -147,6 +170,11 @@ export interface WalWriter {
    * file. The rows (and their body bytes) are the journal's: listeners must not change them.
    */
   onCommit(listener: (transactions: readonly (readonly Xrow[])[]) => void): () => void;
+  /**
+   * Tells `observer` of every batch written, with its write and sync times; returns the
+   * unsubscribe function. Without observers the writer takes no timings.
+   */
+  observe(observer: JournalObserver): () => void;
 }
 
 export class Journal implements WalWriter {
@@ -189,6 +217,10 @@ export class Journal implements WalWriter {
   private readonly commitListeners = new Set<
     (transactions: readonly (readonly Xrow[])[]) => void
   >();
+  private readonly observers = new Set<JournalObserver>();
+  /** Timings of the batch just written, taken only while someone observes. */
+  private lastWriteMs = 0;
+  private lastSyncMs: number | undefined;
   private readonly logger: Logger;
 
   constructor(private readonly options: JournalOptions) {
@@ -308,6 +340,10 @@ export class Journal implements WalWriter {
     this.commitListeners.add(listener);
     return () => this.commitListeners.delete(listener);
   }
+  observe(observer: JournalObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
 
   /** Admits an entry to the queue: assigns its LSNs and encodes its block. */
   private enqueue(entry: Entry): void {
@@ -414,6 +450,16 @@ export class Journal implements WalWriter {
       for (const listener of this.commitListeners) listener(transactions);
     }
     this.notify({ path: file.path, signature: file.signature, offset: file.offset, closed: false });
+    if (this.observers.size > 0) {
+      const sample: WalBatchSample = {
+        writeMs: this.lastWriteMs,
+        syncMs: this.lastSyncMs,
+        transactions: batch.length,
+        rows: rowCount,
+        bytes: bytes.length,
+      };
+      for (const observer of this.observers) observer.batchWritten(sample);
+    }
     const elapsedMs = performance.now() - started;
     if (elapsedMs > (this.options.tooLongThresholdMs ?? TOO_LONG_THRESHOLD_DEFAULT_MS)) {
       this.logger.warn(
@@ -424,11 +470,7 @@ export class Journal implements WalWriter {
 
   private async writeAndSync(file: OpenFile, bytes: Uint8Array): Promise<void> {
     try {
-      await file.handle.write(bytes, file.offset);
-      if (this.options.mode === 'fsync') {
-        await file.handle.datasync();
-        this.stats.syncs++;
-      }
+      await this.writeOnce(file, bytes);
     } catch (error) {
       if (
         (error as NodeJS.ErrnoException).code !== 'ENOSPC' ||
@@ -438,11 +480,29 @@ export class Journal implements WalWriter {
       await this.truncateAfterFailure(file);
       if (this.broken !== undefined || !(await this.options.onNoSpace())) throw error;
       this.logger.warn(`ENOSPC writing ${file.path}: retrying after freeing space`);
+      await this.writeOnce(file, bytes);
+    }
+  }
+
+  /** One write (+ fdatasync in fsync mode); timed only while someone observes (lastWriteMs …). */
+  private async writeOnce(file: OpenFile, bytes: Uint8Array): Promise<void> {
+    if (this.observers.size === 0) {
       await file.handle.write(bytes, file.offset);
       if (this.options.mode === 'fsync') {
         await file.handle.datasync();
         this.stats.syncs++;
       }
+      return;
+    }
+    const started = performance.now();
+    await file.handle.write(bytes, file.offset);
+    const written = performance.now();
+    this.lastWriteMs = written - started;
+    this.lastSyncMs = undefined;
+    if (this.options.mode === 'fsync') {
+      await file.handle.datasync();
+      this.stats.syncs++;
+      this.lastSyncMs = performance.now() - written;
     }
   }
 
