@@ -169,7 +169,7 @@ export function checkRegister(
       // Stuck here with nothing placeable: name the operation that completes first.
       const first = processes
         .map((ops, p) => ops[state.prefix[p]!])
-        .filter((o): o is Op => o !== undefined && o.ok)
+        .filter((o): o is Op => o?.ok === true)
         .sort((a, b) => a.completedAt - b.completedAt)[0];
       best = { depth: state.depth, stuck: first === undefined ? '?' : describe(first) };
     }
