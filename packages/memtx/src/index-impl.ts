@@ -58,6 +58,12 @@ export interface IndexImpl {
   bsize(): number;
   /** Checks structural invariants (tests); throws on a broken one. */
   checkValid(): void;
+  /**
+   * Optional: fills an EMPTY index from `refs` (any order) in one pass. Returns false, having
+   * changed nothing, when it cannot (not empty, or two refs with an equal key in a unique
+   * index): the caller then inserts one at a time, which reports the duplicate.
+   */
+  bulkLoad?(refs: readonly number[]): boolean;
 }
 
 /** Tarantool's replace_check_dup: may `newRef` displace `dup` when replacing `oldRef`? */

@@ -184,6 +184,8 @@ export class Space implements IndexOwner, StatementOwner {
   private pendingCount = 0;
   private scanning = false;
   private inBeforeReplace = false;
+  /** Refs stored by load() since beginBulkLoad(), indexed at endBulkLoad(); else undefined. */
+  private bulkRefs: number[] | undefined;
   private readonly beforeReplaceTriggers: BeforeReplaceTrigger[] = [];
   private readonly onReplaceTriggers: OnReplaceTrigger[] = [];
   private readonly writer = new MsgpackWriter(4096);
@@ -417,10 +419,16 @@ export class Space implements IndexOwner, StatementOwner {
    * startup only, when no transaction can need an undo and no trigger may run.
    */
   load(tuple: TupleInput, mode: 'insert' | 'replace' = 'replace'): void {
-    this.assertWritable();
+    const bulk = this.bulkRefs;
+    if (bulk === undefined) this.assertWritable();
     this.primary();
     this.prepare(tuple);
     const newRef = this.store();
+    if (bulk !== undefined) {
+      bulk.push(newRef);
+      this.bsizeBytes += this.arena.length(newRef);
+      return;
+    }
     let oldRef: number;
     try {
       oldRef = this.replaceAllKeys(
@@ -436,6 +444,41 @@ export class Space implements IndexOwner, StatementOwner {
     if (oldRef !== NONE) {
       this.bsizeBytes -= this.arena.length(oldRef);
       this.arena.free(oldRef);
+    }
+  }
+
+  /**
+   * Starts a bulk load (a snapshot at startup, the snapshot part of a join), as Tarantool's
+   * memtx builds its indexes after reading the snapshot: load() then only stores each tuple
+   * (validated against the format), and endBulkLoad() builds every index in one pass from the
+   * sorted refs instead of one B+ tree insertion per tuple and index. The space must be empty;
+   * until endBulkLoad() its indexes are empty (reads see no tuples) and writes other than
+   * load() fail.
+   */
+  beginBulkLoad(): void {
+    this.assertWritable();
+    this.primary();
+    assert(this.len() === 0, `space '${this.name}' must be empty to bulk load`);
+    this.bulkRefs = [];
+  }
+
+  /** Whether a bulk load is in progress (beginBulkLoad() without endBulkLoad() yet). */
+  get bulkLoading(): boolean {
+    return this.bulkRefs !== undefined;
+  }
+
+  /**
+   * Builds every index from the tuples loaded since beginBulkLoad(). Input in primary-key order
+   * (a snapshot's) is not sorted again. A duplicate key in a unique index throws ER_TUPLE_FOUND,
+   * as an insert would: the one-at-a-time build that reports it then runs for that index.
+   */
+  endBulkLoad(): void {
+    const refs = this.bulkRefs;
+    assert(refs !== undefined, `space '${this.name}' is not bulk loading`);
+    this.bulkRefs = undefined;
+    for (const index of this.indexList) {
+      if (index.impl.bulkLoad?.(refs) === true) continue;
+      for (const ref of refs) index.impl.replace(NONE, ref, DUP_INSERT);
     }
   }
 
@@ -905,6 +948,7 @@ export class Space implements IndexOwner, StatementOwner {
   }
 
   private assertWritable(): void {
+    assert(this.bulkRefs === undefined, `space '${this.name}' written while bulk loading`);
     assert(!this.scanning, `space '${this.name}' written from inside its own forEachRaw callback`);
     assert(
       !this.inBeforeReplace,

@@ -1,0 +1,107 @@
+// Bulk loading (snapshot recovery, join): a space filled by beginBulkLoad / load / endBulkLoad
+// must be indistinguishable from one filled by inserts: the same tuples in every index, in the
+// same order, valid trees, the same errors for duplicates.
+import { ErrorCode } from '@tarantype/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Space, TREE_NODE_SIZE_MIN } from '../src/index.js';
+import { checkSpace } from '../src/testing.js';
+import { errorOf, seeded } from './helpers.js';
+
+/** A space with every index layout: direct numeric pk, by-ref string, non-unique, nullable, HASH. */
+function make(pk: 'unsigned' | 'string'): Space {
+  const space = new Space({ id: 512, name: 'bulk' });
+  const node = { maxNodeSize: TREE_NODE_SIZE_MIN };
+  space.createIndex({ name: 'pk', parts: [{ field: 0, type: pk }], ...node });
+  space.createIndex({
+    name: 'by_group',
+    parts: [{ field: 1, type: 'unsigned' }],
+    unique: false,
+    ...node,
+  });
+  space.createIndex({
+    name: 'maybe',
+    parts: [{ field: 2, type: 'unsigned', is_nullable: true }],
+    ...node,
+  });
+  space.createIndex({ name: 'hash', type: 'HASH', parts: [{ field: 3, type: 'string' }] });
+  return space;
+}
+
+function contents(space: Space): unknown[][][] {
+  return space.indexes.map((index) =>
+    index.select([], { iterator: index.type === 'TREE' ? 'GE' : 'ALL' }),
+  );
+}
+
+const rowArbitrary = fc.uniqueArray(fc.integer({ min: 0, max: 5000 }), { maxLength: 300 });
+
+describe('bulk load', () => {
+  for (const pk of ['unsigned', 'string'] as const) {
+    it(`builds the same indexes as one insert at a time (${pk} primary key, any order)`, () => {
+      fc.assert(
+        fc.property(rowArbitrary, fc.boolean(), (ids, sortFirst) => {
+          const ordered = sortFirst ? [...ids].sort((a, b) => a - b) : ids;
+          const key = (i: number) => (pk === 'unsigned' ? i : `k${String(i).padStart(5, '0')}`);
+          // Unique nullable field: every third tuple has nil there (nils never collide).
+          const tuples = ordered.map((i) => [key(i), i % 7, i % 3 === 0 ? null : i, `h${i}`]);
+          const inserted = make(pk);
+          for (const t of tuples) inserted.insert(t);
+          const bulk = make(pk);
+          bulk.beginBulkLoad();
+          for (const t of tuples) bulk.load(t);
+          expect(bulk.bulkLoading).toBe(true);
+          bulk.endBulkLoad();
+          expect(bulk.bulkLoading).toBe(false);
+          checkSpace(bulk);
+          expect(contents(bulk)).toEqual(contents(inserted));
+          expect(bulk.bsize()).toBe(inserted.bsize());
+          // The bulk-built trees take ordinary writes afterwards.
+          bulk.insert([key(9999), 1, 9999, 'h9999']);
+          if (ids.length > 0) bulk.delete([key(ids[0]!)]);
+          checkSpace(bulk);
+        }),
+        seeded(60),
+      );
+    });
+  }
+
+  it('reports a duplicate primary or unique key as an insert would', () => {
+    const space = make('unsigned');
+    space.beginBulkLoad();
+    space.load([1, 0, 1, 'a']);
+    space.load([2, 0, 2, 'b']);
+    space.load([1, 0, 3, 'c']);
+    expect(errorOf(() => space.endBulkLoad())).toEqual({
+      code: ErrorCode.ER_TUPLE_FOUND,
+      message: "Duplicate key exists in unique index 'pk' in space 'bulk'",
+    });
+    const secondary = make('unsigned');
+    secondary.beginBulkLoad();
+    secondary.load([1, 0, 5, 'a']);
+    secondary.load([2, 0, 5, 'b']);
+    expect(errorOf(() => secondary.endBulkLoad())?.message).toBe(
+      "Duplicate key exists in unique index 'maybe' in space 'bulk'",
+    );
+  });
+
+  it('refuses other writes while loading and a bulk load into a non-empty space', () => {
+    const space = make('unsigned');
+    space.beginBulkLoad();
+    space.load([1, 0, 1, 'a']);
+    expect(() => space.insert([2, 0, 2, 'b'])).toThrow('written while bulk loading');
+    expect(space.len()).toBe(0);
+    space.endBulkLoad();
+    expect(space.len()).toBe(1);
+    expect(() => space.beginBulkLoad()).toThrow('must be empty to bulk load');
+    expect(() => space.endBulkLoad()).toThrow('is not bulk loading');
+  });
+
+  it('validates each tuple against the format while loading', () => {
+    const space = make('unsigned');
+    space.beginBulkLoad();
+    expect(() => space.load(['x', 0, 1, 'a'])).toThrow(/Tuple field 1/);
+    space.endBulkLoad();
+    expect(space.len()).toBe(0);
+  });
+});
