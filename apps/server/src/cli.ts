@@ -4,6 +4,7 @@
 //                   [--config FILE.yaml] [--init MODULE] [--admin SOCKET|PORT] [--no-console]
 //                   [--http [HOST:]PORT]
 //   tarantype connect <socket|host:port>     (a console into a running instance's admin console)
+//   tarantype status <uri> [--watch [s]] [--json]   (the replica set as one member sees it)
 // SIGTERM/SIGINT stop gracefully (in-flight requests finish, the xlog is closed) and exit 0; a
 // start that fails exits 1; a usage mistake (a bad option or config file) prints one line and
 // exits 2 before anything is touched (start-options.ts). The exit code is this process's own (the bin is `node`, no wrapper),
@@ -21,6 +22,7 @@ import {
   type StartOptions,
   UsageError,
 } from './start-options.js';
+import { addStatusCommand } from './status/status-command.js';
 import { VERSION } from './version.js';
 
 function integer(value: string): number {
@@ -243,6 +245,7 @@ program
       process.exitCode = 1;
     }
   });
+addStatusCommand(program);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
