@@ -5,6 +5,7 @@
 //                   [--http [HOST:]PORT]
 //   tarantype connect <socket|host:port>     (a console into a running instance's admin console)
 //   tarantype status <uri> [--watch [s]] [--json]   (the replica set as one member sees it)
+//   tarantype check <uri> <uri>… [--batch-size n]  (compare members' spaces: check.ts)
 // SIGTERM/SIGINT stop gracefully (in-flight requests finish, the xlog is closed) and exit 0; a
 // start that fails exits 1; a usage mistake (a bad option or config file) prints one line and
 // exits 2 before anything is touched (start-options.ts). The exit code is this process's own (the bin is `node`, no wrapper),
@@ -12,6 +13,7 @@
 // Both exits are explicit (process.exit after the log is flushed): a timer or socket left open
 // by an --init module must not keep a failed or stopped server alive.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { addCheckCommand } from './check.js';
 import { loadConfigFile } from './config.js';
 import { runConsoleClient, startInteractiveConsole } from './console.js';
 import { Instance } from './instance.js';
@@ -246,6 +248,7 @@ program
     }
   });
 addStatusCommand(program);
+addCheckCommand(program);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
