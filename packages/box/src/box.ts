@@ -29,7 +29,6 @@ import {
 } from '@tarantype/core';
 import type { KeyInput, SelectOptions, Statement } from '@tarantype/memtx';
 import type { BootstrapTarget } from '@tarantype/replication';
-import { writeSnapshot } from '@tarantype/snapshot';
 import {
   type FileSystem,
   Journal,
@@ -55,6 +54,7 @@ import { CheckpointDaemon, type CheckpointInfo } from './checkpoint-daemon.js';
 import { DirLock } from './dir-lock.js';
 import { applyOperation, type Operation, storageOf } from './executor.js';
 import { GcConsumers } from './gc-consumers.js';
+import { ProgressReporter, type ProgressSink } from './progress.js';
 import { moveAside, RebootstrapNeeded, rejoinSource, scanLocalState } from './rebootstrap.js';
 import { recover } from './recovery.js';
 import { ReplicaGc } from './replica-gc.js';
@@ -95,6 +95,11 @@ export interface BoxRuntime {
    * passes false and calls `box.replicaSet.configure(box.cfgValues.replication)` after.
    */
   readonly waitForReplication?: boolean;
+  /**
+   * Progress of long work (recovery, a join on either side, snapshot writing) as throttled
+   * events (progress.ts); nothing is measured when it is undefined. A server draws bars.
+   */
+  readonly onProgress?: ProgressSink;
 }
 
 export type { CheckpointInfo } from './checkpoint-daemon.js';
@@ -163,6 +168,7 @@ export class Box {
       journal: () => this.journal,
       instanceUuid: () => this.instanceUuid,
       status: () => this.status,
+      onProgress: runtime.onProgress,
     });
     this.schema = new SchemaApi(this);
     this.replicaGc = new ReplicaGc(this.gcConsumers, fs, this.walDir, logger);
@@ -218,6 +224,11 @@ export class Box {
     return box;
   }
 
+  /** BoxRuntime.onProgress: where long work reports its progress (progress.ts). */
+  get onProgress(): ProgressSink | undefined {
+    return this.runtime.onProgress;
+  }
+
   /** The effective configuration (Tarantool's box.cfg table). */
   get cfgValues(): Readonly<BoxConfig> {
     return this.config;
@@ -271,6 +282,7 @@ export class Box {
       hasher: this.hasher,
       forceRecovery: this.config.force_recovery,
       logger: this.logger,
+      onProgress: this.runtime.onProgress,
       target: {
         loadSnapshotRow: (spaceId, tuple) =>
           this.applyUnlogged(spaceId, { kind: 'replace', tuple }),
@@ -366,8 +378,10 @@ export class Box {
   private async joinReplicaSet(join: NonNullable<BoxRuntime['join']>): Promise<Vclock | undefined> {
     if (this.instanceUuid === '') this.instanceUuid = this.config.instance_uuid ?? newUuid();
     let joined: Vclock | undefined;
+    const progress = new JoinProgress(this.runtime.onProgress, this.config.replication);
     const target: BootstrapTarget = {
       loadInitial: (rows) => {
+        progress.initial(rows);
         for (const row of rows) {
           const body = decodeRequestBody(row.body);
           if (body.tuple === undefined)
@@ -379,8 +393,9 @@ export class Box {
           }
         }
       },
-      initialLoaded: async () => {},
+      initialLoaded: async () => progress.initialLoaded(),
       applyFinal: async (rows) => {
+        progress.final(rows);
         for (const row of rows)
           try {
             this.applyRow(row);
@@ -393,20 +408,18 @@ export class Box {
       finish: async (vclock) => {
         if (this.catalog.replicasetUuid === undefined)
           throw new SystemError('the master sent no replica set uuid (_schema.cluster)');
-        const result = await writeSnapshot({
-          fs: this.fs,
-          dir: this.memtxDir,
-          hasher: this.hasher,
-          instanceUuid: this.instanceUuid,
-          source: this.daemon.snapshotSource(vclock),
-          logger: this.logger,
-        });
+        progress.finish('done');
+        const result = await this.daemon.writeSnapshot(this.daemon.snapshotSource(vclock));
         this.daemon.checkpoints = [{ vclock: result.vclock, signature: result.vclock.signature() }];
         joined = vclock.copy();
         this.openJournal(joined, undefined);
       },
     };
-    if ((await join(target, this.instanceUuid)) === 'bootstrap') return undefined;
+    try {
+      if ((await join(target, this.instanceUuid)) === 'bootstrap') return undefined;
+    } finally {
+      progress.finish('failed');
+    }
     if (joined === undefined) throw new SystemError('the join ended without its final vclock');
     return joined;
   }
@@ -430,14 +443,7 @@ export class Box {
     ];
     for (const [spaceId, tuple] of rows) this.applyUnlogged(spaceId, { kind: 'replace', tuple });
     const vclock = new Vclock();
-    const result = await writeSnapshot({
-      fs: this.fs,
-      dir: this.memtxDir,
-      hasher: this.hasher,
-      instanceUuid: this.instanceUuid,
-      source: this.daemon.snapshotSource(vclock),
-      logger: this.logger,
-    });
+    const result = await this.daemon.writeSnapshot(this.daemon.snapshotSource(vclock));
     this.daemon.checkpoints = [{ vclock: result.vclock, signature: result.vclock.signature() }];
     return vclock;
   }
@@ -725,4 +731,62 @@ function cfgValueText(name: keyof BoxConfig, value: unknown): string {
   if (name === 'replication' && Array.isArray(value))
     return JSON.stringify(value.map((uri: string) => uri.replace(/^([^@:]+):[^@]*@/, '$1@')));
   return JSON.stringify(value) ?? 'nil';
+}
+
+/**
+ * The receiving side of a JOIN as two 'join' tasks: the initial data, then the final rows.
+ * 2.6's JOIN announces no row count, so both are rows and bytes (of the row bodies) with no
+ * total. Each starts at its first rows: a join that picks this instance as the bootstrap
+ * leader reports nothing.
+ */
+class JoinProgress {
+  private reporter: ProgressReporter | undefined;
+  private rows = 0;
+  private bytes = 0;
+  private readonly from: string;
+
+  constructor(
+    private readonly sink: ProgressSink | undefined,
+    uris: readonly string[],
+  ) {
+    // Passwords stay out of the bars and logs: "user:secret@host:3301" shows as "user@host:3301".
+    this.from = uris.map((uri) => uri.replace(/^([^:@/]+):[^@]*@/, '$1@')).join(', ');
+  }
+
+  initial(rows: readonly Xrow[]): void {
+    if (this.sink === undefined) return;
+    this.reporter ??= this.begin('initial data');
+    this.count(rows);
+  }
+
+  initialLoaded(): void {
+    this.finish('done');
+  }
+
+  final(rows: readonly Xrow[]): void {
+    if (this.sink === undefined) return;
+    this.reporter ??= this.begin('final data');
+    this.count(rows);
+  }
+
+  finish(outcome: 'done' | 'failed'): void {
+    this.reporter?.finish(outcome);
+    this.reporter = undefined;
+  }
+
+  private begin(what: string): ProgressReporter | undefined {
+    this.rows = 0;
+    this.bytes = 0;
+    return ProgressReporter.start(this.sink, {
+      task: 'join',
+      detail: `${what} from ${this.from}`,
+      unit: 'rows',
+    });
+  }
+
+  private count(rows: readonly Xrow[]): void {
+    this.rows += rows.length;
+    for (const row of rows) this.bytes += row.body.length;
+    this.reporter?.update(this.rows, this.bytes);
+  }
 }

@@ -5,11 +5,23 @@
 // Invariant: an xlog is removed only when every row in it is covered by the oldest kept
 // checkpoint and by every GC consumer.
 import { ClientError, ErrorCode, type Hasher, type Vclock } from '@tarantype/core';
-import { SnapshotDir, type SnapshotSource, writeSnapshot } from '@tarantype/snapshot';
-import { type FileSystem, type Logger, type WalWriter, XlogDir } from '@tarantype/wal';
+import {
+  SnapshotDir,
+  type SnapshotSource,
+  type SnapshotWriteResult,
+  writeSnapshot,
+} from '@tarantype/snapshot';
+import {
+  type FileSystem,
+  type Logger,
+  type WalWriter,
+  XlogDir,
+  xlogFileName,
+} from '@tarantype/wal';
 import type { Catalog, SpaceEntry } from './catalog.js';
 import type { BoxConfig } from './cfg.js';
 import type { GcConsumers } from './gc-consumers.js';
+import { ProgressReporter, type ProgressSink } from './progress.js';
 import type { TxnManager } from './txn.js';
 import type { WritePath } from './write-path.js';
 
@@ -33,6 +45,8 @@ export interface CheckpointHost {
   readonly journal: () => WalWriter;
   readonly instanceUuid: () => string;
   readonly status: () => string;
+  /** Progress of snapshot writing ('checkpoint' tasks); none when undefined. */
+  readonly onProgress?: ProgressSink | undefined;
 }
 
 export class CheckpointDaemon {
@@ -105,20 +119,47 @@ export class CheckpointDaemon {
         await this.collectGarbage();
         return;
       }
-      const rateLimit = this.host.config().snap_io_rate_limit;
-      const result = await writeSnapshot({
-        fs: this.host.fs,
-        dir: this.host.memtxDir,
-        hasher: this.host.hasher,
-        instanceUuid: this.host.instanceUuid(),
-        source,
-        logger: this.host.logger,
-        ...(rateLimit === undefined ? {} : { ioRateLimitMBps: rateLimit }),
-      });
+      const result = await this.writeSnapshot(source, this.host.config().snap_io_rate_limit);
       this.lastCheckpointVclock = result.vclock;
       await this.collectGarbage();
     } finally {
       this.checkpointInProgress = false;
+    }
+  }
+
+  /**
+   * Writes `source` into memtx_dir (writeSnapshot), reported as a 'checkpoint' task of its
+   * tuples when the host has a progress sink. Bootstrap and a join's first snapshot use it too.
+   */
+  async writeSnapshot(
+    source: SnapshotSource,
+    ioRateLimitMBps?: number | undefined,
+  ): Promise<SnapshotWriteResult> {
+    const { host } = this;
+    const reporter = ProgressReporter.start(host.onProgress, {
+      task: 'checkpoint',
+      detail: `snapshot ${xlogFileName(source.vclock.signature(), 'SNAP')}`,
+      unit: 'tuples',
+      total: countTuples(source),
+    });
+    try {
+      const result = await writeSnapshot({
+        fs: host.fs,
+        dir: host.memtxDir,
+        hasher: host.hasher,
+        instanceUuid: host.instanceUuid(),
+        source,
+        logger: host.logger,
+        ...(ioRateLimitMBps === undefined ? {} : { ioRateLimitMBps }),
+        // Every block (the reporter throttles); no hook at all without a sink.
+        ...(reporter === undefined
+          ? {}
+          : { progressIntervalMs: 0, onProgress: (p) => reporter.update(p.rows, p.bytes) }),
+      });
+      reporter?.finish('done');
+      return result;
+    } finally {
+      reporter?.finish('failed');
     }
   }
 
@@ -169,4 +210,14 @@ export class CheckpointDaemon {
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
     this.checkpointTimer = undefined;
   }
+}
+
+/** Tuples of every space of `source`, when each space reported its count. */
+function countTuples(source: SnapshotSource): number | undefined {
+  let total = 0;
+  for (const space of source.spaces) {
+    if (space.count === undefined) return undefined;
+    total += space.count;
+  }
+  return total;
 }

@@ -32,6 +32,14 @@ export { type GcConsumer, GcConsumers } from './gc-consumers.js';
 export { BoxHandler, type ScriptRuntime } from './iproto-handler.js';
 export { luaIndexParts, resolveLuaFunction, setCfgHook, spaceObject } from './lua-api.js';
 export { chapSha1Hash2 } from './password.js';
+export {
+  PROGRESS_EVENT_INTERVAL_DEFAULT_MS,
+  type ProgressEvent,
+  ProgressReporter,
+  type ProgressSink,
+  type ProgressStart,
+  type ProgressTask,
+} from './progress.js';
 export { type CreateSpaceOptions, SchemaApi } from './schema-api.js';
 export type { FieldTypeName, FormatField, IndexDef, SpaceDef } from './schema-def.js';
 export { STAT_NAMES, type StatName } from './stat.js';

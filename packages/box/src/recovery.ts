@@ -8,7 +8,10 @@
 //   force_recovery, which warns and goes on.
 // - Leftover .inprogress files are removed; an xlog whose meta header is incomplete is removed
 //   when it is the newest file (a crash can leave no such file, a truncated copy can).
-// It applies rows through a RecoveryTarget port and knows nothing of spaces.
+// It applies rows through a RecoveryTarget port and knows nothing of spaces. With an
+// `onProgress` sink it reports the snapshot (rows, bytes of its file) and the xlogs (rows,
+// bytes of the files to replay) as two 'recovery' tasks (progress.ts).
+import { basename } from 'node:path';
 import {
   ClientError,
   ErrorCode,
@@ -19,7 +22,14 @@ import {
   type Xrow,
 } from '@tarantype/core';
 import { SnapshotDir, SnapshotReader } from '@tarantype/snapshot';
-import { type FileSystem, type Logger, XlogCursor, XlogDir } from '@tarantype/wal';
+import {
+  type FileSystem,
+  type Logger,
+  XlogCursor,
+  XlogDir,
+  type XlogFileInfo,
+} from '@tarantype/wal';
+import { ProgressReporter, type ProgressSink } from './progress.js';
 
 export interface RecoveryTarget {
   /** A tuple of the snapshot (raw msgpack array) for space `spaceId`. */
@@ -40,6 +50,8 @@ export interface RecoveryOptions {
   readonly target: RecoveryTarget;
   /** Progress every `progressIntervalMs` (default 1000): rows so far and MB/s. */
   readonly progressIntervalMs?: number;
+  /** Progress events for a renderer (bars, log lines); none when undefined. */
+  readonly onProgress?: ProgressSink | undefined;
 }
 
 export interface RecoveryResult {
@@ -70,19 +82,35 @@ export async function recover(options: RecoveryOptions): Promise<RecoveryResult 
   logger.info('recovery start');
   const progress = new Progress(logger, options.progressIntervalMs ?? 1000);
   logger.info(`recovering from \`${newestSnapshot.path}'`);
-  const reader = await SnapshotReader.open(fs, newestSnapshot.path, hasher, {
-    forceRecovery: options.forceRecovery,
-    logger,
+  const reporter = ProgressReporter.start(options.onProgress, {
+    task: 'recovery',
+    detail: `snapshot ${basename(newestSnapshot.path)}`,
+    unit: 'rows',
+    bytesTotal: options.onProgress === undefined ? undefined : await fs.size(newestSnapshot.path),
   });
+  let reader: SnapshotReader;
   let snapshotRows = 0;
   try {
-    for await (const batch of reader) {
-      for (const row of batch.rows) target.loadSnapshotRow(row.spaceId, row.tuple);
-      snapshotRows += batch.rows.length;
-      progress.tick(snapshotRows);
+    reader = await SnapshotReader.open(fs, newestSnapshot.path, hasher, {
+      forceRecovery: options.forceRecovery,
+      logger,
+      // Every block (the reporter throttles); no hook at all without a sink.
+      ...(reporter === undefined
+        ? {}
+        : { progressIntervalMs: 0, onProgress: (p) => reporter.update(p.rows, p.bytes) }),
+    });
+    try {
+      for await (const batch of reader) {
+        for (const row of batch.rows) target.loadSnapshotRow(row.spaceId, row.tuple);
+        snapshotRows += batch.rows.length;
+        progress.tick(snapshotRows);
+      }
+    } finally {
+      await reader.close();
     }
+    reporter?.finish('done');
   } finally {
-    await reader.close();
+    reporter?.finish('failed');
   }
   if (!reader.stats.complete)
     throw new XlogError(`${newestSnapshot.path}: snapshot has no EOF marker`);
@@ -126,7 +154,7 @@ async function replayXlogs(
   progress: Progress,
   base: number,
 ): Promise<number> {
-  const { fs, hasher, logger, target } = options;
+  const { fs, logger } = options;
   const start = xlogs.indexFor(vclock);
   if (start === undefined) return 0;
   if (start === -1) {
@@ -140,10 +168,44 @@ async function replayXlogs(
     if (!options.forceRecovery) throw gap;
     logger.warn(`${gap.message}: ignoring a gap in LSN`);
   }
+  const files = xlogs.files.slice(Math.max(start, 0));
+  const reporter = ProgressReporter.start(options.onProgress, {
+    task: 'recovery',
+    detail: files.length === 1 ? `xlog ${basename(files[0]!.path)}` : `${files.length} xlogs`,
+    unit: 'rows',
+    bytesTotal: options.onProgress === undefined ? undefined : await sizeOf(fs, files),
+  });
+  try {
+    const rows = await replayFiles(options, files, vclock, progress, base, reporter);
+    reporter?.finish('done');
+    return rows;
+  } finally {
+    reporter?.finish('failed');
+  }
+}
+
+async function sizeOf(fs: FileSystem, files: readonly XlogFileInfo[]): Promise<number> {
+  let total = 0;
+  for (const file of files) total += (await fs.size(file.path)) ?? 0;
+  return total;
+}
+
+/** Replays `files` in order; the last one is the newest of the directory. */
+async function replayFiles(
+  options: RecoveryOptions,
+  files: readonly XlogFileInfo[],
+  vclock: Vclock,
+  progress: Progress,
+  base: number,
+  reporter: ProgressReporter | undefined,
+): Promise<number> {
+  const { fs, hasher, logger, target } = options;
   let rows = 0;
-  for (let i = Math.max(start, 0); i < xlogs.files.length; i++) {
-    const file = xlogs.files[i]!;
-    const isNewest = i === xlogs.files.length - 1;
+  /** Bytes of the files replayed before the current one. */
+  let bytesBefore = 0;
+  for (let i = 0; i < files.length; i++) {
+    const file = files[i]!;
+    const isNewest = i === files.length - 1;
     logger.info(`recover from \`${file.path}'`);
     // Rows are applied (and their bytes copied into memtx) before the next block is read.
     const cursor = await XlogCursor.open(fs, file.path, 'XLOG', hasher, {
@@ -161,6 +223,7 @@ async function replayXlogs(
           rows++;
         }
         progress.tick(base + rows);
+        reporter?.update(rows, bytesBefore + tx.offset + tx.size);
       }
     } finally {
       await cursor.close();
@@ -183,6 +246,10 @@ async function replayXlogs(
       }
     }
     logger.info(`done \`${file.path}'`);
+    if (reporter !== undefined) {
+      bytesBefore += (await fs.size(file.path)) ?? 0;
+      reporter.update(rows, bytesBefore);
+    }
   }
   return rows;
 }

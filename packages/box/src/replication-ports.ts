@@ -34,6 +34,7 @@ import type {
 import { followWal } from '@tarantype/wal';
 import type { Box } from './box.js';
 import type { SpaceEntry } from './catalog.js';
+import { ProgressReporter } from './progress.js';
 import { replaceBody } from './request-body.js';
 import type { ApplyObserver } from './write-path.js';
 
@@ -66,7 +67,7 @@ export class BoxReplicationPorts
   // }}}
   // {{{ JoinSource
 
-  openJoinView(): Promise<JoinView> {
+  openJoinView(replicaUuid?: string): Promise<JoinView> {
     const box = this.box;
     return box.writes.atQuietMoment(async () => {
       // Synchronously at the quiet moment: the vclock and every read view of one instant.
@@ -85,17 +86,39 @@ export class BoxReplicationPorts
       return {
         vclock: vclock.copy(),
         async *rows() {
+          // The relay has sent a batch once it asks for the next one.
+          const reporter = ProgressReporter.start(box.onProgress, {
+            task: 'relay',
+            detail: `initial data to replica ${replicaUuid ?? '(unnamed)'}`,
+            unit: 'rows',
+            total: views.reduce((n, { view }) => n + view.len, 0),
+            bytesTotal: views.reduce((n, { view }) => n + view.bsize, 0),
+          });
+          let rows = 0;
+          let bytes = 0;
           let batch: Xrow[] = [];
-          for (const { entry, view } of views) {
-            for (const tuple of view.tuples()) {
-              batch.push(makeXrow(IprotoType.INSERT, replaceBody(entry.def.id, tuple)));
-              if (batch.length >= JOIN_BATCH_ROWS) {
-                yield batch;
-                batch = [];
+          let batchBytes = 0;
+          try {
+            for (const { entry, view } of views) {
+              for (const tuple of view.tuples()) {
+                batch.push(makeXrow(IprotoType.INSERT, replaceBody(entry.def.id, tuple)));
+                batchBytes += tuple.length;
+                if (batch.length >= JOIN_BATCH_ROWS) {
+                  yield batch;
+                  rows += batch.length;
+                  bytes += batchBytes;
+                  reporter?.update(rows, bytes);
+                  batch = [];
+                  batchBytes = 0;
+                }
               }
             }
+            if (batch.length > 0) yield batch;
+            reporter?.update(rows + batch.length, bytes + batchBytes);
+            reporter?.finish('done');
+          } finally {
+            reporter?.finish('failed');
           }
-          if (batch.length > 0) yield batch;
         },
         release() {
           if (released) return;

@@ -36,7 +36,8 @@ export interface JoinView {
 }
 
 export interface JoinSource {
-  openJoinView(): Promise<JoinView>;
+  /** `replicaUuid`: the instance the view is for (progress reports name it). */
+  openJoinView(replicaUuid?: string): Promise<JoinView>;
 }
 
 /** Transactions from the local WAL after a vclock: files first, then live writes. */

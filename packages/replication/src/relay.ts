@@ -195,7 +195,7 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
     log('info', 'main', `joining replica ${instanceUuid} at ${this.describe(session)}`);
 
     // Initial data: a read view and its vclock.
-    const view = await joinSource.openJoinView();
+    const view = await joinSource.openJoinView(instanceUuid);
     const startVclock = view.vclock.copy();
     try {
       await this.send(channel, encodeVclockPacket(startVclock, sync));
