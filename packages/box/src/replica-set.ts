@@ -516,6 +516,13 @@ export class ReplicaSet {
     return undefined;
   }
 
+  /** Rows the upstream of member `uuid` applied since its applier started (metrics). */
+  upstreamRowsApplied(uuid: string): number | undefined {
+    for (const applier of this.appliers.values())
+      if (applier.remoteUuid === uuid) return applier.rowsApplied;
+    return undefined;
+  }
+
   /** The conflict the upstream of member `uuid` met (box.info upstream.conflict), if any. */
   conflict(uuid: string): ReplicationConflict | undefined {
     return this.conflicts.get(uuid);

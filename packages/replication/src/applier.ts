@@ -170,6 +170,8 @@ export class Applier {
   private lastLoggedCode = 0;
   private lastRowMs: number;
   private lagS = 0;
+  /** Rows of the transactions applied from SUBSCRIBE streams (every connection): metrics. */
+  private appliedRows = 0;
   private versionId = 0;
   private joined = false;
   private ackScheduled = false;
@@ -198,6 +200,11 @@ export class Applier {
   /** The last error the applier met (box.info upstream.message), or undefined. */
   get error(): TarantoolError | undefined {
     return this.lastError;
+  }
+
+  /** Rows applied from the master's SUBSCRIBE streams since this applier was made (a counter). */
+  get rowsApplied(): number {
+    return this.appliedRows;
   }
 
   /** Calls `listener` on every state change; returns a function that removes it. */
@@ -643,7 +650,10 @@ export class Applier {
       }
       const applying = this.options.sink
         .applyTransaction(transaction)
-        .then(() => this.signalAck())
+        .then(() => {
+          this.appliedRows += transaction.length;
+          this.signalAck();
+        })
         .catch((error: unknown) => {
           const failedRow = (error as Partial<FailedRowError> | undefined)?.failedRow;
           if (applyError === undefined && failedRow !== undefined)

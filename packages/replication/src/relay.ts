@@ -124,6 +124,11 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
     };
   }
 
+  /** Rows sent to the replica `uuid` since this server started (every SUBSCRIBE of it). */
+  rowsSent(uuid: string): number | undefined {
+    return this.relays.get(uuid)?.rowsSent;
+  }
+
   /** Uuids of every replica that subscribed since this server started. */
   replicaUuids(): string[] {
     return [...this.relays.keys()];
@@ -285,6 +290,7 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
     const sync = rowSync(request.sync);
     // Registered before the first await, so a concurrent SUBSCRIBE of the same uuid is refused.
     const relay = new RelayState(subscribe.vclock, this.monotonicMs());
+    relay.rowsSent = this.relays.get(uuid)?.rowsSent ?? 0;
     this.relays.set(uuid, relay);
     let finish: () => void = () => {};
     relay.done = new Promise((resolve) => {

@@ -46,6 +46,11 @@ export class RelayState {
   abort: AbortController = new AbortController();
   /** Resolves when the relay loop has ended. */
   done: Promise<void> = Promise.resolve();
+  /**
+   * Rows sent to this replica since the server started (metrics: a counter). A new
+   * SUBSCRIBE of the same replica carries it on (ReplicationServer.subscribe).
+   */
+  rowsSent = 0;
 
   constructor(vclock: Vclock, nowMs: number) {
     this.ackVclock = vclock.copy();
@@ -156,6 +161,7 @@ export class Subscription {
       if (this.signal.aborted) return;
       if (rows.length === 0) continue;
       await this.queueRows(rows);
+      this.target.relay.rowsSent += rows.length;
       const last = rows[rows.length - 1]!;
       if (last.timestamp !== 0) this.unacked.push([last.replica_id, last.lsn, last.timestamp]);
       if (this.unacked.length > UNACKED_MAX)
