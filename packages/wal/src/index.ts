@@ -1,5 +1,11 @@
 // @tarantype/wal: the write-ahead log (FORMAT.md): xlog container, journal, reader, follower, GC.
 export {
+  type CheckWalDirOptions,
+  checkWalDir,
+  type WalDirFile,
+  type WalDirReport,
+} from './check-wal-dir.js';
+export {
   directoryOf,
   type FileHandle,
   type FileSystem,

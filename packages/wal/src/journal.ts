@@ -261,7 +261,8 @@ export class Journal implements WalWriter {
     if (invalid !== undefined) return Promise.reject(invalid);
     if (this.options.mode === 'none') {
       this.assignLsns(rows, this.assigned);
-      for (const row of rows) this.vclock.set(row.replica_id, row.lsn);
+      // follow() asserts each component only grows (a row that would move it back is a bug).
+      for (const row of rows) this.vclock.follow(row.replica_id, row.lsn);
       this.stats.transactions++;
       this.stats.rows += rows.length;
       return Promise.resolve();
@@ -435,7 +436,9 @@ export class Journal implements WalWriter {
       const rows = batch[e]!.rows;
       // Rows of one component ascend within a batch: the last row of each entry is enough for
       // single-component transactions, but mixed ones need every row.
-      for (let i = 0; i < rows.length; i++) this.vclock.set(rows[i]!.replica_id, rows[i]!.lsn);
+      // follow() asserts the invariant: a component only grows (rows were given LSNs above
+      // the written vclock when admitted; a row that would move it back is a bug, not an error).
+      for (let i = 0; i < rows.length; i++) this.vclock.follow(rows[i]!.replica_id, rows[i]!.lsn);
       rowCount += rows.length;
     }
     file.offset += bytes.length;

@@ -9,3 +9,8 @@ export {
   seededRandom,
 } from './faulty-file-system.js';
 export { RecordingLogger } from './logger.js';
+export {
+  type PowerLossCounts,
+  PowerLossDisk,
+  SECTOR_SIZE_BYTES,
+} from './power-loss-file-system.js';
