@@ -11,6 +11,7 @@ import type { ServerLogger } from '../logger.js';
 import { healthRoutes } from './health.js';
 import { metricsRoutes } from './metrics.js';
 import type { HttpRoute } from './routes.js';
+import { statusPageRoutes } from './status-page.js';
 
 /**
  * Every route the instance serves. FEATURES REGISTER THEIR ROUTES HERE, one line each: a
@@ -19,7 +20,7 @@ import type { HttpRoute } from './routes.js';
  * box.cfg{}.
  */
 export function instanceRoutes(instance: Instance): HttpRoute[] {
-  return [...metricsRoutes(instance), ...healthRoutes(instance)];
+  return [...metricsRoutes(instance), ...healthRoutes(instance), ...statusPageRoutes(instance)];
 }
 
 /** Where the HTTP endpoint listens: `--http 8081` (loopback) or `--http host:port`. */

@@ -322,6 +322,15 @@ function buildStatus(
     const uuid = contact.report?.info.uuid;
     if (typeof uuid === 'string' && uuid !== selfUuid) answeredByUuid.set(uuid, contact);
   }
+  // Which member is at an address that did not answer: whoever reads from it says, in its
+  // upstream's peer (the queried member or any member that answered).
+  const addressOfUuid = new Map<string, string>();
+  for (const report of [self, ...[...contacts.values()].flatMap((c) => c.report ?? [])])
+    for (const upstream of upstreamsOf(report.info)) {
+      const address = upstream.peer === null ? undefined : addressOf(upstream.peer);
+      if (address !== undefined && !addressOfUuid.has(upstream.uuid))
+        addressOfUuid.set(upstream.uuid, address);
+    }
   const members: MemberStatus[] = [];
   const placed = new Set<string>([queriedAddress]);
   const placedUuids = new Set<string>([selfUuid]);
@@ -354,7 +363,8 @@ function buildStatus(
     }
     const contact =
       answeredByUuid.get(uuid) ??
-      (typeof peer === 'string' ? contacts.get(addressOf(peer) ?? '') : undefined);
+      (typeof peer === 'string' ? contacts.get(addressOf(peer) ?? '') : undefined) ??
+      contacts.get(addressOfUuid.get(uuid) ?? '');
     placedUuids.add(uuid);
     if (contact !== undefined) placed.add(contact.address);
     if (contact !== undefined) {
