@@ -5,7 +5,14 @@
 // "ready to accept requests". Stop: stop accepting, let in-flight requests finish (3 s at
 // most, as Tarantool's on_shutdown timeout), write what is queued, close the xlog cleanly.
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
-import { Box, BoxHandler, FunctionRegistry, multi, setCfgHook } from '@tarantype/box';
+import {
+  Box,
+  BoxHandler,
+  FunctionRegistry,
+  multi,
+  type ProgressSink,
+  setCfgHook,
+} from '@tarantype/box';
 import { ClientError, ErrorCode } from '@tarantype/core';
 import { createServer, type IprotoServer } from '@tarantype/iproto';
 import { applyCredentials, type CredentialsConfig } from './config.js';
@@ -25,6 +32,7 @@ import {
 import { loadInitModule } from './init-module.js';
 import type { ServerLogger } from './logger.js';
 import { LuaRuntime } from './lua/lua-runtime.js';
+import { NetMeter } from './net-meter.js';
 
 export interface InstanceOptions {
   /** box.cfg options (listen, wal_mode, memtx_dir …). */
@@ -45,6 +53,8 @@ export interface InstanceOptions {
    * recovers or bootstraps, then listens and replicates.
    */
   readonly unconfigured?: boolean;
+  /** Progress of recovery, joins and checkpoints (BoxRuntime.onProgress): progress.ts renders it. */
+  readonly onProgress?: ProgressSink;
   /** The HTTP endpoint (/metrics, /health …: http/server.ts); started before box.cfg{}. */
   readonly http?: HttpAddress;
 }
@@ -103,6 +113,13 @@ export class Instance {
   consoleLanguage: ConsoleLanguage = 'lua';
   private admin: { close(): Promise<void> } | undefined;
   private http: HttpEndpoint | undefined;
+  /** The binary port's connections and bytes (metrics' tnt_net_*). */
+  readonly net = new NetMeter();
+  private resolveBoxReady: (box: Box) => void = () => {};
+  /** Resolves with the box once the first box.cfg{} has opened it (before init and listen). */
+  readonly boxReady: Promise<Box> = new Promise((resolve) => {
+    this.resolveBoxReady = resolve;
+  });
   private stopping: Promise<void> | undefined;
   /** The socket accepting binary connections; box.cfg{listen} replaces it at runtime. */
   private listener: NetServer | undefined;
@@ -184,6 +201,7 @@ export class Instance {
       box = await Box.cfg(cfg, {
         logger,
         waitForReplication: false,
+        ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
         // With several replication sources the port listens before the join, as 2.6's does:
         // the peers of a fresh replica set read this instance's ballot to pick their
         // bootstrap leader (box's replica-set.ts).
@@ -206,6 +224,7 @@ export class Instance {
       throw error;
     }
     this.configuredBox = box;
+    this.resolveBoxReady(box);
     this.evaluator = new ConsoleEvaluator({
       box,
       instance: this,
@@ -325,7 +344,10 @@ export class Instance {
     const where = checkListen(listen);
     this.server ??= this.createIprotoServer(box);
     const server = this.server;
-    const listener = createNetServer({ noDelay: true }, (socket) => server.accept(socket));
+    const listener = createNetServer({ noDelay: true }, (socket) => {
+      this.net.track(socket);
+      server.accept(socket);
+    });
     const bound = await new Promise<{ host: string; port: number }>((resolveBound, reject) => {
       listener.once('error', reject);
       listener.listen(where.port, where.host, () => {

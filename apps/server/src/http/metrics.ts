@@ -1,60 +1,142 @@
 // GET /metrics: the instance in Prometheus' text format (prom-client). Layer: apps/server (an
-// HttpRoute of server.ts). Every value is read from the running instance when scraped
-// (box.info(), box.stat(), box.info.memory(), the replica set, the GC consumers, the binary
-// port's sockets); nothing is kept between scrapes but counters the instance itself counts.
+// HttpRoute of server.ts). Gauges and counters are read from the running instance when scraped
+// (box.info(), box.stat(), box.info.memory(), box.info.gc(), the replica set's relays and
+// appliers, the journal's stats, the binary port's sockets, the WAL directory); only the
+// histograms are fed as things happen, by the journal's observer (packages/wal Journal.observe).
 // Each instance has its own prom-client Registry (never the global one), so several instances
 // in one process each serve their own numbers.
 //
-// Names and labels are tarantool/metrics' (metrics/tarantool/*.lua) where Tarantool has the
-// value: tnt_info_uptime, tnt_info_lsn, tnt_info_vclock{id}, tnt_read_only,
-// tnt_replication_lag{id,stream}, tnt_replication_status{id,stream}, tnt_replication_lsn{id,type},
-// tnt_stats_op_total{operation}, tnt_net_*, tnt_info_memory_*. What Tarantool does not report
-// is prefixed tarantype_. Before box.cfg{} has finished the answer is 503 (nothing to read yet;
-// /health says loading).
-import { Gauge, Registry } from 'prom-client';
+// Names and labels are tarantool/metrics' (metrics/tarantool/{info,replicas,operations,network,
+// memory,system}.lua) where tarantype has the value: tnt_info_uptime, tnt_info_lsn,
+// tnt_info_vclock{id}, tnt_read_only, tnt_replication_lag{id,stream},
+// tnt_replication_status{id,stream}, tnt_replication_lsn{id,type}, tnt_stats_op_total{operation},
+// tnt_net_sent_total, tnt_net_received_total, tnt_net_connections_{total,current},
+// tnt_info_memory_<key of box.info.memory()>, tnt_memory, tnt_cfg_current_time. Not exported
+// because tarantype has no such value: tnt_info_synchro_*, tnt_election_*, tnt_net_requests_*,
+// tnt_memory_virt, slab, vinyl, fiber, LuaJIT and CPU metrics. What Tarantool does not report
+// is prefixed tarantype_ (see TARANTYPE_METRICS below and OPERATING.md).
+//
+// Before box.cfg{} has finished the answer is 503: there is nothing to read yet (/health says
+// loading, Prometheus records up = 0).
+import type { Box } from '@tarantype/box';
+import { XlogDir } from '@tarantype/wal';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Instance } from '../instance.js';
+import { healthOf } from './health.js';
 import type { HttpRoute } from './routes.js';
 
 type Info = Record<string, unknown>;
 
 interface MemberInfo {
   readonly id: number;
+  readonly uuid: string;
   readonly lsn: number;
   readonly upstream?: { status: string; lag?: number };
   readonly downstream?: { status: string; lag?: number; vclock?: Record<string, number> };
 }
+
+/** WAL write and fdatasync times, seconds: from a page-cache write (~20 µs) to a stalled disk. */
+const WAL_LATENCY_BUCKETS_S = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
+/** Transactions per group-commit batch: powers of two up to a full queue of small rows. */
+const WAL_BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
+
+/** Every metric this module exports that tarantool/metrics has no name for. */
+export const TARANTYPE_METRICS = [
+  'tarantype_health',
+  'tarantype_wal_write_seconds',
+  'tarantype_wal_fsync_seconds',
+  'tarantype_wal_batch_transactions',
+  'tarantype_wal_writes_total',
+  'tarantype_wal_rows_total',
+  'tarantype_wal_bytes_total',
+  'tarantype_wal_failed_batches_total',
+  'tarantype_relay_rows_total',
+  'tarantype_applier_rows_total',
+  'tarantype_gc_consumer_held_bytes',
+] as const;
 
 /** The instance's metrics: one private Registry whose collectors read the instance per scrape. */
 export class InstanceMetrics {
   readonly registry = new Registry();
   /** box.info() taken once per scrape, shared by the collectors of that scrape. */
   private info: Info | undefined;
+  /** box.info.memory() of the scrape under way. */
+  private memory: Record<string, number> | undefined;
+  private readonly walWrite: Histogram;
+  private readonly walSync: Histogram;
+  private readonly walBatch: Histogram;
 
   constructor(private readonly instance: Instance) {
     this.registerInfo();
+    this.registerReplication();
+    this.registerStats();
+    this.registerWalCounters();
+    this.registerGc();
+    const registers = [this.registry];
+    this.walWrite = new Histogram({
+      name: 'tarantype_wal_write_seconds',
+      help: "Time of one WAL batch's write() (group commit), seconds",
+      buckets: WAL_LATENCY_BUCKETS_S,
+      registers,
+    });
+    this.walSync = new Histogram({
+      name: 'tarantype_wal_fsync_seconds',
+      help: "Time of one WAL batch's fdatasync (wal_mode fsync), seconds",
+      buckets: WAL_LATENCY_BUCKETS_S,
+      registers,
+    });
+    this.walBatch = new Histogram({
+      name: 'tarantype_wal_batch_transactions',
+      help: 'Transactions per WAL batch (group-commit batch size)',
+      buckets: WAL_BATCH_BUCKETS,
+      registers,
+    });
+    // The journal exists once box.cfg{} opened the box; batches before that (bootstrap) are
+    // not observed. The journal closes with the box, which ends the observation.
+    instance.boxReady.then((box) => this.observeJournal(box));
   }
 
   /** The text of one scrape, or undefined before box.cfg{} finished. */
   async scrape(): Promise<string | undefined> {
     if (!this.instance.configured) return undefined;
-    this.info = this.instance.box.info();
+    this.info = this.box.info();
+    this.memory = this.box.infoMemory();
+    this.registerMemory(this.memory);
     try {
       return await this.registry.metrics();
     } finally {
       this.info = undefined;
+      this.memory = undefined;
     }
   }
 
-  private current(): Info {
-    // scrape() sets it; a collect outside a scrape (getMetricsAsJSON in a test) reads afresh.
-    return this.info ?? this.instance.box.info();
+  private observeJournal(box: Box): void {
+    box.journal.observe({
+      batchWritten: (sample) => {
+        this.walWrite.observe(sample.writeMs / 1000);
+        if (sample.syncMs !== undefined) this.walSync.observe(sample.syncMs / 1000);
+        this.walBatch.observe(sample.transactions);
+      },
+    });
   }
 
+  private get box(): Box {
+    return this.instance.box;
+  }
+
+  private current(): Info {
+    // scrape() sets it; a collect outside a scrape (getMetricsAsJSON) reads afresh.
+    return this.info ?? this.box.info();
+  }
+
+  /** A gauge whose values are all set anew at each scrape by `collect`. */
   private gauge(
     name: string,
     help: string,
     labelNames: readonly string[],
-    collect: (gauge: Gauge<string>, info: Info) => void,
+    collect: (gauge: Gauge<string>, info: Info) => void | Promise<void>,
   ): void {
     const self = this;
     new Gauge({
@@ -65,7 +147,27 @@ export class InstanceMetrics {
       collect() {
         // A member that left, or a consumer dropped, must not linger with its last value.
         this.reset();
-        collect(this, self.current());
+        return collect(this, self.current());
+      },
+    });
+  }
+
+  /** A counter read from a total the instance keeps (as tarantool/metrics' set_counter). */
+  private counter(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    collect: (set: (labels: Record<string, string>, value: number) => void, info: Info) => void,
+  ): void {
+    const self = this;
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        collect((labels, value) => this.inc(labels, value), self.current());
       },
     });
   }
@@ -82,29 +184,161 @@ export class InstanceMetrics {
     this.gauge('tnt_read_only', 'Is instance read only', [], (g, info) =>
       g.set(info.ro === true ? 1 : 0),
     );
+    this.gauge('tnt_cfg_current_time', 'Tarantool cfg time', [], (g) => g.set(Date.now() / 1000));
+    this.gauge(
+      'tarantype_health',
+      'The /health word: 1 for the current one (ok, read-only, orphan, loading, stopping)',
+      ['state'],
+      (g) => g.set({ state: healthOf(this.instance).state }, 1),
+    );
+    this.gauge('tnt_memory', 'Tarantool instance memory usage', [], (g) =>
+      g.set(process.memoryUsage().rss),
+    );
+  }
+
+  /**
+   * tnt_info_memory_<key>, one gauge per key of box.info.memory() as tarantool/metrics makes
+   * them; the keys are read from the instance at the first scrape.
+   */
+  private registerMemory(memory: Readonly<Record<string, number>>): void {
+    for (const key of Object.keys(memory)) {
+      const name = `tnt_info_memory_${key}`;
+      if (this.registry.getSingleMetric(name) !== undefined) continue;
+      this.gauge(name, `Memory ${key}`, [], (g) => {
+        const value = this.memory?.[key];
+        if (value !== undefined) g.set(value);
+      });
+    }
+  }
+
+  private registerReplication(): void {
     this.gauge('tnt_replication_lag', 'Replication lag', ['id', 'stream'], (g, info) => {
       for (const member of members(info)) {
-        if (member.upstream?.lag !== undefined)
-          g.set({ id: String(member.id), stream: 'upstream' }, member.upstream.lag);
+        const id = String(member.id);
+        if (member.upstream?.lag !== undefined && Number.isFinite(member.upstream.lag))
+          g.set({ id, stream: 'upstream' }, member.upstream.lag);
         if (member.downstream?.lag !== undefined)
-          g.set({ id: String(member.id), stream: 'downstream' }, member.downstream.lag);
+          g.set({ id, stream: 'downstream' }, member.downstream.lag);
       }
     });
     this.gauge('tnt_replication_status', 'Replication status', ['id', 'stream'], (g, info) => {
       for (const member of members(info)) {
+        const id = String(member.id);
         if (member.upstream !== undefined)
-          g.set(
-            { id: String(member.id), stream: 'upstream' },
-            member.upstream.status === 'follow' ? 1 : 0,
-          );
+          g.set({ id, stream: 'upstream' }, member.upstream.status === 'follow' ? 1 : 0);
         if (member.downstream !== undefined)
-          g.set(
-            { id: String(member.id), stream: 'downstream' },
-            member.downstream.status === 'follow' ? 1 : 0,
-          );
+          g.set({ id, stream: 'downstream' }, member.downstream.status === 'follow' ? 1 : 0);
       }
     });
+    // metrics/tarantool/replicas.lua: on a read-only instance, how far each origin's rows here
+    // are behind what box.info.replication says of it; on a writable one, how many of its own
+    // rows each downstream has not acked.
+    this.gauge('tnt_replication_lsn', 'lsn for instance', ['type', 'id'], (g, info) => {
+      const vclock = info.vclock as Record<string, number>;
+      const replication = info.replication as Record<string, MemberInfo>;
+      if (info.ro === true) {
+        for (const [id, lsn] of Object.entries(vclock)) {
+          const member = replication[id];
+          if (member !== undefined) g.set({ type: 'replica', id }, member.lsn - lsn);
+        }
+        return;
+      }
+      for (const member of Object.values(replication)) {
+        const acked = member.downstream?.vclock?.[String(info.id)];
+        if (acked !== undefined)
+          g.set({ type: 'master', id: String(member.id) }, (info.lsn as number) - acked);
+      }
+    });
+    this.counter(
+      'tarantype_relay_rows_total',
+      'Rows the relay sent to each replica since this instance started',
+      ['id'],
+      (set, info) => {
+        for (const member of members(info)) {
+          const rows = this.box.replicaSet.relay.rowsSent(member.uuid);
+          if (rows !== undefined) set({ id: String(member.id) }, rows);
+        }
+      },
+    );
+    this.counter(
+      'tarantype_applier_rows_total',
+      "Rows applied from each upstream since its applier started (box.cfg's replication)",
+      ['id'],
+      (set, info) => {
+        for (const member of members(info)) {
+          const rows = this.box.replicaSet.upstreamRowsApplied(member.uuid);
+          if (rows !== undefined) set({ id: String(member.id) }, rows);
+        }
+      },
+    );
   }
+
+  private registerStats(): void {
+    this.counter('tnt_stats_op_total', 'Total amount of operations', ['operation'], (set) => {
+      for (const [name, { total }] of Object.entries(this.box.stat()))
+        set({ operation: name.toLowerCase() }, total);
+    });
+    const net = () => this.instance.net.stats();
+    this.counter('tnt_net_sent_total', 'Totally sent in bytes', [], (set) =>
+      set({}, net().sentBytes),
+    );
+    this.counter('tnt_net_received_total', 'Totally received in bytes', [], (set) =>
+      set({}, net().receivedBytes),
+    );
+    this.counter('tnt_net_connections_total', 'Connections total amount', [], (set) =>
+      set({}, net().connectionsTotal),
+    );
+    this.gauge('tnt_net_connections_current', 'Current connections amount', [], (g) =>
+      g.set(net().connectionsCurrent),
+    );
+  }
+
+  private registerWalCounters(): void {
+    const stats = () => this.box.journal.stats;
+    const counters: ReadonlyArray<[string, string, () => number]> = [
+      ['tarantype_wal_writes_total', 'WAL batches written (write() calls)', () => stats().writes],
+      ['tarantype_wal_rows_total', 'Rows written to the WAL', () => stats().rows],
+      ['tarantype_wal_bytes_total', 'Bytes written to xlog files', () => stats().bytes],
+      [
+        'tarantype_wal_failed_batches_total',
+        'WAL batches that failed (ER_WAL_IO, their transactions rolled back)',
+        () => stats().failedBatches,
+      ],
+    ];
+    for (const [name, help, read] of counters)
+      this.counter(name, help, [], (set) => set({}, read()));
+  }
+
+  private registerGc(): void {
+    this.gauge(
+      'tarantype_gc_consumer_held_bytes',
+      'Bytes of xlog files kept for each WAL GC consumer (box.info.gc().consumers): from the file holding its first unread row to the newest',
+      ['name'],
+      async (g) => {
+        const consumers = this.box.gcConsumers.list();
+        if (consumers.length === 0) return;
+        for (const [name, bytes] of await heldBytes(this.box, consumers)) g.set({ name }, bytes);
+      },
+    );
+  }
+}
+
+/** Per consumer: bytes of the xlogs from the one holding rows after its vclock to the newest. */
+async function heldBytes(
+  box: Box,
+  consumers: ReturnType<Box['gcConsumers']['list']>,
+): Promise<Map<string, number>> {
+  const dir = await XlogDir.scan(box.fs, box.walDir, 'XLOG', box.hasher);
+  const sizes: number[] = [];
+  for (const file of dir.files) sizes.push((await box.fs.size(file.path)) ?? 0);
+  const held = new Map<string, number>();
+  for (const consumer of consumers) {
+    const first = Math.max(0, dir.indexFor(consumer.vclock) ?? sizes.length);
+    let bytes = 0;
+    for (let i = first; i < sizes.length; i++) bytes += sizes[i]!;
+    held.set(consumer.name, bytes);
+  }
+  return held;
 }
 
 /** box.info.replication's members other than this instance. */
