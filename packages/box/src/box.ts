@@ -27,7 +27,7 @@ import {
   Vclock,
   type Xrow,
 } from '@tarantype/core';
-import type { KeyInput, SelectOptions, Statement } from '@tarantype/memtx';
+import type { KeyInput, Space as MemtxSpace, SelectOptions, Statement } from '@tarantype/memtx';
 import type { BootstrapTarget } from '@tarantype/replication';
 import {
   type FileSystem,
@@ -128,6 +128,8 @@ export class Box {
 
   private config: BoxConfig;
   private spaceHandles = new Map<SpaceEntry, BoxSpace>();
+  /** Spaces filling from a snapshot or a join, indexed at endBulkLoads(). */
+  private readonly bulkLoading = new Set<MemtxSpace>();
   private spaceObject: Record<string, BoxSpace> | undefined;
   private lock: DirLock | undefined;
   private writableWaiters: Array<() => void> = [];
@@ -284,8 +286,8 @@ export class Box {
       logger: this.logger,
       onProgress: this.runtime.onProgress,
       target: {
-        loadSnapshotRow: (spaceId, tuple) =>
-          this.applyUnlogged(spaceId, { kind: 'replace', tuple }),
+        loadSnapshotRow: (spaceId, tuple) => this.loadSnapshotTuple(spaceId, tuple),
+        snapshotLoaded: () => this.endBulkLoads(),
         applyRow: (row) => this.applyRow(row),
       },
     });
@@ -387,13 +389,20 @@ export class Box {
           if (body.tuple === undefined)
             throw new ClientError(ErrorCode.ER_MISSING_REQUEST_FIELD, 'tuple');
           try {
-            this.applyUnlogged(body.spaceId, { kind: 'replace', tuple: body.tuple });
+            this.loadSnapshotTuple(body.spaceId, body.tuple);
           } catch (error) {
             throw refusedIn(error, `a row of the initial join (space id ${body.spaceId})`);
           }
         }
       },
-      initialLoaded: async () => progress.initialLoaded(),
+      initialLoaded: async () => {
+        try {
+          this.endBulkLoads();
+        } catch (error) {
+          throw refusedIn(error, 'the initial join (building indexes)');
+        }
+        progress.initialLoaded();
+      },
       applyFinal: async (rows) => {
         progress.final(rows);
         for (const row of rows)
@@ -449,6 +458,34 @@ export class Box {
   }
 
   /** Recovery and bootstrap: apply and commit at once, no WAL row, nothing kept for undo. */
+  /**
+   * A tuple of a snapshot (local recovery or a join's initial data). An empty user space is
+   * bulk loaded: its tuples are stored as they come and its indexes built once, at
+   * endBulkLoads() (memtx Space.beginBulkLoad), as Tarantool builds them after the snapshot.
+   * A system row first ends every bulk load, so the catalog never alters a space whose
+   * indexes are not built yet.
+   */
+  private loadSnapshotTuple(spaceId: number, tuple: Uint8Array): void {
+    const memtx = spaceId > SYSTEM_ID_MAX ? this.catalog.space(spaceId)?.memtx : undefined;
+    if (memtx === undefined) {
+      if (this.bulkLoading.size > 0) this.endBulkLoads();
+      this.applyUnlogged(spaceId, { kind: 'replace', tuple });
+      return;
+    }
+    if (!memtx.bulkLoading && memtx.len() === 0) {
+      memtx.beginBulkLoad();
+      this.bulkLoading.add(memtx);
+    }
+    memtx.load(tuple, 'replace');
+  }
+
+  /** Builds the indexes of every space bulk loaded since the last call. */
+  private endBulkLoads(): void {
+    const spaces = [...this.bulkLoading];
+    this.bulkLoading.clear();
+    for (const space of spaces) space.endBulkLoad();
+  }
+
   private applyUnlogged(spaceId: number, op: Operation): void {
     const entry = this.catalog.space(spaceId);
     if (entry === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_SPACE, String(spaceId));
