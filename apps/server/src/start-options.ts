@@ -144,7 +144,9 @@ export async function checkStartOptions(flags: StartFlags): Promise<StartOptions
     try {
       http = parseHttpAddress(httpValue);
     } catch (error) {
-      throw new UsageError(`${from('http', flags.http && '--http')}: ${(error as Error).message}`);
+      throw new UsageError(
+        `${from('http', flags.http === undefined ? undefined : '--http')}: ${(error as Error).message}`,
+      );
     }
   }
   if (flags.admin !== undefined) {
