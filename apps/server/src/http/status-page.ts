@@ -253,7 +253,9 @@ function drawCharts(history) {
     const w = 280; const h = 70;
     const svg = el('svg', { width: w, height: h, viewBox: '0 0 ' + w + ' ' + h });
     svg.appendChild(el('rect', { x: 0, y: 0, width: w, height: h, class: 'chart-bg' }));
-    const now = Date.now() / 1000; const span = 600;
+    // The last minute at least, ten minutes at most (what the ring keeps).
+    const now = Date.now() / 1000;
+    const span = Math.min(600, Math.max(60, u.samples.length === 0 ? 0 : now - u.samples[0][0]));
     const max = Math.max(0.01, ...u.samples.map((s) => s[1] ?? 0));
     let path = ''; let pen = false;
     for (const [t, lag] of u.samples) {
@@ -264,7 +266,7 @@ function drawCharts(history) {
     for (const [t, lag, s] of u.samples)
       if (lag === null) svg.appendChild(el('rect', { x: w - ((now - t) / span) * w, y: h - 4, width: 2, height: 4, class: 'fill-' + linkClass(s) }));
     if (path !== '') svg.appendChild(el('path', { d: path, class: 'chart-line' }));
-    svg.appendChild(el('text', { x: 4, y: 11, class: 'chart-axis' }, 'max ' + max.toFixed(3) + ' s · 10 min'));
+    svg.appendChild(el('text', { x: 4, y: 11, class: 'chart-axis' }, 'max ' + max.toFixed(3) + ' s · last ' + (span >= 120 ? Math.round(span / 60) + ' min' : Math.round(span) + ' s')));
     fig.appendChild(svg);
     box.appendChild(fig);
   }
