@@ -166,18 +166,19 @@ export function remoteProbe(uri: string, options: CollectOptions = {}): MemberPr
   return async () => {
     const timeoutMs = options.timeoutMs ?? STATUS_TIMEOUT_MS_DEFAULT;
     const parts = parseUri(uri);
+    // A URI's own password wins; a peer as box.info prints it ("user@host:port", no password)
+    // gets the credentials given, if any.
     const credentials =
-      parts.user !== undefined
-        ? {
-            user: parts.user,
-            ...(parts.password === undefined ? {} : { password: parts.password }),
-          }
+      parts.password !== undefined
+        ? { user: parts.user ?? 'guest', password: parts.password }
         : options.user !== undefined
           ? {
               user: options.user,
               ...(options.password === undefined ? {} : { password: options.password }),
             }
-          : {};
+          : parts.user === undefined
+            ? {}
+            : { user: parts.user };
     const client = await connect({
       host: parts.host,
       port: parts.port,
