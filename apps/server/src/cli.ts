@@ -18,6 +18,7 @@ import { loadConfigFile } from './config.js';
 import { runConsoleClient, startInteractiveConsole } from './console.js';
 import { Instance } from './instance.js';
 import { createLogger } from './logger.js';
+import { ProgressRenderer } from './progress.js';
 import {
   checkStartOptions,
   type StartFlags,
@@ -112,7 +113,16 @@ async function start(flags: StartFlags): Promise<void> {
   }
   const { cfg, credentials, format, consoleLanguage, http } = checked;
   // stderr until the first box.cfg, which opens box.cfg.log (first-cfg.ts), as Tarantool.
-  const logger = createLogger({ level: (cfg.log_level as number | undefined) ?? 5, format });
+  // Progress of recovery, joins and checkpoints: bars when stderr is a terminal (the log's
+  // lines then go above them), else log lines (progress.ts).
+  const tty = process.stderr.isTTY === true;
+  const progress = new ProgressRenderer({ stream: process.stderr, tty });
+  const logger = createLogger({
+    level: (cfg.log_level as number | undefined) ?? 5,
+    format,
+    ...(tty ? { destination: progress.logStream } : {}),
+  });
+  progress.attach(logger);
   // A log file is an asynchronous stream: end it (its last lines written) before exiting.
   const exit = (code: number): void => {
     logger.close().then(() => process.exit(code));
@@ -166,6 +176,7 @@ async function start(flags: StartFlags): Promise<void> {
       ...(http === undefined ? {} : { http }),
       consoleLanguage,
       unconfigured: startsUnconfigured(flags, cfg),
+      onProgress: progress.sink,
     });
   } catch (error) {
     logger.error(`cannot start: ${(error as Error).message}`);
