@@ -10,6 +10,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS_COLORS } from '../../src/http/status-page.js';
 import type { ReplicaSetStatus } from '../../src/status/model.js';
@@ -78,6 +79,37 @@ function maxUpstreamLag(info: InfoView): number | null {
     m.upstream === undefined ? [] : [m.upstream.lag],
   );
   return lags.length === 0 ? null : Math.max(...lags);
+}
+
+/** A headless Chromium page (a fresh profile, removed by close()). */
+async function openPage(): Promise<{ page: Page; close: () => Promise<void> }> {
+  if (!hasChromium) throw new Error(`${CHROMIUM} is missing; CI=true requires it`);
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'tarantype-chromium-'));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1100, height: 1000 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const close = async () => {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  };
+  try {
+    return { page: await browser.newPage(), close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
 beforeAll(async () => {
@@ -308,26 +340,9 @@ describe('the status page', () => {
   it.skipIf(needsChromium.skip)(
     'in Chromium: three nodes as box.info says, the down node drawn in the down colour',
     async () => {
-      if (!hasChromium) throw new Error(`${CHROMIUM} is missing; CI=true requires it`);
-      const { chromium } = await import('playwright-core');
       const port = await httpPort(alive[0]!.node);
-      const profile = mkdtempSync(join(tmpdir(), 'tarantype-chromium-'));
-      const browser = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        viewport: { width: 1100, height: 1000 },
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
+      const { page, close } = await openPage();
       try {
-        const page = await browser.newPage();
         const errors: string[] = [];
         page.on('pageerror', (error) => errors.push(error.message));
         await page.goto(`http://127.0.0.1:${port}/`);
@@ -390,10 +405,63 @@ describe('the status page', () => {
         expect(await colourAt(`g.node[data-id="${upId}"] circle`)).toEqual(rgb(STATUS_COLORS.up));
         expect(errors).toEqual([]);
       } finally {
-        await browser.close();
-        rmSync(profile, { recursive: true, force: true });
+        await close();
       }
     },
     30_000,
   );
+
+  it('a conflict: the last one per member in --json, the table and the page', async () => {
+    const [a, b] = alive as [Member, Member];
+    // The survivors only: a runtime box.cfg{replication} would wait for the killed one.
+    const uris = alive.map((m) => m.node.uri('alice'));
+    // §4a's way: cut both links, the same key on both, restore.
+    await a.client.cfg({ replication: [] });
+    await b.client.cfg({ replication: [] });
+    await a.client.insert('tester', [100, `from ${a.node.name}`]);
+    await b.client.insert('tester', [100, `from ${b.node.name}`]);
+    await a.client.cfg({ replication: uris });
+    await b.client.cfg({ replication: uris });
+    const [ia, ib] = [idOf.get(a.node.name)!, idOf.get(b.node.name)!];
+    await until(
+      'both stopped on the duplicate key',
+      async () =>
+        (await a.client.replication())[ib]?.upstream?.status === 'stopped' &&
+        (await b.client.replication())[ia]?.upstream?.status === 'stopped',
+      8000,
+    );
+    const result = await runStatus([a.node.uri('alice'), '--json']);
+    const status = JSON.parse(result.stdout) as ReplicaSetStatus;
+    const onA = status.members.find((m) => m.id === ia)!;
+    expect(onA.last_conflict).toMatchObject({
+      upstream_id: ib,
+      replica_id: ib,
+      type: 'INSERT',
+      space: 'tester',
+      key: [100],
+      local: [100, `from ${a.node.name}`],
+      remote: [100, `from ${b.node.name}`],
+    });
+    expect(String(onA.last_conflict!.message)).toMatch(/^Duplicate key exists in unique index/);
+    expect(status.members.find((m) => m.id === ib)!.last_conflict).toMatchObject({
+      upstream_id: ia,
+      key: [100],
+    });
+    const table = await runStatus([a.node.uri('alice')]);
+    expect(table.stdout).toMatch(
+      new RegExp(`^${ia}: last conflict from ${ib}: Duplicate key exists in unique index`, 'm'),
+    );
+    if (needsChromium.skip) return;
+    const { page, close } = await openPage();
+    try {
+      await page.goto(`http://127.0.0.1:${await httpPort(a.node)}/`);
+      await page.waitForSelector(`#conflicts li[data-id="${ia}"]`, { timeout: 8000 });
+      const text = await page.locator(`#conflicts li[data-id="${ia}"]`).textContent();
+      expect(text).toContain(`member ${ia}, from ${ib} (row ${ib}:`);
+      expect(text).toContain('INSERT in tester');
+      expect(text).toContain('Duplicate key exists in unique index');
+    } finally {
+      await close();
+    }
+  });
 });
