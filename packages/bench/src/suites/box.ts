@@ -29,15 +29,18 @@ const POOL = Array.from({ length: 65536 }, (_, i) =>
     Array.from({ length: 24 }, (_, k) => (i * 131 + k * 7919 + (i >> 3) * k) & 0xff),
   ).toString('base64'),
 );
-const str = (k: number) => POOL[k & 65535]!;
+/** The 32-byte string of tuple k (tt-embedded.lua's str(k)). */
+export const str = (k: number) => POOL[k & 65535]!;
 
-async function space(box: Box, name: string): Promise<BoxSpace> {
+/** A space `name` with a TREE primary key on field 1 (unsigned), as tt-embedded.lua's mkspace. */
+export async function space(box: Box, name: string): Promise<BoxSpace> {
   const s = await box.schema.space.create(name);
   await s.createIndex('pk', { type: 'TREE', parts: [{ field: 0, type: 'unsigned' }] });
   return s;
 }
 
-async function loadBatched(box: Box, s: BoxSpace, n: number, batch: number): Promise<void> {
+/** Tuples {i, str(i), i*2}, i = 1..n, in transactions of `batch` (tt-embedded.lua's load_batched). */
+export async function loadBatched(box: Box, s: BoxSpace, n: number, batch: number): Promise<void> {
   for (let i = 1; i <= n; i += batch) {
     await box.atomic(() => {
       const end = Math.min(i + batch - 1, n);
@@ -52,13 +55,124 @@ function ratio(ours: number, theirs: number | undefined, target: string, _higher
   return { value: ours / theirs, against: 'Tarantool 2.6', target };
 }
 
+/** What {@link measureBox} runs; each phase can be left out (the side-by-side command runs some alone). */
+export interface BoxRunOptions {
+  /** A directory of its own (created and filled here; the caller removes it). */
+  readonly root: string;
+  readonly n: number;
+  readonly walMode: 'write' | 'fsync';
+  /** Concurrent writers of phase (b). */
+  readonly fibers: number;
+  /** Inserts per transaction of phase (c). */
+  readonly batch: number;
+  /** Seconds phases (a) and (b) may take at most (Tarantool's PHASE_CAP). */
+  readonly capSeconds: number;
+  readonly single: boolean;
+  readonly concurrent: boolean;
+  /** Phase (c). */
+  readonly batched: boolean;
+  /** After phase (c): restart from xlogs, box.snapshot(), restart from the snapshot. */
+  readonly restarts: boolean;
+}
+
+export interface BoxResult {
+  /** (a) single-insert transactions of one context, tx/s. */
+  readonly singleRps?: number;
+  /** (b) single-insert transactions of `fibers` concurrent contexts, tx/s. */
+  readonly concurrentRps?: number;
+  /** (c) rows/s in transactions of `batch` inserts. */
+  readonly batchedRps?: number;
+  readonly restartFromXlogSeconds?: number;
+  readonly snapshotSeconds?: number;
+  readonly restartFromSnapshotSeconds?: number;
+  readonly checksum: number;
+}
+
+/**
+ * The box suite's measurements, tt-embedded.lua's phases for tarantype: (a) one context
+ * awaiting each insert, (b) `fibers` concurrent single-insert transactions, (c) transactions of
+ * `batch` inserts in a fresh directory (as Tarantool's recovery child loads one: its xlogs hold
+ * only these rows, so the restarts compare like for like), then restart from xlogs only,
+ * box.snapshot(), restart from the snapshot.
+ */
+export async function measureBox(options: BoxRunOptions): Promise<BoxResult> {
+  const { n, capSeconds, fibers, batch, walMode } = options;
+  const result: {
+    -readonly [K in keyof BoxResult]: BoxResult[K];
+  } = { checksum: 0 };
+  let box = await Box.cfg({
+    work_dir: join(options.root, 'box'),
+    wal_mode: walMode,
+    checkpoint_interval: 0,
+  });
+  try {
+    if (options.single) {
+      const s = await space(box, 'pa');
+      const started = performance.now();
+      const deadline = started + capSeconds * 1000;
+      let count = 0;
+      for (let i = 1; i <= n; i++) {
+        await s.insert([i, str(i), i * 2]);
+        count = i;
+        if (performance.now() > deadline) break;
+      }
+      result.singleRps = count / ((performance.now() - started) / 1000);
+      result.checksum += s.len();
+      await s.drop();
+    }
+    if (options.concurrent) {
+      const s = await space(box, 'pb');
+      const started = performance.now();
+      const deadline = started + capSeconds * 1000;
+      let count = 0;
+      await Promise.all(
+        Array.from({ length: fibers }, async (_, f) => {
+          for (let k = f + 1; k <= n; k += fibers) {
+            await s.insert([k, str(k), k * 2]);
+            count++;
+            if (performance.now() > deadline) break;
+          }
+        }),
+      );
+      result.concurrentRps = count / ((performance.now() - started) / 1000);
+      result.checksum += s.len();
+      await s.drop();
+    }
+    if (!options.batched) return result;
+    await box.close();
+    const freshDir = join(options.root, 'box-restart');
+    box = await Box.cfg({ work_dir: freshDir, wal_mode: walMode, checkpoint_interval: 0 });
+    const s = await space(box, 'bench');
+    let started = performance.now();
+    await loadBatched(box, s, n, batch);
+    result.batchedRps = n / ((performance.now() - started) / 1000);
+    if (!options.restarts) return result;
+    // Restart from xlogs only (the initial snapshot is empty), then from a snapshot.
+    await box.close();
+    started = performance.now();
+    box = await Box.cfg({ work_dir: freshDir, checkpoint_interval: 0 });
+    result.restartFromXlogSeconds = (performance.now() - started) / 1000;
+    result.checksum += box.space.bench!.len();
+    started = performance.now();
+    await box.snapshot();
+    result.snapshotSeconds = (performance.now() - started) / 1000;
+    await box.close();
+    started = performance.now();
+    box = await Box.cfg({ work_dir: freshDir, checkpoint_interval: 0 });
+    result.restartFromSnapshotSeconds = (performance.now() - started) / 1000;
+    result.checksum += box.space.bench!.len();
+    return result;
+  } finally {
+    await box.close();
+  }
+}
+
 export default {
   name: 'box',
   async run(scaleName: BenchScale) {
     const scale = SCALES[scaleName];
     const root = await mkdtemp(join(tmpdir(), 'tarantype-bench-box-'));
     const figures: BenchFigure[] = [];
-    let checksum = 0;
     try {
       const tt = hasTarantool
         ? ((await runTarantoolJson(
@@ -67,114 +181,66 @@ export default {
             { PHASE_CAP: String(scale.capSeconds), GETS: String(Math.min(scale.n, 100_000)) },
           )) as Record<string, Record<string, number> & Record<string, Record<string, number>>>)
         : undefined;
-      const dir = join(root, 'box');
-      const freshDir = join(root, 'box-restart');
-      let box = await Box.cfg({ work_dir: dir, wal_mode: 'write', checkpoint_interval: 0 });
-      // (a) one context, each insert awaited (durable) before the next.
-      {
-        const s = await space(box, 'pa');
-        const started = performance.now();
-        const deadline = started + scale.capSeconds * 1000;
-        let n = 0;
-        for (let i = 1; i <= scale.n; i++) {
-          await s.insert([i, str(i), i * 2]);
-          n = i;
-          if (performance.now() > deadline) break;
-        }
-        const rps = n / ((performance.now() - started) / 1000);
-        figures.push({
+      const ours = await measureBox({
+        root,
+        n: scale.n,
+        walMode: 'write',
+        fibers: scale.fibers,
+        batch: scale.batch,
+        capSeconds: scale.capSeconds,
+        single: true,
+        concurrent: true,
+        batched: true,
+        restarts: true,
+      });
+      const recovery = tt?.recovery as Record<string, Record<string, number>> | undefined;
+      const ttXlog = recovery?.from_xlog?.cfg_s;
+      const ttSnap = recovery?.from_snap?.cfg_s;
+      figures.push(
+        {
           name: '(a) 1 context, single-insert transactions',
-          value: rps,
+          value: ours.singleRps!,
           unit: 'tx/s',
-          ...withRatio(ratio(rps, tt?.a_single_fiber?.rps, '≥ 1.0')),
-        });
-        checksum += s.len();
-        await s.drop();
-      }
-      // (b) 100 concurrent contexts, one insert per transaction (group commit).
-      {
-        const s = await space(box, 'pb');
-        const started = performance.now();
-        const deadline = started + scale.capSeconds * 1000;
-        let n = 0;
-        await Promise.all(
-          Array.from({ length: scale.fibers }, async (_, f) => {
-            for (let k = f + 1; k <= scale.n; k += scale.fibers) {
-              await s.insert([k, str(k), k * 2]);
-              n++;
-              if (performance.now() > deadline) break;
-            }
-          }),
-        );
-        const rps = n / ((performance.now() - started) / 1000);
-        figures.push({
+          ...withRatio(ratio(ours.singleRps!, tt?.a_single_fiber?.rps, '≥ 1.0')),
+        },
+        {
           name: `(b) ${scale.fibers} concurrent single-insert transactions`,
-          value: rps,
+          value: ours.concurrentRps!,
           unit: 'tx/s',
-          ...withRatio(ratio(rps, tt?.b_fibers?.rps, '≥ 1.0')),
-        });
-        checksum += s.len();
-        await s.drop();
-      }
-      // (c) transactions of 1000 inserts, in a fresh directory (as Tarantool's recovery child
-      // loads one): its xlogs hold only these rows, so the restarts below compare like for like.
-      await box.close();
-      box = await Box.cfg({ work_dir: freshDir, wal_mode: 'write', checkpoint_interval: 0 });
-      {
-        const s = await space(box, 'bench');
-        const started = performance.now();
-        await loadBatched(box, s, scale.n, scale.batch);
-        const rps = scale.n / ((performance.now() - started) / 1000);
-        figures.push({
+          ...withRatio(ratio(ours.concurrentRps!, tt?.b_fibers?.rps, '≥ 1.0')),
+        },
+        {
           name: `(c) transactions of ${scale.batch} inserts`,
-          value: rps,
+          value: ours.batchedRps!,
           unit: 'rows/s',
-          ...withRatio(ratio(rps, tt?.c_batched?.rps, '≥ 1.0')),
-        });
-      }
-      // Restart from xlogs only (the initial snapshot is empty), then from a snapshot.
-      await box.close();
-      let started = performance.now();
-      box = await Box.cfg({ work_dir: freshDir, checkpoint_interval: 0 });
-      const fromXlog = (performance.now() - started) / 1000;
-      checksum += box.space.bench!.len();
-      const ttXlog = (tt?.recovery as Record<string, Record<string, number>> | undefined)?.from_xlog
-        ?.cfg_s;
-      figures.push({
-        name: `restart from xlogs (${scale.n.toLocaleString('en-US')} rows)`,
-        value: fromXlog,
-        unit: 's',
-        ...withRatio(ratio(fromXlog, ttXlog, '≤ 1.0 (time)', false)),
-      });
-      started = performance.now();
-      await box.snapshot();
-      figures.push({
-        name: 'box.snapshot()',
-        value: (performance.now() - started) / 1000,
-        unit: 's',
-        ...withRatio(
-          ratio(
-            (performance.now() - started) / 1000,
-            tt?.snapshot?.secs as number | undefined,
-            '≤ 1.0 (time)',
-            false,
+          ...withRatio(ratio(ours.batchedRps!, tt?.c_batched?.rps, '≥ 1.0')),
+        },
+        {
+          name: `restart from xlogs (${scale.n.toLocaleString('en-US')} rows)`,
+          value: ours.restartFromXlogSeconds!,
+          unit: 's',
+          ...withRatio(ratio(ours.restartFromXlogSeconds!, ttXlog, '≤ 1.0 (time)', false)),
+        },
+        {
+          name: 'box.snapshot()',
+          value: ours.snapshotSeconds!,
+          unit: 's',
+          ...withRatio(
+            ratio(
+              ours.snapshotSeconds!,
+              tt?.snapshot?.secs as number | undefined,
+              '≤ 1.0 (time)',
+              false,
+            ),
           ),
-        ),
-      });
-      await box.close();
-      started = performance.now();
-      box = await Box.cfg({ work_dir: freshDir, checkpoint_interval: 0 });
-      const fromSnap = (performance.now() - started) / 1000;
-      checksum += box.space.bench!.len();
-      const ttSnap = (tt?.recovery as Record<string, Record<string, number>> | undefined)?.from_snap
-        ?.cfg_s;
-      figures.push({
-        name: 'restart from a snapshot',
-        value: fromSnap,
-        unit: 's',
-        ...withRatio(ratio(fromSnap, ttSnap, '≤ 1.0 (time)', false)),
-      });
-      await box.close();
+        },
+        {
+          name: 'restart from a snapshot',
+          value: ours.restartFromSnapshotSeconds!,
+          unit: 's',
+          ...withRatio(ratio(ours.restartFromSnapshotSeconds!, ttSnap, '≤ 1.0 (time)', false)),
+        },
+      );
       if (tt !== undefined) {
         figures.push({
           name: 'Tarantool 2.6 (a) 1 fiber',
@@ -201,7 +267,7 @@ export default {
           ? 'box (vs Tarantool 2.6 in the same run)'
           : 'box (tarantool not installed: no ratios)',
         figures,
-        checksum,
+        checksum: ours.checksum,
       };
     } finally {
       await rm(root, { recursive: true, force: true });

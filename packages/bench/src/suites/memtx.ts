@@ -233,6 +233,140 @@ function best(repetitions: number, fn: () => number): number {
   return result;
 }
 
+/** tarantype's side of the memtx suite: every figure the suite prints, per second or in bytes. */
+export interface MemtxResult {
+  readonly insertSequential: number;
+  readonly insertRandom: number;
+  readonly insertMsgpack: number;
+  readonly get: number;
+  readonly getRaw: number;
+  readonly fullScan: number;
+  readonly fullScanRaw: number;
+  readonly rangeGe100: number;
+  /** Heap + external growth per tuple with one TREE index, after a full GC. */
+  readonly bytesOneIndex: number;
+  readonly bytesOneIndexAccounted: number;
+  readonly bytesSecondIndex: number;
+  readonly bytesSecondIndexAccounted: number;
+  readonly checksum: number;
+}
+
+/**
+ * Loads N tuples {i, str, i*2} into a memtx Space and measures inserts (sequential, random,
+ * MessagePack input), point gets, full scans, GE selects with limit 100 and bytes per tuple with
+ * one and two TREE indexes; each timed phase `repetitions` times, the best kept.
+ */
+export function measureMemtx(n: number, repetitions: number): MemtxResult {
+  const pool = stringPool(42);
+  const random = shuffled(n, 7);
+  const lookups = shuffled(n, 11);
+  let checksum = 0;
+
+  // {{{ inserts
+  const insertSequential = (space: Space) => {
+    for (let i = 1; i <= n; i++) space.insert([i, pool[i & 0xffff]!, i * 2]);
+  };
+  // Memory is measured around the first sequential load: everything else it needs exists already.
+  const before = memoryBytes();
+  const space = newSpace();
+  const firstSeconds = timeSeconds(() => insertSequential(space));
+  const bytesOneIndex = (memoryBytes() - before) / n;
+  const bytesOneIndexAccounted = space.memory().totalBytes / n;
+  const secondBefore = memoryBytes();
+  space.createIndex({ name: 'sk', type: 'TREE', parts: [{ field: 2, type: 'unsigned' }] });
+  const bytesSecondIndex = (memoryBytes() - secondBefore) / n;
+  const bytesSecondIndexAccounted = space.memory().indexes[1]!.bsize / n;
+  space.dropIndex('sk');
+
+  const sequentialSeconds = Math.min(
+    firstSeconds,
+    best(repetitions - 1, () => timeSeconds(() => insertSequential(newSpace()))),
+  );
+  const randomSeconds = best(repetitions, () =>
+    timeSeconds(() => {
+      const s = newSpace();
+      for (let k = 0; k < n; k++) {
+        const i = random[k]!;
+        s.insert([i, pool[i & 0xffff]!, i * 2]);
+      }
+    }),
+  );
+  // The iproto/WAL path: tuples already MessagePack (views into one buffer, as network reads are).
+  const encoded = new MsgpackWriter(n * 56 + 1024);
+  const offsets = new Uint32Array(n + 1);
+  for (let i = 1; i <= n; i++) {
+    offsets[i - 1] = encoded.length;
+    encoded.arrayHeader(3);
+    encoded.uint(i);
+    encoded.str(pool[i & 0xffff]!);
+    encoded.uint(i * 2);
+  }
+  offsets[n] = encoded.length;
+  const rawSeconds = best(repetitions, () =>
+    timeSeconds(() => {
+      const s = newSpace();
+      const bytes = encoded.bytes;
+      for (let i = 0; i < n; i++) s.insert(bytes.subarray(offsets[i]!, offsets[i + 1]!));
+    }),
+  );
+  // }}}
+
+  // {{{ reads, on the space of the first load
+  const index = space.index('pk')!;
+  const getSeconds = best(repetitions, () =>
+    timeSeconds(() => {
+      for (let k = 0; k < n; k++) checksum += index.get([lookups[k]!])![0] as number;
+    }),
+  );
+  const getRawSeconds = best(repetitions, () =>
+    timeSeconds(() => {
+      for (let k = 0; k < n; k++) checksum += index.getRaw([lookups[k]!])!.length;
+    }),
+  );
+  const scanSeconds = best(repetitions, () =>
+    timeSeconds(() => {
+      for (const tuple of index.pairs()) checksum += tuple[0] as number;
+    }),
+  );
+  const rawScanSeconds = best(repetitions, () =>
+    timeSeconds(() => {
+      index.forEachRaw([], { iterator: 'GE' }, (_bytes, start, end) => {
+        checksum += end - start;
+      });
+    }),
+  );
+  const selects = Math.max(1, Math.floor(n / 50));
+  let rangeTuples = 0;
+  const rangeSeconds = best(repetitions, () =>
+    timeSeconds(() => {
+      rangeTuples = 0;
+      for (let k = 0; k < selects; k++) {
+        const from = 1 + (lookups[k]! % Math.max(1, n - RANGE_LIMIT));
+        const result = index.select([from], { iterator: 'GE', limit: RANGE_LIMIT });
+        rangeTuples += result.length;
+        checksum += result[0]![0] as number;
+      }
+    }),
+  );
+  // }}}
+  checksum += space.len();
+  return {
+    insertSequential: n / sequentialSeconds,
+    insertRandom: n / randomSeconds,
+    insertMsgpack: n / rawSeconds,
+    get: n / getSeconds,
+    getRaw: n / getRawSeconds,
+    fullScan: n / scanSeconds,
+    fullScanRaw: n / rawScanSeconds,
+    rangeGe100: rangeTuples / rangeSeconds,
+    bytesOneIndex,
+    bytesOneIndexAccounted,
+    bytesSecondIndex,
+    bytesSecondIndexAccounted,
+    checksum,
+  };
+}
+
 export default {
   name: 'memtx',
   async run(scaleName: BenchScale) {
@@ -266,53 +400,20 @@ export default {
             },
       );
     };
-    const pool = stringPool(42);
-    const random = shuffled(n, 7);
-    const lookups = shuffled(n, 11);
-    let checksum = 0;
-
-    // {{{ inserts
-    const insertSequential = (space: Space) => {
-      for (let i = 1; i <= n; i++) space.insert([i, pool[i & 0xffff]!, i * 2]);
-    };
-    // Memory is measured around the first sequential load: everything else it needs exists already.
-    const before = memoryBytes();
-    let space = newSpace();
-    const firstSeconds = timeSeconds(() => insertSequential(space));
-    const oneIndexBytes = (memoryBytes() - before) / n;
-    const accountedOne = space.memory().totalBytes / n;
-    const secondBefore = memoryBytes();
-    space.createIndex({ name: 'sk', type: 'TREE', parts: [{ field: 2, type: 'unsigned' }] });
-    const secondIndexBytes = (memoryBytes() - secondBefore) / n;
-    const accountedSecond = space.memory().indexes[1]!.bsize / n;
-    space.dropIndex('sk');
-
-    const sequentialSeconds = Math.min(
-      firstSeconds,
-      best(repetitions - 1, () => timeSeconds(() => insertSequential(newSpace()))),
-    );
+    const ours = measureMemtx(n, repetitions);
     const tt = tarantool.source;
     add(
       'insert, sequential keys (JS arrays)',
-      n / sequentialSeconds,
+      ours.insertSequential,
       'tuples/s',
       tarantool.insertSequential,
       `${tt} 1000-row txns`,
       '≥ 1.00',
     );
-    const randomSeconds = best(repetitions, () =>
-      timeSeconds(() => {
-        const s = newSpace();
-        for (let k = 0; k < n; k++) {
-          const i = random[k]!;
-          s.insert([i, pool[i & 0xffff]!, i * 2]);
-        }
-      }),
-    );
     if (tarantool.insertRandom !== undefined) {
       add(
         'insert, random keys (JS arrays)',
-        n / randomSeconds,
+        ours.insertRandom,
         'tuples/s',
         tarantool.insertRandom,
         `${tt} random keys, 1000-row txns`,
@@ -321,121 +422,61 @@ export default {
     } else {
       add(
         'insert, random keys (JS arrays)',
-        n / randomSeconds,
+        ours.insertRandom,
         'tuples/s',
         tarantool.insertSequential,
         `${tt} sequential keys, 1000-row txns`,
         '≥ 1.00',
       );
     }
-    // The iproto/WAL path: tuples already MessagePack (views into one buffer, as network reads are).
-    const encoded = new MsgpackWriter(n * 56 + 1024);
-    const offsets = new Uint32Array(n + 1);
-    for (let i = 1; i <= n; i++) {
-      offsets[i - 1] = encoded.length;
-      encoded.arrayHeader(3);
-      encoded.uint(i);
-      encoded.str(pool[i & 0xffff]!);
-      encoded.uint(i * 2);
-    }
-    offsets[n] = encoded.length;
-    const rawSeconds = best(repetitions, () =>
-      timeSeconds(() => {
-        const s = newSpace();
-        const bytes = encoded.bytes;
-        for (let i = 0; i < n; i++) s.insert(bytes.subarray(offsets[i]!, offsets[i + 1]!));
-      }),
-    );
     add(
       'insert, sequential keys (MessagePack input)',
-      n / rawSeconds,
+      ours.insertMsgpack,
       'tuples/s',
       tarantool.insertSequential,
       `${tt} 1000-row txns`,
     );
-    // }}}
-
-    // {{{ reads, on the space of the first load
-    const index = space.index('pk')!;
-    const getSeconds = best(repetitions, () =>
-      timeSeconds(() => {
-        for (let k = 0; k < n; k++) checksum += index.get([lookups[k]!])![0] as number;
-      }),
-    );
     add(
       'point get by random key (decoded)',
-      n / getSeconds,
+      ours.get,
       'gets/s',
       tarantool.get,
       `${tt} pk:get()`,
       '≥ 1.00',
-    );
-    const getRawSeconds = best(repetitions, () =>
-      timeSeconds(() => {
-        for (let k = 0; k < n; k++) checksum += index.getRaw([lookups[k]!])!.length;
-      }),
     );
     add(
       'point get by random key (raw copy)',
-      n / getRawSeconds,
+      ours.getRaw,
       'gets/s',
       tarantool.get,
       `${tt} pk:get()`,
     );
-    const scanSeconds = best(repetitions, () =>
-      timeSeconds(() => {
-        for (const tuple of index.pairs()) checksum += tuple[0] as number;
-      }),
-    );
     add(
       'full scan, pairs() (decoded)',
-      n / scanSeconds,
+      ours.fullScan,
       'tuples/s',
       tarantool.fullScan,
       `${tt} pk:pairs()`,
       '≥ 1.00',
     );
-    const rawScanSeconds = best(repetitions, () =>
-      timeSeconds(() => {
-        index.forEachRaw([], { iterator: 'GE' }, (_bytes, start, end) => {
-          checksum += end - start;
-        });
-      }),
-    );
     add(
       'full scan, forEachRaw (zero-copy)',
-      n / rawScanSeconds,
+      ours.fullScanRaw,
       'tuples/s',
       tarantool.fullScan,
       `${tt} pk:pairs()`,
     );
-    const selects = Math.max(1, Math.floor(n / 50));
-    let rangeTuples = 0;
-    const rangeSeconds = best(repetitions, () =>
-      timeSeconds(() => {
-        rangeTuples = 0;
-        for (let k = 0; k < selects; k++) {
-          const from = 1 + (lookups[k]! % Math.max(1, n - RANGE_LIMIT));
-          const result = index.select([from], { iterator: 'GE', limit: RANGE_LIMIT });
-          rangeTuples += result.length;
-          checksum += result[0]![0] as number;
-        }
-      }),
-    );
     add(
       `select GE, limit ${RANGE_LIMIT} (decoded)`,
-      rangeTuples / rangeSeconds,
+      ours.rangeGe100,
       'tuples/s',
       tarantool.rangeGe100,
       `${tt} select GE limit 100`,
       '≥ 1.00',
     );
-    // }}}
-
-    // {{{ memory
     add(
       'bytes per tuple, one TREE index (heap + external)',
-      oneIndexBytes,
+      ours.bytesOneIndex,
       'B',
       tarantool.bytesOneIndex,
       `${tt} arena_used per tuple`,
@@ -443,34 +484,33 @@ export default {
     );
     add(
       'bytes per tuple, one TREE index (engine accounting)',
-      accountedOne,
+      ours.bytesOneIndexAccounted,
       'B',
       tarantool.bytesOneIndex,
       `${tt} arena_used per tuple`,
     );
     add(
       'bytes per tuple added by a second TREE index (heap)',
-      secondIndexBytes,
+      ours.bytesSecondIndex,
       'B',
       tarantool.bytesSecondIndex,
       `${tt} second index per tuple`,
     );
     add(
       'bytes per tuple added by a second TREE index (bsize)',
-      accountedSecond,
+      ours.bytesSecondIndexAccounted,
       'B',
       tarantool.bytesSecondIndex,
       `${tt} second index per tuple`,
     );
     add(
       'bytes per tuple, two TREE indexes (heap + external)',
-      oneIndexBytes + secondIndexBytes,
+      ours.bytesOneIndex + ours.bytesSecondIndex,
       'B',
       tarantool.bytesOneIndex + tarantool.bytesSecondIndex,
       `${tt} arena_used per tuple, two indexes`,
       '≤ 1.25',
     );
-    // }}}
     // Tarantool's own figures, so the report shows both sides of every ratio.
     const ttName = (what: string) => `${tarantool.source}: ${what}`;
     add(ttName('insert, 1000-row txns (tt-embedded c)'), tarantool.insertSequential, 'tuples/s');
@@ -482,8 +522,6 @@ export default {
     add(ttName('select GE limit 100'), tarantool.rangeGe100, 'tuples/s');
     add(ttName('arena_used per tuple, one TREE index'), tarantool.bytesOneIndex, 'B');
     add(ttName('arena_used per tuple, second TREE index'), tarantool.bytesSecondIndex, 'B');
-    checksum += space.len();
-    space = newSpace();
-    return { suite: 'memtx', figures, checksum };
+    return { suite: 'memtx', figures, checksum: ours.checksum };
   },
 } satisfies BenchSuite;

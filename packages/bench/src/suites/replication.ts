@@ -22,7 +22,7 @@ import { type BenchFigure, type BenchScale, type BenchSuite, percentile } from '
 import { freePort, sleep, stopProcess, vclockOf } from '../lib/processes.js';
 import { hasTarantool, sharedBenchDir } from '../lib/tarantool.js';
 
-interface Scale {
+export interface Scale {
   readonly joinTuples: readonly number[];
   readonly steadySeconds: number;
   readonly writers: number;
@@ -40,7 +40,7 @@ const MASTER_INIT = join(FIXTURES, 'bench-replication-init.mjs');
 const TT_REPLICA = join(FIXTURES, 'tt-replica-listen.lua');
 
 /** A process of the run: its output is kept (tarantype logs to stderr) for log timestamps. */
-class Proc {
+export class Proc {
   output = '';
   readonly exited: Promise<number | null>;
   constructor(
@@ -88,17 +88,17 @@ function logTime(log: string, text: string): number {
 }
 
 /** Join time from the replica's log: "connecting to" → "replica set sync complete". */
-function joinSecondsFromLog(log: string): number {
+export function joinSecondsFromLog(log: string): number {
   return (logTime(log, 'replica set sync complete') - logTime(log, 'connecting to')) / 1000;
 }
 
-interface Pair {
+export interface Pair {
   readonly kind: 'Tarantool 2.6' | 'tarantype';
   readonly masterPort: number;
   readonly master: Proc;
 }
 
-async function startMaster(
+export async function startMaster(
   kind: Pair['kind'],
   root: string,
   preload: number,
@@ -145,7 +145,7 @@ async function startMaster(
   return { kind, masterPort: port, master };
 }
 
-async function startReplica(
+export async function startReplica(
   pair: Pair,
   root: string,
   tag: string,
@@ -215,7 +215,7 @@ function upstreamLag(info: unknown): number | undefined {
   return undefined;
 }
 
-interface Steady {
+export interface Steady {
   readonly rowsPerSecond: number;
   readonly lagP50Ms: number;
   readonly lagP99Ms: number;
@@ -224,7 +224,11 @@ interface Steady {
   readonly probes: number;
 }
 
-async function steady(masterPort: number, replicaPort: number, scale: Scale): Promise<Steady> {
+export async function steady(
+  masterPort: number,
+  replicaPort: number,
+  scale: Scale,
+): Promise<Steady> {
   const master = await connect(`127.0.0.1:${masterPort}`);
   const replica = await connect(`127.0.0.1:${replicaPort}`);
   const prober = await connect(`127.0.0.1:${masterPort}`);
@@ -279,10 +283,10 @@ async function steady(masterPort: number, replicaPort: number, scale: Scale): Pr
     visible.sort((a, b) => a - b);
     return {
       rowsPerSecond: (target - start) / seconds,
-      lagP50Ms: percentile(lags, 0.5),
-      lagP99Ms: percentile(lags, 0.99),
-      visibleP50Us: percentile(visible, 0.5),
-      visibleP99Us: percentile(visible, 0.99),
+      lagP50Ms: percentile(lags, 50),
+      lagP99Ms: percentile(lags, 99),
+      visibleP50Us: percentile(visible, 50),
+      visibleP99Us: percentile(visible, 99),
       probes: visible.length,
     };
   } finally {
@@ -290,7 +294,7 @@ async function steady(masterPort: number, replicaPort: number, scale: Scale): Pr
   }
 }
 
-async function countBench(port: number): Promise<number> {
+export async function countBench(port: number): Promise<number> {
   const client: IprotoClient = await connect(`127.0.0.1:${port}`);
   try {
     const [count] = (await client.call('box.space.bench:len')) as [number];

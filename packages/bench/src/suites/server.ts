@@ -72,13 +72,14 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000
   throw new Error(`port ${port} did not open`);
 }
 
-interface Server {
+export interface Server {
   readonly name: string;
   readonly port: number;
   readonly child: ChildProcess;
 }
 
-async function startTarantool(root: string, mode: string): Promise<Server> {
+/** tt-server.lua (real Tarantool) on a free port, with `mode` as wal_mode; data under `root`. */
+export async function startTarantool(root: string, mode: string): Promise<Server> {
   const port = await freePort();
   const child = spawn('tarantool', [join(sharedBenchDir(), 'tt-server.lua')], {
     env: {
@@ -93,7 +94,8 @@ async function startTarantool(root: string, mode: string): Promise<Server> {
   return { name: 'Tarantool 2.6', port, child };
 }
 
-async function startTarantype(root: string, mode: string): Promise<Server> {
+/** The tarantype server with the same schema (fixtures/bench-server-init.mjs). */
+export async function startTarantype(root: string, mode: string): Promise<Server> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -118,7 +120,7 @@ async function startTarantype(root: string, mode: string): Promise<Server> {
   return { name: 'tarantype', port, child };
 }
 
-async function stop(server: Server): Promise<void> {
+export async function stop(server: Server): Promise<void> {
   if (server.child.exitCode !== null) return;
   const exited = new Promise((resolve) => server.child.once('exit', resolve));
   server.child.kill('SIGTERM');
@@ -126,26 +128,47 @@ async function stop(server: Server): Promise<void> {
   if (server.child.exitCode === null) server.child.kill('SIGKILL');
 }
 
-interface Load {
+export interface Load {
   readonly ops_per_s: number;
+  /** Operations in the measured window. */
+  readonly ops: number;
+  /** Requests that failed (netload.lua counts them and keeps the first message). */
+  readonly errors: number;
+  readonly firstError?: string;
   readonly p99_us: number;
   readonly server_cpu_us_per_op?: number;
 }
 
-async function load(server: Server, op: string, concurrency: number, scale: Scale): Promise<Load> {
+/** One netload.lua run (net.box) against `server`: `op` at `concurrency` in flight. */
+export async function load(
+  server: Server,
+  op: string,
+  concurrency: number,
+  scale: {
+    readonly durationSeconds: number;
+    readonly keys: number;
+    readonly warmupSeconds?: number;
+    /** First key of OP=insert (netload.lua's default derives it from the clock's second). */
+    readonly key0?: number;
+  },
+): Promise<Load> {
   const result = await runTarantoolJson(
     'netload.lua',
     [`127.0.0.1:${server.port}`, op, '0', String(concurrency)],
     {
       DURATION: String(scale.durationSeconds),
-      WARMUP: '0.3',
+      WARMUP: String(scale.warmupSeconds ?? 0.3),
       KEYS: String(scale.keys),
       SERVER_PID: String(server.child.pid),
+      ...(scale.key0 === undefined ? {} : { KEY0: String(scale.key0) }),
     },
   );
   const cpu = result.server_cpu_us_per_op as number | undefined;
   return {
     ops_per_s: result.ops_per_s as number,
+    ops: result.ops as number,
+    errors: result.errors as number,
+    ...(typeof result.first_error === 'string' ? { firstError: result.first_error } : {}),
     p99_us: result.p99_us as number,
     ...(cpu === undefined ? {} : { server_cpu_us_per_op: cpu }),
   };

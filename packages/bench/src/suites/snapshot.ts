@@ -212,20 +212,18 @@ async function load(
 }
 
 /**
- * Open-loop inserts at INSERT_RATE_PER_S until `until` settles: each scheduled arrival inserts
- * into the map and, with a journal, submits its row to the WAL; its latency runs from the
- * scheduled arrival time to the insert's completion (the WAL acknowledgement, if any). The
- * arrival loop polls on every event-loop turn, as a server notices requests, so any time the
- * event loop is kept busy shows up as latency.
+ * Open-loop arrivals at `ratePerS` until `until` settles: each scheduled arrival calls
+ * `operation` (which does its synchronous work and may return a promise of its
+ * acknowledgement); its latency runs from the scheduled arrival time to the operation's
+ * completion. The arrival loop polls on every event-loop turn, as a server notices requests,
+ * so any time the event loop is kept busy shows up as latency. Returns µs, in arrival order.
  */
-async function insertLatencies(
-  space: CowSortedMap<Uint8Array>,
-  journal: Journal | undefined,
-  factory: TupleFactory,
-  keys: { next: number },
+export async function openLoopLatencies(
+  operation: () => Promise<unknown> | undefined,
+  ratePerS: number,
   until: Promise<unknown>,
 ): Promise<number[]> {
-  const intervalMs = 1000 / INSERT_RATE_PER_S;
+  const intervalMs = 1000 / ratePerS;
   const latenciesUs: number[] = [];
   const acknowledgements: Array<Promise<void>> = [];
   let stopped = false;
@@ -237,14 +235,11 @@ async function insertLatencies(
       const now = performance.now();
       while (!stopped && started + issued * intervalMs <= now) {
         const arrival = started + issued * intervalMs;
-        const tuple = factory.make(keys.next);
-        space.set(keys.next++, tuple);
-        if (journal === undefined) latenciesUs.push((performance.now() - arrival) * 1000);
+        const acknowledged = operation();
+        if (acknowledged === undefined) latenciesUs.push((performance.now() - arrival) * 1000);
         else
           acknowledgements.push(
-            journal
-              .submit([insertRow(tuple)])
-              .then(() => void latenciesUs.push((performance.now() - arrival) * 1000)),
+            acknowledged.then(() => void latenciesUs.push((performance.now() - arrival) * 1000)),
           );
         issued++;
       }
@@ -255,6 +250,25 @@ async function insertLatencies(
   });
   await Promise.all(acknowledgements);
   return latenciesUs;
+}
+
+/**
+ * Open-loop inserts at INSERT_RATE_PER_S until `until` settles: each arrival inserts into the
+ * map and, with a journal, submits its row to the WAL (latency to the WAL acknowledgement).
+ */
+function insertLatencies(
+  space: CowSortedMap<Uint8Array>,
+  journal: Journal | undefined,
+  factory: TupleFactory,
+  keys: { next: number },
+  until: Promise<unknown>,
+): Promise<number[]> {
+  const insert = () => {
+    const tuple = factory.make(keys.next);
+    space.set(keys.next++, tuple);
+    return journal?.submit([insertRow(tuple)]);
+  };
+  return openLoopLatencies(insert, INSERT_RATE_PER_S, until);
 }
 
 interface LatencyRun {
