@@ -169,6 +169,13 @@ describe('/metrics during replication', () => {
       name: `replica ${replicaUuid}`,
     });
     expect(held).toBeGreaterThan(ROWS * 100);
+    // The same bytes box.info.gc_wal() reports (tarantype status' "wal held").
+    const [gcWal] =
+      await master.client.iproto.call<[{ consumers: Array<Record<string, unknown>> }]>(
+        'box.info.gc_wal',
+      );
+    const own = gcWal.consumers.find((c) => c.name === `replica ${replicaUuid}`);
+    expect(own?.wal_bytes).toBe(held);
   });
 
   it('net: the binary port counts the connections open now and the bytes through it', async () => {

@@ -8,6 +8,7 @@ export {
   type UserDef,
 } from './access.js';
 export { Box, type BoxRuntime, type BoxStatus, type CheckpointInfo } from './box.js';
+export { boxInfoGcWal } from './box-info.js';
 export {
   BoxIndex,
   type BoxSelectOptions,

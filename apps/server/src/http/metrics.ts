@@ -1,7 +1,7 @@
 // GET /metrics: the instance in Prometheus' text format (prom-client). Layer: apps/server (an
 // HttpRoute of server.ts). Gauges and counters are read from the running instance when scraped
-// (box.info(), box.stat(), box.info.memory(), box.info.gc(), the replica set's relays and
-// appliers, the journal's stats, the binary port's sockets, the WAL directory); only the
+// (box.info(), box.stat(), box.info.memory(), box.info.gc_wal(), the replica set's relays
+// and appliers, the journal's stats, the binary port's sockets); only the
 // histograms are fed as things happen, by the journal's observer (packages/wal Journal.observe).
 // Each instance has its own prom-client Registry (never the global one), so several instances
 // in one process each serve their own numbers.
@@ -18,8 +18,7 @@
 //
 // Before box.cfg{} has finished the answer is 503: there is nothing to read yet (/health says
 // loading, Prometheus records up = 0).
-import type { Box } from '@tarantype/box';
-import { XlogDir } from '@tarantype/wal';
+import { type Box, boxInfoGcWal } from '@tarantype/box';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Instance } from '../instance.js';
 import { healthOf } from './health.js';
@@ -312,33 +311,18 @@ export class InstanceMetrics {
   private registerGc(): void {
     this.gauge(
       'tarantype_gc_consumer_held_bytes',
-      'Bytes of xlog files kept for each WAL GC consumer (box.info.gc().consumers): from the file holding its first unread row to the newest',
+      'Bytes of xlog files kept for each WAL GC consumer (box.info.gc_wal()): whole files, from the one holding its first row not yet passed to the newest',
       ['name'],
       async (g) => {
-        const consumers = this.box.gcConsumers.list();
-        if (consumers.length === 0) return;
-        for (const [name, bytes] of await heldBytes(this.box, consumers)) g.set({ name }, bytes);
+        // box.info.gc_wal(): the same bytes `tarantype status` shows as "wal held".
+        if (this.box.gcConsumers.list().length === 0) return;
+        const gcWal = (await boxInfoGcWal(this.box)) as {
+          consumers: Array<{ name: string; wal_bytes: number }>;
+        };
+        for (const consumer of gcWal.consumers) g.set({ name: consumer.name }, consumer.wal_bytes);
       },
     );
   }
-}
-
-/** Per consumer: bytes of the xlogs from the one holding rows after its vclock to the newest. */
-async function heldBytes(
-  box: Box,
-  consumers: ReturnType<Box['gcConsumers']['list']>,
-): Promise<Map<string, number>> {
-  const dir = await XlogDir.scan(box.fs, box.walDir, 'XLOG', box.hasher);
-  const sizes: number[] = [];
-  for (const file of dir.files) sizes.push((await box.fs.size(file.path)) ?? 0);
-  const held = new Map<string, number>();
-  for (const consumer of consumers) {
-    const first = Math.max(0, dir.indexFor(consumer.vclock) ?? sizes.length);
-    let bytes = 0;
-    for (let i = first; i < sizes.length; i++) bytes += sizes[i]!;
-    held.set(consumer.name, bytes);
-  }
-  return held;
 }
 
 /** box.info.replication's members other than this instance. */
