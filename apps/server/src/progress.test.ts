@@ -3,6 +3,7 @@
 import { Writable } from 'node:stream';
 import type { ProgressEvent } from '@tarantype/box';
 import { describe, expect, it } from 'vitest';
+import { createLogger } from './logger.js';
 import { describeProgress, ProgressRenderer, progressBar, progressLine } from './progress.js';
 
 function event(overrides: Partial<ProgressEvent>): ProgressEvent {
@@ -117,6 +118,30 @@ describe('ProgressRenderer', () => {
     ]);
     expect(stream.text).toBe('');
     renderer.stop();
+  });
+
+  it("logs through the server's logger, as JSON with --log-format json", () => {
+    const out = new Capture(false);
+    const renderer = new ProgressRenderer({ stream: out, tty: false, logIntervalMs: 1000 });
+    renderer.attach(createLogger({ level: 5, format: 'json', destination: out }));
+    const checkpoint = {
+      task: 'checkpoint',
+      detail: 'snapshot 00000000000000000042.snap',
+    } as const;
+    renderer.sink(event({ ...checkpoint, phase: 'start', total: 10 }));
+    renderer.sink(event({ ...checkpoint, done: 4, total: 10, elapsedMs: 1500 }));
+    renderer.sink(event({ ...checkpoint, phase: 'end', outcome: 'done', done: 10, total: 10 }));
+    const records = out.text
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as { level: number; msg: string });
+    expect(records).toEqual([
+      expect.objectContaining({
+        level: 30,
+        msg: 'checkpoint snapshot 00000000000000000042.snap: 40% (4/10 rows, 0.0 MB, 3 rows/s, ETA 2.3 s)',
+      }),
+    ]);
+    expect(out.text).not.toMatch(ESCAPE);
   });
 
   it('on a terminal draws a bar per running task, keeps log lines above it, clears it at the end', () => {
