@@ -143,6 +143,11 @@ export class Instance {
     return this.configuredBox;
   }
 
+  /** True from the moment stop() is called (/health says stopping while the rest stops). */
+  get stopRequested(): boolean {
+    return this.stopping !== undefined;
+  }
+
   /** False until box.cfg{} ran (an unconfigured start). */
   get configured(): boolean {
     return this.configuredBox !== undefined;

@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HEALTH_CODES, healthOf } from '../src/http/health.js';
 import { parseHttpAddress, startHttpServer } from '../src/http/server.js';
 import { createLogger } from '../src/index.js';
 import { LogCapture, startInstance, tempDir } from './helpers.js';
@@ -152,6 +153,18 @@ describe('the HTTP server', () => {
     } finally {
       await endpoint.close();
     }
+  });
+
+  it('/health says stopping (503) from the moment stop() is called', async () => {
+    const { instance } = await startInstance(dir, { http: { host: '127.0.0.1', port: 0 } });
+    expect(healthOf(instance).state).toBe('ok');
+    const stopped = instance.stop();
+    // box.info still says running while requests in flight finish.
+    expect(instance.box.info().status).toBe('running');
+    expect(healthOf(instance)).toMatchObject({ state: 'stopping', status: 'running' });
+    expect(HEALTH_CODES.stopping).toBe(503);
+    await stopped;
+    expect(healthOf(instance).state).toBe('stopping');
   });
 
   it('two instances in one process serve their own numbers (a Registry each)', async () => {

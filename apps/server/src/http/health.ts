@@ -5,7 +5,8 @@
 //   read-only  200  box.cfg{} done, box.info.ro (read_only, or a replica set as a replica)
 //   orphan     503  box.info.status is orphan: not synced with its upstreams, read-only
 //   loading    503  box.cfg{} has not finished (recovery, a join, an unconfigured start)
-//   stopping   503  Instance.stop() is under way (box.info.status closing/closed)
+//   stopping   503  Instance.stop() was called (SIGTERM): requests in flight finish, then
+//                   the box closes; the endpoint closes last
 // 503 means "do not send requests here": a balancer drops the instance, nothing restarts it.
 import type { Instance } from '../instance.js';
 import type { HttpRoute } from './routes.js';
@@ -36,7 +37,7 @@ export interface Health {
 export function healthOf(instance: Instance): Health {
   if (!instance.configured)
     return {
-      state: 'loading',
+      state: instance.stopRequested ? 'stopping' : 'loading',
       status: 'loading',
       ro: true,
       id: null,
@@ -46,16 +47,7 @@ export function healthOf(instance: Instance): Health {
   const info = instance.box.info();
   const status = String(info.status);
   const ro = info.ro === true;
-  const state: HealthState =
-    status === 'orphan'
-      ? 'orphan'
-      : status === 'loading'
-        ? 'loading'
-        : status === 'closing' || status === 'closed'
-          ? 'stopping'
-          : ro
-            ? 'read-only'
-            : 'ok';
+  const state = stateOf(instance.stopRequested, status, ro);
   return {
     state,
     status,
@@ -64,6 +56,14 @@ export function healthOf(instance: Instance): Health {
     uuid: info.uuid as string,
     uptime: info.uptime as number,
   };
+}
+
+function stateOf(stopRequested: boolean, status: string, ro: boolean): HealthState {
+  // From SIGTERM on: requests in flight finish while box.info still says running.
+  if (stopRequested || status === 'closing' || status === 'closed') return 'stopping';
+  if (status === 'orphan') return 'orphan';
+  if (status === 'loading') return 'loading';
+  return ro ? 'read-only' : 'ok';
 }
 
 export function healthRoutes(instance: Instance): HttpRoute[] {
