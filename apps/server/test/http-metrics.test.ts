@@ -192,6 +192,21 @@ describe('/metrics during replication', () => {
     );
   });
 
+  it('concurrent scrapes each get every metric with its value', async () => {
+    const scrapes = await Promise.all(Array.from({ length: 5 }, () => scrape(master.http)));
+    const { info } = await settled(master);
+    const memory = (
+      await master.client.iproto.call<[Record<string, number>]>('box.info.memory')
+    )[0];
+    for (const metrics of scrapes) {
+      expect([...metrics.names].sort()).toEqual([...scrapes[0]!.names].sort());
+      expect(metrics.get('tnt_info_lsn')).toBe(info.lsn);
+      expect(metrics.get('tnt_info_memory_data')).toBe(memory.data);
+      expect(metrics.get('tnt_info_memory_data')).toBeGreaterThan(ROWS * 100);
+      expect(metrics.all('tarantype_gc_consumer_held_bytes')).toHaveLength(1);
+    }
+  });
+
   it('every metric the Grafana dashboard queries is in a real scrape', async () => {
     const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as unknown;
     const queries: string[] = [];

@@ -63,6 +63,8 @@ export class InstanceMetrics {
   private info: Info | undefined;
   /** box.info.memory() of the scrape under way. */
   private memory: Record<string, number> | undefined;
+  /** The scrape under way (scrape() chains the next one after it). */
+  private scrapes: Promise<unknown> = Promise.resolve();
   private readonly walWrite: Histogram;
   private readonly walSync: Histogram;
   private readonly walBatch: Histogram;
@@ -97,8 +99,18 @@ export class InstanceMetrics {
     instance.boxReady.then((box) => this.observeJournal(box));
   }
 
-  /** The text of one scrape, or undefined before box.cfg{} finished. */
-  async scrape(): Promise<string | undefined> {
+  /**
+   * The text of one scrape, or undefined before box.cfg{} finished. Scrapes run one at a time:
+   * the collectors of one share its box.info() (a second scraper, or a curl during a
+   * Prometheus scrape, waits for the first).
+   */
+  scrape(): Promise<string | undefined> {
+    const next = this.scrapes.then(() => this.scrapeNow());
+    this.scrapes = next.catch(() => undefined);
+    return next;
+  }
+
+  private async scrapeNow(): Promise<string | undefined> {
     if (!this.instance.configured) return undefined;
     this.info = this.box.info();
     this.memory = this.box.infoMemory();
@@ -204,7 +216,7 @@ export class InstanceMetrics {
       const name = `tnt_info_memory_${key}`;
       if (this.registry.getSingleMetric(name) !== undefined) continue;
       this.gauge(name, `Memory ${key}`, [], (g) => {
-        const value = this.memory?.[key];
+        const value = (this.memory ?? this.box.infoMemory())[key];
         if (value !== undefined) g.set(value);
       });
     }
