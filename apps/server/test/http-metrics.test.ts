@@ -21,6 +21,9 @@ import { FAST } from './replication/mesh-helpers.js';
 const ROWS = 200;
 /** Grafana's reference to the dashboard's data source variable (not a JS template). */
 const DATASOURCE_VARIABLE = ['$', '{datasource}'].join('');
+const FAMILIES = fileURLToPath(
+  new URL('./fixtures/tarantool-metrics-families.txt', import.meta.url),
+);
 const DASHBOARD = fileURLToPath(new URL('../grafana/tarantype-replicaset.json', import.meta.url));
 
 let cluster: Cluster;
@@ -205,6 +208,44 @@ describe('/metrics during replication', () => {
       expect(metrics.get('tnt_info_memory_data')).toBeGreaterThan(ROWS * 100);
       expect(metrics.all('tarantype_gc_consumer_held_bytes')).toHaveLength(1);
     }
+  });
+
+  it("every tnt_ family has tarantool/metrics' type and label names (as Tarantool 2.6 exports them)", async () => {
+    const reference = new Map<string, { type: string; labels: string }>();
+    for (const line of readFileSync(FAMILIES, 'utf8').split('\n')) {
+      if (line === '' || line.startsWith('#')) continue;
+      const [name, type, labels] = line.split(' ');
+      reference.set(name!, { type: type!, labels: labels! });
+    }
+    const exported = new Map<string, { type: string; labels: Set<string> }>();
+    for (const metrics of [await scrape(master.http), await scrape(replica.http)])
+      for (const sample of metrics.samples) {
+        if (!sample.name.startsWith('tnt_')) continue;
+        const family = exported.get(sample.name) ?? {
+          type: metrics.types.get(sample.name) ?? '?',
+          labels: new Set<string>(),
+        };
+        family.labels.add(Object.keys(sample.labels).sort().join(',') || '-');
+        exported.set(sample.name, family);
+      }
+    const ours = [...exported].map(([name, f]) => [name, f.type, [...f.labels].sort().join('|')]);
+    const theirs = [...exported.keys()].map((name) => [
+      name,
+      reference.get(name)?.type,
+      reference.get(name)?.labels,
+    ]);
+    expect(ours).toEqual(theirs);
+    // The user space of this test is exported per space, as tarantool/metrics does.
+    const metrics = await scrape(master.http);
+    expect(metrics.get('tnt_space_len', { name: 'tester', engine: 'memtx' })).toBe(ROWS);
+    expect(
+      metrics.get('tnt_space_index_bsize', { name: 'tester', index_name: 'primary' }),
+    ).toBeGreaterThan(0);
+    expect(metrics.get('tnt_space_total_bsize', { name: 'tester' })).toBe(
+      metrics.get('tnt_space_bsize', { name: 'tester' }) +
+        metrics.get('tnt_space_index_bsize', { name: 'tester', index_name: 'primary' }),
+    );
+    expect(exported.size).toBeGreaterThanOrEqual(20);
   });
 
   it('every metric the Grafana dashboard queries is in a real scrape', async () => {

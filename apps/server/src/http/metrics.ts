@@ -11,7 +11,8 @@
 // tnt_info_vclock{id}, tnt_read_only, tnt_replication_lag{id,stream},
 // tnt_replication_status{id,stream}, tnt_replication_lsn{id,type}, tnt_stats_op_total{operation},
 // tnt_net_sent_total, tnt_net_received_total, tnt_net_connections_{total,current},
-// tnt_info_memory_<key of box.info.memory()>, tnt_memory, tnt_cfg_current_time. Not exported
+// tnt_info_memory_<key of box.info.memory()>, tnt_memory, tnt_cfg_current_time,
+// tnt_space_{len,bsize,total_bsize}{name,engine}, tnt_space_index_bsize{name,index_name}. Not exported
 // because tarantype has no such value: tnt_info_synchro_*, tnt_election_*, tnt_net_requests_*,
 // tnt_memory_virt, slab, vinyl, fiber, LuaJIT and CPU metrics. What Tarantool does not report
 // is prefixed tarantype_ (see TARANTYPE_METRICS below and OPERATING.md).
@@ -19,6 +20,7 @@
 // Before box.cfg{} has finished the answer is 503: there is nothing to read yet (/health says
 // loading, Prometheus records up = 0).
 import { type Box, boxInfoGcWal } from '@tarantype/box';
+import { SYSTEM_ID_MAX } from '@tarantype/core';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Instance } from '../instance.js';
 import { healthOf } from './health.js';
@@ -73,6 +75,7 @@ export class InstanceMetrics {
     this.registerInfo();
     this.registerReplication();
     this.registerStats();
+    this.registerSpaces();
     this.registerWalCounters();
     this.registerGc();
     const registers = [this.registry];
@@ -195,7 +198,10 @@ export class InstanceMetrics {
     this.gauge('tnt_read_only', 'Is instance read only', [], (g, info) =>
       g.set(info.ro === true ? 1 : 0),
     );
-    this.gauge('tnt_cfg_current_time', 'Tarantool cfg time', [], (g) => g.set(Date.now() / 1000));
+    // Whole seconds, as tarantool/metrics' clock.time() + 0ULL.
+    this.gauge('tnt_cfg_current_time', 'Tarantool cfg time', [], (g) =>
+      g.set(Math.floor(Date.now() / 1000)),
+    );
     this.gauge(
       'tarantype_health',
       'The /health word: 1 for the current one (ok, read-only, orphan, loading, stopping)',
@@ -282,6 +288,42 @@ export class InstanceMetrics {
         }
       },
     );
+  }
+
+  /**
+   * metrics/tarantool/spaces.lua: user spaces only (id above box.schema.SYSTEM_ID_MAX, not
+   * temporary, no leading underscore) with at least a primary index. bsize is the tuples'
+   * bytes, total_bsize adds every index's.
+   */
+  private registerSpaces(): void {
+    const spaces = () =>
+      Object.values(this.box.space).filter(
+        (space) =>
+          space.id > SYSTEM_ID_MAX &&
+          !space.temporary &&
+          !space.name.startsWith('_') &&
+          space.index[0] !== undefined,
+      );
+    this.gauge('tnt_space_len', 'Space length', ['name', 'engine'], (g) => {
+      for (const space of spaces()) g.set({ name: space.name, engine: space.engine }, space.len());
+    });
+    this.gauge('tnt_space_bsize', 'Space bsize', ['name', 'engine'], (g) => {
+      for (const space of spaces())
+        g.set({ name: space.name, engine: space.engine }, space.bsize());
+    });
+    this.gauge('tnt_space_index_bsize', 'Index bsize', ['name', 'index_name'], (g) => {
+      for (const space of spaces())
+        for (const [key, index] of Object.entries(space.index))
+          if (/^\d+$/.test(key)) g.set({ name: space.name, index_name: index.name }, index.bsize());
+    });
+    this.gauge('tnt_space_total_bsize', 'Space total bsize', ['name', 'engine'], (g) => {
+      for (const space of spaces()) {
+        let total = space.bsize();
+        for (const [key, index] of Object.entries(space.index))
+          if (/^\d+$/.test(key)) total += index.bsize();
+        g.set({ name: space.name, engine: space.engine }, total);
+      }
+    });
   }
 
   private registerStats(): void {
