@@ -98,6 +98,11 @@ describe('bench:compare', () => {
         expect(theirs?.missing).toMatch(/negative/);
         continue;
       }
+      // At this scale the arena_used delta of 2.6 may be whole slabs of nothing (see arenaBytes).
+      if (row.id.startsWith('bytes.') && typeof theirs !== 'number') {
+        expect(theirs?.missing).toMatch(/slab accounting/);
+        continue;
+      }
       expect(
         typeof theirs === 'number' && Number.isFinite(theirs),
         `${row.id}: ${JSON.stringify(theirs)}`,

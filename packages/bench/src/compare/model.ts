@@ -95,7 +95,7 @@ export function summarise(
     const ours = tarantypeRuns[pair];
     const theirs = tarantoolRuns[pair];
     // A ratio needs two positive figures of the same pair (a 0 ms lag read at millisecond
-    // resolution is a true figure, but no ratio can be made of it).
+    // resolution, or 0 CPU ticks in a short run, is a true figure, but makes no ratio).
     if (typeof ours !== 'number' || typeof theirs !== 'number' || !(ours > 0) || !(theirs > 0))
       continue;
     ratios.push(row.better === 'higher' ? ours / theirs : theirs / ours);
@@ -104,7 +104,7 @@ export function summarise(
   if (ratios.length > 0) ratio = median(ratios);
   else if (isMissing(tarantool)) ratio = { missing: 'no Tarantool figure' };
   else if (isMissing(tarantype)) ratio = { missing: 'no tarantype figure' };
-  else ratio = { missing: 'a figure of 0: no ratio' };
+  else ratio = { missing: 'a figure ≤ 0: no ratio' };
   const spread: [number, number] | undefined =
     ratios.length > 0 ? [Math.min(...ratios), Math.max(...ratios)] : undefined;
   let met: RowSummary['met'];

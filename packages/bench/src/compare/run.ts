@@ -71,7 +71,7 @@ export async function runCompare(
       '[compare] TARANTOOL IS NOT INSTALLED: measuring tarantype alone; no Tarantool figures, no ratios',
     );
   log(
-    `[compare] ${scale.name} scale, ${options.pairs} pairs, drivers from ${drivers.dir} (${drivers.source})`,
+    `[compare] ${scale.name} scale, ${options.pairs} pair(s), drivers from ${drivers.dir} (${drivers.source})`,
   );
   const root = await mkdtemp(join(tmpdir(), 'tarantype-compare-'));
   const runs = new Map<string, { tarantype: Figure[]; tarantool: Figure[] }>();
@@ -88,8 +88,17 @@ export async function runCompare(
         side: Side,
         figures: Partial<Record<string, Figure>>,
       ) => {
-        for (const spec of unitRows)
-          runs.get(spec.id)![side].push(figures[spec.id] ?? { missing: 'not returned by the run' });
+        for (const spec of unitRows) {
+          const figure = figures[spec.id] ?? { missing: 'not returned by the run' };
+          // A NaN or an infinity is no measurement: say so rather than print it.
+          runs
+            .get(spec.id)!
+            [side].push(
+              typeof figure === 'number' && !Number.isFinite(figure)
+                ? { missing: `not a finite figure (${figure})` }
+                : figure,
+            );
+        }
       };
       const groupRows: RowResult[] = [];
       let openFailure: string | undefined;
