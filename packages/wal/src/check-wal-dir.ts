@@ -11,9 +11,10 @@
 //   its rows) equals the next xlog's VClock, and every row of an xlog is above the file's VClock
 //   and above the previous row of its component (read with the xlog cursor, which also checks
 //   checksums: corruption is a violation);
-// - only the newest xlog may lack its EOF marker or end in a torn tail (a crash can leave only
-//   the file being written unclosed) — unless `allowUnclosed`, for a directory a power loss
-//   left before recovery repaired it;
+// - only the newest xlog may end in a torn tail (recovery truncates it before writing on, so an
+//   older file never keeps one) — unless `allowTorn`, for a directory a crash or a power loss
+//   left before recovery repaired it. An older xlog without its EOF marker at a block boundary
+//   is allowed: a crash leaves it so, and it keeps warning until GC removes it, as in 2.6;
 // - GC never removed a file still needed: for the vclock of every kept snapshot and of every
 //   consumer passed in `needed` (replicas, open JOINs), the xlogs hold every row after it (the
 //   first xlog's VClock ≤ that vclock), unless nothing was written after it.
@@ -49,8 +50,8 @@ export interface CheckWalDirOptions {
   readonly snapDir?: string;
   /** GC consumers whose rows must still be on disk: {name, vclock} (box.info.gc().consumers). */
   readonly needed?: readonly { readonly name: string; readonly vclock: Vclock }[];
-  /** A directory not yet repaired by recovery: older xlogs may lack their EOF marker. */
-  readonly allowUnclosed?: boolean;
+  /** A directory not yet repaired by recovery: older xlogs may end in a torn tail. */
+  readonly allowTorn?: boolean;
 }
 
 export async function checkWalDir(
@@ -74,8 +75,8 @@ export async function checkWalDir(
         `${file.path}: the name says signature ${file.signature}, the VClock ${file.vclock} sums to ${file.vclock.signature()}`,
       );
     const newest = i === xlogs.length - 1;
-    if (!newest && options.allowUnclosed !== true && file.end !== 'eof-marker')
-      violations.push(`${file.path}: not the newest xlog, yet it ends ${file.end ?? 'unread'}`);
+    if (!newest && options.allowTorn !== true && file.end === 'torn')
+      violations.push(`${file.path}: not the newest xlog, yet it ends in a torn tail`);
     const previous = xlogs[i - 1];
     if (previous?.vclock === undefined) continue;
     const prev = file.prevVclock ?? new Vclock();

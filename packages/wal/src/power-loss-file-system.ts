@@ -114,7 +114,11 @@ export class PowerLossDisk {
   private poweredOff = false;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly innerHandles = new Set<FileHandle>();
-  private syncFailures: Array<{ pathIncludes: string | undefined; remaining: number }> = [];
+  private syncFailures: Array<{
+    pathIncludes: string | undefined;
+    skip: number;
+    remaining: number;
+  }> = [];
   private operationsUntilPowerLoss: number | undefined;
   private scheduledRandom: (() => number) | undefined;
   private powerLossListeners: Array<() => void> = [];
@@ -143,9 +147,16 @@ export class PowerLossDisk {
     return this.poweredOff;
   }
 
-  /** The next `count` fdatasyncs of matching paths fail with EIO, fsyncgate style. */
-  failNextSync(options: { pathIncludes?: string; count?: number } = {}): void {
-    this.syncFailures.push({ pathIncludes: options.pathIncludes, remaining: options.count ?? 1 });
+  /**
+   * The next `count` fdatasyncs of matching paths (after letting `skip` through) fail with EIO,
+   * fsyncgate style.
+   */
+  failNextSync(options: { pathIncludes?: string; skip?: number; count?: number } = {}): void {
+    this.syncFailures.push({
+      pathIncludes: options.pathIncludes,
+      skip: options.skip ?? 0,
+      remaining: options.count ?? 1,
+    });
   }
 
   /**
@@ -323,6 +334,10 @@ export class PowerLossDisk {
   takeSyncFailure(path: string): boolean {
     for (const rule of this.syncFailures) {
       if (rule.pathIncludes !== undefined && !path.includes(rule.pathIncludes)) continue;
+      if (rule.skip > 0) {
+        rule.skip--;
+        continue;
+      }
       rule.remaining--;
       if (rule.remaining <= 0) this.syncFailures = this.syncFailures.filter((r) => r !== rule);
       this.counts.failedSyncs++;
