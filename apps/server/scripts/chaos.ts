@@ -1,0 +1,157 @@
+// The chaos runner (issue 15): `npm run chaos` runs every campaign of scripts/chaos/ (each module
+// there exporting `campaign`, see chaos/campaign.ts; new campaigns need no change here), one
+// after another, and prints one markdown table on stdout. Progress goes to stderr.
+//   npm run chaos                                   (full: each campaign's fullRounds)
+//   SEED=123 ROUNDS=1 CAMPAIGNS=power-loss npm run chaos          (replay one round)
+//   cd apps/server && node_modules/.bin/tsx scripts/chaos.ts      (without the build)
+// Environment: SEED (base seed; default random, printed), ROUNDS (rounds of every campaign),
+// CAMPAIGNS (comma-separated names), DEADLINE_S (per campaign, at most 600: every campaign stops
+// by itself within 10 minutes). Exits 1 when any campaign lost an acknowledged write, diverged,
+// failed a start or reported a failure.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Campaign, CampaignResult } from './chaos/campaign.js';
+
+const DEADLINE_MAX_S = 600;
+
+function numberFromEnv(name: string): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0)
+    throw new Error(`${name} must be a non-negative integer`);
+  return value;
+}
+
+function isCampaign(value: unknown): value is Campaign {
+  const c = value as Partial<Campaign> | undefined;
+  return (
+    typeof c?.name === 'string' &&
+    typeof c.round === 'string' &&
+    typeof c.fullRounds === 'number' &&
+    typeof c.run === 'function'
+  );
+}
+
+/** Every `campaign` exported by a module of scripts/chaos/, by name. */
+export async function discoverCampaigns(
+  dir = join(import.meta.dirname, 'chaos'),
+): Promise<Campaign[]> {
+  const campaigns: Campaign[] = [];
+  for (const name of (await readdir(dir)).sort()) {
+    if (!name.endsWith('.ts') || name.endsWith('.test.ts') || name.endsWith('.d.ts')) continue;
+    const module = (await import(pathToFileURL(join(dir, name)).href)) as { campaign?: unknown };
+    if (module.campaign === undefined) continue;
+    if (!isCampaign(module.campaign))
+      throw new Error(`${name}: 'campaign' does not implement Campaign`);
+    campaigns.push(module.campaign);
+  }
+  const names = new Set<string>();
+  for (const c of campaigns) {
+    if (names.has(c.name)) throw new Error(`two campaigns are named ${c.name}`);
+    names.add(c.name);
+  }
+  return campaigns;
+}
+
+export function formatTable(rows: readonly { result: CampaignResult; seconds: number }[]): string {
+  const header = [
+    'campaign',
+    'rounds',
+    'faults injected',
+    'acknowledged writes checked',
+    'lost',
+    'diverged',
+    'failed starts',
+    'seed',
+    'time',
+  ];
+  const lines = rows.map(({ result: r, seconds }) => [
+    r.campaign,
+    String(r.rounds),
+    String(r.faults),
+    String(r.acknowledgedChecked),
+    String(r.lost),
+    String(r.diverged),
+    String(r.failedStarts),
+    String(r.seed),
+    `${seconds.toFixed(1)} s`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const format = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [format(header), rule, ...lines.map(format)].join('\n');
+}
+
+export function failed(result: CampaignResult): boolean {
+  return (
+    result.lost > 0 || result.diverged > 0 || result.failedStarts > 0 || result.failures.length > 0
+  );
+}
+
+async function main(): Promise<void> {
+  const seed = numberFromEnv('SEED') ?? Math.floor(Math.random() * 2 ** 31);
+  const rounds = numberFromEnv('ROUNDS');
+  const deadlineS = Math.min(numberFromEnv('DEADLINE_S') ?? DEADLINE_MAX_S, DEADLINE_MAX_S);
+  const only = process.env.CAMPAIGNS?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  let campaigns = await discoverCampaigns();
+  if (only !== undefined && only.length > 0) {
+    const unknown = only.filter((n) => !campaigns.some((c) => c.name === n));
+    if (unknown.length > 0)
+      throw new Error(
+        `unknown campaign ${unknown.join(', ')} (have: ${campaigns.map((c) => c.name).join(', ')})`,
+      );
+    campaigns = campaigns.filter((c) => only.includes(c.name));
+  }
+  process.stderr.write(
+    `chaos: SEED=${seed}${rounds === undefined ? '' : ` ROUNDS=${rounds}`} DEADLINE_S=${deadlineS}, campaigns: ${campaigns.map((c) => c.name).join(', ')}\n`,
+  );
+  const rows: { result: CampaignResult; seconds: number }[] = [];
+  const started = performance.now();
+  for (const campaign of campaigns) {
+    const begun = performance.now();
+    const wanted = rounds ?? campaign.fullRounds;
+    process.stderr.write(`\n${campaign.name}: ${wanted} rounds of ${campaign.round}\n`);
+    let result: CampaignResult;
+    try {
+      result = await campaign.run({
+        seed,
+        rounds: wanted,
+        deadlineMs: deadlineS * 1000,
+        progress: (line) => {
+          const at = ((performance.now() - started) / 1000).toFixed(0);
+          process.stderr.write(`[${at} s] ${line}\n`);
+        },
+      });
+    } catch (error) {
+      // A campaign that throws has failed as a whole: one row that says so.
+      result = {
+        campaign: campaign.name,
+        seed,
+        rounds: 0,
+        faults: 0,
+        acknowledgedChecked: 0,
+        lost: 0,
+        diverged: 0,
+        failedStarts: 0,
+        failures: [`${campaign.name} threw: ${(error as Error).stack ?? String(error)}`],
+      };
+    }
+    rows.push({ result, seconds: (performance.now() - begun) / 1000 });
+    if (result.rounds < wanted)
+      process.stderr.write(
+        `${campaign.name}: the deadline stopped it after ${result.rounds} of ${wanted} rounds\n`,
+      );
+  }
+  process.stdout.write(`\n${formatTable(rows)}\n`);
+  const failures = rows.flatMap((r) => r.result.failures);
+  if (failures.length > 0)
+    process.stdout.write(`\nfailures:\n${failures.map((f) => `- ${f}`).join('\n')}\n`);
+  if (rows.some((r) => failed(r.result))) process.exitCode = 1;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
