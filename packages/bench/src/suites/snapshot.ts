@@ -227,7 +227,11 @@ export async function openLoopLatencies(
   const latenciesUs: number[] = [];
   const acknowledgements: Array<Promise<void>> = [];
   let stopped = false;
-  void until.finally(() => (stopped = true));
+  // Either way the window ends; a rejection of `until` is the caller's to handle (it awaits it).
+  const stop = () => {
+    stopped = true;
+  };
+  void until.then(stop, stop);
   const started = performance.now();
   let issued = 0;
   await new Promise<void>((resolve) => {
