@@ -21,7 +21,11 @@
 //   present if it was acknowledged, even when the reply arrived after the signal was sent;
 // - no `.inprogress` file survives a start (each stray one is logged), a clean stop exits 0
 //   and leaves no "wasn't correctly closed" warning for the next start, and after a
-//   box.snapshot() at most checkpoint_count snapshots remain.
+//   box.snapshot() at most checkpoint_count snapshots remain;
+// - the invariants of invariants.ts hold: box.info's signature is the sum of its vclock, whose
+//   components never go back across the sequence, and checkWalDir finds the data directory
+//   sound (names, the PrevVClock chain, no rows missing between xlogs, no file GC removed
+//   that a kept checkpoint or a consumer of box.info.gc() needs).
 // Writes in flight at a signal touch pairwise distinct keys (and DDL in flight a space no
 // other write of that signal touches), so each outcome can be read off the recovered state
 // independently. Not modelled: wal_mode 'none' (it loses everything after the last checkpoint
@@ -31,6 +35,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IprotoClient, RemoteError } from '@tarantype/iproto';
+import { checkDataDir, VclockHistory } from './invariants.js';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'tarantype.js');
 const INIT = join(import.meta.dirname, 'restart-campaign-init.mjs');
@@ -103,6 +108,10 @@ export interface CampaignStats {
   lost: number;
   /** Transactions or in-flight writes found partly applied. */
   halfApplied: number;
+  /** SIGKILLs sent (stops, starts interrupted, kills during a box.snapshot()). */
+  kills: number;
+  /** Broken invariants (invariants.ts) seen after a start: vclock, signature, xlog chain, GC. */
+  invariantViolations: number;
   failures: number;
 }
 
@@ -117,6 +126,8 @@ export function emptyStats(): CampaignStats {
     inFlightResolved: 0,
     lost: 0,
     halfApplied: 0,
+    kills: 0,
+    invariantViolations: 0,
     failures: 0,
   };
 }
@@ -317,6 +328,11 @@ export interface SequenceOptions {
   readonly config?: Partial<SequenceConfig>;
   /** Keep the data directory (printed) instead of removing it. */
   readonly keepDir?: boolean;
+  /**
+   * The final stop of runRandomSequence: by default a seeded SIGKILL or SIGTERM; 'kill during
+   * checkpoint' makes it a SIGKILL with writes and a box.snapshot() in flight (chaos kill-9).
+   */
+  readonly finalStop?: 'random' | 'kill during checkpoint';
 }
 
 type StopKind = 'SIGTERM' | 'SIGKILL';
@@ -340,6 +356,8 @@ export class Sequence {
   /** Xlogs left without an EOF marker by a SIGKILL (warned about at the start after it). */
   private readonly uncleanXlogs = new Set<string>();
   private acknowledgedSinceCheck = 0;
+  /** box.info samples of this sequence: signature = sum, components only grow. */
+  private readonly vclocks = new VclockHistory();
   private spaceCounter = 0;
   /** Makes every written tuple distinct, so "before" and "after" never look alike. */
   private version = 0;
@@ -462,6 +480,20 @@ export class Sequence {
     // Temporary spaces come back empty (Tarantool 2.6 §6d: "temporary data is gone").
     for (const space of this.spaces.values()) if (space.kind === 'temporary') space.rows.clear();
     await this.verify();
+    await this.checkInvariants('after the start');
+  }
+
+  /** invariants.ts on the running server: box.info's vclock, the files, GC consumers. */
+  async checkInvariants(label: string): Promise<void> {
+    const [info] = (await this.call('box.info')) as [Record<string, unknown>];
+    const [gc] = (await this.call('box.info.gc')) as [Record<string, unknown>];
+    const violations = [
+      ...this.vclocks.check(info, label),
+      ...(await checkDataDir(this.dataDir, { gc, label })),
+    ];
+    if (violations.length === 0) return;
+    this.stats.invariantViolations += violations.length;
+    this.fail(violations.join('\n'));
   }
 
   /**
@@ -681,6 +713,7 @@ export class Sequence {
     this.step(
       `${signal}${load === undefined ? '' : ` with ${writes.length} writes${load.snapshot === true ? ' and box.snapshot()' : ''} in flight (${load.afterAcks === undefined ? `after ${load.delayMs ?? 0} ms` : `after ${load.afterAcks} acks`}): ${writes.map((w) => w.label).join('; ')}`}`,
     );
+    if (signal === 'SIGKILL') this.stats.kills++;
     const { code, timedOut } = await server.stop(signal);
     await Promise.allSettled(pending);
     this.client?.destroy();
@@ -703,6 +736,7 @@ export class Sequence {
     const snapshot = this.client.call('box.snapshot', [], { timeoutMs: REQUEST_TIMEOUT_MS });
     snapshot.catch(() => {});
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (signal === 'SIGKILL') this.stats.kills++;
     const { code, timedOut } = await server.stop(signal);
     await snapshot.catch(() => {});
     this.client.destroy();
@@ -743,6 +777,7 @@ export class Sequence {
       this.stats.failedStarts++;
       this.fail(`start failed before the signal: exit code ${server.exitCode}`);
     }
+    if (signal === 'SIGKILL') this.stats.kills++;
     const { code, timedOut } = await server.stop(signal);
     this.lastLog = server.log;
     this.checkUncleanWarnings(server.log);
@@ -1174,7 +1209,14 @@ export async function runRandomSequence(
       );
     await sequence.start();
     while (sequence.stats.steps < steps - 2 || !sequence.running) await sequence.randomStep();
-    await sequence.stop(sequence.rng.chance(0.5) ? 'SIGKILL' : 'SIGTERM');
+    if (options.finalStop === 'kill during checkpoint') {
+      // A kill while a checkpoint runs and writes are in flight (some acknowledged before it).
+      await sequence.stop('SIGKILL', {
+        writes: sequence.rng.int(2, 8),
+        delayMs: sequence.rng.int(0, 4),
+        snapshot: true,
+      });
+    } else await sequence.stop(sequence.rng.chance(0.5) ? 'SIGKILL' : 'SIGTERM');
     await sequence.start();
     return { sequence, failure: undefined };
   } catch (error) {
@@ -1239,6 +1281,8 @@ export function formatStats(stats: CampaignStats): string {
     ['in-flight writes resolved', stats.inFlightResolved],
     ['lost', stats.lost],
     ['half applied', stats.halfApplied],
+    ['kills (SIGKILL)', stats.kills],
+    ['invariant violations', stats.invariantViolations],
     ['failed sequences', stats.failures],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
