@@ -56,6 +56,20 @@ describe('power loss', () => {
     await recovered.close();
   });
 
+  it('wal_mode none: a crash keeps what the last checkpoint has, nothing after it', async () => {
+    const { box } = await open(dir, { wal_mode: 'none' }, { fs: disk.mount() });
+    const t = await space(box);
+    await t.insert([1]);
+    await box.snapshot();
+    await t.insert([2]);
+    // kill -9: the process dies, the page cache stays.
+    disk.crashProcesses();
+    await box.close().catch(() => {});
+    const { box: recovered } = await open(dir, { wal_mode: 'none' }, { fs: disk.mount() });
+    expect(recovered.space.t!.select()).toEqual([[1]]);
+    await recovered.close();
+  });
+
   it('wal_mode write: an xlog whose sync failed at rotation is refused at recovery, not skipped', async () => {
     const options = { wal_mode: 'write', wal_max_size: 600 };
     const { box } = await open(dir, options, { fs: disk.mount() });
