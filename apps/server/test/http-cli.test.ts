@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HEALTH_CODES, healthOf } from '../src/http/health.js';
 import { parseHttpAddress, startHttpServer } from '../src/http/server.js';
 import { createLogger } from '../src/index.js';
+import { checkStartOptions, type StartFlags, UsageError } from '../src/start-options.js';
 import { LogCapture, startInstance, tempDir } from './helpers.js';
 import { httpGet } from './http-helpers.js';
 
@@ -30,24 +31,43 @@ function run(args: string[]): { status: number | null; stderr: string } {
 }
 
 describe('tarantype start --http: usage errors', () => {
-  const BAD: ReadonlyArray<readonly [string[], string | undefined, string]> = [
-    [['--http', '70000'], undefined, "--http: '70000': port 70000 is out of range (0..65535)"],
+  // [flags, config file text, the one line]. The first of each kind runs as a process (exit 2,
+  // one line, nothing created); the others go through the same checks in-process.
+  const BAD: ReadonlyArray<readonly [Partial<StartFlags>, string | undefined, string]> = [
+    [{ http: '70000' }, undefined, "--http: '70000': port 70000 is out of range (0..65535)"],
     [
-      ['--http', 'localhost:http'],
+      { http: 'localhost:http' },
       undefined,
       "--http: 'localhost:http': expected a port or host:port",
     ],
-    [['--http', ':8081'], undefined, "--http: ':8081': expected a host before ':'"],
-    [['--http', ''], undefined, '--http: expected a port or host:port'],
-    [['--http'], undefined, "option '--http <[host:]port>' argument missing"],
+    [{ http: ':8081' }, undefined, "--http: ':8081': expected a host before ':'"],
+    [{ http: '' }, undefined, '--http: expected a port or host:port'],
     [
-      ['--config', 'c.yaml'],
+      { config: 'c.yaml' },
       'http: 127.0.0.1:99999\n',
       "http in c.yaml: '127.0.0.1:99999': port 99999 is out of range",
     ],
-    [['--config', 'c.yaml'], 'http: [8081]\n', 'http in c.yaml: expected a port or host:port'],
+    [{ config: 'c.yaml' }, 'http: [8081]\n', 'http in c.yaml: expected a port or host:port'],
   ];
-  it.each(BAD)('%j exits 2 with one line and creates nothing', async (args, config, line) => {
+  it.each(BAD)('%j is refused with one line', async (flags, config, line) => {
+    const path = join(dir, 'c.yaml');
+    if (config !== undefined) await writeFile(path, config);
+    const error = await checkStartOptions({
+      console: false,
+      dataDir: join(dir, 'data'),
+      ...flags,
+      ...(flags.config === undefined ? {} : { config: path }),
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).message).toContain(line.replace('c.yaml', path));
+    expect((error as UsageError).message).not.toContain('\n');
+  });
+
+  it.each([
+    [['--http', '70000'], undefined, BAD[0]![2]],
+    [['--config', 'c.yaml'], 'http: 127.0.0.1:99999\n', BAD[4]![2]],
+    [['--http'], undefined, "option '--http <[host:]port>' argument missing"],
+  ] as const)('%j exits 2 with one line and creates nothing', async (args, config, line) => {
     if (config !== undefined) await writeFile(join(dir, 'c.yaml'), config);
     const { status, stderr } = run(['--data-dir', 'data', '--listen', '0', ...args]);
     expect(status).toBe(2);
