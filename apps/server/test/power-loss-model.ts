@@ -207,7 +207,7 @@ class PowerLossRound {
     // fsync mode: the DDL was synced before it was acknowledged.
     this.ddlDurable = this.mode === 'fsync';
     for (const v of this.history.check(box.info(), 'after the first start')) this.fail(v);
-    await this.load(box);
+    await this.load(box, fs);
     this.box = undefined;
     let rebooted = await this.disk.reboot();
     this.steps.push('reboot');
@@ -289,8 +289,13 @@ class PowerLossRound {
   }
 
   /** Writers and a checkpointer until the power goes. */
-  private async load(box: Box): Promise<void> {
+  private async load(box: Box, fs: FileSystem): Promise<void> {
     const { rng, disk } = this;
+    // Half the rounds hold a lagging GC consumer (as a replica's relay would): checkpoints must
+    // keep every xlog it has not passed, whatever checkpoint_count says.
+    const consumer = rng.chance(0.5) ? 'campaign lagging reader' : undefined;
+    if (consumer !== undefined) box.gcConsumers.register(consumer, box.journal.vclock);
+    let consumerNext = box.journal.vclock.copy();
     const writers = rng.int(2, WRITERS_MAX);
     const at = rng.int(20, this.mode === 'fsync' ? 1500 : 800);
     const writeback = rng.chance(0.5);
@@ -353,6 +358,21 @@ class PowerLossRound {
         this.ddlDurable = true;
         if (disk.isPoweredOff) return;
         for (const v of this.history.check(box.info(), `after checkpoint ${i + 1}`)) this.fail(v);
+        if (consumer !== undefined && rng.chance(0.5)) {
+          // The reader moves to where the WAL was one checkpoint ago.
+          box.gcConsumers.advance(consumer, consumerNext);
+          consumerNext = box.journal.vclock.copy();
+        }
+        // The files after each checkpoint (GC just ran): no checkpoint or consumer lost rows.
+        const violations = await checkDataDir(this.dir, {
+          fs,
+          gc: box.infoGc(),
+          label: `after checkpoint ${i + 1}`,
+        }).catch((error: unknown) => {
+          if (disk.isPoweredOff) return [];
+          throw error;
+        });
+        if (!disk.isPoweredOff) for (const v of violations) this.fail(v);
       }
     })();
     await poweredOff;
