@@ -219,7 +219,8 @@ async function replayFiles(
         for (const row of tx.rows) {
           if (row.lsn <= vclock.get(row.replica_id)) continue;
           target.applyRow(row);
-          vclock.set(row.replica_id, row.lsn);
+          // Rows at or below the vclock were skipped above: follow() asserts it only grows.
+          vclock.follow(row.replica_id, row.lsn);
           rows++;
         }
         progress.tick(base + rows);
