@@ -50,7 +50,7 @@ export const campaign: Campaign = {
       seed: options.seed,
       rounds: done,
       faults: stats.kills,
-      acknowledgedChecked: stats.writesChecked + stats.inFlightResolved,
+      acknowledgedChecked: stats.writesChecked,
       lost: stats.lost,
       diverged: 0,
       failedStarts: stats.failedStarts,
