@@ -9,7 +9,8 @@
 //
 // Invariants:
 // - The file holds only whole transactions: a failed write or sync is truncated back to the
-//   end of the last whole transaction before anything else is written.
+//   end of the last whole transaction, and the truncation synced, before anything else is
+//   written (a failed sync is never retried: its pages may be lost, "fsyncgate").
 // - `vclock` advances only when a batch is written; rows of a failed batch never count.
 // - A failed batch rejects its transactions (ER_WAL_IO) and every transaction queued behind it
 //   (ER_CASCADE_ROLLBACK): callers applied those changes in memory before submitting, later
@@ -512,9 +513,14 @@ export class Journal implements WalWriter {
   private async truncateAfterFailure(file: OpenFile): Promise<void> {
     try {
       await file.handle.truncate(file.offset);
+      // A failed write or fdatasync says nothing of what reached the device: the refused batch
+      // may be there. Make the truncation durable now, before anything else is acknowledged,
+      // or a power loss before the next batch's sync would bring refused transactions back.
+      // If this sync fails too, the file's durable end is unknown: refuse further writes.
+      await file.handle.datasync();
     } catch (error) {
       this.broken = new SystemError(
-        `failed to truncate ${file.path} to ${file.offset} after a failed write`,
+        `failed to truncate ${file.path} to ${file.offset} durably after a failed write`,
         error,
       );
       this.logger.error(`${this.broken.message}: the WAL refuses further writes`);

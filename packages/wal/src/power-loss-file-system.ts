@@ -15,7 +15,8 @@
 //   without a directory sync comes back.
 // - A failed fdatasync (failNextSync) behaves as Linux since "fsyncgate": the error is reported
 //   once and the dirty pages are marked clean without reaching the device. A later successful
-//   fdatasync does not save them; only rewriting the bytes does.
+//   fdatasync does not save them; only rewriting the bytes does. Or (reachedDevice) the bytes
+//   did reach the device and the error is reported all the same.
 // - powerLoss(): the instant the power goes. Every operation of every mount fails with EIO from
 //   then on (operations in flight included: their effect, if any, is not durable). By default
 //   every byte and entry not made durable is dropped. With `random`, the kernel may have written
@@ -118,6 +119,7 @@ export class PowerLossDisk {
     pathIncludes: string | undefined;
     skip: number;
     remaining: number;
+    reachedDevice: boolean;
   }> = [];
   private operationsUntilPowerLoss: number | undefined;
   private scheduledRandom: (() => number) | undefined;
@@ -149,13 +151,18 @@ export class PowerLossDisk {
 
   /**
    * The next `count` fdatasyncs of matching paths (after letting `skip` through) fail with EIO,
-   * fsyncgate style.
+   * fsyncgate style: the pages are marked clean without reaching the device; with
+   * `reachedDevice` they did reach it and the error is reported anyway (a failed sync says
+   * nothing of what was written: both must be survivable).
    */
-  failNextSync(options: { pathIncludes?: string; skip?: number; count?: number } = {}): void {
+  failNextSync(
+    options: { pathIncludes?: string; skip?: number; count?: number; reachedDevice?: boolean } = {},
+  ): void {
     this.syncFailures.push({
       pathIncludes: options.pathIncludes,
       skip: options.skip ?? 0,
       remaining: options.count ?? 1,
+      reachedDevice: options.reachedDevice ?? false,
     });
   }
 
@@ -330,8 +337,8 @@ export class PowerLossDisk {
     this.counts.writes++;
   }
 
-  /** Whether this fdatasync of `path` fails (consuming the rule). */
-  takeSyncFailure(path: string): boolean {
+  /** Whether this fdatasync of `path` fails (consuming the rule), and how. */
+  takeSyncFailure(path: string): 'lost' | 'reached device' | undefined {
     for (const rule of this.syncFailures) {
       if (rule.pathIncludes !== undefined && !path.includes(rule.pathIncludes)) continue;
       if (rule.skip > 0) {
@@ -341,9 +348,9 @@ export class PowerLossDisk {
       rule.remaining--;
       if (rule.remaining <= 0) this.syncFailures = this.syncFailures.filter((r) => r !== rule);
       this.counts.failedSyncs++;
-      return true;
+      return rule.reachedDevice ? 'reached device' : 'lost';
     }
-    return false;
+    return undefined;
   }
 
   syncedDirectory(dir: string, entries: Map<string, Inode>): void {
@@ -464,7 +471,12 @@ class PowerLossFileHandle implements FileHandle {
     disk.counts.datasyncs++;
     // What this sync covers: the writes and truncates issued before it.
     const last = this.inode.pending[this.inode.pending.length - 1];
-    if (disk.takeSyncFailure(this.path)) {
+    const failure = disk.takeSyncFailure(this.path);
+    if (failure === 'reached device') {
+      this.inode.persistThrough(last);
+      throw errnoError('EIO', 'fdatasync', this.path);
+    }
+    if (failure === 'lost') {
       // fsyncgate: the pages are marked clean and never reach the device.
       const index = last === undefined ? -1 : this.inode.pending.indexOf(last);
       this.inode.pending = this.inode.pending.slice(index + 1);

@@ -168,4 +168,18 @@ describe('the journal on a power-loss disk', () => {
     expect(keys).toEqual([1, 4]);
     expect(journal.vclock.get(1)).toBe(2);
   });
+
+  it('a transaction refused after a failed fdatasync that reached the device does not come back', async () => {
+    const fs = disk.mount();
+    const journal = await openJournal(fs, dir, hasher, { mode: 'fsync' });
+    await journal.submit([insertRow(1)]);
+    disk.failNextSync({ pathIncludes: '.xlog', reachedDevice: true });
+    await expect(journal.submit([insertRow(2)])).rejects.toMatchObject({
+      code: ErrorCode.ER_WAL_IO,
+    });
+    // The power goes before any later batch would have synced the truncation.
+    disk.powerLoss();
+    const rebooted = await disk.reboot();
+    expect((await readAllKeys(dir, hasher, rebooted)).flat()).toEqual([1]);
+  });
 });
