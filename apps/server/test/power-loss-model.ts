@@ -315,9 +315,18 @@ class PowerLossRound {
     // never retried and acknowledged, and what is acknowledged later must survive.
     const syncFailureAt = this.mode === 'fsync' && rng.chance(0.4) ? rng.int(0, 40) : undefined;
     if (syncFailureAt !== undefined) {
-      disk.failNextSync({ pathIncludes: '.xlog', skip: syncFailureAt });
-      this.steps.push(`xlog fdatasync ${syncFailureAt + 1} fails`);
+      // Half of them wrote the batch to the device all the same (it must not come back).
+      const reachedDevice = rng.chance(0.5);
+      disk.failNextSync({ pathIncludes: '.xlog', skip: syncFailureAt, reachedDevice });
+      this.steps.push(
+        `xlog fdatasync ${syncFailureAt + 1} fails${reachedDevice ? ' (its bytes reached the device)' : ''}`,
+      );
     }
+    // Sometimes the power goes a few operations after the refusal, before a later batch's sync
+    // could make the truncation of the refused batch durable by chance.
+    const powerLossAfterRefusal =
+      syncFailureAt !== undefined && rng.chance(0.5) ? rng.int(1, 3) : undefined;
+    let refused = false;
     const poweredOff = disk.whenPoweredOff();
     const timer = setTimeout(() => disk.powerLoss(), LOAD_MS_MAX);
     const sizes = Array.from({ length: writers }, () => rng.int(1, 6));
@@ -330,7 +339,14 @@ class PowerLossRound {
           if (disk.isPoweredOff) return;
           // A failed fdatasync refuses its batch and the ones queued behind it: the writer
           // goes on (the refused transaction must then be absent, verify() checks).
-          if (disk.counts.failedSyncs > 0) continue;
+          if (disk.counts.failedSyncs > 0) {
+            if (!refused && powerLossAfterRefusal !== undefined) {
+              this.steps.push(`power loss ${powerLossAfterRefusal} operations after the refusal`);
+              disk.schedulePowerLoss(powerLossAfterRefusal);
+            }
+            refused = true;
+            continue;
+          }
           this.fail(
             `writer ${writer} seq ${seq} failed before the power loss: ${(error as Error).message}`,
           );
