@@ -57,6 +57,7 @@ import type {
 } from './ports.js';
 import { formatRequest } from './request-string.js';
 import { errorLogText, ReplicationSocketError } from './socket-error.js';
+import { nodeTimers, type TimerHandle, type Timers } from './timers.js';
 import { TransactionAssembler } from './transaction-assembler.js';
 
 /** 2.6's applier states (enum applier_state), lowercased as box.info prints them. */
@@ -127,6 +128,8 @@ export interface ApplierOptions {
   readonly now?: () => number;
   /** Monotonic milliseconds (idle, timeouts); default performance.now(). */
   readonly monotonicMs?: () => number;
+  /** Timers (reconnect sleep, connect bound, read watchdog); default Node's. */
+  readonly timers?: Timers;
 }
 
 type StateListener = (state: ApplierState, applier: Applier) => void;
@@ -178,6 +181,7 @@ export class Applier {
   private remoteVclockAtSubscribe = new Vclock();
   private readonly now: () => number;
   private readonly monotonicMs: () => number;
+  private readonly timers: Timers;
   /** The master's uuid from its greeting. */
   remoteUuid: string | undefined;
   /** The master's replica id from the SUBSCRIBE reply. */
@@ -190,6 +194,7 @@ export class Applier {
     this.peer = `${this.uri.user !== undefined ? `${this.uri.user}@` : ''}${this.uri.host}:${this.uri.port}`;
     this.now = options.now ?? (() => Date.now() / 1000);
     this.monotonicMs = options.monotonicMs ?? (() => performance.now());
+    this.timers = options.timers ?? nodeTimers;
     this.lastRowMs = this.monotonicMs();
   }
 
@@ -286,7 +291,7 @@ export class Applier {
       } finally {
         this.connection?.close();
         this.connection = undefined;
-        clearTimeout(this.watchdog);
+        this.timers.clearTimeout(this.watchdog);
         this.watchdog = undefined;
         this.watchdogFired = false;
       }
@@ -363,10 +368,11 @@ export class Applier {
   }
 
   private sleep(ms: number): Promise<void> {
+    const timers = this.timers;
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timer = timers.setTimeout(done, ms);
       function done() {
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
         resolve();
       }
       this.wakeSleep = done;
@@ -422,13 +428,13 @@ export class Applier {
         connection.close();
         return;
       }
-      this.watchdog = setTimeout(check, Math.max(1, left));
+      this.watchdog = this.timers.setTimeout(check, Math.max(1, left));
     };
-    this.watchdog = setTimeout(check, this.disconnectTimeoutMs());
+    this.watchdog = this.timers.setTimeout(check, this.disconnectTimeoutMs());
   }
 
   private timedReadSinceMs: number | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  private watchdog: TimerHandle | undefined;
   private watchdogFired = false;
 
   private write(bytes: Uint8Array): void {
@@ -458,9 +464,9 @@ export class Applier {
     // SIGSTOPped master shows 'connect' until SIGCONT, reference §2b D); we keep that look
     // for any pause shorter than the bound, and a dead peer cannot hold the applier.
     let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      timer = this.timers.setTimeout(() => {
         timedOut = true;
         reject(ReplicationSocketError.timedOut());
       }, this.connectTimeoutMs());
@@ -480,7 +486,7 @@ export class Applier {
       if (this.stopping) throw new Stopped();
       greetingBytes = await Promise.race([this.connection.readGreeting(), expired]);
     } finally {
-      clearTimeout(timer);
+      this.timers.clearTimeout(timer);
     }
     this.lastRowMs = this.monotonicMs();
     let greeting: ReturnType<typeof decodeGreeting>;

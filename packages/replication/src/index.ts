@@ -69,4 +69,5 @@ export {
   systemMessageOf,
 } from './socket-error.js';
 export { filterTransaction } from './subscription.js';
+export { nodeTimers, type TimerHandle, type Timers } from './timers.js';
 export { TransactionAssembler } from './transaction-assembler.js';

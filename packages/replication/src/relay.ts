@@ -36,6 +36,7 @@ import type { ReplicationLogger } from './log.js';
 import type { GcConsumers, JoinSource, MasterStatus, Membership, RowSource } from './ports.js';
 import { ReplicationSocketError, type SocketName } from './socket-error.js';
 import { filterTransaction, RelayState, STOP_REASON, Subscription } from './subscription.js';
+import { nodeTimers, type Timers } from './timers.js';
 
 /** box.info.replication[id].downstream. */
 export interface DownstreamInfo {
@@ -71,6 +72,8 @@ export interface ReplicationServerOptions {
   readonly now?: () => number;
   /** Monotonic clock in milliseconds (timers, idle); default performance.now(). */
   readonly monotonicMs?: () => number;
+  /** Timers (heartbeats, the ack read timeout); default Node's. */
+  readonly timers?: Timers;
 }
 
 export class ReplicationServer<U extends SessionUser = SessionUser> implements ReplicationHook<U> {
@@ -327,6 +330,7 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
           replicationTimeoutS: this.options.replicationTimeoutS,
           now: this.now,
           monotonicMs: this.monotonicMs,
+          timers: this.options.timers ?? nodeTimers,
         },
         {
           channel,

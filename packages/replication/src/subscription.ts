@@ -34,6 +34,7 @@ import { DISCONNECT_TIMEOUT_FACTOR } from './limits.js';
 import type { ReplicationLogger } from './log.js';
 import type { GcConsumers, RowSource } from './ports.js';
 import { errorLogText, ReplicationSocketError, type SocketName } from './socket-error.js';
+import type { TimerHandle, Timers } from './timers.js';
 
 /** One relay per replica uuid: what box.info shows as downstream. */
 export class RelayState {
@@ -72,6 +73,7 @@ export interface SubscriptionContext {
   readonly replicationTimeoutS: () => number;
   readonly now: () => number;
   readonly monotonicMs: () => number;
+  readonly timers: Timers;
 }
 
 /** One subscriber. */
@@ -98,7 +100,7 @@ export class Subscription {
   /** The socket refused more (write() returned false): wait for 'drain' before queuing. */
   private backpressured = false;
   private lastSentMs: number;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private failed: TarantoolError | undefined;
   /** WAL timestamps of sent rows not yet acked: [replica id, lsn, timestamp]. */
   private readonly unacked: Array<[number, number, number]> = [];
@@ -129,7 +131,7 @@ export class Subscription {
       if (this.signal.aborted) resolve();
       else this.signal.addEventListener('abort', () => resolve(), { once: true });
     });
-    clearTimeout(this.timer);
+    this.context.timers.clearTimeout(this.timer);
     const error = this.failed ?? new ClientError(ErrorCode.ER_SYSTEM, 'relay stopped');
     relay.status = 'stopped';
     relay.error = error;
@@ -221,7 +223,7 @@ export class Subscription {
   private scheduleHeartbeat(): void {
     const periodMs = this.context.replicationTimeoutS() * 1000;
     const dueMs = Math.max(1, this.lastSentMs + periodMs - this.context.monotonicMs());
-    this.timer = setTimeout(() => {
+    this.timer = this.context.timers.setTimeout(() => {
       if (this.context.monotonicMs() - this.lastSentMs >= periodMs - 1) this.heartbeat();
       if (!this.signal.aborted) this.scheduleHeartbeat();
     }, dueMs);
@@ -232,7 +234,7 @@ export class Subscription {
     const { channel, relay, request } = this.target;
     while (!this.signal.aborted) {
       const timeoutMs = this.context.replicationTimeoutS() * 1000 * DISCONNECT_TIMEOUT_FACTOR;
-      const packet = await readWithTimeout(channel, timeoutMs, this.signal);
+      const packet = await readWithTimeout(channel, timeoutMs, this.signal, this.context.timers);
       if (this.signal.aborted) return;
       // 2.6's relay reader times out with TimedOut (not a socket error): an error packet
       // "timed out" goes to the replica before the connection closes.
@@ -313,14 +315,15 @@ async function readWithTimeout(
   channel: ReplicationChannel,
   timeoutMs: number,
   signal: AbortSignal,
+  timers: Timers,
 ): Promise<Uint8Array | undefined | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: TimerHandle | undefined;
   let onAbort: (() => void) | undefined;
   try {
     return await Promise.race([
       channel.readPacket(),
       new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        timer = timers.setTimeout(() => resolve('timeout'), timeoutMs);
       }),
       new Promise<undefined>((resolve) => {
         onAbort = () => resolve(undefined);
@@ -328,7 +331,7 @@ async function readWithTimeout(
       }),
     ]);
   } finally {
-    clearTimeout(timer);
+    timers.clearTimeout(timer);
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
 }

@@ -2,36 +2,20 @@
 // master keeps writing multi-row transactions (seeded: SEED=<n> replays; the seed is printed
 // on failure). Whatever breaks when, the replica must end with exactly the master's
 // transactions, each once, in order, with their boundaries — no loss, no duplicate, no split.
-import { ClientError, encode, IprotoType, type Xrow } from '@tarantype/core';
-import {
-  FrameDecoder,
-  NEED_MORE,
-  type ReplicationChannel,
-  type ReplicationRequest,
-} from '@tarantype/iproto';
+import { ClientError, type Xrow } from '@tarantype/core';
+import { FrameDecoder, NEED_MORE } from '@tarantype/iproto';
 import { afterEach, expect, it } from 'vitest';
 import { Applier } from '../src/applier.js';
-import { decodePacket } from '../src/codec.js';
 import type { ApplierConnection, Connector } from '../src/connection.js';
 import { ReplicationServer } from '../src/relay.js';
 import { ReplicationSocketError } from '../src/socket-error.js';
+import { type PacketLinkEnd, seededRandom, serveReplicationLink } from '../src/testing.js';
 import { FakeMaster, FakeReplica, insertBody, LogRecorder, sleep, until } from './fake-box.js';
 
 const MASTER = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 const RS = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
 const REPLICA = 'cccccccc-cccc-4ccc-8ccc-cccccccccccc';
 const SOCKET = { fd: 7, local: '127.0.0.1:41000', peer: '127.0.0.1:3301' };
-
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One direction of a link: bytes in, whole packets out. */
 class Pipe {
@@ -83,60 +67,16 @@ class Link {
   }
 }
 
-const ballotFrame = (() => {
-  const body = new Uint8Array([0x81, 0x29, 0x84, 0x01, 0xc2, 0x04, 0xc2, 0x02, 0x80, 0x03, 0x80]);
-  const out = new Uint8Array(5 + 3 + body.length);
-  out.set([0xce, 0, 0, 0, 3 + body.length, 0x81, 0x00, 0x00]);
-  out.set(body, 8);
-  return out;
-})();
-const okFrame = new Uint8Array([0xce, 0, 0, 0, 4, 0x81, 0x00, 0x00, 0x80]);
-
-/** The master end: VOTE and AUTH answered here, JOIN/SUBSCRIBE handed to the relay. */
-async function serve(link: Link, relay: ReplicationServer): Promise<void> {
-  const channel: ReplicationChannel = {
+/** The master end of `link` for serveReplicationLink. */
+function masterEnd(link: Link): PacketLinkEnd {
+  return {
     readPacket: () => link.toMaster.next(),
     write: (bytes) => link.write(link.toApplier, bytes),
-    drain: () => Promise.resolve(),
-    writeError: (_sync, error) => {
-      const message = (error as Error).message;
-      const body = encode(new Map<number, unknown>([[0x31, message]]));
-      const packet = new Uint8Array([0x81, 0x00, 0xcd, 0x80, 0x73, ...body]);
-      link.write(link.toApplier, new Uint8Array([0xce, 0, 0, 0, packet.length, ...packet]));
-    },
     close: () => link.break(),
     get closed() {
       return link.broken;
     },
   };
-  const session = {
-    id: 1,
-    peer: '127.0.0.1:41000',
-    salt: new Uint8Array(32),
-    user: { id: 32, name: 'replicator' },
-  };
-  for (;;) {
-    const packet = await link.toMaster.next();
-    if (packet === undefined) return;
-    const { row } = decodePacket(packet);
-    if (row.type === IprotoType.VOTE) link.write(link.toApplier, ballotFrame);
-    else if (row.type === IprotoType.AUTH) link.write(link.toApplier, okFrame);
-    else {
-      const request: ReplicationRequest = {
-        type: row.type as ReplicationRequest['type'],
-        sync: row.sync,
-        schemaVersion: 0,
-        packet,
-        body: row.body.length > 0 ? row.body : undefined,
-      };
-      try {
-        await relay.handle(session, request, channel);
-      } catch (error) {
-        channel.writeError(0, error);
-      }
-      if (link.broken) return;
-    }
-  }
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -147,7 +87,7 @@ afterEach(async () => {
 for (let round = 0; round < 3; round++) {
   it(`converges exactly through random link failures (round ${round})`, async () => {
     const seed = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
-    const next = random(seed + round);
+    const next = seededRandom(seed + round);
     const master = new FakeMaster(MASTER, RS);
     master.cluster.set(REPLICA, 2);
     const relay = new ReplicationServer({
@@ -170,7 +110,7 @@ for (let round = 0; round < 3; round++) {
         );
       const link = new Link(2 + Math.floor(next() * 15));
       links.push(link);
-      void serve(link, relay).catch(() => {});
+      void serveReplicationLink(masterEnd(link), relay).catch(() => {});
       const greeting = (await import('@tarantype/iproto')).encodeGreeting(
         MASTER,
         new Uint8Array(32).fill(1),
