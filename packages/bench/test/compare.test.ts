@@ -121,5 +121,7 @@ describe('bench:compare', () => {
     expect(json.rows.map((r) => r.id)).toEqual(result.rows.map((r) => r.id));
     expect(json.machine.cores).toBeGreaterThan(0);
     expect(json.pairs).toBe(1);
+    expect(json.complete).toBe(true);
+    expect(markdown).not.toMatch(/INCOMPLETE/);
   });
 });

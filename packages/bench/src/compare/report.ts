@@ -21,6 +21,11 @@ export function renderMarkdown(result: CompareResult): string {
   const { machine, scale } = result;
   const lines: string[] = [];
   lines.push(`# tarantype vs Tarantool 2.6, side by side (${result.startedAt.slice(0, 10)})`, '');
+  if (!result.complete)
+    lines.push(
+      '> **INCOMPLETE: the run is still going or was cut short; these are the groups it finished.**',
+      '',
+    );
   if (!result.tarantool)
     lines.push(
       '> **TARANTOOL IS NOT INSTALLED: tarantype was measured alone. There are no Tarantool',

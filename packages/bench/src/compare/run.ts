@@ -37,6 +37,8 @@ export interface CompareResult {
   readonly machine: Machine;
   readonly startedAt: string;
   readonly finishedAt: string;
+  /** False in the files written after each group while the run goes on. */
+  readonly complete: boolean;
   /** Runs that threw (each also a Missing in its rows). */
   readonly failures: readonly string[];
   readonly rows: readonly RowResult[];
@@ -73,6 +75,34 @@ export async function runCompare(
   log(
     `[compare] ${scale.name} scale, ${options.pairs} pair(s), drivers from ${drivers.dir} (${drivers.source})`,
   );
+  mkdirSync(options.outDir, { recursive: true });
+  const stamp = started
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
+  const files = {
+    markdown: join(options.outDir, `${stamp}-${scale.name}.md`),
+    json: join(options.outDir, `${stamp}-${scale.name}.json`),
+  };
+  // Written after every group too, so that a run cut short keeps what it measured.
+  const write = (complete: boolean): CompareResult => {
+    const result: CompareResult = {
+      command: commandLine(options),
+      scale,
+      pairs: options.pairs,
+      tarantool: hasTarantool,
+      drivers,
+      machine,
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      complete,
+      failures,
+      rows,
+    };
+    writeFileSync(files.markdown, renderMarkdown(result));
+    writeFileSync(files.json, `${JSON.stringify(result, null, 2)}\n`);
+    return result;
+  };
   const root = await mkdtemp(join(tmpdir(), 'tarantype-compare-'));
   const runs = new Map<string, { tarantype: Figure[]; tarantool: Figure[] }>();
   const rows: RowResult[] = [];
@@ -156,6 +186,7 @@ export async function runCompare(
           groupRows.sort((a, b) => rank(a.id) - rank(b.id));
         }
         rows.push(...groupRows);
+        write(false);
       } finally {
         await group
           .close?.()
@@ -167,28 +198,6 @@ export async function runCompare(
   } finally {
     await rm(root, { recursive: true, force: true });
   }
-  const result: CompareResult = {
-    command: commandLine(options),
-    scale,
-    pairs: options.pairs,
-    tarantool: hasTarantool,
-    drivers,
-    machine,
-    startedAt: started.toISOString(),
-    finishedAt: new Date().toISOString(),
-    failures,
-    rows,
-  };
-  mkdirSync(options.outDir, { recursive: true });
-  const stamp = started
-    .toISOString()
-    .replace(/\.\d+Z$/, 'Z')
-    .replace(/:/g, '-');
-  const files = {
-    markdown: join(options.outDir, `${stamp}-${scale.name}.md`),
-    json: join(options.outDir, `${stamp}-${scale.name}.json`),
-  };
-  writeFileSync(files.markdown, renderMarkdown(result));
-  writeFileSync(files.json, `${JSON.stringify(result, null, 2)}\n`);
+  const result = write(true);
   return { result, files };
 }

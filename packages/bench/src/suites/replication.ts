@@ -260,25 +260,33 @@ export async function steady(
         await sleep(20);
       }
     })();
+    // Either loop may fail while the load runs (a probe that never arrives): its error is kept
+    // for the end, since a rejection nobody awaits yet would end the process.
+    const loops = Promise.allSettled([sampler, probes]);
     const began = performance.now();
-    const [result] = (await master.call('bench_load', [scale.steadySeconds, scale.writers], {
-      timeoutMs: (scale.steadySeconds + 120) * 1000,
-    })) as [unknown];
-    const target = component(field(result, 'vclock'), masterId);
-    // Catch-up: until the replica holds every row the master committed.
-    for (;;) {
-      const now = component(
-        field(((await replica.call('box.info')) as [unknown])[0], 'vclock'),
-        masterId,
-      );
-      if (now >= target) break;
-      if (performance.now() - began > (scale.steadySeconds + 120) * 1000)
-        throw new Error(`the replica did not catch up (${now} of ${target})`);
-      await sleep(1);
+    let target: number;
+    let seconds: number;
+    try {
+      const [result] = (await master.call('bench_load', [scale.steadySeconds, scale.writers], {
+        timeoutMs: (scale.steadySeconds + 120) * 1000,
+      })) as [unknown];
+      target = component(field(result, 'vclock'), masterId);
+      // Catch-up: until the replica holds every row the master committed.
+      for (;;) {
+        const now = component(
+          field(((await replica.call('box.info')) as [unknown])[0], 'vclock'),
+          masterId,
+        );
+        if (now >= target) break;
+        if (performance.now() - began > (scale.steadySeconds + 120) * 1000)
+          throw new Error(`the replica did not catch up (${now} of ${target})`);
+        await sleep(1);
+      }
+      seconds = (performance.now() - began) / 1000;
+    } finally {
+      running = false;
     }
-    const seconds = (performance.now() - began) / 1000;
-    running = false;
-    await Promise.all([sampler, probes]);
+    for (const outcome of await loops) if (outcome.status === 'rejected') throw outcome.reason;
     lags.sort((a, b) => a - b);
     visible.sort((a, b) => a - b);
     return {
