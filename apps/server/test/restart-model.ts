@@ -1069,6 +1069,8 @@ export class Sequence {
       this.fail(
         `${snaps.length} snapshots after box.snapshot() with checkpoint_count = ${this.config.checkpoint_count}: ${snaps.join(', ')}`,
       );
+    // GC just ran: the files and the vclock after it.
+    await this.checkInvariants('after box.snapshot()');
   }
 
   /** box.cfg{checkpoint_count = n}; later starts get it from the config file too. */
