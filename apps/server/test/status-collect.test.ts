@@ -14,6 +14,7 @@ import { formatBytes, renderStatusTable } from '../src/status/table.js';
 const U1 = '11111111-1111-4111-8111-111111111111';
 const U2 = '22222222-2222-4222-8222-222222222222';
 const U3 = '33333333-3333-4333-8333-333333333333';
+const U4 = '44444444-4444-4444-8444-444444444444';
 
 function report(
   id: number,
@@ -165,6 +166,8 @@ describe('collectStatus', () => {
         lsn: 0,
         downstream: { status: 'stopped', message: 'unexpected EOF when reading from socket' },
       },
+      // In _cluster only (another replica of this replica's master): nothing says it is down.
+      4: { id: 4, uuid: U4, lsn: 0 },
     });
     const status = await collectStatus(
       { address: '127.0.0.1:1', probe: async () => self },
@@ -174,8 +177,11 @@ describe('collectStatus', () => {
       [1, 'up', 'queried', '127.0.0.1:1'],
       [2, 'up', 'seen', null],
       [3, 'down', 'seen', null],
+      [4, 'unknown', 'seen', null],
     ]);
     expect(status.members[2]!.error).toBe('no address known; link stopped');
+    expect(status.members[3]!.error).toBe('no address known; no link to it');
+    expect(renderStatusTable(status)).toMatch(/^4 +4{8}-.* +- +unknown /m);
     await expect(
       collectStatus(
         {

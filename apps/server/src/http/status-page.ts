@@ -9,7 +9,8 @@
 // with the credentials of this instance's box.cfg.replication URIs; a peer whose box.info that
 // user may not CALL is shown up, with what this instance knows of it.
 // Colours (CSS variables, README): --status-up #2e9e44 (up, follow), --status-sync #e0a100
-// (sync, connecting, orphan, loading), --status-down #d62f2f (down, stopped, disconnected).
+// (sync, connecting, orphan, loading), --status-down #d62f2f (down, stopped, disconnected),
+// --status-unknown #8a939e (a member with no address to ask and no link to it).
 import type { Instance } from '../instance.js';
 import {
   collectStatus,
@@ -29,6 +30,7 @@ export const STATUS_COLORS = {
   up: '#2e9e44',
   sync: '#e0a100',
   down: '#d62f2f',
+  unknown: '#8a939e',
 } as const;
 
 export interface StatusPage {
@@ -113,7 +115,7 @@ function linkClass(status) {
   return SYNCING.includes(status) ? 'sync' : 'down';
 }
 function nodeClass(m) {
-  if (m.status === 'down') return 'down';
+  if (m.status === 'down' || m.status === 'unknown') return m.status;
   return m.box_status === 'orphan' || m.box_status === 'loading' ? 'sync' : 'up';
 }
 function keyOf(m) { return m.uuid !== null ? m.uuid : 'address ' + m.address; }
@@ -205,7 +207,7 @@ function drawPicture(status) {
     g.appendChild(el('text', { x, y: y + 6, class: 'node-id', 'text-anchor': 'middle' }, m.id === null ? '?' : String(m.id)));
     // Labels outside the ring: above the nodes at the top, below the others.
     const above = y < h / 2 - 10;
-    g.appendChild(el('text', { x, y: above ? y - R - 24 : y + R + 16, class: 'node-label', 'text-anchor': 'middle' }, (m.address ?? 'no address') + ' · ' + (m.status === 'up' ? (m.box_status ?? 'up') : 'down')));
+    g.appendChild(el('text', { x, y: above ? y - R - 24 : y + R + 16, class: 'node-label', 'text-anchor': 'middle' }, (m.address ?? 'no address') + ' · ' + (m.status === 'up' ? (m.box_status ?? 'up') : m.status)));
     g.appendChild(el('text', { x, y: above ? y - R - 9 : y + R + 31, class: 'node-vclock', 'text-anchor': 'middle' }, vclockText(m.vclock)));
     svg.appendChild(g);
   }
@@ -305,14 +307,15 @@ const STATUS_PAGE_HTML = `<!doctype html>
   --status-up: ${STATUS_COLORS.up};
   --status-sync: ${STATUS_COLORS.sync};
   --status-down: ${STATUS_COLORS.down};
+  --status-unknown: ${STATUS_COLORS.unknown};
   --ink: #1d232a; --muted: #6b7480; --paper: #ffffff; --rule: #e3e6ea;
 }
 body { font: 14px/1.4 system-ui, sans-serif; color: var(--ink); background: var(--paper); margin: 20px 28px; }
 h1 { font-size: 18px; margin: 0 0 2px; } h2 { font-size: 15px; margin: 22px 0 8px; }
 #state, .muted { color: var(--muted); }
 #picture { border: 1px solid var(--rule); border-radius: 6px; background: #fafbfc; }
-.fill-up { fill: var(--status-up); } .fill-sync { fill: var(--status-sync); } .fill-down { fill: var(--status-down); }
-.stroke-up { stroke: var(--status-up); } .stroke-sync { stroke: var(--status-sync); } .stroke-down { stroke: var(--status-down); }
+.fill-up { fill: var(--status-up); } .fill-sync { fill: var(--status-sync); } .fill-down { fill: var(--status-down); } .fill-unknown { fill: var(--status-unknown); }
+.stroke-up { stroke: var(--status-up); } .stroke-sync { stroke: var(--status-sync); } .stroke-down { stroke: var(--status-down); } .stroke-unknown { stroke: var(--status-unknown); }
 .link line { stroke-width: 3; }
 .link-label { font: 12px ui-monospace, monospace; fill: var(--ink); paint-order: stroke; stroke: #fafbfc; stroke-width: 4px; }
 circle.queried { stroke: var(--ink); stroke-width: 3; }
@@ -322,7 +325,7 @@ circle.queried { stroke: var(--ink); stroke-width: 3; }
 table { border-collapse: collapse; } th, td { text-align: left; padding: 3px 10px 3px 0; border-bottom: 1px solid var(--rule); }
 td { font: 12px ui-monospace, monospace; white-space: nowrap; }
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 6px; vertical-align: -1px; }
-.fill-bg-up { background: var(--status-up); } .fill-bg-sync { background: var(--status-sync); } .fill-bg-down { background: var(--status-down); }
+.fill-bg-up { background: var(--status-up); } .fill-bg-sync { background: var(--status-sync); } .fill-bg-down { background: var(--status-down); } .fill-bg-unknown { background: var(--status-unknown); }
 #charts { display: flex; flex-wrap: wrap; gap: 14px; }
 .chart { margin: 0; } .chart figcaption { font-size: 12px; color: var(--muted); }
 .chart-bg { fill: #fafbfc; stroke: var(--rule); } .chart-line { fill: none; stroke: var(--status-up); stroke-width: 2; }

@@ -166,16 +166,16 @@ export function remoteProbe(uri: string, options: CollectOptions = {}): MemberPr
   return async () => {
     const timeoutMs = options.timeoutMs ?? STATUS_TIMEOUT_MS_DEFAULT;
     const parts = parseUri(uri);
-    // A URI's own password wins; a peer as box.info prints it ("user@host:port", no password)
-    // gets the credentials given, if any.
+    // The login the operator gave wins: a box.cfg.replication URI usually names the
+    // replication user, which may not call box.info. Without one, the URI's own credentials.
     const credentials =
-      parts.password !== undefined
-        ? { user: parts.user ?? 'guest', password: parts.password }
-        : options.user !== undefined
-          ? {
-              user: options.user,
-              ...(options.password === undefined ? {} : { password: options.password }),
-            }
+      options.user !== undefined
+        ? {
+            user: options.user,
+            ...(options.password === undefined ? {} : { password: options.password }),
+          }
+        : parts.password !== undefined
+          ? { user: parts.user ?? 'guest', password: parts.password }
           : parts.user === undefined
             ? {}
             : { user: parts.user };
@@ -378,7 +378,7 @@ function buildStatus(
       members.push({
         ...base,
         address: null,
-        status: live ? 'up' : 'down',
+        status: live ? 'up' : upstream === null && downstream === null ? 'unknown' : 'down',
         source: 'seen',
         box_status: null,
         ro: null,

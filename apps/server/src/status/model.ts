@@ -27,7 +27,13 @@ export interface UpstreamLink extends LinkStatus {
   readonly conflict: Record<string, unknown> | null;
 }
 
-export type MemberReachability = 'up' | 'down';
+/**
+ * up: it answered, or (seen) a link to it is live; down: it did not answer in time, or (seen)
+ * the queried member's link to it is stopped or disconnected; unknown: (seen) no address to ask
+ * and no link to it at all, so nothing says whether it runs (a replica of the queried replica's
+ * master, say).
+ */
+export type MemberReachability = 'up' | 'down' | 'unknown';
 
 /**
  * How the member's status is known: `queried` is the member asked; `contacted` answered (or
@@ -43,7 +49,7 @@ export interface MemberStatus {
   readonly uuid: string | null;
   /** host:port of its binary port (no credentials); null when unknown. */
   readonly address: string | null;
-  /** up: it answered (or, when `seen`, the queried member's link to it is live). */
+  /** See MemberReachability. */
   readonly status: MemberReachability;
   readonly source: MemberSource;
   /** box.info.status ('running', 'orphan', 'loading' …) when it answered box.info. */

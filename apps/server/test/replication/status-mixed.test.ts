@@ -1,6 +1,8 @@
 // `tarantype status` across a mixed pair: a tarantype master and a Tarantool 2.6 replica.
 // 2.6 sends box.info.replication and vclocks as Lua sequences and has no box.info.gc_wal: the
-// model reads both shapes, and WAL held is unknown (null), not 0, on the 2.6 member.
+// model reads both shapes, and WAL held is unknown (null), not 0, on the 2.6 member. And a
+// tarantype pair whose replication URI names the replication user: peers are asked with the
+// operator's login.
 import { execFile } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,5 +69,33 @@ describe('tarantype status with a Tarantool 2.6 member', () => {
     ]);
     expect(fromMaster.members[1]!.downstream?.status).toBe('follow');
     expect(fromMaster.members[1]!.wal_held_bytes).toBeGreaterThan(0);
+  });
+
+  it("asks peers with the operator's login, not the replication user of a URI", async () => {
+    cluster = new Cluster('status-login');
+    const m1 = await cluster
+      .node('m1', 'tarantype', { users: STANDARD_USERS, cfg: { replication_timeout: 0.3 } })
+      .start();
+    // The replica's box.cfg.replication names `replicator`, who may not CALL box.info.
+    const r2 = await cluster
+      .node('r2', 'tarantype', {
+        users: STANDARD_USERS,
+        replication: [m1.uri()],
+        readOnly: true,
+        cfg: { replication_timeout: 0.3 },
+      })
+      .start();
+    const rc = await r2.client();
+    await until(
+      'r2 follows',
+      async () => (await rc.replication())[1]?.upstream?.status === 'follow',
+    );
+    const mi = await (await m1.client()).info();
+    const status = await statusJson(r2.uri('alice'));
+    expect(status.members.map((m) => [m.id, m.status, m.source, m.error])).toEqual([
+      [1, 'up', 'contacted', null],
+      [2, 'up', 'queried', null],
+    ]);
+    expect(status.members[0]!.vclock).toEqual(mi.vclock);
   });
 });
