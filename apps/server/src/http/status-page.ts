@@ -338,7 +338,7 @@ td { font: 12px ui-monospace, monospace; white-space: nowrap; }
 <div id="state">loading…</div>
 <h2>Replication</h2>
 <svg id="picture" width="760" height="460" viewBox="0 0 760 460" role="img" aria-label="replica set"></svg>
-<div class="legend muted"><span><span class="dot fill-bg-up"></span>up, follow</span><span><span class="dot fill-bg-sync"></span>sync, connecting, orphan</span><span><span class="dot fill-bg-down"></span>down, stopped, disconnected</span></div>
+<div class="legend muted"><span><span class="dot fill-bg-up"></span>up, follow</span><span><span class="dot fill-bg-sync"></span>sync, connecting, orphan</span><span><span class="dot fill-bg-down"></span>down, stopped, disconnected</span><span><span class="dot fill-bg-unknown"></span>unknown (no address, no link)</span></div>
 <h2>Members</h2>
 <table><thead><tr><th>id</th><th>uuid</th><th>address</th><th>status</th><th>upstream</th><th>downstream</th><th>lag</th><th>vclock</th><th>WAL held</th><th></th></tr></thead><tbody id="members"></tbody></table>
 <h2>Lag of this instance's upstreams</h2>
