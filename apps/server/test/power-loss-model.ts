@@ -45,6 +45,8 @@ export interface PowerLossRoundResult {
   /** Write mode: acknowledged transactions lost in the unsynced tail (allowed). */
   readonly lostUnsynced: number;
   readonly halfApplied: number;
+  /** The load's power loss came while box.snapshot() was running. */
+  readonly duringCheckpoint: boolean;
   readonly failedStarts: number;
   readonly failures: readonly string[];
 }
@@ -106,6 +108,7 @@ class PowerLossRound {
   private lost = 0;
   private lostUnsynced = 0;
   private halfApplied = 0;
+  private duringCheckpoint = false;
   private failedStarts = 0;
   /** Acknowledged transactions in acknowledgement order (= WAL order). */
   private readonly acked: Tx[] = [];
@@ -140,6 +143,7 @@ class PowerLossRound {
       lost: this.lost,
       lostUnsynced: this.lostUnsynced,
       halfApplied: this.halfApplied,
+      duringCheckpoint: this.duringCheckpoint,
       failedStarts: this.failedStarts,
       failures: this.failures.map(
         (f) =>
@@ -327,7 +331,9 @@ class PowerLossRound {
     const powerLossAfterRefusal =
       syncFailureAt !== undefined && rng.chance(0.5) ? rng.int(1, 3) : undefined;
     let refused = false;
-    const poweredOff = disk.whenPoweredOff();
+    const poweredOff = disk.whenPoweredOff().then(() => {
+      this.duringCheckpoint = box.checkpointInProgress;
+    });
     const timer = setTimeout(() => disk.powerLoss(), LOAD_MS_MAX);
     const sizes = Array.from({ length: writers }, () => rng.int(1, 6));
     const writerLoops = sizes.map(async (size, w) => {

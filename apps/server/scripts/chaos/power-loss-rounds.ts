@@ -21,6 +21,7 @@ export function powerLossCampaign(name: string, mode: PowerLossMode, fullRounds:
       let lostUnsynced = 0;
       let failedStarts = 0;
       let halfApplied = 0;
+      let duringCheckpoint = 0;
       const failures: string[] = [];
       let lastProgress = started;
       while (rounds < options.rounds && performance.now() - started < options.deadlineMs) {
@@ -32,13 +33,14 @@ export function powerLossCampaign(name: string, mode: PowerLossMode, fullRounds:
         lostUnsynced += result.lostUnsynced;
         failedStarts += result.failedStarts;
         halfApplied += result.halfApplied;
+        if (result.duringCheckpoint) duringCheckpoint++;
         failures.push(...result.failures);
         for (const failure of result.failures) options.progress(failure);
         const now = performance.now();
         if (now - lastProgress > 3000 || rounds === options.rounds) {
           lastProgress = now;
           options.progress(
-            `${name}: ${rounds}/${options.rounds} rounds, ${acknowledgedChecked} acknowledged checked, ${lost} lost${mode === 'write' ? `, ${lostUnsynced} in the unsynced tail (allowed)` : ''}, ${halfApplied} half applied, ${failures.length} failures`,
+            `${name}: ${rounds}/${options.rounds} rounds (${duringCheckpoint} lost power during box.snapshot()), ${acknowledgedChecked} acknowledged checked, ${lost} lost${mode === 'write' ? `, ${lostUnsynced} in the unsynced tail (allowed)` : ''}, ${halfApplied} half applied, ${failures.length} failures`,
           );
         }
       }
