@@ -25,6 +25,7 @@ import {
   ErrorCode,
   GroupId,
   type Hasher,
+  type MsgpackWriter,
   SystemError,
   TRANSACTION_ROWS_MAX,
   Vclock,
@@ -72,6 +73,11 @@ export interface JournalOptions {
   readonly now?: () => number;
   /** Called once when a write fails with ENOSPC; resolves true if it freed space (retry once). */
   readonly onNoSpace?: () => Promise<boolean>;
+  /**
+   * Initial capacity of each of the two batch buffers (they grow as needed); default 1 MiB.
+   * A simulator starting thousands of small journals passes a few KiB.
+   */
+  readonly batchBufferBytes?: number;
 }
 
 /** Where committed data ends: followers read a file being written only up to `offset`. */
@@ -210,9 +216,9 @@ export class Journal implements WalWriter {
    */
   private readonly assigned: Vclock;
   /** Encoded blocks of the queued entries, in queue order. */
-  private pending = newBatchWriter();
+  private pending: MsgpackWriter;
   /** The buffer of the batch in flight (swapped with `pending`). */
-  private inFlight = newBatchWriter();
+  private inFlight: MsgpackWriter;
   private readonly encoder: BlockEncoder;
   private readonly listeners = new Set<(position: WalPosition) => void>();
   private readonly commitListeners = new Set<
@@ -231,6 +237,8 @@ export class Journal implements WalWriter {
     this.instanceId = options.instanceId;
     this.encoder = new BlockEncoder(options.hasher);
     this.logger = options.logger ?? silentLogger;
+    this.pending = newBatchWriter(options.batchBufferBytes);
+    this.inFlight = newBatchWriter(options.batchBufferBytes);
   }
 
   get mode(): WalMode {

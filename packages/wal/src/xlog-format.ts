@@ -263,7 +263,7 @@ function allZero(bytes: Uint8Array, offset: number, length: number): boolean {
   return true;
 }
 
-/** A MsgpackWriter sized for WAL batches. */
-export function newBatchWriter(): MsgpackWriter {
-  return new MsgpackWriter(1 << 20);
+/** A MsgpackWriter sized for WAL batches (1 MiB unless told; it grows as needed). */
+export function newBatchWriter(initialBytes = 1 << 20): MsgpackWriter {
+  return new MsgpackWriter(initialBytes);
 }
