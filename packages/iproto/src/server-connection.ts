@@ -111,6 +111,12 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
   private channel: Channel<U> | undefined;
   private flushScheduled = false;
   private readPaused = false;
+  /**
+   * pump() is running: flush() → updateReading() may resume the socket and call pump() again;
+   * the inner call must not run, or a framing error it meets (the decoder reports one until
+   * fail() releases it) would be replied twice.
+   */
+  private pumping = false;
   /** The greeting was sent: onDisconnect is due when the socket closes. */
   private greeted = false;
   private closedResolve: (() => void) | undefined;
@@ -223,6 +229,19 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
 
   /** Dispatches buffered requests while the pipeline has room. */
   private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      this.pumpPackets();
+    } finally {
+      this.pumping = false;
+    }
+    if (this.state === 'closed') return;
+    this.updateReading();
+    this.scheduleFlush();
+  }
+
+  private pumpPackets(): void {
     while (
       this.state === 'open' &&
       this.exclusive === undefined &&
@@ -240,8 +259,6 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
       }
       this.handlePacket(packet);
     }
-    this.updateReading();
-    this.scheduleFlush();
   }
 
   /** Pauses or resumes reading the socket to keep the bounds of §7. */
