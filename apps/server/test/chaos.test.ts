@@ -17,7 +17,8 @@ function run(name: string, rounds: number): Promise<CampaignResult> {
 describe('npm run chaos', () => {
   it('discovers every module of scripts/chaos/ that exports a campaign', () => {
     const names = campaigns.map((c) => c.name);
-    for (const name of ['kill-9', 'power-loss', 'power-loss-write']) expect(names).toContain(name);
+    for (const name of ['kill-9', 'power-loss', 'power-loss-write', 'power-loss-replica'])
+      expect(names).toContain(name);
     expect(byName('power-loss')!.fullRounds).toBeGreaterThanOrEqual(100);
     expect(byName('kill-9')!.fullRounds).toBeGreaterThanOrEqual(100);
   });
@@ -57,7 +58,7 @@ describe('npm run chaos', () => {
       expect(failed({ ...ok, ...bad })).toBe(true);
   });
 
-  for (const name of ['power-loss', 'power-loss-write']) {
+  for (const name of ['power-loss', 'power-loss-write', 'power-loss-replica']) {
     it(`${name}: 3 seeded rounds (SEED=${seed})`, { timeout: 60_000 }, async () => {
       const result = await run(name, 3);
       expect(result.failures).toEqual([]);
