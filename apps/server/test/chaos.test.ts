@@ -59,11 +59,11 @@ describe('npm run chaos', () => {
   });
 
   for (const name of ['power-loss', 'power-loss-write', 'power-loss-replica']) {
-    it(`${name}: 3 seeded rounds (SEED=${seed})`, { timeout: 60_000 }, async () => {
-      const result = await run(name, 3);
+    it(`${name}: 2 seeded rounds (SEED=${seed})`, { timeout: 60_000 }, async () => {
+      const result = await run(name, 2);
       expect(result.failures).toEqual([]);
-      expect(result.rounds).toBe(3);
-      expect(result.faults).toBeGreaterThanOrEqual(3);
+      expect(result.rounds).toBe(2);
+      expect(result.faults).toBeGreaterThanOrEqual(2);
       expect(result.acknowledgedChecked).toBeGreaterThan(0);
       expect(failed(result)).toBe(false);
     });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { runPowerLossRound } from './power-loss-model.js';
 
 const base = process.env.SEED === undefined ? 20261201 : Number(process.env.SEED);
-const rounds = process.env.SEED === undefined ? 4 : 1;
+const rounds = process.env.SEED === undefined ? 2 : 1;
 
 describe('power loss', () => {
   for (const mode of ['fsync', 'write'] as const) {
