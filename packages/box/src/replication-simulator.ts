@@ -78,9 +78,8 @@ const REPLICASET_UUID = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
 const SPACE_ID = 512;
 const PORT_BASE = 3300;
 const WAL_DIR = '/sim/wal';
-/** box.cfg.replication_timeout of every member, in (virtual) seconds. */
-const REPLICATION_TIMEOUT_S = 0.1;
-const CONNECT_TIMEOUT_S = 0.5;
+/** box.cfg.replication_timeout of the members of a schedule (virtual seconds): one of these. */
+const REPLICATION_TIMEOUTS_S = [0.2, 1, 1, 1] as const;
 /** A held packet (partition) is retried this often. */
 const RETRANSMIT_MS = 50;
 
@@ -93,16 +92,22 @@ interface Timer {
   cancelled: boolean;
 }
 
+/** Virtual time at the start of every schedule. */
+const START_MS = 1_000_000;
+const RECENT_LINES = 60;
+
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The virtual clock, its timers (the Timers port) and the trace every schedule hashes. */
 class World implements Timers {
-  nowMs = 1_000_000;
+  nowMs = START_MS;
   private seq = 0;
   private timers: Timer[] = [];
   private hash = 0x811c9dc5;
-  /** The last trace lines (printed with a failure). */
-  readonly recent: string[] = [];
+  /** The last trace lines (printed with a failure), a ring. */
+  private readonly ring: Array<string | undefined> = new Array(RECENT_LINES);
+  private readonly ringTimes = new Float64Array(RECENT_LINES);
+  private ringNext = 0;
   events = 0;
 
   constructor(readonly random: () => number) {}
@@ -138,8 +143,20 @@ class World implements Timers {
     let h = this.hash;
     for (let i = 0; i < line.length; i++) h = Math.imul(h ^ line.charCodeAt(i), 0x01000193);
     this.hash = Math.imul(h ^ 0x0a, 0x01000193) >>> 0;
-    this.recent.push(`${this.nowMs - 1_000_000} ${line}`);
-    if (this.recent.length > 60) this.recent.shift();
+    this.ring[this.ringNext] = line;
+    this.ringTimes[this.ringNext] = this.nowMs;
+    this.ringNext = (this.ringNext + 1) % RECENT_LINES;
+  }
+
+  /** The last trace lines, oldest first, each after its virtual time in ms. */
+  recent(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < RECENT_LINES; i++) {
+      const at = (this.ringNext + i) % RECENT_LINES;
+      const line = this.ring[at];
+      if (line !== undefined) out.push(`${this.ringTimes[at]! - START_MS} ${line}`);
+    }
+    return out;
   }
 
   get traceHash(): string {
@@ -152,7 +169,6 @@ class World implements Timers {
    */
   async run(untilMs: number, done: () => boolean = () => false): Promise<boolean> {
     for (;;) {
-      await settle();
       await settle();
       if (done()) return true;
       let timer = this.timers.shift();
@@ -249,6 +265,58 @@ class MemoryFileSystem implements FileSystem {
   }
   async mkdir(): Promise<void> {}
   async syncDir(): Promise<void> {}
+}
+
+/**
+ * A mount whose writes and fdatasyncs take virtual time, so that a crash or a power loss can
+ * fall between a write and its sync, or in the middle of a batch.
+ */
+class SlowFileSystem implements FileSystem {
+  constructor(
+    private readonly inner: FileSystem,
+    private readonly world: World,
+    private readonly latencyMs: number,
+  ) {}
+  private wait(): Promise<void> | undefined {
+    if (this.latencyMs === 0) return undefined;
+    return this.world.sleep(Math.floor(this.world.random() * this.latencyMs));
+  }
+  async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    const handle = await this.inner.open(path, mode);
+    return {
+      write: async (data, position) => {
+        await this.wait();
+        return handle.write(data, position);
+      },
+      read: (into, offset, length, position) => handle.read(into, offset, length, position),
+      datasync: async () => {
+        await this.wait();
+        return handle.datasync();
+      },
+      truncate: (length) => handle.truncate(length),
+      size: () => handle.size(),
+      close: () => handle.close(),
+    };
+  }
+  readdir(dir: string): Promise<string[]> {
+    return this.inner.readdir(dir);
+  }
+  size(path: string): Promise<number | undefined> {
+    return this.inner.size(path);
+  }
+  rename(from: string, to: string): Promise<void> {
+    return this.inner.rename(from, to);
+  }
+  unlink(path: string): Promise<void> {
+    return this.inner.unlink(path);
+  }
+  mkdir(dir: string): Promise<void> {
+    return this.inner.mkdir(dir);
+  }
+  async syncDir(dir: string): Promise<void> {
+    await this.wait();
+    return this.inner.syncDir(dir);
+  }
 }
 
 // }}}
@@ -712,7 +780,8 @@ class Member
 
   // --- lifecycle
   async start(): Promise<void> {
-    const fs = this.disk.isPoweredOff ? await this.disk.reboot() : this.disk.mount();
+    const mount = this.disk.isPoweredOff ? await this.disk.reboot() : this.disk.mount();
+    const fs = new SlowFileSystem(mount, this.world, this.sim.diskLatencyMs);
     await fs.mkdir(WAL_DIR);
     const recovered = await this.recover(fs);
     if (this.sim.hasLess(recovered.vclock, this.mustSurvive))
@@ -747,7 +816,7 @@ class Member
       joinSource: this,
       rowSource: this,
       gc: this,
-      replicationTimeoutS: () => REPLICATION_TIMEOUT_S,
+      replicationTimeoutS: () => this.sim.replicationTimeoutS,
       log: (level, _fiber, message) => this.world.trace(`m${this.id} relay ${level} ${message}`),
       now: () => this.world.nowMs / 1000,
       monotonicMs: () => this.world.nowMs,
@@ -762,13 +831,14 @@ class Member
             membership: this,
             sink: this,
             connect: (_host, port) => this.sim.connect(this.id, port - PORT_BASE),
-            replicationTimeoutS: () => REPLICATION_TIMEOUT_S,
-            connectTimeoutS: () => CONNECT_TIMEOUT_S,
+            replicationTimeoutS: () => this.sim.replicationTimeoutS,
+            connectTimeoutS: () => this.sim.replicationTimeoutS * 2,
             log: (level, _fiber, message) =>
               this.world.trace(`m${this.id}<${peer.id} ${level} ${message}`),
             now: () => this.world.nowMs / 1000,
             monotonicMs: () => this.world.nowMs,
             timers: this.world,
+            transactionsInFlightMax: this.sim.transactionsInFlightMax,
           }),
       );
     for (const applier of this.appliers) applier.start();
@@ -878,7 +948,7 @@ class Member
 export interface ScheduleOptions {
   /** 2 or 3 masters in a full mesh; default: chosen by the seed. */
   readonly members?: number;
-  /** Fault and write events of the schedule; default: chosen by the seed (20–60). */
+  /** Fault and write events of the schedule; default: chosen by the seed (8–60, mostly few). */
   readonly events?: number;
   /**
    * Crashes of wal_mode 'write' members are power losses too, which CONSISTENCY.md does not
@@ -928,7 +998,18 @@ class Simulation {
   ) {
     this.world = new World(seededRandom(seed));
     this.net = new Network(this.world, 5 + Math.floor(this.world.random() * 200));
+    this.replicationTimeoutS =
+      REPLICATION_TIMEOUTS_S[Math.floor(this.world.random() * REPLICATION_TIMEOUTS_S.length)]!;
+    this.transactionsInFlightMax = [1, 1, 4, 64][Math.floor(this.world.random() * 4)]!;
+    this.diskLatencyMs = [0, 1, 5, 20][Math.floor(this.world.random() * 4)]!;
   }
+
+  /** replication_timeout (and twice it, replication_connect_timeout) of every member. */
+  readonly replicationTimeoutS: number;
+  /** The appliers' pipeline depth: 1 applies strictly one transaction after another. */
+  readonly transactionsInFlightMax: number;
+  /** Virtual time a write or an fdatasync takes (0: the disk is instant). */
+  readonly diskLatencyMs: number;
 
   fail(what: string): void {
     if (this.failures.length < 20) this.failures.push(what);
@@ -956,7 +1037,7 @@ class Simulation {
       );
     if (this.net.blocked(from, to) || this.net.blocked(to, from)) {
       // SYN or SYN-ACK lost until the connect bound of the applier gives up.
-      await this.world.sleep(CONNECT_TIMEOUT_S * 1000 + 1);
+      await this.world.sleep(this.replicationTimeoutS * 2000 + 1);
       throw ReplicationSocketError.connect(
         name,
         Object.assign(new Error('Connection timed out'), { code: 'ETIMEDOUT', errno: 110 }),
@@ -1024,8 +1105,10 @@ class Simulation {
     for (let id = 1; id <= count; id++)
       this.members.push(new Member(this, id, random() < 0.5 ? 'fsync' : 'write'));
     for (const member of this.members) await member.start();
-    const events = options.events ?? 20 + Math.floor(random() * 40);
-    const windowMs = 200 + Math.floor(random() * 3000);
+    // Mostly small schedules (a few writes and faults), some up to 60 events.
+    const events = options.events ?? 8 + Math.floor(random() ** 3 * 52);
+    // Events come every 20–250 ms on average: idle time costs heartbeats, not coverage.
+    const windowMs = 100 + Math.floor(events * (20 + random() * 230));
     for (let i = 0; i < events; i++)
       this.world.setTimeout(() => this.event(), Math.floor(random() * windowMs));
     const start = this.world.nowMs;
@@ -1111,7 +1194,7 @@ export async function runSchedule(
     failedStarts: sim.failedStarts,
     failures: sim.failures,
     traceHash: sim.world.traceHash,
-    recent: sim.world.recent,
+    recent: sim.world.recent(),
     simulatedMs: sim.world.nowMs - started,
     steps: sim.world.events,
   };

@@ -5,7 +5,7 @@ import { expect, it } from 'vitest';
 import { runSchedule, type ScheduleResult } from '../src/replication-simulator.js';
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
-const SCHEDULES = Number(process.env.SCHEDULES ?? 120);
+const SCHEDULES = Number(process.env.SCHEDULES ?? 200);
 
 function describeFailure(result: ScheduleResult): string {
   return [

@@ -2,8 +2,14 @@
 // the deterministic replication simulator (@tarantype/box/testing). Layer: replication, test
 // support. A packet link end serves VOTE and AUTH itself and hands JOIN/SUBSCRIBE to a relay,
 // as iproto's server would; seededRandom makes every schedule replayable from its seed.
-import { encode, IprotoType } from '@tarantype/core';
-import type { ReplicationChannel, ReplicationRequest } from '@tarantype/iproto';
+import { IprotoType, MsgpackWriter } from '@tarantype/core';
+import {
+  type ReplicationChannel,
+  type ReplicationRequest,
+  type Sync,
+  toTarantoolError,
+  writeError,
+} from '@tarantype/iproto';
 import { decodePacket } from './codec.js';
 import type { ReplicationServer } from './relay.js';
 
@@ -41,17 +47,17 @@ export interface PacketLinkEnd {
   readonly closed: boolean;
 }
 
-/** An error reply frame with `message` (ER_PROC_LUA's type code; the applier only reads the text). */
-function errorFrame(message: string): Uint8Array {
-  const body = encode(new Map<number, unknown>([[0x31, message]]));
-  const packet = new Uint8Array([0x81, 0x00, 0xcd, 0x80, 0x73, ...body]);
-  return new Uint8Array([0xce, 0, 0, 0, packet.length, ...packet]);
+/** The error reply iproto would send for `error` (its code and message). */
+function errorFrame(sync: Sync, error: unknown): Uint8Array {
+  const writer = new MsgpackWriter(256);
+  writeError(writer, sync, 0, toTarantoolError(error));
+  return writer.toBytes().slice();
 }
 
 /**
  * Serves one connection as iproto would for a replication peer: VOTE gets BALLOT_FRAME, AUTH
  * gets OK_FRAME (user 32, 'replicator'), JOIN and SUBSCRIBE go to `relay` (an error it throws
- * becomes an error reply). Returns when the link closes.
+ * becomes an error reply with its code). Returns when the link closes.
  */
 export async function serveReplicationLink(
   link: PacketLinkEnd,
@@ -62,8 +68,8 @@ export async function serveReplicationLink(
     readPacket: () => link.readPacket(),
     write: (bytes) => link.write(bytes),
     drain: () => Promise.resolve(),
-    writeError: (_sync, error) => {
-      link.write(errorFrame((error as Error).message));
+    writeError: (sync, error) => {
+      link.write(errorFrame(sync, error));
     },
     close: () => link.close(),
     get closed() {
@@ -88,7 +94,7 @@ export async function serveReplicationLink(
       try {
         await relay.handle(session, request, channel);
       } catch (error) {
-        channel.writeError(0, error);
+        channel.writeError(row.sync, error);
       }
       if (link.closed) return;
     }
