@@ -54,12 +54,16 @@ export interface CheckWalDirOptions {
   readonly allowTorn?: boolean;
 }
 
+/** Loaded once for callers that pass no hasher (the xxhash module is initialised once). */
+let defaultHasher: Promise<Hasher> | undefined;
+
 export async function checkWalDir(
   dir: string,
   options: CheckWalDirOptions = {},
 ): Promise<WalDirReport> {
   const fs = options.fs ?? new NodeFileSystem();
-  const hasher = options.hasher ?? (await loadHasher());
+  defaultHasher ??= loadHasher();
+  const hasher = options.hasher ?? (await defaultHasher);
   const violations: string[] = [];
   const xlogDir = await XlogDir.scan(fs, dir, 'XLOG', hasher);
   const xlogs: WalDirFile[] = [];
