@@ -646,7 +646,14 @@ class Member
   async openJoinView(): Promise<JoinView> {
     throw new ClientError(ErrorCode.ER_UNSUPPORTED, 'simulator', 'JOIN');
   }
-  advance(): void {}
+  /** The relay's GC consumer moves to a replica's ack: never past what that replica has durably. */
+  advance(replicaUuid: string, vclock: Vclock): void {
+    const replica = this.sim.members.find((m) => m.instanceUuid === replicaUuid);
+    if (replica !== undefined && this.sim.hasLess(replica.durableVclock, vclock))
+      this.sim.fail(
+        `member ${this.id}: replica ${replica.id} acked ${vclock}, beyond its durable ${replica.durableVclock}`,
+      );
+  }
   drop(): void {}
 
   // --- RowSource
