@@ -1,6 +1,6 @@
 // PowerLossDisk: a disk with a page cache in front of it, for power-loss tests. Layer: wal, test
 // support (exported as '@tarantype/wal/testing'). kill -9 keeps the page cache, so it cannot tell
-// wal_mode 'fsync' from 'write'; this model can.
+// wal_mode fsync and write apart; this model can.
 //
 // The disk wraps a real FileSystem (write-through: the inner files always hold what a running
 // process sees) and keeps, per file, what is *durable*: the bytes a power loss would leave.
