@@ -195,8 +195,20 @@ class World implements Timers {
 // {{{ in-memory file system (the device under PowerLossDisk)
 
 /** A file's bytes: handles keep it across a rename, as an fd keeps its inode. */
-interface MemoryInode {
-  bytes: Uint8Array;
+class MemoryInode {
+  /** Capacity doubles, so appending is not quadratic. */
+  data = new Uint8Array(0);
+  size = 0;
+  resize(size: number): void {
+    if (size > this.data.length) {
+      const grown = new Uint8Array(Math.max(size, this.data.length * 2, 1024));
+      grown.set(this.data.subarray(0, this.size));
+      this.data = grown;
+    } else if (size < this.size) {
+      this.data.fill(0, size, this.size);
+    }
+    this.size = size;
+  }
 }
 
 const errno = (code: string, path: string) =>
@@ -205,28 +217,21 @@ const errno = (code: string, path: string) =>
 class MemoryFile implements FileHandle {
   constructor(private readonly inode: MemoryInode) {}
   async write(data: Uint8Array, position: number): Promise<void> {
-    const old = this.inode.bytes;
     const end = position + data.length;
-    const out = end > old.length ? new Uint8Array(end) : old;
-    if (out !== old) out.set(old);
-    out.set(data, position);
-    this.inode.bytes = out;
+    if (end > this.inode.size) this.inode.resize(end);
+    this.inode.data.set(data, position);
   }
   async read(into: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    const bytes = this.inode.bytes;
-    const n = Math.max(0, Math.min(length, bytes.length - position));
-    into.set(bytes.subarray(position, position + n), offset);
+    const n = Math.max(0, Math.min(length, this.inode.size - position));
+    into.set(this.inode.data.subarray(position, position + n), offset);
     return n;
   }
   async datasync(): Promise<void> {}
   async truncate(length: number): Promise<void> {
-    const old = this.inode.bytes;
-    const out = new Uint8Array(length);
-    out.set(old.subarray(0, Math.min(length, old.length)));
-    this.inode.bytes = out;
+    this.inode.resize(length);
   }
   async size(): Promise<number> {
-    return this.inode.bytes.length;
+    return this.inode.size;
   }
   async close(): Promise<void> {}
 }
@@ -238,7 +243,7 @@ class MemoryFileSystem implements FileSystem {
     let inode = this.files.get(path);
     if (mode === 'create') {
       if (inode !== undefined) throw errno('EEXIST', path);
-      inode = { bytes: new Uint8Array(0) };
+      inode = new MemoryInode();
       this.files.set(path, inode);
     }
     if (inode === undefined) throw errno('ENOENT', path);
@@ -252,7 +257,7 @@ class MemoryFileSystem implements FileSystem {
       .sort();
   }
   async size(path: string): Promise<number | undefined> {
-    return this.files.get(path)?.bytes.length;
+    return this.files.get(path)?.size;
   }
   async rename(from: string, to: string): Promise<void> {
     const inode = this.files.get(from);
