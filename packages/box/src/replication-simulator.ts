@@ -342,6 +342,9 @@ class Direction {
   private waiter: (() => void) | undefined;
   /** The receiving end saw the close (FIN or reset). */
   ended = false;
+  /** Bytes sent and not yet delivered: the sender's socket buffer. */
+  private buffered = 0;
+  private drainWaiters: Array<() => void> = [];
 
   constructor(
     private readonly net: Network,
@@ -350,18 +353,39 @@ class Direction {
     private readonly label: string,
   ) {}
 
-  /** Queues bytes (undefined: the close) for delivery after a delay, behind earlier ones. */
-  send(bytes: Uint8Array | undefined): void {
+  /**
+   * Queues bytes (undefined: the close) for delivery after a delay, behind earlier ones. False
+   * when the buffer is past the network's high-water mark, as socket.write() says "wait for
+   * 'drain'" (the bytes are queued all the same).
+   */
+  send(bytes: Uint8Array | undefined): boolean {
     const at = Math.max(this.lastAt, this.net.world.nowMs + this.net.delayMs());
     this.lastAt = at;
     this.queue.push({ at, bytes: bytes?.slice() });
+    this.buffered += bytes?.length ?? 0;
     this.pump();
+    return this.buffered < this.net.highWaterBytes;
+  }
+
+  /** Resolves once the buffer is empty, or the connection closed ('drain' or 'close'). */
+  drain(): Promise<void> {
+    if (this.buffered === 0 || this.ended) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** The sender's socket closed: its drain() waiters wake ('close'). */
+  releaseDrain(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   /** A reset: what is in flight is lost; the receiver learns of it after a delay. */
   reset(): void {
     this.queue.length = 0;
+    this.buffered = 0;
     this.send(undefined);
+    this.releaseDrain();
   }
 
   private pump(): void {
@@ -378,6 +402,8 @@ class Direction {
           return this.pump();
         }
         this.queue.shift();
+        this.buffered -= head.bytes?.length ?? 0;
+        if (this.buffered === 0) this.releaseDrain();
         this.deliver(head.bytes);
         this.pump();
       },
@@ -403,6 +429,8 @@ class Direction {
   endLocally(): void {
     this.ended = true;
     this.queue.length = 0;
+    this.buffered = 0;
+    this.releaseDrain();
     const wake = this.waiter;
     this.waiter = undefined;
     wake?.();
@@ -456,6 +484,7 @@ class Connection {
     this.relayClosed = true;
     this.toRelay.endLocally();
     if (!this.applierClosed) this.toApplier.send(undefined);
+    this.toApplier.releaseDrain();
   }
 
   /** A reset (link failure, a crash): both ends learn of it, each after its own delay. */
@@ -491,9 +520,9 @@ class Connection {
       readPacket: () => this.toRelay.next(),
       write: (bytes) => {
         if (this.relayClosed) return false;
-        this.toApplier.send(bytes);
-        return true;
+        return this.toApplier.send(bytes);
       },
+      drain: () => (this.relayClosed ? Promise.resolve() : this.toApplier.drain()),
       close: () => this.closeByRelay(),
       get closed() {
         return connection.relayClosed || connection.toRelay.ended;
@@ -511,6 +540,8 @@ class Network {
   constructor(
     readonly world: World,
     private readonly maxDelayMs: number,
+    /** Socket buffer size past which a write asks the relay to wait for drain. */
+    readonly highWaterBytes: number,
   ) {}
 
   delayMs(): number {
@@ -1009,7 +1040,11 @@ class Simulation {
     readonly powerLossInWriteMode: boolean,
   ) {
     this.world = new World(seededRandom(seed));
-    this.net = new Network(this.world, 5 + Math.floor(this.world.random() * 200));
+    this.net = new Network(
+      this.world,
+      5 + Math.floor(this.world.random() * 200),
+      [256, 4096, 64 * 1024, 1 << 30][Math.floor(this.world.random() * 4)]!,
+    );
     this.replicationTimeoutS =
       REPLICATION_TIMEOUTS_S[Math.floor(this.world.random() * REPLICATION_TIMEOUTS_S.length)]!;
     this.transactionsInFlightMax = [1, 1, 4, 64][Math.floor(this.world.random() * 4)]!;

@@ -41,8 +41,10 @@ export const OK_FRAME: Uint8Array = new Uint8Array([0xce, 0, 0, 0, 4, 0x81, 0x00
 export interface PacketLinkEnd {
   /** The next whole packet from the applier, or undefined once the link is closed. */
   readPacket(): Promise<Uint8Array | undefined>;
-  /** Sends bytes to the applier; false once the link is broken. */
+  /** Sends bytes to the applier; false once the link is broken, or to ask for drain(). */
   write(bytes: Uint8Array): boolean;
+  /** Resolves when the bytes written so far left (or the link closed); default: at once. */
+  drain?(): Promise<void>;
   close(): void;
   readonly closed: boolean;
 }
@@ -67,7 +69,7 @@ export async function serveReplicationLink(
   const channel: ReplicationChannel = {
     readPacket: () => link.readPacket(),
     write: (bytes) => link.write(bytes),
-    drain: () => Promise.resolve(),
+    drain: () => link.drain?.() ?? Promise.resolve(),
     writeError: (sync, error) => {
       link.write(errorFrame(sync, error));
     },
