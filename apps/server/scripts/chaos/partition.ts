@@ -34,6 +34,7 @@ import {
   type Client,
   Cluster,
   hasTarantool,
+  type InfoView,
   type Node,
   STANDARD_USERS,
   sleep,
@@ -85,7 +86,7 @@ type Outcome = 'ok' | 'fail' | 'info';
 const outcomeOf = (error: unknown): Outcome => (error instanceof RemoteError ? 'fail' : 'info');
 
 /** One partition: ordered pairs [from, to] whose bytes are blocked. */
-interface Partition {
+export interface Partition {
   readonly label: string;
   readonly blocked: ReadonlyArray<readonly [number, number]>;
 }
@@ -317,7 +318,7 @@ async function registerWorkload(
   await Promise.all([worker(), worker()]);
 }
 
-interface RoundPlan {
+export interface RoundPlan {
   readonly partition: Partition;
   /** Killed during the second phase, restarted while still partitioned. */
   readonly victim: number | undefined;
@@ -334,7 +335,7 @@ interface RoundPlan {
   readonly resetOnHeal: boolean;
 }
 
-function planRound(seed: number): RoundPlan {
+export function planRound(seed: number): RoundPlan {
   const random = prng(seed);
   const partition = choosePartition(random);
   const victim = random() < 0.4 ? Math.floor(random() * MASTERS) : undefined;
@@ -441,41 +442,56 @@ async function checkPartitionHeld(
   }
 }
 
-/** Waits until every upstream follows and the vclocks (without component 0) agree. */
-async function converge(mesh: Mesh): Promise<Record<number, number>[] | string> {
+interface Convergence {
+  /** Each member's vclock without component 0, when they all agree; else undefined. */
+  readonly vclocks: Record<number, number>[] | undefined;
+  /** Set when, at the deadline, some upstream did not follow (data may still agree). */
+  readonly notFollowing?: string;
+}
+
+/**
+ * Waits until every upstream follows and the vclocks (without component 0) agree. Equal
+ * vclocks with an upstream that does not follow is a liveness failure, not a divergence.
+ */
+async function converge(mesh: Mesh): Promise<Convergence> {
   let last: Record<number, number>[] = [];
-  let lastStates = '';
+  let follow = false;
+  let states = '';
+  const same = () => last.every((v) => JSON.stringify(v) === JSON.stringify(last[0]));
   try {
     await until(
       'convergence',
       async () => {
         const infos = await Promise.all(mesh.nodes.map((_n, i) => mesh.client(i).info()));
         last = infos.map((info) => withoutLocal(info.vclock));
-        lastStates = infos
-          .map(
-            (info, i) =>
-              `m${i + 1} ${JSON.stringify(last[i])} ${Object.values(info.replication)
-                .map(
-                  (r) =>
-                    `${r.id}:${r.upstream?.status ?? '-'}${r.upstream?.message === undefined ? '' : `(${r.upstream.message})`}`,
-                )
-                .join(' ')}`,
-          )
-          .join('; ');
-        const follow = infos.every((info) =>
+        states = infos.map((info, i) => memberState(info, i, last[i]!)).join('; ');
+        follow = infos.every((info) =>
           Object.values(info.replication)
             .filter((r) => r.id !== info.id)
             .every((r) => r.upstream?.status === 'follow'),
         );
-        return follow && last.every((v) => JSON.stringify(v) === JSON.stringify(last[0]));
+        return follow && same();
       },
       CONVERGE_TIMEOUT_MS,
       100,
     );
-    return last;
+    return { vclocks: last };
   } catch {
-    return `no convergence in ${CONVERGE_TIMEOUT_MS} ms: ${lastStates}`;
+    const detail = `after ${CONVERGE_TIMEOUT_MS} ms: ${states}`;
+    if (!same()) return { vclocks: undefined, notFollowing: `vclocks differ ${detail}` };
+    return { vclocks: last, notFollowing: `an upstream does not follow ${detail}` };
   }
+}
+
+function memberState(info: InfoView, i: number, vclock: Record<number, number>): string {
+  const upstreams = Object.values(info.replication)
+    .filter((r) => r.id !== info.id)
+    .map((r) => {
+      const u = r.upstream;
+      if (u === undefined) return `${r.id}: no upstream`;
+      return `${r.id}: ${u.status}${u.message === undefined ? '' : ` (${u.message})`} via ${u.peer}`;
+    });
+  return `m${i + 1} (id ${info.id}, ${info.uuid}, ${info.status}) ${JSON.stringify(vclock)} [${upstreams.join(', ')}]`;
 }
 
 function withoutLocal(v: Record<number, number>): Record<number, number> {
@@ -529,10 +545,11 @@ async function checkRound(
 ): Promise<Record<number, number>[]> {
   const fail = (what: string) =>
     tally.failures.push(`round ${round} (SEED=${seed} ROUNDS=1): ${what}`);
-  const vclocks = await converge(mesh);
-  if (typeof vclocks === 'string') {
+  const convergence = await converge(mesh);
+  const vclocks = convergence.vclocks;
+  if (convergence.notFollowing !== undefined) fail(convergence.notFollowing);
+  if (vclocks === undefined) {
     tally.diverged += 1;
-    fail(vclocks);
     return previous;
   }
   vclocks.forEach((v, i) => {
@@ -627,7 +644,8 @@ async function setup(cluster: Cluster): Promise<Mesh> {
   // ignores its operations, which would not commute.
   for (let k = 1; k <= COUNTERS; k++) await leader.insert('counters', [k, 0]);
   const converged = await converge(mesh);
-  if (typeof converged === 'string') throw new Error(`the fresh mesh: ${converged}`);
+  if (converged.notFollowing !== undefined)
+    throw new Error(`the fresh mesh: ${converged.notFollowing}`);
   return mesh;
 }
 
