@@ -69,6 +69,16 @@ describe('npm run chaos', () => {
     });
   }
 
+  it(`simulator: 20 seeded schedules of the replication simulator (SEED=${seed})`, async () => {
+    const result = await run('simulator', 20);
+    expect(result.failures).toEqual([]);
+    expect(result.rounds).toBe(20);
+    expect(result.faults).toBeGreaterThan(20);
+    expect(result.acknowledgedChecked).toBeGreaterThan(100);
+    expect(failed(result)).toBe(false);
+    expect(byName('simulator')!.fullRounds).toBe(100_000);
+  });
+
   it(`kill-9: 1 seeded round of real processes ending in a SIGKILL during box.snapshot() (SEED=${seed})`, {
     timeout: 90_000,
   }, async () => {
