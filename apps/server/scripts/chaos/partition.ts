@@ -151,14 +151,17 @@ class Mesh {
   readonly clients: Array<Client | undefined> = [];
   constructor(readonly cluster: Cluster) {}
 
-  static async start(cluster: Cluster): Promise<Mesh> {
+  static async start(cluster: Cluster, opened: FaultProxy[]): Promise<Mesh> {
     const mesh = new Mesh(cluster);
     const ports: number[] = [];
     for (let i = 0; i < MASTERS; i++) ports.push(await cluster.deadPort());
     for (let i = 0; i < MASTERS; i++) {
       const row: Array<FaultProxy | undefined> = [];
-      for (let j = 0; j < MASTERS; j++)
-        row.push(i === j ? undefined : await FaultProxy.start({ targetPort: ports[j]! }));
+      for (let j = 0; j < MASTERS; j++) {
+        const proxy = i === j ? undefined : await FaultProxy.start({ targetPort: ports[j]! });
+        if (proxy !== undefined) opened.push(proxy);
+        row.push(proxy);
+      }
       mesh.proxies.push(row);
     }
     for (let i = 0; i < MASTERS; i++) {
@@ -687,8 +690,8 @@ async function checkWorkload(
   void round;
 }
 
-async function setup(cluster: Cluster): Promise<Mesh> {
-  const mesh = await Mesh.start(cluster);
+async function setup(cluster: Cluster, opened: FaultProxy[]): Promise<Mesh> {
+  const mesh = await Mesh.start(cluster, opened);
   const infos = await Promise.all(mesh.nodes.map((_n, i) => mesh.client(i).info()));
   const leader = mesh.client(infos.findIndex((info) => info.id === 1));
   for (const space of ['items', 'counters', 'register']) {
@@ -759,10 +762,11 @@ export async function runPartitionCampaign(options: CampaignOptions): Promise<Ca
     failures: [],
   };
   const cluster = new Cluster('chaos-partition');
+  const proxies: FaultProxy[] = [];
   const ledger = new Ledger();
   let rounds = 0;
   try {
-    const mesh = await setup(cluster);
+    const mesh = await setup(cluster, proxies);
     let vclocks: Record<number, number>[] = [];
     for (let round = 0; round < options.rounds; round++) {
       if (Date.now() - started > options.deadlineMs) break;
@@ -787,6 +791,10 @@ export async function runPartitionCampaign(options: CampaignOptions): Promise<Ca
     }
     tally.lost += checkRegisterSegments(ledger, tally.failures, options.seed);
     const register = checkRegister(ledger.register);
+    if (ledger.segments.length > 1)
+      options.progress(
+        `register of m1 over the whole run, across ${ledger.segments.length - 1} SIGKILLs of m1: ${register.valid === true ? 'linearizable' : register.valid === false ? `not linearizable (stuck at ${register.stuckAt} after ${register.linearized} operations: a read of a write the kill lost)` : 'unknown'}`,
+      );
     if (register.valid !== true && ledger.segments.length === 1) {
       // The history and where m1 was killed and restarted in it, for a look by hand.
       const path = join(tmpdir(), `tarantype-partition-register-${options.seed}.json`);
@@ -801,6 +809,8 @@ export async function runPartitionCampaign(options: CampaignOptions): Promise<Ca
     );
   } finally {
     await cluster.cleanup();
+    // The proxies' listeners would keep the process alive.
+    await Promise.all(proxies.map((p) => p.close()));
   }
   return { campaign: 'partition', seed: options.seed, rounds, ...tally };
 }
