@@ -26,7 +26,14 @@
 //   all), no row exists that no client tried to insert;
 // - counters: acknowledged ≤ value ≤ acknowledged + unknown (timeouts, killed connections);
 // - vclock components of every member only grow from round to round;
-// - at the end, the register history of master 1 is linearizable (register-linearizability.ts).
+// - at the end, the register history of master 1 is linearizable between its restarts
+//   (register-linearizability.ts), and each restart kept its last acknowledged write. Across a
+//   SIGKILL of m1 the whole history need not be: without MVCC a read may see a write still on
+//   its way to the WAL (as 2.6, gh-10844) that the kill then loses; a progress line says
+//   whether that happened.
+// - every upstream follows again after heal (a liveness failure, reported apart from
+//   divergence: a restart that lists its own URI greets before recovery with a random
+//   instance UUID, and a peer whose connection a partition held keeps that UUID).
 // Replay: round i runs seed + i; `SEED=<that> ROUNDS=1` replays its schedule on a fresh mesh.
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
