@@ -24,6 +24,13 @@ import { FLOW_STYLE } from '../yaml-output.js';
 
 /** Bounds the depth of converted values (a table that contains itself, deep user data). */
 const DEPTH_MAX = 64;
+/**
+ * Bounds the values one conversion expands to when tables are shared: `t = {t, t}` 64 times
+ * is 64 tables but 2^64 values once expanded (found by the fuzz campaign: it held the event
+ * loop). A table met again is the same JS value; past this many expanded values it is
+ * '<too large>'. A result without shared tables is never cut.
+ */
+const EXPANDED_VALUES_MAX = 1_000_000;
 /** Tarantool's encode_sparse_safe and encode_sparse_ratio. */
 const SPARSE_SAFE = 10;
 const SPARSE_RATIO = 2;
@@ -36,6 +43,9 @@ export class LuaValues extends LuaTypeExtension<unknown> {
   private flowSeqRef = -1;
   private flowMapRef = -1;
   private blockMapRef = -1;
+  /** Per conversion (getValue): tables converted so far by address, and values expanded. */
+  private seen = new Map<number, { value: unknown; size: number }>();
+  private expanded = 0;
 
   constructor(global: Global) {
     super(global, 'tarantype_values');
@@ -62,7 +72,13 @@ export class LuaValues extends LuaTypeExtension<unknown> {
   }
 
   override getValue(thread: LuaThread, index: number): unknown {
-    return this.read(thread, thread.lua.lua_absindex(thread.address, index), 0);
+    this.seen = new Map();
+    this.expanded = 0;
+    try {
+      return this.read(thread, thread.lua.lua_absindex(thread.address, index), 0);
+    } finally {
+      this.seen = new Map();
+    }
   }
 
   private read(thread: LuaThread, index: number, depth: number): unknown {
@@ -70,6 +86,7 @@ export class LuaValues extends LuaTypeExtension<unknown> {
     const L = thread.address;
     index = lua.lua_absindex(L, index);
     const type = lua.lua_type(L, index);
+    this.expanded++;
     switch (type) {
       case LuaType.Nil:
       case LuaType.None:
@@ -84,9 +101,20 @@ export class LuaValues extends LuaTypeExtension<unknown> {
         return lua.lua_tonumberx(L, index, null);
       case LuaType.String:
         return lua.lua_tolstring(L, index, null);
-      case LuaType.Table:
+      case LuaType.Table: {
         if (depth >= DEPTH_MAX) return '<too deep>';
-        return this.readTable(thread, index, depth);
+        const address = lua.lua_topointer(L, index);
+        const again = this.seen.get(address);
+        if (again !== undefined) {
+          if (this.expanded + again.size > EXPANDED_VALUES_MAX) return '<too large>';
+          this.expanded += again.size;
+          return again.value;
+        }
+        const before = this.expanded;
+        const value = this.readTable(thread, index, depth);
+        this.seen.set(address, { value, size: this.expanded - before });
+        return value;
+      }
       case LuaType.Function:
         return `function: 0x${lua.lua_topointer(L, index).toString(16).padStart(8, '0')}`;
       default: {
@@ -99,6 +127,9 @@ export class LuaValues extends LuaTypeExtension<unknown> {
   private readTable(thread: LuaThread, index: number, depth: number): unknown {
     const lua = thread.lua;
     const L = thread.address;
+    // Each level holds a key and a value on the Lua stack (and styleOf a metatable): without
+    // room the C stack overflows into the wasm heap (LUA_MINSTACK is 20 slots).
+    if (lua.lua_checkstack(L, 8) === 0) return '<too deep>';
     const style = this.styleOf(thread, index);
     if (style === 'null') return null;
     const keys: unknown[] = [];
@@ -115,9 +146,13 @@ export class LuaValues extends LuaTypeExtension<unknown> {
           : isArrayKeys(keys);
     let result: unknown[] | Map<unknown, unknown>;
     if (asArray) {
+      // A sequence by its keys: up to the largest (holes are few, isArrayKeys). A sequence by
+      // its metatable: its border (#t, lua_objlen as Tarantool), never a loop up to a huge key.
       let length = 0;
-      for (const k of keys)
-        if (typeof k === 'number' && Number.isInteger(k) && k > length) length = k;
+      if (style === undefined) {
+        for (const k of keys)
+          if (typeof k === 'number' && Number.isInteger(k) && k > length) length = k;
+      } else length = Number(lua.lua_rawlen(L, index));
       const array: unknown[] = [];
       for (let i = 1; i <= length; i++) {
         lua.lua_rawgeti(L, index, BigInt(i));
