@@ -44,6 +44,12 @@ describe('Lua results of EVAL are converted in bounded time', () => {
     expect(JSON.stringify(result)).toContain('<too large>');
   });
 
+  it('a table that contains itself is cut at once, not expanded to the depth bound', async () => {
+    const { result, ms } = await evalWithin('local t = {} t[1] = t t[2] = t t[3] = t return t');
+    expect(ms).toBeLessThan(3000);
+    expect(result).toEqual([['<too deep>', '<too deep>', '<too deep>']]);
+  });
+
   it('deep tables stop at the depth bound and leave the Lua state usable', async () => {
     const { result } = await evalWithin('local t = {} for i = 1, 200 do t = {t} end return t');
     expect(JSON.stringify(result)).toContain('<too deep>');

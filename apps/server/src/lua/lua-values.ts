@@ -111,6 +111,9 @@ export class LuaValues extends LuaTypeExtension<unknown> {
           return again.value;
         }
         const before = this.expanded;
+        // A table that contains itself: met again inside its own conversion, it is as deep
+        // as the bound allows (Tarantool's encoder fails on the depth too), at once.
+        this.seen.set(address, { value: '<too deep>', size: 1 });
         const value = this.readTable(thread, index, depth);
         this.seen.set(address, { value, size: this.expanded - before });
         return value;
