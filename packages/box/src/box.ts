@@ -55,7 +55,13 @@ import { DirLock } from './dir-lock.js';
 import { applyOperation, type Operation, storageOf } from './executor.js';
 import { GcConsumers } from './gc-consumers.js';
 import { ProgressReporter, type ProgressSink } from './progress.js';
-import { moveAside, RebootstrapNeeded, rejoinSource, scanLocalState } from './rebootstrap.js';
+import {
+  moveAside,
+  RebootstrapNeeded,
+  recordedInstanceUuid,
+  rejoinSource,
+  scanLocalState,
+} from './rebootstrap.js';
 import { recover } from './recovery.js';
 import { ReplicaGc } from './replica-gc.js';
 import { type ComponentLogger, ReplicaSet, replicationLogger } from './replica-set.js';
@@ -205,9 +211,14 @@ export class Box {
     );
     try {
       if (runtime.beforeStart !== undefined) {
-        // A listening instance greets with its uuid: a fresh one has it from now on (recovery
-        // replaces it with the recovered one).
-        box.instanceUuid = config.instance_uuid ?? newUuid();
+        // A listening instance greets with its uuid from the first connection on: the one its
+        // snapshot records (a restart: peers must not see a stand-in while recovery or the
+        // rebootstrap check runs), else a fresh one's (configured or new).
+        await box.fs.mkdir(box.memtxDir);
+        box.instanceUuid =
+          (await recordedInstanceUuid(box.fs, box.memtxDir, box.hasher)) ??
+          config.instance_uuid ??
+          newUuid();
         await runtime.beforeStart(box);
       }
       await box.start();

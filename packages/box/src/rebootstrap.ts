@@ -21,6 +21,20 @@ export interface LocalState {
   readonly instanceUuid: string;
 }
 
+/**
+ * The instance uuid the newest snapshot records (a restart keeps it), or undefined for an empty
+ * directory. Reads only the snapshots' headers: a server that listens before recovery greets
+ * with it, so peers never see a stand-in uuid while recovery or a rebootstrap check runs.
+ */
+export async function recordedInstanceUuid(
+  fs: FileSystem,
+  memtxDir: string,
+  hasher: Hasher,
+): Promise<string | undefined> {
+  const snaps = await XlogDir.scan(fs, memtxDir, 'SNAP', hasher);
+  return [...snaps.files].reverse().find((f) => f.meta !== undefined)?.meta?.instanceUuid;
+}
+
 /** The vclock and uuid of the files, or undefined when there is no snapshot (a fresh instance). */
 export async function scanLocalState(
   fs: FileSystem,

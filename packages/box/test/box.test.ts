@@ -87,6 +87,21 @@ describe('bootstrap and recovery', () => {
     expect(box.info().vclock).toEqual({ 1: box.info().lsn });
   });
 
+  it('greets from the first connection with the uuid its files record, not a stand-in', async () => {
+    const { box: first } = await start();
+    const uuid = first.instanceUuid;
+    await first.close();
+    boxes.splice(boxes.indexOf(first), 1);
+    // beforeStart is where a server starts listening: its greeting reads box.instanceUuid.
+    let seen: string | undefined;
+    const { box } = await start(
+      {},
+      { beforeStart: async (b: Box) => void (seen = b.instanceUuid) },
+    );
+    expect(seen).toBe(uuid);
+    expect(box.instanceUuid).toBe(uuid);
+  });
+
   it('builds the indexes of a snapshot in bulk: every index, every space, then the xlog on top', async () => {
     let { box } = await start();
     const a = await tester(box);
