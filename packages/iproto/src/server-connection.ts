@@ -67,6 +67,8 @@ export interface ConnectionSettings<U extends SessionUser> {
   readonly handler: IprotoHandler<U>;
   readonly replication: ReplicationHook<U> | undefined;
   readonly netMsgMax: number;
+  /** Dispatched requests after which the replies gathered so far are written (≥ 1). */
+  readonly replyFlushRequests: number;
   readonly packetSizeMaxBytes: number;
   /** Counts input bytes held by all of the server's connections (IprotoServer.inputBufferedBytes). */
   readonly inputMeter: InputMeter;
@@ -110,6 +112,8 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
   private exclusiveRunning = false;
   private channel: Channel<U> | undefined;
   private flushScheduled = false;
+  /** Requests dispatched since the last flush (replyFlushRequests). */
+  private dispatchedSinceFlush = 0;
   private readPaused = false;
   /**
    * pump() is running: flush() → updateReading() may resume the socket and call pump() again;
@@ -258,6 +262,9 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
         return;
       }
       this.handlePacket(packet);
+      // Replies of a long input batch leave in slices, so the client works on the first ones
+      // while the rest are computed (PROTOCOL.md §7, "Reply coalescing").
+      if (++this.dispatchedSinceFlush >= this.settings.replyFlushRequests) this.flush();
     }
   }
 
@@ -578,6 +585,7 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
 
   /** Writes the coalesced replies in one socket write. */
   private flush(): void {
+    this.dispatchedSinceFlush = 0;
     if (this.out.length === 0) return;
     if (this.state === 'closed') {
       this.out.reset();

@@ -17,6 +17,7 @@ import {
   GRACEFUL_CLOSE_TIMEOUT_MS_DEFAULT,
   INPUT_BUFFERED_BYTES_MAX_DEFAULT,
   NET_MSG_MAX_DEFAULT,
+  REPLY_FLUSH_REQUESTS_DEFAULT,
 } from './limits.js';
 import type { IprotoHandler, ReplicationHook, Session, SessionUser } from './port.js';
 import {
@@ -33,6 +34,14 @@ export interface IprotoServerOptions<U extends SessionUser = SessionUser> {
   readonly replication?: ReplicationHook<U>;
   /** Requests in flight per connection before reading pauses (box.cfg.net_msg_max, 768). */
   readonly netMsgMax?: number;
+  /**
+   * Replies are coalesced into one socket write per input batch, but never more than this
+   * many dispatched requests' worth (default REPLY_FLUSH_REQUESTS_DEFAULT): a client that
+   * pipelines a long batch gets its first replies while the server computes the rest, so the
+   * two sides work at the same time instead of taking turns. 1 writes after every request;
+   * Infinity writes once per batch.
+   */
+  readonly replyFlushRequests?: number;
   /**
    * Largest request accepted, in bytes (default 2 GiB, Tarantool's IPROTO_PACKET_SIZE_MAX).
    * Larger length prefixes get "too big packet size in the header" and the connection closes.
@@ -87,6 +96,7 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
       handler: options.handler,
       replication: options.replication,
       netMsgMax: options.netMsgMax ?? NET_MSG_MAX_DEFAULT,
+      replyFlushRequests: options.replyFlushRequests ?? REPLY_FLUSH_REQUESTS_DEFAULT,
       packetSizeMaxBytes: options.packetSizeMaxBytes ?? IPROTO_PACKET_SIZE_MAX,
       inputMeter: this.inputMeter,
       inputBufferedBytesMax: options.inputBufferedBytesMax ?? INPUT_BUFFERED_BYTES_MAX_DEFAULT,
@@ -101,6 +111,8 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
           : new ProtocolErrorLog(options.logger, options.protocolErrorLogLimits),
     };
     if (!(this.settings.netMsgMax >= 1)) throw new RangeError('netMsgMax must be at least 1');
+    if (!(this.settings.replyFlushRequests >= 1))
+      throw new RangeError('replyFlushRequests must be at least 1');
   }
 
   /** Listens on host:port (port 0 = an ephemeral port); resolves with the bound address. */

@@ -1,7 +1,11 @@
 // Pipelining, out-of-order completion, backpressure (net_msg_max) and graceful close over a
 // real socket.
+
+import { Socket } from 'node:net';
 import { IprotoType } from '@tarantype/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createServer, REPLY_FLUSH_REQUESTS_DEFAULT } from '../src/index.js';
+import { MemoryHandler } from '../src/testing.js';
 import { data, deferred, RawClient, request, startServer, type TestServer } from './helpers.js';
 
 const cleanup: Array<() => unknown> = [];
@@ -79,14 +83,52 @@ describe('pipelining', () => {
     expect(seen.size).toBe(2000);
   });
 
-  it('replies of one tick leave in one socket write', async () => {
+  /** Socket writes by the server (every socket but the client's) while `run` runs. */
+  async function serverWrites(client: RawClient, run: () => Promise<void>): Promise<number[]> {
+    const sizes: number[] = [];
+    const original = Socket.prototype.write;
+    const spy = vi.spyOn(Socket.prototype, 'write').mockImplementation(function (
+      this: Socket,
+      ...args: Parameters<Socket['write']>
+    ) {
+      if (this !== client.socket) sizes.push((args[0] as Uint8Array).length);
+      return original.apply(this, args);
+    });
+    try {
+      await run();
+    } finally {
+      spy.mockRestore();
+    }
+    return sizes;
+  }
+
+  const pings = (n: number) =>
+    Buffer.concat(Array.from({ length: n }, (_, i) => request(IprotoType.PING, i)));
+
+  it('replies of one input batch leave in slices of replyFlushRequests, the rest in one write', async () => {
     const { c } = await setup();
-    const chunks: number[] = [];
-    c.socket.on('data', (chunk: Buffer) => chunks.push(chunk.length));
-    c.write(Buffer.concat(Array.from({ length: 50 }, (_, i) => request(IprotoType.PING, i))));
-    for (let i = 0; i < 50; i++) await c.reply();
-    // 50 replies of 29 bytes; loopback delivers one write as one chunk (allow a split).
-    expect(chunks.length).toBeLessThanOrEqual(2);
+    expect(REPLY_FLUSH_REQUESTS_DEFAULT).toBe(8);
+    const sizes = await serverWrites(c, async () => {
+      c.write(pings(50));
+      for (let i = 0; i < 50; i++) await c.reply();
+    });
+    // 50 replies of 29 bytes: six slices of 8 at once, the last 2 at the end of the tick.
+    expect(sizes).toEqual([...Array(6).fill(8 * 29), 2 * 29]);
+  });
+
+  it('with replyFlushRequests Infinity, the replies of one tick leave in one socket write', async () => {
+    const { c } = await setup({ replyFlushRequests: Number.POSITIVE_INFINITY });
+    const sizes = await serverWrites(c, async () => {
+      c.write(pings(50));
+      for (let i = 0; i < 50; i++) await c.reply();
+    });
+    expect(sizes).toEqual([50 * 29]);
+  });
+
+  it('refuses a replyFlushRequests below 1', () => {
+    expect(() => createServer({ handler: new MemoryHandler(), replyFlushRequests: 0 })).toThrow(
+      'replyFlushRequests must be at least 1',
+    );
   });
 });
 
