@@ -154,4 +154,14 @@ async function main(): Promise<void> {
   if (rows.some((r) => failed(r.result))) process.exitCode = 1;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await main();
+  // The table is out: exit now rather than wait for the event loop. A campaign that left a
+  // socket or timer open would otherwise keep `npm run chaos` from stopping by itself; say so.
+  const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+  if (open.length > 0)
+    process.stderr.write(
+      `chaos: ${open.length} handle(s) still open at the end (${[...new Set(open)].join(', ')}): a campaign leaked them\n`,
+    );
+  process.exit();
+}
