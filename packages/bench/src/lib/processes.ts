@@ -1,10 +1,45 @@
 // Process and port helpers shared by the suites that start servers (server, replication,
 // replication-mesh): a free loopback port, a bounded stop of a child, and a vclock read from
 // either server's box.info (2.6 sends Lua sequences, tarantype maps or objects).
-// Also: CPU seconds of a process over all its threads, and its resident set (from /proc).
-import type { ChildProcess } from 'node:child_process';
+// Also: CPU seconds of a process over all its threads, its resident set (from /proc), and the
+// one way the suites start a `tarantype start` server.
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+
+/** The tarantype CLI of this checkout. */
+const TARANTYPE_CLI = new URL('../../../../apps/server/bin/tarantype.js', import.meta.url).pathname;
+
+/** What a suite asks of `tarantype start` (always on 127.0.0.1, without a console). */
+export interface TarantypeStart {
+  readonly port: number;
+  readonly dataDir: string;
+  readonly init?: string;
+  /** box.cfg.replication: one URI. */
+  readonly replication?: string;
+  readonly readOnly?: boolean;
+  readonly walMode?: string;
+  readonly logLevel?: number;
+}
+
+/** Spawns `tarantype start` with `start`'s options. */
+export function spawnTarantype(start: TarantypeStart, options: SpawnOptions): ChildProcess {
+  const args = [
+    TARANTYPE_CLI,
+    'start',
+    '--listen',
+    `127.0.0.1:${start.port}`,
+    '--data-dir',
+    start.dataDir,
+  ];
+  if (start.walMode !== undefined) args.push('--wal-mode', start.walMode);
+  if (start.init !== undefined) args.push('--init', start.init);
+  if (start.replication !== undefined) args.push('--replication', start.replication);
+  if (start.readOnly === true) args.push('--read-only');
+  if (start.logLevel !== undefined) args.push('--log-level', String(start.logLevel));
+  args.push('--no-console');
+  return spawn(process.execPath, args, options);
+}
 
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IprotoClient } from '@tarantype/iproto';
 import type { BenchFigure, BenchScale, BenchSuite } from '../harness.js';
-import { freePort, sleep, stopProcess, vclockOf } from '../lib/processes.js';
+import { freePort, sleep, spawnTarantype, stopProcess, vclockOf } from '../lib/processes.js';
 
 interface Scale {
   readonly seconds: number;
@@ -31,7 +31,6 @@ const SCALES: Record<BenchScale, Scale> = {
 };
 
 const ROOT = new URL('../../../../', import.meta.url).pathname;
-const CLI = join(ROOT, 'apps', 'server', 'bin', 'tarantype.js');
 const FIXTURES = join(ROOT, 'packages', 'bench', 'fixtures');
 const TARANTYPE_INIT = join(FIXTURES, 'bench-replication-init.mjs');
 const TT_MASTER = join(FIXTURES, 'tt-mesh-master.lua');
@@ -54,20 +53,13 @@ async function startMaster(kind: Kind, root: string, name: string, join?: number
   const source = join === undefined ? '' : `127.0.0.1:${join}`;
   const child =
     kind === 'tarantype'
-      ? spawn(
-          process.execPath,
-          [
-            CLI,
-            'start',
-            '--listen',
-            `127.0.0.1:${port}`,
-            '--data-dir',
-            dir,
-            '--init',
-            TARANTYPE_INIT,
-            '--no-console',
-            ...(source === '' ? [] : ['--replication', source]),
-          ],
+      ? spawnTarantype(
+          {
+            port,
+            dataDir: dir,
+            init: TARANTYPE_INIT,
+            ...(source === '' ? {} : { replication: source }),
+          },
           { stdio: ['ignore', 'pipe', 'pipe'] },
         )
       : spawn('tarantool', [TT_MASTER], {

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IprotoClient } from '@tarantype/iproto';
 import { type BenchFigure, type BenchScale, type BenchSuite, percentile } from '../harness.js';
-import { freePort, sleep, stopProcess, vclockOf } from '../lib/processes.js';
+import { freePort, sleep, spawnTarantype, stopProcess, vclockOf } from '../lib/processes.js';
 import { hasTarantool, sharedBenchDir } from '../lib/tarantool.js';
 
 export interface Scale {
@@ -34,7 +34,6 @@ const SCALES: Record<BenchScale, Scale> = {
 };
 
 const ROOT = new URL('../../../../', import.meta.url).pathname;
-const CLI = join(ROOT, 'apps', 'server', 'bin', 'tarantype.js');
 const FIXTURES = join(ROOT, 'packages', 'bench', 'fixtures');
 const MASTER_INIT = join(FIXTURES, 'bench-replication-init.mjs');
 const TT_REPLICA = join(FIXTURES, 'tt-replica-listen.lua');
@@ -111,19 +110,8 @@ export async function startMaster(
   if (kind === 'tarantype') {
     master = new Proc(
       'tarantype master',
-      spawn(
-        process.execPath,
-        [
-          CLI,
-          'start',
-          '--listen',
-          `127.0.0.1:${port}`,
-          '--data-dir',
-          dir,
-          '--init',
-          MASTER_INIT,
-          '--no-console',
-        ],
+      spawnTarantype(
+        { port, dataDir: dir, init: MASTER_INIT },
         { env, stdio: ['ignore', 'pipe', 'pipe'] },
       ),
     );
@@ -157,20 +145,8 @@ export async function startReplica(
   if (pair.kind === 'tarantype') {
     replica = new Proc(
       'tarantype replica',
-      spawn(
-        process.execPath,
-        [
-          CLI,
-          'start',
-          '--listen',
-          `127.0.0.1:${port}`,
-          '--data-dir',
-          dir,
-          '--replication',
-          masterUri,
-          '--read-only',
-          '--no-console',
-        ],
+      spawnTarantype(
+        { port, dataDir: dir, replication: masterUri, readOnly: true },
         { stdio: ['ignore', 'pipe', 'pipe'] },
       ),
     );

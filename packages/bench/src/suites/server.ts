@@ -7,10 +7,11 @@
 // Needs `tarantool` (it is the load generator too); without it the suite says so.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect as netConnect } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchFigure, BenchScale, BenchSuite } from '../harness.js';
+import { freePort, spawnTarantype } from '../lib/processes.js';
 import { hasTarantool, runTarantoolJson, sharedBenchDir } from '../lib/tarantool.js';
 
 interface Scale {
@@ -39,19 +40,7 @@ const SCALES: Record<BenchScale, Scale> = {
 };
 
 const ROOT = new URL('../../../../', import.meta.url).pathname;
-const CLI = join(ROOT, 'apps', 'server', 'bin', 'tarantype.js');
 const INIT = join(ROOT, 'packages', 'bench', 'fixtures', 'bench-server-init.mjs');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -97,23 +86,8 @@ export async function startTarantool(root: string, mode: string): Promise<Server
 /** The tarantype server with the same schema (fixtures/bench-server-init.mjs). */
 export async function startTarantype(root: string, mode: string): Promise<Server> {
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'start',
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--data-dir',
-      join(root, `tp-${mode}`),
-      '--wal-mode',
-      mode,
-      '--init',
-      INIT,
-      '--log-level',
-      '2',
-      '--no-console',
-    ],
+  const child = spawnTarantype(
+    { port, dataDir: join(root, `tp-${mode}`), walMode: mode, init: INIT, logLevel: 2 },
     { stdio: 'ignore' },
   );
   await waitForPort(port, child);
