@@ -9,6 +9,9 @@
 //   so callers must treat the transaction as failed (as after Linux's "fsyncgate").
 // - read: may return fewer bytes than asked (a short read, never zero before EOF); callers loop.
 // - truncate, rename, unlink, create: succeed or fail with the injected code, with no effect.
+// - limitSpace(): a disk of a given capacity. A write that would take the bytes in use past it
+//   writes the prefix that fits and then fails with ENOSPC (what a short write() followed by
+//   an ENOSPC write() leaves); truncate, unlink and a rename over a file give space back.
 // - crash(): the process "dies" at that instant: every later operation on any file fails with
 //   EIO and nothing more changes on disk; the files are left exactly as they were (torn tails
 //   included), which is what a restarted process finds after kill -9.
@@ -51,6 +54,8 @@ export interface FaultCounts {
   read: number;
   syncDir: number;
   injected: number;
+  /** Writes refused by limitSpace's capacity (counted in `injected` too). */
+  noSpace: number;
 }
 
 export interface RandomFaults {
@@ -94,7 +99,12 @@ export class FaultyFileSystem implements FileSystem {
     read: 0,
     syncDir: 0,
     injected: 0,
+    noSpace: 0,
   };
+  /** limitSpace's capacity; undefined: unlimited. */
+  private capacityBytes: number | undefined;
+  /** Bytes in use on the modelled disk (tracked once limitSpace was called). */
+  private usedBytesNow = 0;
   private rules: FaultRule[] = [];
   private crashed = false;
   private random: (() => number) | undefined;
@@ -133,6 +143,50 @@ export class FaultyFileSystem implements FileSystem {
   setRandomFaults(faults: RandomFaults | undefined): void {
     this.randomFaults = faults;
     this.random = faults === undefined ? undefined : seededRandom(faults.seed);
+  }
+
+  /**
+   * Models a disk of `capacityBytes` holding the files of `dirs` (their sizes now are what is
+   * in use; without `dirs` the bytes in use stay as tracked). Only changes made through this
+   * file system are tracked afterwards. `undefined` lifts the limit.
+   */
+  async limitSpace(capacityBytes: number | undefined, dirs?: readonly string[]): Promise<void> {
+    this.capacityBytes = capacityBytes;
+    if (dirs === undefined) return;
+    let used = 0;
+    for (const dir of dirs) {
+      const names = await this.inner.readdir(dir).catch(() => [] as string[]);
+      for (const name of names) used += (await this.inner.size(`${dir}/${name}`)) ?? 0;
+    }
+    this.usedBytesNow = used;
+  }
+
+  /** Bytes in use on the modelled disk (see limitSpace). */
+  get usedBytes(): number {
+    return this.usedBytesNow;
+  }
+
+  /** Bytes left before ENOSPC; Infinity without a limit. */
+  get freeBytes(): number {
+    return this.capacityBytes === undefined
+      ? Number.POSITIVE_INFINITY
+      : Math.max(0, this.capacityBytes - this.usedBytesNow);
+  }
+
+  /**
+   * A file grows by `growthBytes`: returns how many of them fit, and takes them (no await
+   * between the check and the reservation, so concurrent writes cannot both take the last bytes).
+   */
+  reserve(growthBytes: number): number {
+    if (growthBytes <= 0) return growthBytes;
+    const fits = Math.min(growthBytes, this.freeBytes);
+    this.usedBytesNow += fits;
+    return fits;
+  }
+
+  /** A file shrank or went away: its bytes are free again. */
+  release(bytes: number): void {
+    if (bytes > 0) this.usedBytesNow = Math.max(0, this.usedBytesNow - bytes);
   }
 
   /** From now on every operation fails and nothing changes: the process died. */
@@ -209,13 +263,17 @@ export class FaultyFileSystem implements FileSystem {
   async rename(from: string, to: string): Promise<void> {
     const rule = this.take('rename', from);
     if (rule !== undefined) throw errnoError(rule.code, 'rename', from);
+    const replaced = (await this.inner.size(to)) ?? 0;
     await this.inner.rename(from, to);
+    this.release(replaced);
   }
 
   async unlink(path: string): Promise<void> {
     const rule = this.take('unlink', path);
     if (rule !== undefined) throw errnoError(rule.code, 'unlink', path);
+    const size = (await this.inner.size(path)) ?? 0;
     await this.inner.unlink(path);
+    this.release(size);
   }
 
   mkdir(dir: string): Promise<void> {
@@ -238,10 +296,24 @@ class FaultyFileHandle implements FileHandle {
 
   async write(data: Uint8Array, position: number): Promise<void> {
     const rule = this.owner.take('write', this.path);
-    if (rule === undefined) return this.inner.write(data, position);
+    if (rule === undefined) return this.writeWithinSpace(data, position);
     const keep = this.owner.tornLength(rule, data.length);
-    if (keep > 0) await this.inner.write(data.subarray(0, keep), position);
+    if (keep > 0) await this.writeWithinSpace(data.subarray(0, keep), position);
     throw errnoError(rule.code, 'write', this.path);
+  }
+
+  /** Writes what fits on the modelled disk; ENOSPC after the prefix that fits. */
+  private async writeWithinSpace(data: Uint8Array, position: number): Promise<void> {
+    if (this.owner.freeBytes === Number.POSITIVE_INFINITY) return this.inner.write(data, position);
+    const size = await this.inner.size();
+    const growth = position + data.length - size;
+    const fits = this.owner.reserve(growth);
+    if (fits >= growth) return this.inner.write(data, position);
+    const keep = size + fits - position;
+    if (keep > 0) await this.inner.write(data.subarray(0, keep), position);
+    this.owner.counts.noSpace++;
+    this.owner.counts.injected++;
+    throw errnoError('ENOSPC', 'write', this.path);
   }
 
   async read(into: Uint8Array, offset: number, length: number, position: number): Promise<number> {
@@ -259,7 +331,10 @@ class FaultyFileHandle implements FileHandle {
   async truncate(length: number): Promise<void> {
     const rule = this.owner.take('truncate', this.path);
     if (rule !== undefined) throw errnoError(rule.code, 'ftruncate', this.path);
+    const size = await this.inner.size();
     await this.inner.truncate(length);
+    if (length < size) this.owner.release(size - length);
+    else this.owner.reserve(length - size);
   }
 
   size(): Promise<number> {
