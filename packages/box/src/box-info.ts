@@ -90,13 +90,43 @@ export function boxInfoGc(box: Box): Record<string, unknown> {
  * are not counted as needed, since they never replicate.
  */
 export async function boxInfoGcWal(box: Box): Promise<Record<string, unknown>> {
+  const held = await walHeld(box, box.gcConsumers.list());
+  return {
+    wal_bytes: held.bytes,
+    consumers: held.holders.map((h) => ({
+      name: h.name,
+      vclock: h.vclock.toObject(),
+      signature: h.vclock.signature(),
+      wal_bytes: h.bytes,
+    })),
+  };
+}
+
+/** What one holder of WAL (a GC consumer, or recovery from a checkpoint) keeps on disk. */
+export interface WalHolder {
+  readonly name: string;
+  readonly vclock: Vclock;
+  /** Whole xlog files it needs, from the one holding its first row not yet passed. */
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/**
+ * The xlogs of wal_dir (count, bytes) and what each of `holders` keeps of them (the rule of
+ * box.info.gc_wal() above): what the full-disk path logs and box.info.gc_wal() reports.
+ */
+export async function walHeld(
+  box: Box,
+  holders: readonly { readonly name: string; readonly vclock: Vclock }[],
+): Promise<{ files: number; bytes: number; holders: WalHolder[] }> {
   const xlogs = await XlogDir.scan(box.fs, box.walDir, 'XLOG', box.hasher);
   const sizes: number[] = [];
   for (const file of xlogs.files) sizes.push((await box.fs.size(file.path)) ?? 0);
   const total = sizes.reduce((sum, size) => sum + size, 0);
   return {
-    wal_bytes: total,
-    consumers: box.gcConsumers.list().map((c) => {
+    files: sizes.length,
+    bytes: total,
+    holders: holders.map((c) => {
       // The first file a consumer needs: the one after the last file whose successor's
       // VClock it has passed (XlogDir.collectGarbage's rule 15, per consumer).
       let first = 0;
@@ -109,9 +139,9 @@ export async function boxInfoGcWal(box: Box): Promise<Record<string, unknown>> {
       for (let i = first; i < sizes.length; i++) held += sizes[i]!;
       return {
         name: c.name,
-        vclock: c.vclock.toObject(),
-        signature: c.vclock.signature(),
-        wal_bytes: held,
+        vclock: c.vclock,
+        files: Math.max(0, sizes.length - first),
+        bytes: held,
       };
     }),
   };

@@ -46,7 +46,7 @@ import {
   SYSTEM_INDEX_ROWS,
   SYSTEM_SPACE_ROWS,
 } from './bootstrap-data.js';
-import { boxInfo, boxInfoGc, boxInfoMemory } from './box-info.js';
+import { boxInfo, boxInfoGc, boxInfoMemory, walHeld } from './box-info.js';
 import { BoxSpace } from './box-space.js';
 import { Catalog, type SpaceEntry, SYSVIEW_BASE } from './catalog.js';
 import { applyCfg, type BoxConfig, CFG_DEFAULTS, unsupportedOptionsIn } from './cfg.js';
@@ -702,15 +702,44 @@ export class Box {
   }
 
   /**
-   * The WAL is out of space: collect what recovery and the consumers do not need; if that
-   * frees nothing, drop replicas' consumers, oldest first (loudly), so a dead replica cannot
-   * fill the disk, and collect again. True when something was removed (the journal retries).
+   * The WAL is out of space (RELIABILITY.md #5; 2.6 logs "ran out of disk space, try to delete
+   * old WAL files"). Frees, in this order, what is not needed: xlogs no kept checkpoint and no
+   * consumer needs; snapshots older than the newest (recovery needs only that one) and their
+   * xlogs; then replicas' consumers, oldest first (loudly, with what each held), so a dead
+   * replica cannot fill the disk. True when something was removed (the journal retries the
+   * write once). When nothing more can go, says what holds the WAL and returns false (the
+   * batch fails with ER_WAL_IO; the instance keeps serving).
    */
   private async freeWalSpace(): Promise<boolean> {
+    this.logger.warn('ran out of disk space, try to delete old WAL files');
     if ((await this.daemon.collectWalGarbage()) > 0) return true;
-    while (this.replicaGc.dropOldest() !== undefined)
+    if ((await this.daemon.keepNewestCheckpointOnly()) > 0) return true;
+    for (;;) {
+      const held = await walHeld(this, this.gcConsumers.list());
+      const dropped = this.replicaGc.dropOldest((name) => {
+        const h = held.holders.find((holder) => holder.name === name);
+        return h === undefined ? '' : `, which held ${h.files} xlog(s), ${h.bytes} bytes`;
+      });
+      if (dropped === undefined) break;
       if ((await this.daemon.collectWalGarbage()) > 0) return true;
+    }
+    this.logger.error(`disk is full and no WAL can be freed: ${await this.describeWalHolders()}`);
     return false;
+  }
+
+  /** "wal_dir holds 3 xlog(s), 9000 bytes: recovery from the checkpoint at {1: 40} needs 2 …". */
+  private async describeWalHolders(): Promise<string> {
+    const newest = this.daemon.checkpoints.at(-1)?.vclock;
+    const held = await walHeld(this, [
+      ...(newest === undefined
+        ? []
+        : [{ name: 'recovery from the newest checkpoint', vclock: newest }]),
+      ...this.gcConsumers.list(),
+    ]);
+    const parts = held.holders.map(
+      (h) => `${h.name} at ${h.vclock.toString()} needs ${h.files} xlog(s), ${h.bytes} bytes`,
+    );
+    return `${this.walDir} holds ${held.files} xlog(s), ${held.bytes} bytes${parts.length === 0 ? '' : `: ${parts.join('; ')}`}`;
   }
 
   /** Checkpoints kept on disk, oldest first. */

@@ -187,6 +187,23 @@ export class CheckpointDaemon {
       .length;
   }
 
+  /**
+   * The full-disk rule: recovery needs only the newest checkpoint and the xlogs after it, so
+   * older snapshots go (whatever checkpoint_count says), and the xlogs only they needed.
+   * Returns the files removed (snapshots and xlogs).
+   */
+  async keepNewestCheckpointOnly(): Promise<number> {
+    if (this.checkpoints.length <= 1) return 0;
+    const snaps = await SnapshotDir.scan(this.host.fs, this.host.memtxDir, this.host.hasher);
+    const { removed } = await snaps.collectGarbage(1, this.host.logger);
+    this.checkpoints = await this.scanCheckpoints();
+    if (removed.length > 0)
+      this.host.logger.warn(
+        `disk is full: removed ${removed.length} older snapshot(s), keeping only the newest checkpoint`,
+      );
+    return removed.length + (await this.collectWalGarbage());
+  }
+
   /** Re-runs WAL GC (after a consumer advanced or left). */
   async collectWalGarbageNow(): Promise<number> {
     return this.collectWalGarbage();

@@ -99,10 +99,11 @@ export class ReplicaGc {
   }
 
   /**
-   * The full-disk rule: drops the consumer holding the oldest rows and says so. Returns its
-   * uuid, or undefined when there is none.
+   * The full-disk rule: drops the consumer holding the oldest rows and says so (with what it
+   * holds, from `holds` given the consumer's name). Returns its uuid, or undefined when there
+   * is none.
    */
-  dropOldest(): string | undefined {
+  dropOldest(holds: (name: string) => string = () => ''): string | undefined {
     const oldest = this.consumers
       .list()
       .filter((c) => c.name.startsWith(PREFIX))
@@ -110,7 +111,7 @@ export class ReplicaGc {
     if (oldest === undefined) return undefined;
     const uuid = oldest.name.slice(PREFIX.length);
     this.logger.warn(
-      `disk is full: dropping the WAL GC consumer of replica ${uuid} at ${oldest.vclock.toString()}; ` +
+      `disk is full: dropping the WAL GC consumer of replica ${uuid} at ${oldest.vclock.toString()}${holds(oldest.name)}; ` +
         'it will have to rejoin if the xlogs it needs are removed',
     );
     this.drop(uuid);
