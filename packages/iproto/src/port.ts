@@ -166,6 +166,11 @@ export interface ReplicationChannel {
   write(bytes: Uint8Array): boolean;
   /** Resolves when the socket's output buffer has drained (or the channel closed). */
   drain(): Promise<void>;
+  /**
+   * Bytes written but not yet taken by the kernel (the socket's writableLength): what the
+   * peer's slowness costs this process. Optional: a channel without it reports nothing.
+   */
+  readonly bufferedBytes?: number;
   /** Writes an error reply with the fixed response header. */
   writeError(sync: Sync, error: unknown): void;
   /** Closes the connection (SUBSCRIBE ends so). */

@@ -681,6 +681,10 @@ class Channel<U extends SessionUser> implements ReplicationChannel {
     return this.socket.write(bytes);
   }
 
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
   drain(): Promise<void> {
     if (this.closed || this.socket.writableLength === 0) return Promise.resolve();
     return new Promise((resolve) => {

@@ -25,7 +25,8 @@ export const INITIAL_BATCH_ROWS = 1024;
 
 /**
  * Bytes of output a relay lets the socket buffer before it waits for 'drain': a replica that
- * reads slowly slows the relay down instead of growing the master's memory.
+ * reads slowly (or is stopped) slows the relay down instead of growing the master's memory.
+ * What a relay holds is at most this plus one transaction (PROTOCOL.md §4.3, Backpressure).
  */
 export const RELAY_OUTPUT_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 

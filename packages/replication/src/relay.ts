@@ -132,6 +132,15 @@ export class ReplicationServer<U extends SessionUser = SessionUser> implements R
     return this.relays.get(uuid)?.rowsSent;
   }
 
+  /**
+   * Bytes of output the relay of `uuid` holds now (queued rows plus the socket's unsent
+   * bytes, also after it stopped while the socket still holds some); undefined if it never
+   * subscribed.
+   */
+  outputBytes(uuid: string): number | undefined {
+    return this.relays.get(uuid)?.outputBytes();
+  }
+
   /** Uuids of every replica that subscribed since this server started. */
   replicaUuids(): string[] {
     return [...this.relays.keys()];

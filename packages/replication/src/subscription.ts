@@ -30,7 +30,7 @@ import {
   encodeHeartbeat,
   type SubscribeRequest,
 } from './codec.js';
-import { DISCONNECT_TIMEOUT_FACTOR } from './limits.js';
+import { DISCONNECT_TIMEOUT_FACTOR, RELAY_OUTPUT_HIGH_WATER_BYTES } from './limits.js';
 import type { ReplicationLogger } from './log.js';
 import type { GcConsumers, RowSource } from './ports.js';
 import { errorLogText, ReplicationSocketError, type SocketName } from './socket-error.js';
@@ -52,6 +52,12 @@ export class RelayState {
    * SUBSCRIBE of the same replica carries it on (ReplicationServer.subscribe).
    */
   rowsSent = 0;
+  /**
+   * Bytes of output the running relay holds: queued rows not yet written plus what the socket
+   * has not handed to the kernel. Bounded by RELAY_OUTPUT_BOUND_BYTES plus one
+   * transaction (PROTOCOL.md §4.3).
+   */
+  outputBytes: () => number = () => 0;
 
   constructor(vclock: Vclock, nowMs: number) {
     this.ackVclock = vclock.copy();
@@ -112,6 +118,8 @@ export class Subscription {
   ) {
     this.lastSentMs = context.monotonicMs();
     this.signal = target.relay.abort.signal;
+    // After the relay stopped the socket may still hold bytes the peer never read: they count.
+    target.relay.outputBytes = () => this.out.length + (this.target.channel.bufferedBytes ?? 0);
   }
 
   /** Runs until the link breaks or the relay is stopped; the relay is 'stopped' after. */
@@ -181,25 +189,40 @@ export class Subscription {
     return !this.backpressured;
   }
 
+  /** Output held for this replica: queued rows plus the socket's bytes not yet in the kernel. */
+  private held(): number {
+    return this.out.length + (this.target.channel.bufferedBytes ?? 0);
+  }
+
+  /**
+   * Whether to stop taking rows until the socket drains. A channel that reports its buffered
+   * bytes is let fill up to RELAY_OUTPUT_HIGH_WATER_BYTES (the kernel keeps sending meanwhile);
+   * one that does not is waited for as soon as it refuses a write.
+   */
+  private mustWait(): boolean {
+    if (!this.backpressured) return false;
+    if (this.target.channel.bufferedBytes === undefined) return true;
+    return this.held() >= RELAY_OUTPUT_HIGH_WATER_BYTES;
+  }
+
   /**
    * Output coalescing: rows of the transactions the row source yields within one event-loop
    * turn go out in one socket write (a write per transaction cost more than the rest of the
-   * relay). A full buffer is written at once, waiting for 'drain' if the socket is behind.
+   * relay). A full buffer is written at once. Backpressure: while the replica does not read,
+   * the relay stops pulling rows from the row source (which then leaves them in the WAL files,
+   * see wal-follower.ts), so what this relay holds stays below RELAY_OUTPUT_HIGH_WATER_BYTES
+   * plus one transaction.
    */
   private async queueRows(rows: readonly Xrow[]): Promise<void> {
     const { channel } = this.target;
-    if (this.backpressured) {
+    while (this.mustWait() && !channel.closed) {
       await channel.drain();
       this.backpressured = false;
     }
     this.lastSentMs = this.context.monotonicMs();
     appendRows(this.out, rows, this.target.sync);
-    if (this.out.length >= RELAY_BATCH_BYTES) {
-      if (!this.flush()) {
-        await channel.drain();
-        this.backpressured = false;
-      }
-    } else if (!this.flushScheduled) {
+    if (this.out.length >= RELAY_BATCH_BYTES) this.flush();
+    else if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }

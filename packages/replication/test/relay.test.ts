@@ -22,6 +22,7 @@ import {
   encodeJoin,
   encodeSubscribe,
 } from '../src/codec.js';
+import { RELAY_OUTPUT_HIGH_WATER_BYTES } from '../src/limits.js';
 import { ReplicationServer } from '../src/relay.js';
 import { bodyOf, FakeMaster, insertBody, LogRecorder, sleep, until } from './fake-box.js';
 import { frames } from './recording-checks.js';
@@ -89,6 +90,38 @@ class MemoryChannel implements ReplicationChannel {
   /** Decoded rows the relay wrote. */
   rows(): Xrow[] {
     return frames(Buffer.concat(this.written)).map((f) => decodePacket(f.packet).row);
+  }
+}
+
+/**
+ * A channel that buffers as a Node socket does: write() is refused once 16 KiB are pending
+ * (the stream's highWaterMark) but takes the bytes anyway; bufferedBytes says how many wait.
+ */
+class NodeLikeChannel extends MemoryChannel {
+  private pending = 0;
+  private stalled = false;
+  private waiting: Array<() => void> = [];
+  get bufferedBytes(): number {
+    return this.pending;
+  }
+  stall(): void {
+    this.stalled = true;
+  }
+  override write(bytes: Uint8Array): boolean {
+    if (this.closed) return false;
+    this.written.push(bytes);
+    if (!this.stalled) return true;
+    this.pending += bytes.length;
+    return this.pending < 16 * 1024;
+  }
+  override drain(): Promise<void> {
+    if (this.pending === 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  override release(): void {
+    this.stalled = false;
+    this.pending = 0;
+    for (const resolve of this.waiting.splice(0)) resolve();
   }
 }
 
@@ -426,6 +459,34 @@ describe('SUBSCRIBE', () => {
       await running;
     });
   }
+
+  it('a socket that reports its buffered bytes fills up to RELAY_OUTPUT_HIGH_WATER_BYTES + one transaction, no more', async () => {
+    const { master, server } = setup(1);
+    master.cluster.set(REPLICA, 2);
+    const size = 50_000;
+    const filler = 'x'.repeat(size);
+    const total = Math.ceil((3 * RELAY_OUTPUT_HIGH_WATER_BYTES) / size);
+    for (let i = 0; i < total; i++) master.wal.append(1, [{ body: insertBody(512, [i, filler]) }]);
+    const channel = new NodeLikeChannel();
+    const running = server.handle(session(), subscribeRequest(new Vclock()), channel);
+    channel.stall();
+    // Acks keep the link alive; the socket never drains.
+    const acking = setInterval(() => channel.feed(encodeAck(new Vclock())), 100);
+    await until(() => (server.outputBytes(REPLICA) ?? 0) >= RELAY_OUTPUT_HIGH_WATER_BYTES);
+    await sleep(200);
+    const held = server.outputBytes(REPLICA)!;
+    expect(held).toBe(channel.bufferedBytes);
+    expect(held).toBeGreaterThanOrEqual(RELAY_OUTPUT_HIGH_WATER_BYTES);
+    expect(held).toBeLessThanOrEqual(RELAY_OUTPUT_HIGH_WATER_BYTES + size + 1024);
+    const sentWhileFull = channel.rows().filter((row) => row.lsn > 0).length;
+    expect(sentWhileFull).toBeLessThan(total / 2);
+    channel.release();
+    await until(() => channel.rows().some((row) => row.lsn === total));
+    clearInterval(acking);
+    expect(channel.rows().filter((row) => row.lsn > 0)).toHaveLength(total);
+    channel.end();
+    await running;
+  });
 
   it('ends with an error packet "timed out" after 4 × replication_timeout without acks', async () => {
     const { master, server } = setup(0.05);

@@ -55,6 +55,7 @@ export const TARANTYPE_METRICS = [
   'tarantype_wal_failed_batches_total',
   'tarantype_relay_rows_total',
   'tarantype_applier_rows_total',
+  'tarantype_relay_output_bytes',
   'tarantype_gc_consumer_held_bytes',
 ] as const;
 
@@ -274,6 +275,17 @@ export class InstanceMetrics {
         for (const member of members(info)) {
           const rows = this.box.replicaSet.relay.rowsSent(member.uuid);
           if (rows !== undefined) set({ id: String(member.id) }, rows);
+        }
+      },
+    );
+    this.gauge(
+      'tarantype_relay_output_bytes',
+      "Bytes of output each relay holds: rows queued plus the socket's bytes the kernel has not taken",
+      ['id'],
+      (g, info) => {
+        for (const member of members(info)) {
+          const bytes = this.box.replicaSet.relay.outputBytes(member.uuid);
+          if (bytes !== undefined) g.set({ id: String(member.id) }, bytes);
         }
       },
     );
