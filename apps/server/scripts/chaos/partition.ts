@@ -52,6 +52,7 @@ import {
   vclockOf,
 } from '../../test/replication/cluster.js';
 import { FaultProxy } from '../../test/replication/fault-proxy.js';
+import { resumeEarlySubscribers } from '../../test/replication/mesh-helpers.js';
 import {
   checkRegister,
   type HistoryEvent,
@@ -190,46 +191,12 @@ class Mesh {
     for (const node of mesh.nodes) node.spawn();
     await Promise.all(mesh.nodes.map((node) => node.ready(60_000)));
     for (let i = 0; i < MASTERS; i++) mesh.clients[i] = await mesh.nodes[i]!.client();
-    await mesh.resumeEarlySubscribers();
+    // 2.6's bootstrap race (mesh-helpers.ts): the campaign tests partitions, not bootstrap.
+    await resumeEarlySubscribers(mesh.nodes.map((node, i) => ({ node, client: mesh.client(i) })));
     // Restarts must not wait for partitioned peers (nor turn orphan and read-only): quorum 0.
     for (const node of mesh.nodes)
       node.options = { ...node.options, cfg: { ...CFG, replication_connect_quorum: 0 } };
     return mesh;
-  }
-
-  /**
-   * 2.6.0's bootstrap race, which tarantype keeps (reference §4-3, the earlier run): the
-   * leader registers a joining member, and that member subscribes to a third one before the
-   * third has the `_cluster` row. The third refuses with ER_UNKNOWN_REPLICA, the upstream stays
-   * `stopped` for good and the member `orphan`. An operator restarts the appliers with
-   * `box.cfg{replication = {}}` and the old value; so does the campaign, because what it
-   * tests is partitions, not bootstrap. Every other upstream state is left to `converge`.
-   */
-  async resumeEarlySubscribers(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const resumed = new Array<number>(this.nodes.length).fill(0);
-    while (Date.now() < deadline) {
-      const infos = await Promise.all(this.nodes.map((_n, i) => this.client(i).info()));
-      let pending = false;
-      for (const [i, info] of infos.entries()) {
-        const upstreams = Object.values(info.replication)
-          .filter((r) => r.id !== info.id)
-          .map((r) => r.upstream);
-        if (upstreams.every((u) => u?.status === 'follow')) continue;
-        pending = true;
-        const early = upstreams.some(
-          (u) =>
-            u?.status === 'stopped' && /is not registered with replica set/.test(u.message ?? ''),
-        );
-        if (!early || resumed[i]! >= 3) continue;
-        resumed[i]! += 1;
-        const replication = this.nodes[i]!.options.replication;
-        await this.client(i).cfg({ replication: [] });
-        await this.client(i).cfg({ replication });
-      }
-      if (!pending) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
   }
 
   client(i: number): Client {

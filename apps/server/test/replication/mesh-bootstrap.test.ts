@@ -12,7 +12,13 @@ import {
   requireTarantool,
   STANDARD_USERS,
 } from './cluster.js';
-import { allFollow, FAST, type Member, sameVclock } from './mesh-helpers.js';
+import {
+  allFollow,
+  FAST,
+  type Member,
+  resumeEarlySubscribers,
+  sameVclock,
+} from './mesh-helpers.js';
 
 let cluster: Cluster;
 afterEach(async () => {
@@ -34,7 +40,11 @@ async function freshMesh(label: string, kinds: readonly Kind[]): Promise<Member[
   );
   for (const node of nodes) node.spawn();
   await Promise.all(nodes.map((node) => node.ready(30_000)));
-  return Promise.all(nodes.map(async (node) => ({ node, client: await node.client() })));
+  const members = await Promise.all(
+    nodes.map(async (node) => ({ node, client: await node.client() })),
+  );
+  await resumeEarlySubscribers(members);
+  return members;
 }
 
 async function checkOneSet(members: Member[]): Promise<void> {
@@ -87,5 +97,55 @@ describe('a fresh full mesh bootstraps one replica set', () => {
     requireTarantool();
     const members = await freshMesh('mesh-fresh-tt', ['tarantype', 'tarantool', 'tarantype']);
     await checkOneSet(members);
+  });
+});
+
+describe("2.6's bootstrap race: a member registered by one peer subscribes to another too early", () => {
+  it('the upstream stops with ER_UNKNOWN_REPLICA, and resumeEarlySubscribers brings it to follow', async () => {
+    cluster = new Cluster('mesh-early-subscribe');
+    // replication_timeout 1 s: the one 1.5 s gap when the delay starts stays under 4 timeouts.
+    const SLOW_OK = { ...FAST, replication_timeout: 1 };
+    const m1 = cluster.node('m1', 'tarantype', { users: STANDARD_USERS, cfg: SLOW_OK });
+    await m1.start();
+    const c1 = await m1.client();
+    const m2 = cluster.node('m2', 'tarantype', {
+      users: STANDARD_USERS,
+      replication: [m1.uri()],
+      cfg: SLOW_OK,
+    });
+    await m2.start();
+    const c2 = await m2.client();
+    // m1 hears m2 through a proxy that, once the pair follows, delays everything by 1.5 s:
+    // m3's _cluster row, which m2 writes when m3 joins it, reaches m1 late.
+    const slow = await cluster.proxy(m2.port, 0);
+    m1.options = { ...m1.options, replication: [`replicator:password@127.0.0.1:${slow.port}`] };
+    await c1.cfg({ replication: m1.options.replication });
+    const pair: Member[] = [
+      { node: m1, client: c1 },
+      { node: m2, client: c2 },
+    ];
+    await allFollow(pair, 15_000);
+    slow.delayMs = 1500;
+    const m3 = cluster.node('m3', 'tarantype', {
+      users: STANDARD_USERS,
+      replication: [m2.uri()],
+      cfg: SLOW_OK,
+    });
+    await m3.start();
+    const c3 = await m3.client();
+    m3.options = { ...m3.options, replication: [m2.uri(), m1.uri()] };
+    await c3.cfg({ replication: m3.options.replication });
+    const id1 = (await c1.info()).id;
+    const refused = (await c3.replication())[id1]?.upstream;
+    expect(refused?.status).toBe('stopped');
+    expect(refused?.message).toBe(
+      `Replica ${(await c3.info()).uuid} is not registered with replica set ${(await c1.info()).cluster.uuid}`,
+    );
+    const members: Member[] = [...pair, { node: m3, client: c3 }];
+    slow.delayMs = 0;
+    expect(await resumeEarlySubscribers(members, 15_000)).toBeGreaterThanOrEqual(1);
+    expect((await c3.replication())[id1]?.upstream?.status).toBe('follow');
+    expect((await c3.info()).status).toBe('running');
+    await sameVclock(members);
   });
 });

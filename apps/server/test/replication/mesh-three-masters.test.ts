@@ -15,7 +15,13 @@ import {
   STANDARD_USERS,
   until,
 } from './cluster.js';
-import { allFollow, FAST, type Member, sameVclock } from './mesh-helpers.js';
+import {
+  allFollow,
+  FAST,
+  type Member,
+  resumeEarlySubscribers,
+  sameVclock,
+} from './mesh-helpers.js';
 
 let cluster: Cluster;
 afterEach(async () => {
@@ -142,6 +148,7 @@ async function freshMesh(kinds: readonly Kind[], cfg: Record<string, unknown>): 
   for (const node of nodes) node.spawn();
   await Promise.all(nodes.map((node) => node.ready(30_000)));
   const members = await Promise.all(nodes.map(member));
+  await resumeEarlySubscribers(members);
   await allFollow(members, 15_000);
   return members;
 }

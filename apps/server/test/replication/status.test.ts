@@ -17,7 +17,13 @@ import type { ReplicaSetStatus } from '../../src/status/model.js';
 import { formatVclock } from '../../src/status/table.js';
 import { readPng } from '../png.js';
 import { Cluster, type InfoView, type Node, STANDARD_USERS, until } from './cluster.js';
-import { allFollow, FAST, type Member, sameVclock } from './mesh-helpers.js';
+import {
+  allFollow,
+  FAST,
+  type Member,
+  resumeEarlySubscribers,
+  sameVclock,
+} from './mesh-helpers.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BIN = resolve(HERE, '../../bin/tarantype.js');
@@ -129,6 +135,7 @@ beforeAll(async () => {
   for (const node of nodes) node.spawn();
   await Promise.all(nodes.map((node) => node.ready(30_000)));
   members = await Promise.all(nodes.map(async (node) => ({ node, client: await node.client() })));
+  await resumeEarlySubscribers(members);
   await allFollow(members, 15_000);
   const infos = await Promise.all(members.map((m) => m.client.info()));
   for (const [i, m] of members.entries()) idOf.set(m.node.name, infos[i]!.id);
