@@ -206,6 +206,12 @@ export class Journal implements WalWriter {
   private flushing: Promise<void> | undefined;
   private flushScheduled = false;
   private closed = false;
+  /**
+   * The file being created, while it is: openFile() (a checkpoint) and a batch's fileFor() may
+   * both find no file open, and two creations of one name would unlink each other's
+   * `.inprogress` and leave the journal appending to an unlinked inode.
+   */
+  private creating: Promise<OpenFile> | undefined;
   /** Set when truncation after a failure failed: the file may hold garbage, refuse writes. */
   private broken: Error | undefined;
   /**
@@ -312,7 +318,7 @@ export class Journal implements WalWriter {
       this.broken !== undefined
     )
       return;
-    this.file = await this.createFile();
+    await this.currentFile();
   }
 
   /** Writes everything queued, closes the file with its EOF marker, refuses later submits. */
@@ -363,15 +369,20 @@ export class Journal implements WalWriter {
     this.queueBytes += entry.bytes;
   }
 
-  /** Rows from other instances must continue their component (ER_INVALID_ORDER otherwise). */
+  /**
+   * Rows from other instances must continue their component (ER_INVALID_ORDER otherwise), also
+   * within the transaction: checked before anything is assigned, so a refusal changes nothing.
+   */
   private checkForeignRows(rows: Xrow[]): ClientError | undefined {
     const own = this.instanceId;
+    let inTransaction: Map<number, number> | undefined;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       if (row.replica_id === 0 || row.replica_id === own) continue;
-      const previous = this.assigned.get(row.replica_id);
+      const previous = inTransaction?.get(row.replica_id) ?? this.assigned.get(row.replica_id);
       if (row.lsn <= previous)
         return new ClientError(ErrorCode.ER_INVALID_ORDER, row.replica_id, previous, row.lsn);
+      if (i < rows.length - 1) (inTransaction ??= new Map()).set(row.replica_id, row.lsn);
     }
     return undefined;
   }
@@ -597,8 +608,21 @@ export class Journal implements WalWriter {
       await this.closeFile();
       this.stats.rotations++;
     }
-    this.file ??= await this.createFile();
-    return this.file;
+    return this.currentFile();
+  }
+
+  /** The open file, or the one being created (one creation at a time, see `creating`). */
+  private currentFile(): Promise<OpenFile> {
+    if (this.file !== undefined) return Promise.resolve(this.file);
+    this.creating ??= this.createFile()
+      .then((file) => {
+        this.file = file;
+        return file;
+      })
+      .finally(() => {
+        this.creating = undefined;
+      });
+    return this.creating;
   }
 
   private async createFile(): Promise<OpenFile> {
