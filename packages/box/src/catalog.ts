@@ -6,7 +6,14 @@
 // rebuilds the same schema from the same rows.
 // System spaces themselves are created from the built-in definitions (bootstrap-data.ts)
 // before anything is read: their own _space/_index rows only refresh the definitions.
-import { ClientError, ErrorCode, SYSTEM_ID_MAX, SystemSpace, UserId } from '@tarantype/core';
+import {
+  ClientError,
+  ErrorCode,
+  SYSTEM_ID_MAX,
+  SystemSpace,
+  UserId,
+  VCLOCK_MAX,
+} from '@tarantype/core';
 import { Space } from '@tarantype/memtx';
 import { AccessControl, type PrivRow, type UserDef } from './access.js';
 import { SYSTEM_INDEX_ROWS, SYSTEM_SPACE_ROWS } from './bootstrap-data.js';
@@ -446,6 +453,9 @@ export class Catalog {
   }
 
   private alterCluster(oldTuple: unknown[] | undefined, newTuple: unknown[] | undefined): Undo {
+    // 2.6 (replica_check_id): ids are vclock components, 1..VCLOCK_MAX - 1.
+    if (newTuple !== undefined && (newTuple[0] as number) >= VCLOCK_MAX)
+      throw new ClientError(ErrorCode.ER_REPLICA_MAX, newTuple[0] as number);
     if (oldTuple !== undefined) this.cluster.delete(oldTuple[0] as number);
     if (newTuple !== undefined) this.cluster.set(newTuple[0] as number, newTuple[1] as string);
     const removed =

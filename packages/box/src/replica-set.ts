@@ -196,6 +196,9 @@ export class ReplicaSet {
       connectTimeoutS: () => config().replication_connect_timeout,
       replicationSyncLagS: () => config().replication_sync_lag,
       transactionsInFlightMax: APPLIER_TRANSACTIONS_IN_FLIGHT,
+      // 2.6 (applier_subscribe): no ID_FILTER while orphan, so a peer sends back the rows of
+      // this instance it lost (RELIABILITY.md #20); [own id] once writable.
+      idFilter: () => (this.orphan || ports.instanceId() === 0 ? [] : [ports.instanceId()]),
       log: this.log,
     });
     // 2.6's applier writer fiber logs "leaving orphan mode" each time its applier syncs

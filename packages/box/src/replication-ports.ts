@@ -170,7 +170,7 @@ export class BoxReplicationPorts
     if (existing !== undefined) return existing;
     let id = 1;
     while (id < VCLOCK_MAX && this.box.catalog.cluster.has(id)) id++;
-    if (id >= VCLOCK_MAX) throw new ClientError(ErrorCode.ER_REPLICA_MAX, VCLOCK_MAX - 1);
+    if (id >= VCLOCK_MAX) throw new ClientError(ErrorCode.ER_REPLICA_MAX, id); // 2.6: the id tried
     await this.box.write(
       UserId.ADMIN,
       SystemSpace.CLUSTER,
