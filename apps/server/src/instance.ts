@@ -33,6 +33,7 @@ import { loadInitModule } from './init-module.js';
 import type { ServerLogger } from './logger.js';
 import { LuaRuntime } from './lua/lua-runtime.js';
 import { NetMeter } from './net-meter.js';
+import { EventLoopWatchdog, STALL_THRESHOLD_DEFAULT_S } from './watchdog.js';
 
 export interface InstanceOptions {
   /** box.cfg options (listen, wal_mode, memtx_dir …). */
@@ -115,6 +116,8 @@ export class Instance {
   private http: HttpEndpoint | undefined;
   /** The binary port's connections and bytes (metrics' tnt_net_*). */
   readonly net = new NetMeter();
+  /** Logs event-loop stalls longer than box.cfg.too_long_threshold (metrics' tarantype_event_loop_*). */
+  readonly watchdog: EventLoopWatchdog;
   private resolveBoxReady: (box: Box) => void = () => {};
   /** Resolves with the box once the first box.cfg{} has opened it (before init and listen). */
   readonly boxReady: Promise<Box> = new Promise((resolve) => {
@@ -134,6 +137,11 @@ export class Instance {
     private readonly options: InstanceOptions,
   ) {
     this.consoleLanguage = options.consoleLanguage ?? 'lua';
+    this.watchdog = new EventLoopWatchdog({
+      thresholdS: () =>
+        this.configuredBox?.cfgValues.too_long_threshold ?? STALL_THRESHOLD_DEFAULT_S,
+      warn: (message) => logger.warn(message),
+    });
     this.evaluator = new ConsoleEvaluator({ instance: this, functions: this.functions, multi });
   }
 
@@ -167,6 +175,8 @@ export class Instance {
           instance.stop().finally(() => process.exit(code));
         }),
     });
+    // From here on: a long recovery step or init module is a stall worth a log line too.
+    instance.watchdog.start();
     // Before box.cfg{}: /health answers `loading` during recovery or a join.
     if (options.http !== undefined) {
       instance.http = await startHttpServer(options.http, instanceRoutes(instance), options.logger);
@@ -180,6 +190,7 @@ export class Instance {
       await instance.configure({});
     } catch (error) {
       await instance.http?.close();
+      instance.watchdog.stop();
       throw error;
     }
     return instance;
@@ -403,6 +414,7 @@ export class Instance {
       await this.configuredBox?.close();
       // Last: /health says `stopping` (503) while the rest stops.
       await this.http?.close();
+      this.watchdog.stop();
       this.logger.info('stopped: the xlog is closed');
     })();
     return this.stopping;

@@ -57,6 +57,9 @@ export const TARANTYPE_METRICS = [
   'tarantype_applier_rows_total',
   'tarantype_relay_output_bytes',
   'tarantype_gc_consumer_held_bytes',
+  'tarantype_event_loop_stalls_total',
+  'tarantype_event_loop_stall_seconds_total',
+  'tarantype_event_loop_longest_stall_seconds',
 ] as const;
 
 /** The instance's metrics: one private Registry whose collectors read the instance per scrape. */
@@ -79,6 +82,7 @@ export class InstanceMetrics {
     this.registerSpaces();
     this.registerWalCounters();
     this.registerGc();
+    this.registerWatchdog();
     const registers = [this.registry];
     this.walWrite = new Histogram({
       name: 'tarantype_wal_write_seconds',
@@ -372,6 +376,29 @@ export class InstanceMetrics {
     ];
     for (const [name, help, read] of counters)
       this.counter(name, help, [], (set) => set({}, read()));
+  }
+
+  /** The event-loop watchdog's counts (watchdog.ts): stalls above box.cfg.too_long_threshold. */
+  private registerWatchdog(): void {
+    const stats = () => this.instance.watchdog.stats;
+    this.counter(
+      'tarantype_event_loop_stalls_total',
+      'Event-loop stalls longer than box.cfg.too_long_threshold (each logged as "event loop stalled for N s")',
+      [],
+      (set) => set({}, stats().stalls),
+    );
+    this.counter(
+      'tarantype_event_loop_stall_seconds_total',
+      'Seconds the event loop spent in those stalls',
+      [],
+      (set) => set({}, stats().stalledSeconds),
+    );
+    this.gauge(
+      'tarantype_event_loop_longest_stall_seconds',
+      'The longest event-loop stall since the instance started, seconds',
+      [],
+      (g) => g.set(stats().longestSeconds),
+    );
   }
 
   private registerGc(): void {
