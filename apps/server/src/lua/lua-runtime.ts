@@ -29,7 +29,7 @@ import {
 } from 'wasmoon';
 import type { ServerLogger } from '../logger.js';
 import { FLOW_STYLE, formatResults } from '../yaml-output.js';
-import { LuaValues } from './lua-values.js';
+import { LuaNestingError, LuaValues } from './lua-values.js';
 import { vclockInLuajitOrder } from './luajit-order.js';
 import { PRELUDE } from './prelude.js';
 
@@ -122,7 +122,13 @@ export class LuaRuntime {
   }
 
   private values(record: Record_): unknown[] {
-    if (record.get('ok') === true) return record.get('values') as unknown[];
+    if (record.get('ok') === true) {
+      const values = record.get('values');
+      // A result 2.6's msgpack encoder refuses: nested too deep, or a table inside itself.
+      if (values instanceof LuaNestingError)
+        throw new TarantoolError('LuajitError', ErrorCode.ER_PROC_LUA, values.message);
+      return values as unknown[];
+    }
     throw toTarantoolError(record.get('error') as Record_);
   }
 

@@ -22,8 +22,22 @@ import {
 } from 'wasmoon';
 import { FLOW_STYLE } from '../yaml-output.js';
 
-/** Bounds the depth of converted values (a table that contains itself, deep user data). */
-const DEPTH_MAX = 64;
+/**
+ * Tarantool 2.6's msgpack encode_max_depth: an EVAL or CALL result nests at most this many
+ * tables; a deeper one (or a table that contains itself) fails the request with "Too high
+ * nest level - 129" (ER_PROC_LUA). Elsewhere (the consoles, arguments of the JS bindings) a
+ * table this deep converts to '<too deep>'.
+ */
+const DEPTH_MAX = 128;
+/**
+ * Bounds the depth of a JS value pushed into Lua: EVAL and CALL arguments decode to at most
+ * 512 levels (core's MSGPACK_DEPTH_MAX); each level takes Lua stack slots, reserved with
+ * lua_checkstack before they are used (without, a deep argument wrote past the stack into the
+ * wasm heap: found by the fuzz campaign, every later request hung).
+ */
+const PUSH_DEPTH_MAX = 1024;
+/** Lua stack slots one level of write() uses: the table, a key, a value, the order bookkeeping. */
+const PUSH_SLOTS = 6;
 /**
  * Bounds the values one conversion expands to when tables are shared: `t = {t, t}` 64 times
  * is 64 tables but 2^64 values once expanded (found by the fuzz campaign: it held the event
@@ -37,15 +51,38 @@ const SPARSE_RATIO = 2;
 
 type Global = LuaEngine['global'];
 
+/**
+ * What the values list of an EVAL or CALL result (a table with the prelude's
+ * 'tarantype.results' metatable) converts to when one of its values nests deeper than 2.6's
+ * msgpack encoder allows: the runtime answers the request with this error.
+ */
+export class LuaNestingError {
+  readonly message = `Too high nest level - ${DEPTH_MAX + 1}`;
+}
+
+/** A table met again while it is being converted: it contains itself. */
+const CONVERTING = Symbol('converting');
+
 export class LuaValues extends LuaTypeExtension<unknown> {
   private nullRef = -1;
   private orderRef = -1;
   private flowSeqRef = -1;
   private flowMapRef = -1;
   private blockMapRef = -1;
-  /** Per conversion (getValue): tables converted so far by address, and values expanded. */
-  private seen = new Map<number, { value: unknown; size: number }>();
+  /**
+   * Per conversion (getValue): tables converted so far by address (their value, the values
+   * they expanded to, their height in tables), and values expanded.
+   */
+  private seen = new Map<
+    number,
+    { value: unknown; size: number; height: number } | typeof CONVERTING
+  >();
   private expanded = 0;
+  /** The height in tables of the value read() returned last (0 for a scalar). */
+  private height = 0;
+  /** Inside a results list (EVAL/CALL): a value past DEPTH_MAX fails the list. */
+  private inResults = false;
+  private nestingExceeded = false;
 
   constructor(global: Global) {
     super(global, 'tarantype_values');
@@ -74,6 +111,8 @@ export class LuaValues extends LuaTypeExtension<unknown> {
   override getValue(thread: LuaThread, index: number): unknown {
     this.seen = new Map();
     this.expanded = 0;
+    this.inResults = false;
+    this.nestingExceeded = false;
     try {
       return this.read(thread, thread.lua.lua_absindex(thread.address, index), 0);
     } finally {
@@ -87,6 +126,7 @@ export class LuaValues extends LuaTypeExtension<unknown> {
     index = lua.lua_absindex(L, index);
     const type = lua.lua_type(L, index);
     this.expanded++;
+    this.height = 0;
     switch (type) {
       case LuaType.Nil:
       case LuaType.None:
@@ -102,29 +142,41 @@ export class LuaValues extends LuaTypeExtension<unknown> {
       case LuaType.String:
         return lua.lua_tolstring(L, index, null);
       case LuaType.Table: {
-        if (depth >= DEPTH_MAX) return '<too deep>';
         const address = lua.lua_topointer(L, index);
         const again = this.seen.get(address);
+        // A table that contains itself: met again inside its own conversion, it is as deep as
+        // the bound allows (Tarantool's encoder fails on the depth in the same case), at once.
+        if (again === CONVERTING) return this.tooDeep();
         if (again !== undefined) {
+          // Shared: the same JS value, as deep below here as it was where it was converted.
+          if (depth + again.height > DEPTH_MAX) return this.tooDeep();
           if (this.expanded + again.size > EXPANDED_VALUES_MAX) return '<too large>';
           this.expanded += again.size;
+          this.height = again.height;
           return again.value;
         }
+        if (depth >= DEPTH_MAX) return this.tooDeep();
         const before = this.expanded;
-        // A table that contains itself: met again inside its own conversion, it is as deep
-        // as the bound allows (Tarantool's encoder fails on the depth too), at once.
-        this.seen.set(address, { value: '<too deep>', size: 1 });
+        this.seen.set(address, CONVERTING);
         const value = this.readTable(thread, index, depth);
-        this.seen.set(address, { value, size: this.expanded - before });
+        this.seen.set(address, { value, size: this.expanded - before, height: this.height });
         return value;
       }
       case LuaType.Function:
         return `function: 0x${lua.lua_topointer(L, index).toString(16).padStart(8, '0')}`;
       default: {
-        if (depth === 0) return thread.getValue(index, type);
+        // A userdata or thread as the value converted (not inside a table): wasmoon's own.
+        if (depth === 0 && !this.inResults) return thread.getValue(index, type);
         return `${lua.lua_typename(L, type)}: 0x${lua.lua_topointer(L, index).toString(16).padStart(8, '0')}`;
       }
     }
+  }
+
+  /** A table past DEPTH_MAX: it fails a results list, elsewhere it is cut. */
+  private tooDeep(): string {
+    if (this.inResults) this.nestingExceeded = true;
+    this.height = 0;
+    return '<too deep>';
   }
 
   private readTable(thread: LuaThread, index: number, depth: number): unknown {
@@ -132,13 +184,20 @@ export class LuaValues extends LuaTypeExtension<unknown> {
     const L = thread.address;
     // Each level holds a key and a value on the Lua stack (and styleOf a metatable): without
     // room the C stack overflows into the wasm heap (LUA_MINSTACK is 20 slots).
-    if (lua.lua_checkstack(L, 8) === 0) return '<too deep>';
+    if (lua.lua_checkstack(L, 8) === 0) return this.tooDeep();
     const style = this.styleOf(thread, index);
     if (style === 'null') return null;
+    if (style === 'results') return this.readResults(thread, index);
+    let height = 0;
+    const read = (at: number) => {
+      const value = this.read(thread, at, depth + 1);
+      if (this.height > height) height = this.height;
+      return value;
+    };
     const keys: unknown[] = [];
     lua.lua_pushnil(L);
     while (lua.lua_next(L, index) !== 0) {
-      keys.push(this.read(thread, -2, depth + 1));
+      keys.push(read(-2));
       lua.lua_settop(L, -2);
     }
     const asArray =
@@ -159,7 +218,7 @@ export class LuaValues extends LuaTypeExtension<unknown> {
       const array: unknown[] = [];
       for (let i = 1; i <= length; i++) {
         lua.lua_rawgeti(L, index, BigInt(i));
-        array.push(this.read(thread, lua.lua_gettop(L), depth + 1));
+        array.push(read(lua.lua_gettop(L)));
         lua.lua_settop(L, -2);
       }
       result = array;
@@ -168,13 +227,40 @@ export class LuaValues extends LuaTypeExtension<unknown> {
       for (const k of this.orderedKeys(thread, index, keys)) {
         pushKey(thread, k);
         lua.lua_rawget(L, index);
-        map.set(k, this.read(thread, lua.lua_gettop(L), depth + 1));
+        map.set(k, read(lua.lua_gettop(L)));
         lua.lua_settop(L, -2);
       }
       result = map;
     }
     if (style === 'seq' || style === 'map' || style === 'tuple') FLOW_STYLE.add(result);
+    this.height = height + 1;
     return result;
+  }
+
+  /**
+   * The values list of an EVAL or CALL result (1..#t): each value at depth 0, as 2.6's msgpack
+   * encoder counts; one nested past DEPTH_MAX makes the list a LuaNestingError.
+   */
+  private readResults(thread: LuaThread, index: number): unknown[] | LuaNestingError {
+    const lua = thread.lua;
+    const L = thread.address;
+    const outer = this.inResults;
+    this.inResults = true;
+    try {
+      const length = Number(lua.lua_rawlen(L, index));
+      const values: unknown[] = [];
+      for (let i = 1; i <= length && !this.nestingExceeded; i++) {
+        lua.lua_rawgeti(L, index, BigInt(i));
+        values.push(this.read(thread, lua.lua_gettop(L), 0));
+        lua.lua_settop(L, -2);
+      }
+      if (this.nestingExceeded) return new LuaNestingError();
+      return values;
+    } finally {
+      this.inResults = outer;
+      this.nestingExceeded = false;
+      this.height = 1;
+    }
   }
 
   /** The metatable's __serialize (or 'tuple', or 'null' for box.NULL), if any. */
@@ -189,6 +275,7 @@ export class LuaValues extends LuaTypeExtension<unknown> {
     lua.lua_settop(L, -2);
     if (name === 'tuple') style = 'tuple';
     else if (name === 'box.NULL') style = 'null';
+    else if (name === 'tarantype.results') style = 'results';
     else {
       lua.lua_getfield(L, -1, '__serialize');
       if (lua.lua_type(L, -1) === LuaType.String) style = lua.lua_tolstring(L, -1, null);
@@ -250,10 +337,10 @@ export class LuaValues extends LuaTypeExtension<unknown> {
   private write(thread: LuaThread, value: unknown, depth: number): void {
     const lua = thread.lua;
     const L = thread.address;
-    if (depth > DEPTH_MAX) {
-      lua.lua_pushnil(L);
-      return;
-    }
+    if (depth > PUSH_DEPTH_MAX)
+      throw new Error(`a value nested deeper than ${PUSH_DEPTH_MAX} cannot be passed to Lua`);
+    if (lua.lua_checkstack(L, PUSH_SLOTS) === 0)
+      throw new Error('the Lua stack has no room for a value nested this deep');
     if (
       value === null ||
       typeof value !== 'object' ||

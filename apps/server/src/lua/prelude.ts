@@ -383,6 +383,10 @@ function __tarantype_console(code)
   return {ok = true, values = values, n = r.n - 1}
 end
 
+-- The values list of an EVAL or CALL result: lua-values.ts converts each value as 2.6's
+-- msgpack encoder would (at most 128 nested tables, else "Too high nest level - 129").
+local results_mt = {__name = 'tarantype.results'}
+
 -- EVAL: the chunk with ... bound to the request's arguments.
 function __tarantype_eval(code, args)
   local f, err = load(code, '=eval')
@@ -395,7 +399,7 @@ function __tarantype_eval(code, args)
     if v == nil then v = NULL end
     values[i - 1] = v
   end
-  return {ok = true, values = values, n = r.n - 1}
+  return {ok = true, values = setmetatable(values, results_mt), n = r.n - 1}
 end
 
 -- CALL of a global Lua function by its (dotted) name; nil when there is none.
@@ -420,7 +424,7 @@ function __tarantype_call(name, args)
     if v == nil then v = NULL end
     values[i - 1] = v
   end
-  return {ok = true, values = values, n = r.n - 1}
+  return {ok = true, values = setmetatable(values, results_mt), n = r.n - 1}
 end
 -- }}}
 `;
