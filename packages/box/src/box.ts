@@ -299,7 +299,8 @@ export class Box {
       target: {
         loadSnapshotRow: (spaceId, tuple) => this.loadSnapshotTuple(spaceId, tuple),
         snapshotLoaded: () => this.endBulkLoads(),
-        applyRow: (row) => this.applyRow(row),
+        applyRow: (row) => this.replayRow(row),
+        replayed: () => this.endBulkLoads(),
       },
     });
     let vclock: Vclock;
@@ -512,6 +513,37 @@ export class Box {
       return;
     }
     applyOperation(this.catalog, entry, op, false).undo?.release();
+  }
+
+  /**
+   * A row of the local xlogs. Inserts into a user space that was empty bulk load it while
+   * their primary keys ascend (memtx Space.loadAscending): the usual shape of rows written
+   * after the last checkpoint into a new or empty space, whose indexes are then built once
+   * (endBulkLoads, at the end of the replay) instead of one B+ tree insertion per row. Any
+   * other row first ends every bulk load, so a delete, an update or DDL sees built indexes.
+   */
+  private replayRow(row: Xrow): void {
+    if (row.type === IprotoType.NOP) return;
+    const body = decodeRequestBody(row.body);
+    const op = operationOf(row.type, body);
+    if ((op.kind === 'insert' || op.kind === 'replace') && body.spaceId > SYSTEM_ID_MAX) {
+      const memtx = this.catalog.space(body.spaceId)?.memtx;
+      if (memtx !== undefined) {
+        if (!memtx.bulkLoading && memtx.len() === 0 && memtx.loadsAscending) {
+          memtx.beginBulkLoad();
+          this.bulkLoading.add(memtx);
+        }
+        if (memtx.bulkLoading) {
+          if (memtx.loadAscending(op.tuple)) return;
+          this.bulkLoading.delete(memtx);
+          memtx.endBulkLoad();
+        }
+        memtx.load(op.tuple, op.kind);
+        return;
+      }
+    }
+    if (this.bulkLoading.size > 0) this.endBulkLoads();
+    this.applyUnlogged(body.spaceId, op);
   }
 
   /** Applies one logged request during recovery. */

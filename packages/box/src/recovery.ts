@@ -38,6 +38,8 @@ export interface RecoveryTarget {
   snapshotLoaded?(): void;
   /** Applies one logged request without logging it again. */
   applyRow(row: Xrow): void;
+  /** Called once after the last xlog row was applied (e.g. to finish deferred index builds). */
+  replayed?(): void;
 }
 
 export interface RecoveryOptions {
@@ -177,6 +179,7 @@ async function replayXlogs(
   });
   try {
     const rows = await replayFiles(options, files, vclock, progress, base, reporter);
+    options.target.replayed?.();
     reporter?.finish('done');
     return rows;
   } finally {

@@ -64,6 +64,11 @@ export interface IndexImpl {
    * index): the caller then inserts one at a time, which reports the duplicate.
    */
   bulkLoad?(refs: readonly number[]): boolean;
+  /**
+   * Optional, ordered indexes only: <0, 0 or >0 as the tuple `a` sorts before, with or after
+   * `b` in this index (refs of this index's space).
+   */
+  compareTuples?(a: number, b: number): number;
 }
 
 /** Tarantool's replace_check_dup: may `newRef` displace `dup` when replacing `oldRef`? */

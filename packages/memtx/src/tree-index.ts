@@ -130,6 +130,11 @@ export class TreeIndex implements IndexImpl {
     return mpReadNumber(chunk, this.keyDef.fieldPosition(chunk, p, 0));
   }
 
+  /** IndexImpl.compareTuples: the two tuples' order in this index. */
+  compareTuples(a: number, b: number): number {
+    return this.direct ? compareNumberValues(this.keyOf(a), this.keyOf(b)) : this.compareRefs(a, b);
+  }
+
   /** Comparator of the by-ref layout: tuples by cmp_def, or a tuple against the probe. */
   private readonly compareRefs = (a: number, b: number): number => {
     if (a === b) return 0;

@@ -97,6 +97,43 @@ describe('bulk load', () => {
     expect(() => space.endBulkLoad()).toThrow('is not bulk loading');
   });
 
+  for (const pk of ['unsigned', 'string'] as const)
+    it(`loadAscending takes keys above the last one and refuses, storing nothing, any other (${pk})`, () => {
+      fc.assert(
+        fc.property(fc.array(fc.integer({ min: 0, max: 400 }), { maxLength: 120 }), (ids) => {
+          const key = (i: number) => (pk === 'unsigned' ? i : `k${String(i).padStart(5, '0')}`);
+          const space = make(pk);
+          expect(space.loadsAscending).toBe(true);
+          space.beginBulkLoad();
+          const taken: number[] = [];
+          for (const i of ids) {
+            const ascending = taken.length === 0 || i > taken[taken.length - 1]!;
+            const before = space.bsize();
+            expect(space.loadAscending([key(i), i % 7, i, `h${i}`])).toBe(ascending);
+            if (ascending) taken.push(i);
+            else expect(space.bsize()).toBe(before);
+          }
+          space.endBulkLoad();
+          checkSpace(space);
+          expect(space.select([], { iterator: 'GE' })).toEqual(
+            taken.map((i) => [key(i), i % 7, i, `h${i}`]),
+          );
+        }),
+        seeded(60),
+      );
+    });
+
+  it('loadAscending needs an ordered primary key and a bulk load', () => {
+    const hashed = new Space({ id: 513, name: 'hashed' });
+    hashed.createIndex({ name: 'pk', type: 'HASH', parts: [{ field: 0, type: 'unsigned' }] });
+    expect(hashed.loadsAscending).toBe(false);
+    hashed.beginBulkLoad();
+    expect(hashed.loadAscending([1])).toBe(false);
+    hashed.endBulkLoad();
+    expect(hashed.len()).toBe(0);
+    expect(() => hashed.loadAscending([2])).toThrow('is not bulk loading');
+  });
+
   it('validates each tuple against the format while loading', () => {
     const space = make('unsigned');
     space.beginBulkLoad();
