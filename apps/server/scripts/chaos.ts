@@ -6,14 +6,55 @@
 //   cd apps/server && node_modules/.bin/tsx scripts/chaos.ts      (without the build)
 // Environment: SEED (base seed; default random, printed), ROUNDS (rounds of every campaign),
 // CAMPAIGNS (comma-separated names), DEADLINE_S (per campaign, at most 600: every campaign stops
-// by itself within 10 minutes). Exits 1 when any campaign lost an acknowledged write, diverged,
-// failed a start or reported a failure.
+// by itself within 10 minutes), CHAOS_HANDLES=1 (say where each handle left open at the end was
+// created). Exits 1 when any campaign lost an acknowledged write, diverged, failed a start or
+// reported a failure.
+import { createHook } from 'node:async_hooks';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Campaign, CampaignResult } from './chaos/campaign.js';
 
 const DEADLINE_MAX_S = 600;
+
+/** The handle types getActiveResourcesInfo names (async_hooks spells them in capitals). */
+const HANDLE_TYPES = new Set([
+  'Timeout',
+  'TCPWRAP',
+  'TCPSERVERWRAP',
+  'PIPEWRAP',
+  'PROCESSWRAP',
+  'FSREQCALLBACK',
+  'FILEHANDLE',
+  'UDPWRAP',
+  'SIGNALWRAP',
+]);
+
+/** With CHAOS_HANDLES set: where each handle not yet destroyed was created. */
+function traceHandles(): (() => string[]) | undefined {
+  if (process.env.CHAOS_HANDLES === undefined || process.env.CHAOS_HANDLES === '') return undefined;
+  const live = new Map<number, { type: string; stack: string }>();
+  createHook({
+    init(id, type) {
+      if (!HANDLE_TYPES.has(type)) return;
+      const stack = (new Error().stack ?? '').split('\n').slice(2);
+      // The first frames outside node's own modules say who made it.
+      const ours = stack.filter((line) => !/node:|node_modules/.test(line)).slice(0, 4);
+      live.set(id, { type, stack: ours.map((l) => l.trim()).join(' < ') });
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  }).enable();
+  return () => {
+    const counts = new Map<string, number>();
+    for (const { type, stack } of live.values()) {
+      const key = `${type} at ${stack || '(node internals)'}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return [...counts].sort((a, b) => b[1] - a[1]).map(([key, n]) => `${n} × ${key}`);
+  };
+}
 
 function numberFromEnv(name: string): number | undefined {
   const text = process.env[name];
@@ -154,14 +195,38 @@ async function main(): Promise<void> {
   if (rows.some((r) => failed(r.result))) process.exitCode = 1;
 }
 
+/** The active resources less this process's own stdout and stderr (a terminal or a pipe). */
+function withoutOwnStdio(resources: readonly string[]): string[] {
+  const own = [process.stdout, process.stderr].map(
+    (stream) => (stream as unknown as { _handle?: object })._handle?.constructor.name,
+  );
+  const left = [...resources];
+  for (const handle of own) {
+    const name = handle === 'TTY' ? 'TTYWrap' : handle === 'Pipe' ? 'PipeWrap' : undefined;
+    const at = name === undefined ? -1 : left.indexOf(name);
+    if (at >= 0) left.splice(at, 1);
+  }
+  return left;
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const handles = traceHandles();
   await main();
   // The table is out: exit now rather than wait for the event loop. A campaign that left a
   // socket or timer open would otherwise keep `npm run chaos` from stopping by itself; say so.
-  const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+  // Handles a campaign closed last are still closing (libuv runs their close callbacks after
+  // node's 'close' events): one short turn of the loop lets them go first.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const open = withoutOwnStdio(process.getActiveResourcesInfo());
   if (open.length > 0)
     process.stderr.write(
       `chaos: ${open.length} handle(s) still open at the end (${[...new Set(open)].join(', ')}): a campaign leaked them\n`,
+    );
+  if (open.length > 0 && handles !== undefined)
+    process.stderr.write(
+      `chaos: created at\n${handles()
+        .map((l) => `  ${l}`)
+        .join('\n')}\n`,
     );
   process.exit();
 }

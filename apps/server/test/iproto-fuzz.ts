@@ -867,10 +867,7 @@ async function connection(
       // F1/F2: the error (sync 0, ER_INVALID_MSGPACK) is the last reply, then the server closes
       // by itself. Requests still in flight then are dropped with the connection (as 2.6's
       // iproto_connection_close discards their replies): at most one reply per packet.
-      const closed = await Promise.race([
-        conn.closed.then(() => true),
-        sleep(REPLY_TIMEOUT_MS).then(() => false),
-      ]);
+      const closed = await closedWithin(conn, REPLY_TIMEOUT_MS);
       stats.closesChecked++;
       const replies = conn.reader.replies;
       stats.replies += replies.length;
@@ -927,10 +924,7 @@ async function connection(
     if (!conn.isClosed()) {
       // Our FIN: a server waiting for the rest of a frame (cut short, longer length) closes too.
       conn.socket.end();
-      const closed = await Promise.race([
-        conn.closed.then(() => true),
-        sleep(5000).then(() => false),
-      ]);
+      const closed = await closedWithin(conn, 5000);
       stats.closesChecked++;
       if (!closed) failures.push(`${what}: the server did not close after the client's FIN`);
     }
@@ -1050,6 +1044,21 @@ function checkReplies(
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Whether the connection closed within `ms` (its timer cleared either way). */
+async function closedWithin(conn: Conn, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      conn.closed.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 // ---- checks of the server as a whole ----
 

@@ -216,6 +216,7 @@ interface LogWaiter {
   readonly pattern: RegExp;
   readonly from: number;
   readonly resolve: (match: RegExpExecArray) => void;
+  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -231,6 +232,8 @@ export class Node {
   exitSignal: NodeJS.Signals | null | undefined;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  /** Resolves when the current run's process exited and its stdout and stderr closed. */
+  private closed: Promise<void> = Promise.resolve();
   private paused = false;
   private waiters: LogWaiter[] = [];
   private runs = 0;
@@ -300,6 +303,7 @@ export class Node {
           ),
         );
       }, timeoutMs);
+      waiter.timer = timer;
       this.waiters.push(waiter);
     });
   }
@@ -342,6 +346,7 @@ export class Node {
     if (child.pid !== undefined) liveChildren.add(child.pid);
     child.stdout?.on('data', (chunk: Buffer) => this.append(chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => this.append(chunk.toString()));
+    this.closed = new Promise((resolveClose) => child.on('close', () => resolveClose()));
     this.exited = new Promise((resolveExit) => {
       child.on('exit', (code, signal) => {
         if (child.pid !== undefined) liveChildren.delete(child.pid);
@@ -380,13 +385,40 @@ export class Node {
 
   /** Resolves when the process has exited (with its code). */
   async exit(timeoutMs = 10_000): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.exited,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`${this.name} did not exit within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.exitCode ?? null;
+  }
+
+  /**
+   * After the process is gone (cleanup): waits for its pipes to close, closes its log file and
+   * gives up the log waiters, so that nothing of this node keeps the event loop alive.
+   */
+  async release(timeoutMs = 2000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      this.exited,
-      sleep(timeoutMs).then(() => {
-        throw new Error(`${this.name} did not exit within ${timeoutMs} ms`);
+      this.closed,
+      new Promise<void>((resolveWait) => {
+        timer = setTimeout(resolveWait, timeoutMs);
       }),
     ]);
-    return this.exitCode ?? null;
+    clearTimeout(timer);
+    for (const waiter of this.waiters.splice(0)) clearTimeout(waiter.timer);
+    const file = this.file;
+    this.file = undefined;
+    if (file !== undefined) await new Promise<void>((resolveEnd) => file.end(resolveEnd));
   }
 
   private signal(signal: NodeJS.Signals): void {
@@ -744,6 +776,7 @@ export class Cluster {
   async cleanup(): Promise<void> {
     for (const child of this.scripts) child.kill('SIGKILL');
     await Promise.all(this.nodes.map((n) => n.kill().catch(() => {})));
+    await Promise.all(this.nodes.map((n) => n.release()));
     await Promise.all(this.proxies.map((p) => p.close()));
     if (process.env.KEEP_DIRS === undefined) rmSync(this.root, { recursive: true, force: true });
     else console.log(`kept ${this.root}`);
