@@ -23,6 +23,7 @@ import {
   SYSTEM_ID_MAX,
   SystemError,
   SystemSpace,
+  type TarantoolError,
   UserId,
   Vclock,
   type Xrow,
@@ -197,6 +198,8 @@ export class Box {
   static async cfg(
     options: Readonly<Record<string, unknown>> = {},
     runtime: BoxRuntime = {},
+    /** @internal Which attempt at a JOIN this is (a broken JOIN starts a fresh Box). */
+    joinAttempt = 1,
   ): Promise<Box> {
     const config = applyCfg(options, CFG_DEFAULTS, false);
     const logger = runtime.logger ?? silentLogger;
@@ -225,6 +228,17 @@ export class Box {
     } catch (error) {
       await box.replicaSet.close();
       box.lock?.release();
+      if (error instanceof JoinBroken && joinAttempt < JOIN_ATTEMPTS_MAX) {
+        // Beyond 2.6 (which exits, gh-6126; 2.11 retries): the connection broke before anything
+        // of the JOIN was saved, so this Box's memory is dropped and a fresh one joins again,
+        // with the same uuid (the master may have registered it already).
+        logger.warn(
+          `the JOIN broke before its data was saved (${error.cause.message}): joining again from scratch in ${config.replication_timeout} s`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, config.replication_timeout * 1000));
+        return Box.cfg({ ...options, instance_uuid: error.instanceUuid }, runtime, joinAttempt + 1);
+      }
+      if (error instanceof JoinBroken) throw error.cause;
       if (!(error instanceof RebootstrapNeeded)) throw error;
       // Too old for every source and no rows of its own: a fresh JOIN with the same uuid.
       await moveAside(box.fs, [box.walDir, box.memtxDir], logger);
@@ -392,6 +406,8 @@ export class Box {
   private async joinReplicaSet(join: NonNullable<BoxRuntime['join']>): Promise<Vclock | undefined> {
     if (this.instanceUuid === '') this.instanceUuid = this.config.instance_uuid ?? newUuid();
     let joined: Vclock | undefined;
+    /** finish() began: a snapshot of the JOIN may be on its way to disk, no retry. */
+    let finishing = false;
     const progress = new JoinProgress(this.runtime.onProgress, this.config.replication);
     const target: BootstrapTarget = {
       loadInitial: (rows) => {
@@ -427,6 +443,7 @@ export class Box {
       // The snapshot and the WAL are in place when finish() resolves: the applier SUBSCRIBEs
       // right after it, from the sink's vclock.
       finish: async (vclock) => {
+        finishing = true;
         if (this.catalog.replicasetUuid === undefined)
           throw new SystemError('the master sent no replica set uuid (_schema.cluster)');
         progress.finish('done');
@@ -438,6 +455,12 @@ export class Box {
     };
     try {
       if ((await join(target, this.instanceUuid)) === 'bootstrap') return undefined;
+    } catch (error) {
+      // The connection broke (the master died, restarted, or the network did) while only
+      // memory held the JOIN's data: Box.cfg retries it with a fresh Box.
+      if (!finishing && (error as TarantoolError).code === ErrorCode.ER_SYSTEM)
+        throw new JoinBroken(this.instanceUuid, error as TarantoolError);
+      throw error;
     } finally {
       progress.finish('failed');
     }
@@ -825,6 +848,22 @@ export class Box {
     await this.replicaGc.flush();
     this.lock?.release();
     this.status = 'closed';
+  }
+}
+
+/**
+ * JOINs Box.cfg starts when the previous one broke before its data was saved (the master died
+ * mid-JOIN): a master that keeps dying is given up on, with the last error, after this many.
+ */
+const JOIN_ATTEMPTS_MAX = 10;
+
+/** A JOIN whose connection broke before finish(): nothing durable yet, Box.cfg joins again. */
+class JoinBroken extends Error {
+  constructor(
+    readonly instanceUuid: string,
+    override readonly cause: TarantoolError,
+  ) {
+    super(`the JOIN broke: ${cause.message}`);
   }
 }
 
