@@ -19,9 +19,9 @@ import {
 
 const ER_PROC_LUA = 32;
 
-/** `depth` nested arrays around 1 (not nil: 2.6's box.NULL is cdata, tarantype's a table). */
-const nested = (depth: number): unknown => {
-  let value: unknown = 1;
+/** `depth` nested arrays around `inner` (1: COUNT_DEPTH counts box.NULL, a table here, as one). */
+const nested = (depth: number, inner: unknown = 1): unknown => {
+  let value: unknown = inner;
   for (let i = 0; i < depth; i++) value = [value];
   return value;
 };
@@ -39,6 +39,12 @@ const SAME_AS_2_6: ReadonlyArray<{
   { expr: COUNT_DEPTH, args: [nested(511)], answer: { json: '[511]' } },
   { expr: 'return ...', args: [nested(128)], answer: { json: JSON.stringify([nested(128)]) } },
   { expr: 'return ...', args: [nested(129)], answer: TOO_DEEP },
+  // nil inside the deepest table: box.NULL takes no level (2.6's is cdata, not a table).
+  {
+    expr: 'return ...',
+    args: [nested(128, null)],
+    answer: { json: JSON.stringify([nested(128, null)]) },
+  },
   { expr: 'return ...', args: [nested(300), 5], answer: TOO_DEEP },
   { expr: 'return {...}', args: [nested(127)], answer: { json: JSON.stringify([[nested(127)]]) } },
   { expr: 'return {...}', args: [nested(128)], answer: TOO_DEEP },

@@ -155,7 +155,8 @@ export class LuaValues extends LuaTypeExtension<unknown> {
           this.height = again.height;
           return again.value;
         }
-        if (depth >= DEPTH_MAX) return this.tooDeep();
+        // box.NULL is a table here but not in 2.6 (cdata): it takes no level.
+        if (depth >= DEPTH_MAX && !this.isNull(thread, index)) return this.tooDeep();
         const before = this.expanded;
         this.seen.set(address, CONVERTING);
         const value = this.readTable(thread, index, depth);
@@ -170,6 +171,15 @@ export class LuaValues extends LuaTypeExtension<unknown> {
         return `${lua.lua_typename(L, type)}: 0x${lua.lua_topointer(L, index).toString(16).padStart(8, '0')}`;
       }
     }
+  }
+
+  private isNull(thread: LuaThread, index: number): boolean {
+    if (this.nullRef < 0) return false;
+    const lua = thread.lua;
+    lua.lua_rawgeti(thread.address, LUA_REGISTRYINDEX, BigInt(this.nullRef));
+    const same = lua.lua_rawequal(thread.address, index, -1) !== 0;
+    lua.lua_settop(thread.address, -2);
+    return same;
   }
 
   /** A table past DEPTH_MAX: it fails a results list, elsewhere it is cut. */
