@@ -411,28 +411,57 @@ export class Applier {
     if (this.stopping) throw new Stopped();
     const decoded = decodePacket(packet);
     this.lastRowMs = this.monotonicMs();
+    this.bytesAtLastRow = connection.receivedBytes ?? 0;
     if (decoded.isError) throw decoded.error;
     return decoded.row;
   }
 
-  /** When a timed read waits past its deadline, closes the connection (the read then fails). */
+  /**
+   * When a timed read waits past its deadline, closes the connection (the read then fails).
+   * Idle is measured by progress (gh-4042): bytes of a packet still arriving count, so a row of
+   * many megabytes on a slow link is not silence; while they flow the watchdog looks every
+   * quarter of the timeout. An expired deadline is looked at once more in the next turn: after
+   * a stall of this process (a long EVAL, a GC pause) the timers run before the poll phase has
+   * read what the master sent meanwhile, and that is not silence either.
+   */
   private armWatchdog(connection: ApplierConnection): void {
     if (this.watchdog !== undefined) return;
+    let bytesSeen = connection.receivedBytes;
+    let progressMs = Number.NEGATIVE_INFINITY;
+    let expired = false;
     const check = () => {
       this.watchdog = undefined;
       if (this.connection !== connection || this.timedReadSinceMs === undefined) return;
-      const since = Math.max(this.timedReadSinceMs, this.lastRowMs);
-      const left = since + this.disconnectTimeoutMs() - this.monotonicMs();
+      const timeoutMs = this.disconnectTimeoutMs();
+      // Progress: bytes beyond those of the last whole packet and of the last look.
+      const bytes = connection.receivedBytes;
+      const flowing =
+        bytes !== undefined && bytes > Math.max(bytesSeen ?? 0, this.bytesAtLastRow);
+      if (flowing) {
+        bytesSeen = bytes;
+        progressMs = this.monotonicMs();
+      }
+      const since = Math.max(this.timedReadSinceMs, this.lastRowMs, progressMs);
+      const left = since + timeoutMs - this.monotonicMs();
       if (left <= 0) {
+        if (!expired) {
+          expired = true;
+          this.watchdog = this.timers.setTimeout(check, 0);
+          return;
+        }
         this.watchdogFired = true;
         connection.close();
         return;
       }
-      this.watchdog = this.timers.setTimeout(check, Math.max(1, left));
+      expired = false;
+      const delay = flowing ? Math.min(left, timeoutMs / 4) : left;
+      this.watchdog = this.timers.setTimeout(check, Math.max(1, delay));
     };
     this.watchdog = this.timers.setTimeout(check, this.disconnectTimeoutMs());
   }
 
+  /** connection.receivedBytes when the last whole packet was read. */
+  private bytesAtLastRow = 0;
   private timedReadSinceMs: number | undefined;
   private watchdog: TimerHandle | undefined;
   private watchdogFired = false;

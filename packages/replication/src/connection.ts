@@ -16,6 +16,11 @@ export interface ApplierConnection {
   readGreeting(): Promise<Uint8Array>;
   /** The next packet (no length prefix); rejects with a socket error on EOF or a bad frame. */
   readPacket(): Promise<Uint8Array>;
+  /**
+   * Bytes received so far, whole packets or not: the applier counts a large packet still
+   * arriving as progress, not silence. Optional: without it only whole packets count.
+   */
+  readonly receivedBytes?: number;
   /** Queues frames for the socket. */
   write(bytes: Uint8Array): void;
   close(): void;
@@ -88,6 +93,7 @@ class TcpConnection implements ApplierConnection {
   private waiter: { resolve: () => void } | undefined;
   private failure: Error | undefined;
   private ended = false;
+  receivedBytes = 0;
 
   constructor(private readonly socket: Socket) {
     this.socketName = nameOf(socket);
@@ -110,6 +116,7 @@ class TcpConnection implements ApplierConnection {
   }
 
   private onData(chunk: Uint8Array): void {
+    this.receivedBytes += chunk.length;
     if (this.greetingBytes === undefined) {
       this.pendingGreeting.push(chunk);
       this.pendingGreetingBytes += chunk.length;

@@ -346,7 +346,12 @@ async function readWithTimeout(
     return await Promise.race([
       channel.readPacket(),
       new Promise<'timeout'>((resolve) => {
-        timer = timers.setTimeout(() => resolve('timeout'), timeoutMs);
+        // After a stall of this process (a long EVAL, a GC pause) an expired timer runs before
+        // the poll phase has read what the peer sent meanwhile: decide in the next turn, so an
+        // ack that is already here wins, and only real silence is a timeout.
+        timer = timers.setTimeout(() => {
+          timer = timers.setTimeout(() => resolve('timeout'), 0);
+        }, timeoutMs);
       }),
       new Promise<undefined>((resolve) => {
         onAbort = () => resolve(undefined);

@@ -87,6 +87,14 @@ function row(
   });
 }
 
+/** Blocks this process' event loop for `ms` (a long EVAL, a GC pause). */
+function block(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // spin
+  }
+}
+
 /** The master's end of one in-memory connection. */
 class MasterEnd implements ApplierConnection {
   readonly socketName = SOCKET;
@@ -99,6 +107,8 @@ class MasterEnd implements ApplierConnection {
 
   /** A master that accepted the connection but is stopped never sends its greeting. */
   silent = false;
+  /** Bytes "received" so far (a test moves it to stand for part of a packet arriving). */
+  receivedBytes?: number;
   async readGreeting(): Promise<Uint8Array> {
     while (this.silent && !this.closed) await sleep(10);
     if (this.closed) throw ReplicationSocketError.eof(SOCKET);
@@ -479,6 +489,64 @@ describe('applier', () => {
     // Heartbeats keep the second link up well beyond the timeout.
     await sleep(300);
     expect(applier.state).toBe('follow');
+  });
+
+  it('a heartbeat that arrived while this process stalled past the timeout is not silence', async () => {
+    let end: MasterEnd | undefined;
+    const master = new ScriptedMaster(async (e) => {
+      end = e;
+      await e.handshake();
+      await e.acceptSubscribe(new Vclock());
+    });
+    const { applier, logs } = makeApplier(master, joinedReplica(), { timeoutS: 0.1 });
+    applier.start();
+    await applier.waitFor(['follow']);
+    // A 600 ms stall (400 ms of silence is a timeout) in the check phase, as a long EVAL in an
+    // I/O callback; the master's heartbeat came meanwhile and is read once the timers ran.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        block(600);
+        setImmediate(() => {
+          end!.send(encodeHeartbeat(1, Date.now() / 1000));
+          resolve();
+        });
+      }),
+    );
+    await sleep(50);
+    expect(applier.state).toBe('follow');
+    expect(logs.texts()).not.toContain('SystemError timed out: Connection timed out');
+    expect(master.ends).toHaveLength(1);
+  });
+
+  it('idle is measured by progress: a packet still arriving is not silence (gh-4042)', async () => {
+    let trickle: NodeJS.Timeout | undefined;
+    const master = new ScriptedMaster(async (end) => {
+      await end.handshake();
+      await end.acceptSubscribe(new Vclock());
+      // A row of many megabytes on a slow link: bytes keep coming, no whole packet for 1 s.
+      end.receivedBytes = 0;
+      trickle = setInterval(() => {
+        end.receivedBytes! += 1000;
+      }, 50);
+      await sleep(1000);
+      clearInterval(trickle);
+      end.send(encodeHeartbeat(1, Date.now() / 1000));
+      // Then the link goes quiet for good.
+    });
+    const { applier } = makeApplier(master, joinedReplica(), { timeoutS: 0.1 });
+    applier.start();
+    await applier.waitFor(['follow']);
+    const followedAt = Date.now();
+    await sleep(1050);
+    // 2.5 × the 400 ms disconnect timeout without a whole packet, and still following.
+    expect(applier.state).toBe('follow');
+    expect(master.ends).toHaveLength(1);
+    await until(() => applier.state === 'disconnected', 3000);
+    // The silence after the trickle ended (at ~1 s) was detected within the timeout + a quarter.
+    const silence = Date.now() - followedAt - 1000;
+    expect(silence).toBeGreaterThanOrEqual(380);
+    expect(silence).toBeLessThan(1200);
+    clearInterval(trickle);
   });
 
   it("a master that accepts but never greets: 'connect' until replication_connect_timeout", async () => {

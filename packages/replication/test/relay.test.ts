@@ -125,6 +125,14 @@ class NodeLikeChannel extends MemoryChannel {
   }
 }
 
+/** Blocks this process' event loop for `ms` (a long EVAL, a GC pause). */
+function block(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // spin
+  }
+}
+
 const session = (userId = 32): Session => ({
   id: 1,
   peer: '127.0.0.1:50000',
@@ -504,6 +512,32 @@ describe('SUBSCRIBE', () => {
     // Heartbeats went out meanwhile, one per period.
     const heartbeats = channel.rows().filter((row) => row.type === 0 && row.lsn === 0).length;
     expect(heartbeats).toBeGreaterThanOrEqual(4);
+  });
+
+  it('an ack that arrived while this process stalled past the timeout is not a timeout', async () => {
+    const { master, server } = setup(0.05); // 200 ms of silence is a timeout
+    master.cluster.set(REPLICA, 2);
+    const channel = new MemoryChannel();
+    const running = server.handle(session(), subscribeRequest(new Vclock()), channel);
+    await until(() => server.downstream(REPLICA)?.status === 'follow');
+    channel.feed(encodeAck(new Vclock()));
+    await sleep(10);
+    // A 400 ms stall in the check phase (as a long EVAL in an I/O callback); the replica's ack
+    // came meanwhile and is read after it, once the expired timers have run.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        block(400);
+        setImmediate(() => {
+          channel.feed(encodeAck(new Vclock()));
+          resolve();
+        });
+      }),
+    );
+    await sleep(20);
+    expect(channel.errors).toEqual([]);
+    expect(server.downstream(REPLICA)?.status).toBe('follow');
+    channel.end();
+    await running;
   });
 
   it('a missing xlog stops the relay with the XlogGapError sent to the replica', async () => {
