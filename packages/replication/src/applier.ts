@@ -435,8 +435,7 @@ export class Applier {
       const timeoutMs = this.disconnectTimeoutMs();
       // Progress: bytes beyond those of the last whole packet and of the last look.
       const bytes = connection.receivedBytes;
-      const flowing =
-        bytes !== undefined && bytes > Math.max(bytesSeen ?? 0, this.bytesAtLastRow);
+      const flowing = bytes !== undefined && bytes > Math.max(bytesSeen ?? 0, this.bytesAtLastRow);
       if (flowing) {
         bytesSeen = bytes;
         progressMs = this.monotonicMs();
