@@ -27,10 +27,14 @@ export async function relayOutputHighWaterBytes(): Promise<number> {
 export interface BackpressureOptions {
   /** Rows written while the replica is stopped. */
   readonly rows: number;
+  /** Rows of the warm-up load (as fast as it goes, replica reading); default `rows`. */
+  readonly warmRows?: number;
   /** Bytes of padding per row (the row's body is this plus a few bytes). */
   readonly rowBytes: number;
   /** Distinct keys the rows replace (the data the master keeps). */
   readonly keys: number;
+  /** Spread the stopped-replica load over at least this long, ms (0: as fast as it goes). */
+  readonly spreadMs?: number;
   /** How long the replica stays stopped after the load, ms (the load itself comes first). */
   readonly extraPauseMs: number;
   /** box.cfg.replication_timeout of both: the relay drops the link after 4 × this of no acks. */
@@ -138,7 +142,8 @@ export async function runBackpressure(
   // Warm-up: the same load with the replica reading. Its peak is what the load costs the heap
   // and the allocator whatever the replicas do; the stopped replica may add only the bounds.
   const warm = sampler(pid, http);
-  await write(mc, options.keys, options.rows, options.keys, pad, options.window);
+  const warmRows = options.warmRows ?? options.rows;
+  await write(mc, options.keys, warmRows, options.keys, pad, options.window);
   await caughtUp(mc, rc, 60_000);
   const warmed = await warm.stop();
   log(`warm-up: master RSS peak ${(warmed.rssPeak / 1048576).toFixed(1)} MiB`);
@@ -152,7 +157,10 @@ export async function runBackpressure(
   let loadMs = 0;
   let measured: Peaks;
   try {
-    await write(mc, options.keys + options.rows, options.rows, options.keys, pad, options.window);
+    await write(mc, options.keys + warmRows, options.rows, options.keys, pad, options.window, {
+      spreadMs: options.spreadMs ?? 0,
+      log,
+    });
     loadMs = performance.now() - loadStart;
     log(`load: ${options.rows} rows of ${options.rowBytes} B in ${loadMs.toFixed(0)} ms`);
     await sleep(options.extraPauseMs);
@@ -204,7 +212,10 @@ function requirePid(node: Node): number {
   return node.pid;
 }
 
-/** Rows `from`..`from + count - 1` as replaces of key `i % keys`, `window` in flight. */
+/**
+ * Rows `from`..`from + count - 1` as replaces of key `i % keys`, `window` in flight; with
+ * `spreadMs`, no faster than count rows in that time (a steady load over a long pause).
+ */
 async function write(
   client: Client,
   from: number,
@@ -212,12 +223,25 @@ async function write(
   keys: number,
   pad: string,
   window: number,
+  pace: { spreadMs: number; log: (line: string) => void } = { spreadMs: 0, log: () => {} },
 ): Promise<void> {
   let next = from;
   const end = from + count;
+  const started = performance.now();
+  let lastLog = started;
   const worker = async () => {
     while (next < end) {
       const i = next++;
+      if (pace.spreadMs > 0) {
+        // Row i is due at its share of the spread.
+        const dueMs = ((i - from) / count) * pace.spreadMs;
+        const waitMs = started + dueMs - performance.now();
+        if (waitMs > 1) await sleep(waitMs);
+        if (performance.now() - lastLog > 5000) {
+          lastLog = performance.now();
+          pace.log(`load: ${i - from} of ${count} rows written`);
+        }
+      }
       await client.iproto.replace('load', [i % keys, i, pad], { timeoutMs: 60_000 });
     }
   };
