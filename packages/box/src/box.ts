@@ -408,17 +408,20 @@ export class Box {
     let joined: Vclock | undefined;
     /** finish() began: a snapshot of the JOIN may be on its way to disk, no retry. */
     let finishing = false;
+    /** This instance refused the master's data (not retried: it would refuse it again). */
+    let refusedHere = false;
     const progress = new JoinProgress(this.runtime.onProgress, this.config.replication);
     const target: BootstrapTarget = {
       loadInitial: (rows) => {
         progress.initial(rows);
         for (const row of rows) {
           const body = decodeRequestBody(row.body);
-          if (body.tuple === undefined)
-            throw new ClientError(ErrorCode.ER_MISSING_REQUEST_FIELD, 'tuple');
           try {
+            if (body.tuple === undefined)
+              throw new ClientError(ErrorCode.ER_MISSING_REQUEST_FIELD, 'tuple');
             this.loadSnapshotTuple(body.spaceId, body.tuple);
           } catch (error) {
+            refusedHere = true;
             throw refusedIn(error, `a row of the initial join (space id ${body.spaceId})`);
           }
         }
@@ -427,6 +430,7 @@ export class Box {
         try {
           this.endBulkLoads();
         } catch (error) {
+          refusedHere = true;
           throw refusedIn(error, 'the initial join (building indexes)');
         }
         progress.initialLoaded();
@@ -437,6 +441,7 @@ export class Box {
           try {
             this.applyRow(row);
           } catch (error) {
+            refusedHere = true;
             throw refusedIn(error, `a row from replica ${row.replica_id} lsn ${row.lsn}`);
           }
       },
@@ -456,9 +461,10 @@ export class Box {
     try {
       if ((await join(target, this.instanceUuid)) === 'bootstrap') return undefined;
     } catch (error) {
-      // The connection broke (the master died, restarted, or the network did) while only
-      // memory held the JOIN's data: Box.cfg retries it with a fresh Box.
-      if (!finishing && (error as TarantoolError).code === ErrorCode.ER_SYSTEM)
+      // The connection broke or the master failed (it died, restarted, lost its disk) while
+      // only memory held the JOIN's data: Box.cfg retries it with a fresh Box.
+      const code = (error as Partial<TarantoolError>).code;
+      if (!finishing && !refusedHere && code !== undefined && JOIN_RETRY_CODES.has(code))
         throw new JoinBroken(this.instanceUuid, error as TarantoolError);
       throw error;
     } finally {
@@ -856,6 +862,18 @@ export class Box {
  * mid-JOIN): a master that keeps dying is given up on, with the last error, after this many.
  */
 const JOIN_ATTEMPTS_MAX = 10;
+
+/**
+ * Errors of a JOIN that a later JOIN may not meet: the connection broke (ER_SYSTEM), the
+ * master's WAL failed registering the replica (ER_WAL_IO), the master failed with an
+ * unexpected error reading its files (ER_PROC_LUA, how its server reports one). Refusals that
+ * would come again (access, wal_mode none, ER_REPLICA_MAX, a foreign replica set) are not here.
+ */
+const JOIN_RETRY_CODES: ReadonlySet<number> = new Set([
+  ErrorCode.ER_SYSTEM,
+  ErrorCode.ER_WAL_IO,
+  ErrorCode.ER_PROC_LUA,
+]);
 
 /** A JOIN whose connection broke before finish(): nothing durable yet, Box.cfg joins again. */
 class JoinBroken extends Error {
