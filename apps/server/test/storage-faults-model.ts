@@ -4,7 +4,9 @@
 // (ENOSPC, FaultyFileSystem.limitSpace) — into one target:
 // - 'wal': the xlogs, while the writers commit (group commit batches, rotations);
 // - 'snapshot': the snapshot writer during box.snapshot(), writers still running;
-// - 'join': a joining replica's files (its snapshot and first xlog), the master under load.
+// - 'join': a joining replica's files (its snapshot and first xlog), the master under load;
+// - 'master-join': the master (wal_mode fsync, on a PowerLossDisk) loses power while a replica
+//   JOINs it (fault 'power-loss').
 // Layer: apps/server tests (storage-faults.test.ts and the chaos campaign storage-faults).
 //
 // Checked every round:
@@ -18,20 +20,23 @@
 // - snapshot: a failed box.snapshot() rejects, leaves the previous checkpoint the newest, and
 //   a restart from it (and its xlogs) recovers everything; the next box.snapshot() succeeds;
 // - join: a replica whose JOIN failed starts again on the same directory, joins (or recovers
-//   what the join completed), catches up, and then holds the master's rows and vclock.
+//   what the join completed), catches up, and then holds the master's rows and vclock;
+// - master-join: the master reboots with every acknowledged write (a transaction refused by
+//   the power loss itself may be there or not), and the replica's Box.cfg, still in progress,
+//   JOINs again once the master is back (never resolving half-joined), then matches it.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Box, BoxHandler, FunctionRegistry } from '@tarantype/box';
 import { ER_CASCADE_ROLLBACK, ErrorCode } from '@tarantype/core';
 import { createServer } from '@tarantype/iproto';
-import { NodeFileSystem } from '@tarantype/wal';
-import { FaultyFileSystem, RecordingLogger } from '@tarantype/wal/testing';
+import { type FileSystem, NodeFileSystem } from '@tarantype/wal';
+import { FaultyFileSystem, PowerLossDisk, RecordingLogger } from '@tarantype/wal/testing';
 import { checkDataDir, VclockHistory } from './invariants.js';
 import { Rng } from './restart-model.js';
 
-export type StorageFaultTarget = 'wal' | 'snapshot' | 'join';
-export type StorageFaultKind = 'eio' | 'torn' | 'fdatasync' | 'enospc';
+export type StorageFaultTarget = 'wal' | 'snapshot' | 'join' | 'master-join';
+export type StorageFaultKind = 'eio' | 'torn' | 'fdatasync' | 'enospc' | 'power-loss';
 
 export interface StorageFaultResult {
   readonly seed: number;
@@ -91,8 +96,14 @@ class Ledger {
   private loops: Promise<void>[] = [];
   acknowledged = 0;
   failed = 0;
+  /** Failed transactions found present anyway (allowed only where `failedMayPersist`). */
+  failedPresent = 0;
 
-  constructor(private readonly fail: (message: string) => void) {}
+  constructor(
+    private readonly fail: (message: string) => void,
+    /** A power loss refused them: their rows may have reached the device (fsyncgate). */
+    private readonly failedMayPersist = false,
+  ) {}
 
   static key(writer: number, seq: number, row: number): number {
     return writer * KEYS_PER_WRITER + seq * 4 + row;
@@ -140,6 +151,7 @@ class Ledger {
   check(box: Box, label: string): [number, number, number] {
     const present = new Map<string, number>();
     for (const t of box.space.log?.select() ?? []) {
+      if (t[1] === 0) continue; // rows loaded before the writers (writer 0)
       const id = `${t[1]}/${t[2]}`;
       present.set(id, (present.get(id) ?? 0) + 1);
     }
@@ -157,7 +169,11 @@ class Ledger {
         }
       } else if (outcome === 'failed') {
         failed++;
-        if (count !== 0) this.fail(`${label}: failed ${id} is present (${count} of ${rows} rows)`);
+        if (count !== 0 && count !== rows)
+          this.fail(`${label}: failed ${id} is half present (${count} of ${rows} rows)`);
+        else if (count !== 0 && !this.failedMayPersist)
+          this.fail(`${label}: failed ${id} is present (${count} of ${rows} rows)`);
+        else if (count !== 0) this.failedPresent++;
       } else this.fail(`${label}: ${id} never settled`);
     }
     for (const id of present.keys()) this.fail(`${label}: holds ${id}, never written`);
@@ -248,10 +264,10 @@ export async function runStorageFaultRound(
   only: { target?: StorageFaultTarget; kind?: StorageFaultKind } = {},
 ): Promise<StorageFaultResult> {
   const rng = new Rng(seed);
-  const pickedTarget = rng.pick(['wal', 'wal', 'snapshot', 'join'] as const);
+  const pickedTarget = rng.pick(['wal', 'wal', 'snapshot', 'join', 'master-join'] as const);
   const pickedKind = rng.pick(['eio', 'torn', 'fdatasync', 'enospc'] as const);
   const target = only.target ?? pickedTarget;
-  const kind = only.kind ?? pickedKind;
+  const kind = target === 'master-join' ? 'power-loss' : (only.kind ?? pickedKind);
   const failures: string[] = [];
   const steps: string[] = [`${target}, ${kind}`];
   const fail = (message: string) => failures.push(message);
@@ -260,6 +276,8 @@ export async function runStorageFaultRound(
   const state = { failedStarts: 0 };
   try {
     if (target === 'join') await joinRound(rng, kind, root, steps, fail, counters, state);
+    else if (target === 'master-join')
+      await masterPowerLossRound(rng, root, steps, fail, counters, state);
     else await localRound(rng, target, kind, root, steps, fail, counters, state);
   } catch (error) {
     fail(`unexpected error: ${(error as Error).stack ?? String(error)}`);
@@ -291,7 +309,7 @@ type Counters = {
 /** The 'wal' and 'snapshot' targets: one instance, its restart on the same directory. */
 async function localRound(
   rng: Rng,
-  target: 'wal' | 'snapshot',
+  target: 'wal' | 'snapshot' | 'master-join',
   kind: StorageFaultKind,
   dir: string,
   steps: string[],
@@ -527,6 +545,160 @@ async function joinRound(
       fail(v);
   } finally {
     await ledger.stop().catch(() => {});
+    await replica?.close().catch(() => {});
+    await server?.close().catch(() => {});
+    await master?.close().catch(() => {});
+  }
+}
+
+/** Creates the replication user and the `log` space, and serves `master` on `port` (0: any). */
+async function serve(
+  master: Box,
+  port: number,
+  setup: boolean,
+): Promise<{ server: ReturnType<typeof createServer>; port: number }> {
+  if (setup) {
+    await master.schema.user.create(USER, { password: PASSWORD });
+    await master.schema.user.grant(USER, 'replication');
+    const log = await master.schema.space.create('log');
+    await log.createIndex('primary');
+  }
+  const server = createServer({
+    handler: new BoxHandler(master, new FunctionRegistry()),
+    replication: master.replicaSet.relay,
+  });
+  const address = await server.listen(port, '127.0.0.1');
+  master.setListen(`127.0.0.1:${address.port}`);
+  return { server, port: address.port };
+}
+
+/**
+ * The 'master-join' target: a master with wal_mode fsync on a PowerLossDisk loses power at a
+ * seeded operation once a replica's JOIN began; it reboots on the same port and directory.
+ */
+async function masterPowerLossRound(
+  rng: Rng,
+  root: string,
+  steps: string[],
+  fail: (m: string) => void,
+  counters: Counters,
+  state: { failedStarts: number },
+): Promise<void> {
+  const masterDir = join(root, 'master');
+  const replicaDir = join(root, 'replica');
+  const disk = new PowerLossDisk(new NodeFileSystem(), { innerSync: false });
+  const masterLogger = new RecordingLogger();
+  const logger = new RecordingLogger();
+  const masterConfig = {
+    work_dir: masterDir,
+    wal_mode: 'fsync',
+    checkpoint_interval: 0,
+    wal_max_size: rng.pick([8192, 65536, 1 << 20]),
+  };
+  let fs: FileSystem = disk.mount();
+  let master: Box | undefined;
+  let replica: Box | undefined;
+  let server: ReturnType<typeof createServer> | undefined;
+  let joining: Promise<Box> | undefined;
+  // The power loss refuses what is in flight: those may be on the device or not.
+  const ledger = new Ledger(fail, true);
+  try {
+    master = await Box.cfg(masterConfig, { fs, logger: masterLogger });
+    let port: number;
+    ({ server, port } = await serve(master, 0, true));
+    const rows = rng.int(100, 1500);
+    const log = master.space.log!;
+    await Promise.all(
+      Array.from({ length: rows }, (_, i) => log.insert([i + 1, 0, 0, 'x'.repeat(200)])),
+    );
+    steps.push(`${rows} rows before the JOIN, wal_max_size ${masterConfig.wal_max_size}`);
+    ledger.start(master, rng.int(1, 3));
+    joining = Box.cfg(
+      {
+        work_dir: replicaDir,
+        read_only: true,
+        checkpoint_interval: 0,
+        replication: [`${USER}:${PASSWORD}@127.0.0.1:${port}`],
+        replication_timeout: 0.1,
+        replication_connect_timeout: 10,
+      },
+      { logger },
+    );
+    // Keep its rejection for later; an unhandled one would end the process.
+    joining.catch(() => {});
+    await until(
+      () => masterLogger.messages().some((m) => m.includes('joining replica')),
+      FAULT_WAIT_MS,
+    );
+    const at = rng.int(1, 60);
+    disk.schedulePowerLoss(at, rng.chance(0.5) ? () => rng.next() : undefined);
+    const timer = setTimeout(() => disk.powerLoss(), FAULT_WAIT_MS);
+    await disk.whenPoweredOff();
+    clearTimeout(timer);
+    counters.faults++;
+    steps.push(`the master lost power at operation ${at} after the JOIN began`);
+    await ledger.stop();
+    await server.close().catch(() => {});
+    server = undefined;
+    await withTimeout(
+      master.close().catch(() => {}),
+      CLOSE_TIMEOUT_MS,
+      'the dead master',
+    );
+    master = undefined;
+
+    fs = await disk.reboot();
+    try {
+      master = await Box.cfg(masterConfig, { fs, logger: masterLogger });
+    } catch (error) {
+      state.failedStarts++;
+      throw new Error(
+        `the master's start after the power loss failed: ${(error as Error).message}`,
+      );
+    }
+    const [acknowledged, lost, failed] = ledger.check(master, 'master after the power loss');
+    counters.acknowledgedChecked += acknowledged;
+    counters.lost += lost;
+    counters.failedChecked += failed;
+    ({ server } = await serve(master, port, false));
+    try {
+      replica = await withTimeout(joining, CATCH_UP_TIMEOUT_MS, "the replica's Box.cfg");
+    } catch (error) {
+      state.failedStarts++;
+      throw new Error(
+        `the replica did not start: ${(error as Error).message}\n  log: ${logger.messages().slice(-8).join(' | ')}`,
+      );
+    }
+    steps.push(
+      logger.messages().some((m) => m.includes('the JOIN broke'))
+        ? 'the replica joined again'
+        : 'the JOIN had completed',
+    );
+    const masterId = master.instanceId;
+    const ahead = replica.journal.vclock.get(masterId) > master.journal.vclock.get(masterId);
+    if (ahead)
+      fail(
+        `the replica is ahead of the rebooted master: ${replica.journal.vclock.toString()} vs ${master.journal.vclock.toString()}`,
+      );
+    const caught = await until(
+      () => replica!.journal.vclock.get(masterId) >= master!.journal.vclock.get(masterId),
+      CATCH_UP_TIMEOUT_MS,
+    );
+    const masterRows = JSON.stringify(master.space.log!.select());
+    if (!caught || ahead || masterRows !== JSON.stringify(replica.space.log?.select() ?? [])) {
+      counters.diverged++;
+      fail(
+        `the replica differs from the master: ${replica.journal.vclock.toString()} vs ${master.journal.vclock.toString()}`,
+      );
+    }
+    for (const v of await checkDataDir(masterDir, { fs, gc: master.infoGc(), label: 'master' }))
+      fail(v);
+    for (const v of await checkDataDir(replicaDir, { gc: replica.infoGc(), label: 'replica' }))
+      fail(v);
+  } finally {
+    await ledger.stop().catch(() => {});
+    if (replica === undefined && joining !== undefined)
+      replica = await withTimeout(joining, CLOSE_TIMEOUT_MS, 'the JOIN').catch(() => undefined);
     await replica?.close().catch(() => {});
     await server?.close().catch(() => {});
     await master?.close().catch(() => {});

@@ -1,6 +1,7 @@
 // Seeded storage-fault rounds (storage-faults-model.ts): each fault (EIO on a write, a torn
 // write, a failed fdatasync, a full disk) in each target (the WAL under writers, the snapshot
-// writer during box.snapshot(), a joining replica's files). The full campaign is `npm run
+// writer during box.snapshot(), a joining replica's files), and a power loss of the master
+// while a replica joins. The full campaign is `npm run
 // chaos` (storage-faults); SEED= replays a round.
 import { describe, expect, it } from 'vitest';
 import { runStorageFaultRound } from './storage-faults-model.js';
@@ -29,4 +30,18 @@ describe('storage faults', () => {
       if (target === 'wal') expect(failed).toBeGreaterThan(0);
     });
   }
+
+  it(`master-join: the master loses power while a replica joins, twice (seed ${base})`, {
+    timeout: 60_000,
+  }, async () => {
+    let acknowledged = 0;
+    for (let i = 0; i < 2; i++) {
+      const result = await runStorageFaultRound(base + i, { target: 'master-join' });
+      expect(result.failures, result.failures.join('\n')).toEqual([]);
+      expect(result.faults).toBe(1);
+      expect(result.failedStarts).toBe(0);
+      acknowledged += result.acknowledgedChecked;
+    }
+    expect(acknowledged).toBeGreaterThan(0);
+  });
 });

@@ -1,15 +1,16 @@
 // Campaign storage-faults: EIO, torn writes, failed fdatasync and a full disk injected through
 // the FileSystem port into the WAL under load, the snapshot writer during box.snapshot(), or a
-// joining replica's files; failed and queued transactions roll back with ER_WAL_IO or the
-// cascade, reads go on, the instance keeps serving, a restart recovers exactly what was
-// acknowledged, and a replica whose JOIN failed joins again (test/storage-faults-model.ts).
+// joining replica's files, or a power loss of the master while a replica joins; failed and
+// queued transactions roll back with ER_WAL_IO or the cascade, reads go on, the instance keeps
+// serving, a restart recovers exactly what was acknowledged, and a replica whose JOIN failed
+// joins again (test/storage-faults-model.ts).
 import { runStorageFaultRound } from '../../test/storage-faults-model.js';
 import type { Campaign, CampaignOptions, CampaignResult } from './campaign.js';
 
 export const campaign: Campaign = {
   name: 'storage-faults',
   round:
-    'one storage fault (EIO, torn write, fdatasync, ENOSPC) in the WAL, a snapshot or a joining replica, under writers',
+    'one storage fault (EIO, torn write, fdatasync, ENOSPC) in the WAL, a snapshot or a joining replica, or a power loss of a master during a JOIN, under writers',
   fullRounds: 300,
   async run(options: CampaignOptions): Promise<CampaignResult> {
     const started = performance.now();
