@@ -443,7 +443,15 @@ export class Journal implements WalWriter {
     try {
       file = await this.fileFor(bytes.length);
     } catch (error) {
-      return this.fail(batch, error);
+      // A full disk when the next xlog is created (a rotation): free space as for a write.
+      if (!isNoSpace(error) || this.options.onNoSpace === undefined) return this.fail(batch, error);
+      try {
+        if (!(await this.options.onNoSpace())) return this.fail(batch, error);
+        this.logger.warn(`ENOSPC creating the next xlog: retrying after freeing space`);
+        file = await this.fileFor(bytes.length);
+      } catch (retryError) {
+        return this.fail(batch, retryError);
+      }
     }
     try {
       await this.writeAndSync(file, bytes);
@@ -495,11 +503,7 @@ export class Journal implements WalWriter {
     try {
       await this.writeOnce(file, bytes);
     } catch (error) {
-      if (
-        (error as NodeJS.ErrnoException).code !== 'ENOSPC' ||
-        this.options.onNoSpace === undefined
-      )
-        throw error;
+      if (!isNoSpace(error) || this.options.onNoSpace === undefined) throw error;
       await this.truncateAfterFailure(file);
       if (this.broken !== undefined || !(await this.options.onNoSpace())) throw error;
       this.logger.warn(`ENOSPC writing ${file.path}: retrying after freeing space`);
@@ -712,6 +716,15 @@ export class Journal implements WalWriter {
   private notify(position: WalPosition): void {
     for (const listener of this.listeners) listener(position);
   }
+}
+
+/** ENOSPC, itself or as the cause of a SystemError (createFile wraps what it met). */
+function isNoSpace(error: unknown): boolean {
+  for (let e = error, depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 function walIoError(cause: Error): ClientError {

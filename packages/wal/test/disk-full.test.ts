@@ -97,4 +97,49 @@ describe('Journal on a full disk', () => {
     // One refused write per phase: the retry after freeing fitted, the second phase has none.
     expect(fs.counts.noSpace).toBe(2);
   });
+
+  it('asks onNoSpace when the next xlog cannot be created (a rotation on a full disk)', async () => {
+    const real = new NodeFileSystem();
+    const fs = new FaultyFileSystem(real);
+    const filler = join(dir, 'filler');
+    let asked = 0;
+    const logger = new RecordingLogger();
+    const journal = await openJournal(fs, dir, hasher, {
+      logger,
+      maxSizeBytes: 400,
+      onNoSpace: async () => {
+        asked++;
+        if ((await real.size(filler)) === undefined) return false;
+        await fs.unlink(filler);
+        return true;
+      },
+    });
+    await journal.submit([insertRow(1)]);
+    await journal.submit([insertRow(2)]);
+    await writeFile(filler, new Uint8Array(4096));
+    // No room for a new file's header: the batch that rotates needs the hook.
+    await fs.limitSpace(0, [dir]);
+    await fs.limitSpace(fs.usedBytes + 40);
+    for (let i = 3; journal.stats.rotations === 0; i++) {
+      expect(i).toBeLessThan(20);
+      await journal.submit([insertRow(i)]);
+    }
+    expect(asked).toBe(1);
+    expect(logger.messages().join('\n')).toContain('ENOSPC creating the next xlog');
+    // Full again and nothing to free: a batch fails, the journal writes on later.
+    await fs.limitSpace(fs.usedBytes + 40);
+    let refused = 0;
+    for (let i = 100; refused === 0; i++) {
+      expect(i).toBeLessThan(120);
+      await journal.submit([insertRow(i)]).catch((error: { code: number }) => {
+        expect(error.code).toBe(ErrorCode.ER_WAL_IO);
+        refused++;
+      });
+    }
+    expect(asked).toBe(2);
+    await fs.limitSpace(undefined);
+    await journal.submit([insertRow(200)]);
+    await journal.close();
+    expect((await readAllKeys(dir, hasher)).flat()).toContain(200);
+  });
 });
