@@ -707,6 +707,10 @@ export class Journal implements WalWriter {
       }
     } catch (error) {
       this.logger.error(`failed to close ${file.path} cleanly: ${(error as Error).message}`);
+      // A short write (a full disk) may have left part of the marker: cut it off, so the file
+      // ends at its last whole transaction, as a file that was never closed does (only the
+      // newest xlog may end torn). Best effort: recovery reads such a tail as torn anyway.
+      await file.handle.truncate(file.offset).catch(() => {});
     } finally {
       await file.handle.close().catch(() => {});
     }

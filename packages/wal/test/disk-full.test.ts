@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ER_CASCADE_ROLLBACK, ErrorCode, loadHasher } from '@tarantype/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NodeFileSystem, XlogDir } from '../src/index.js';
+import { checkWalDir, NodeFileSystem, XlogDir } from '../src/index.js';
 import { FaultyFileSystem, RecordingLogger } from '../src/testing.js';
 import { insertRow, openJournal, readAllKeys, tempDir } from './helpers.js';
 
@@ -141,5 +141,22 @@ describe('Journal on a full disk', () => {
     await journal.submit([insertRow(200)]);
     await journal.close();
     expect((await readAllKeys(dir, hasher)).flat()).toContain(200);
+  });
+
+  it('cuts off an EOF marker torn by a full disk, so only the newest xlog may end torn', async () => {
+    const fs = new FaultyFileSystem(new NodeFileSystem());
+    const logger = new RecordingLogger();
+    const journal = await openJournal(fs, dir, hasher, { logger });
+    await journal.submit([insertRow(1)]);
+    // Two bytes free: the 4-byte EOF marker of the closing file is written in part.
+    await fs.limitSpace(0, [dir]);
+    await fs.limitSpace(fs.usedBytes + 2);
+    await journal.rotate();
+    expect(logger.messages().join('\n')).toContain('cleanly');
+    await fs.limitSpace(undefined);
+    await journal.submit([insertRow(2)]);
+    await journal.close();
+    expect((await checkWalDir(dir, { hasher })).violations).toEqual([]);
+    expect((await readAllKeys(dir, hasher)).flat()).toEqual([1, 2]);
   });
 });
