@@ -11,7 +11,7 @@ export const campaign: Campaign = {
   name: 'storage-faults',
   round:
     'one storage fault (EIO, torn write, fdatasync, ENOSPC) in the WAL, a snapshot or a joining replica, or a power loss of a master during a JOIN, under writers',
-  fullRounds: 300,
+  fullRounds: 1000,
   async run(options: CampaignOptions): Promise<CampaignResult> {
     const started = performance.now();
     let rounds = 0;
