@@ -11,6 +11,7 @@
 // reported a failure.
 import { createHook } from 'node:async_hooks';
 import { readdir } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Campaign, CampaignResult } from './chaos/campaign.js';
@@ -52,7 +53,19 @@ function traceHandles(): (() => string[]) | undefined {
       const key = `${type} at ${stack || '(node internals)'}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
-    return [...counts].sort((a, b) => b[1] - a[1]).map(([key, n]) => `${n} × ${key}`);
+    const sockets = (process as unknown as { _getActiveHandles(): unknown[] })
+      ._getActiveHandles()
+      .filter(
+        (h): h is Socket => h instanceof Socket && h !== process.stdout && h !== process.stderr,
+      )
+      .map(
+        (s) =>
+          `socket ${s.localAddress ?? '?'}:${s.localPort ?? '?'} → ${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'} (${s.readyState}${s.destroyed ? ', destroyed' : ''}${s.connecting ? ', connecting' : ''})`,
+      );
+    return [
+      ...[...counts].sort((a, b) => b[1] - a[1]).map(([key, n]) => `${n} × ${key}`),
+      ...sockets,
+    ];
   };
 }
 

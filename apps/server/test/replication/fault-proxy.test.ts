@@ -115,6 +115,28 @@ describe('fault proxy', () => {
     expect(proxy!.connectionCount).toBe(0);
   });
 
+  it('reset right after a heal lets a held FIN through closes every socket (no handle left)', async () => {
+    // The partition campaign's heal with reset: the FIN's shutdown is still pending when the
+    // RST comes; libuv refuses to reset such a stream and node dropped the handle unclosed.
+    const sockets = () =>
+      process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    const [client, target] = await link();
+    const before = sockets();
+    proxy!.partition();
+    client.socket.end();
+    await sleep(50);
+    expect(target.ended).toBe(false);
+    proxy!.heal();
+    proxy!.reset();
+    await waitFor('the proxy closed both of its sockets', () => proxy!.connectionCount === 0);
+    await waitFor('the FIN at the target', () => target.ended);
+    // Our two ends closed too: the proxy's two sockets must be gone with them.
+    client.socket.destroy();
+    target.socket.destroy();
+    await sleep(50);
+    expect(sockets()).toBe(before - 4);
+  });
+
   it('one-way partition: client → target held, target → client passes; heal delivers in order', async () => {
     const [client, target] = await link();
     proxy!.partition('to-target');

@@ -176,9 +176,18 @@ class Pipe {
   }
 }
 
-/** RST when the socket is a live TCP connection; a plain destroy otherwise (still connecting). */
+/**
+ * RST when the socket is a live TCP connection; a plain destroy otherwise (still connecting,
+ * or its FIN still on the way: libuv cannot reset a stream while its shutdown is pending,
+ * uv_tcp_close_reset fails with EINVAL, and node then drops the handle without closing it;
+ * found by `npm run chaos`, which saw such sockets open at the end of the partition campaign).
+ */
 function resetSocket(socket: Socket): void {
   if (socket.destroyed) return;
+  if (socket.writableEnded && !socket.writableFinished) {
+    socket.destroy();
+    return;
+  }
   try {
     socket.resetAndDestroy();
   } catch {
