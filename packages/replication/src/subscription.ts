@@ -108,8 +108,13 @@ export class Subscription {
   private lastSentMs: number;
   private timer: TimerHandle | undefined;
   private failed: TarantoolError | undefined;
-  /** WAL timestamps of sent rows not yet acked: [replica id, lsn, timestamp]. */
-  private readonly unacked: Array<[number, number, number]> = [];
+  /**
+   * WAL timestamps of sent rows not yet acked: [replica id, lsn, timestamp], oldest at
+   * unackedHead. A queue with a moving head: shift() and splice(0, …) cost O(length) per row
+   * under load, where this list stays full.
+   */
+  private unacked: Array<[number, number, number]> = [];
+  private unackedHead = 0;
   private readonly signal: AbortSignal;
 
   constructor(
@@ -174,8 +179,14 @@ export class Subscription {
       this.target.relay.rowsSent += rows.length;
       const last = rows[rows.length - 1]!;
       if (last.timestamp !== 0) this.unacked.push([last.replica_id, last.lsn, last.timestamp]);
-      if (this.unacked.length > UNACKED_MAX)
-        this.unacked.splice(0, this.unacked.length - UNACKED_MAX);
+      // Beyond UNACKED_MAX the oldest go (their lag is not measured); compacted once the dead
+      // head is as long as the rest.
+      if (this.unacked.length - this.unackedHead > UNACKED_MAX)
+        this.unackedHead = this.unacked.length - UNACKED_MAX;
+      if (this.unackedHead >= UNACKED_MAX) {
+        this.unacked = this.unacked.slice(this.unackedHead);
+        this.unackedHead = 0;
+      }
     }
   }
 
@@ -267,11 +278,11 @@ export class Subscription {
       if (decoded.isError) throw decoded.error;
       const vclock = decodeVclockBody(decoded.row.body);
       relay.lastAckMs = this.context.monotonicMs();
-      while (this.unacked.length > 0) {
-        const [id, lsn, timestamp] = this.unacked[0]!;
+      while (this.unackedHead < this.unacked.length) {
+        const [id, lsn, timestamp] = this.unacked[this.unackedHead]!;
         if (vclock.get(id) < lsn) break;
         relay.lag = Math.max(0, this.context.now() - timestamp);
-        this.unacked.shift();
+        this.unackedHead++;
       }
       if (vclock.signature() !== relay.ackVclock.signature())
         this.context.gc.advance(request.instanceUuid, vclock);

@@ -45,6 +45,13 @@ export async function* followWal(options: FollowOptions): AsyncGenerator<Xrow[],
     journal === undefined
       ? undefined
       : new LiveFeed(journal, options.liveFeedBytesMax ?? LIVE_FEED_BYTES_MAX, signal);
+  /** After `rows` rows (yielded or skipped), lets the event loop run every yieldEvery rows. */
+  const paced = async (rows: number): Promise<void> => {
+    sinceYield += rows;
+    if (sinceYield < yieldEvery) return;
+    sinceYield = 0;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  };
   const fresh = (rows: readonly Xrow[]): Xrow[] | undefined => {
     const out = rows.filter((row) => row.lsn > progress.get(row.replica_id));
     if (out.length === 0) return undefined;
@@ -71,14 +78,11 @@ export async function* followWal(options: FollowOptions): AsyncGenerator<Xrow[],
           const live = position !== undefined && position.path === current.path;
           const transaction = await cursor.next(live ? position.offset : undefined);
           if (transaction !== undefined) {
-            const rows = fresh(transaction.rows);
-            if (rows === undefined) continue;
-            yield rows;
-            sinceYield += rows.length;
-            if (sinceYield >= yieldEvery) {
-              sinceYield = 0;
-              await new Promise<void>((resolve) => setImmediate(resolve));
-            }
+            // The part of a file the reader already has: skipped from the headers alone, but
+            // counted, so a long skip still lets heartbeats and requests run.
+            const rows = transaction.allAtOrBelow(progress) ? undefined : fresh(transaction.rows);
+            if (rows !== undefined) yield rows;
+            await paced(transaction.rowCount);
             continue;
           }
           if (live) {
@@ -107,11 +111,7 @@ export async function* followWal(options: FollowOptions): AsyncGenerator<Xrow[],
           const rows = fresh(transaction);
           if (rows === undefined) continue;
           yield rows;
-          sinceYield += rows.length;
-          if (sinceYield >= yieldEvery) {
-            sinceYield = 0;
-            await new Promise<void>((resolve) => setImmediate(resolve));
-          }
+          await paced(rows.length);
         }
         current = await firstFile(fs, dir, hasher, progress, waiter);
         continue;

@@ -8,8 +8,10 @@
 import {
   decodeXrowHeader,
   type Hasher,
+  IprotoKey,
   MsgpackError,
   MsgpackReader,
+  type Vclock,
   XlogError,
   type Xrow,
 } from '@tarantype/core';
@@ -32,6 +34,13 @@ import {
  */
 export interface XlogTransaction {
   readonly rows: Xrow[];
+  /**
+   * Whether every row's LSN is at or below `vclock`'s component for its replica id, read from
+   * the row headers alone (no row objects, no body views): how a follower skips, cheaply, the
+   * part of a file a replica already has. False when a header does not parse (`rows` then
+   * reports it).
+   */
+  allAtOrBelow(vclock: Vclock): boolean;
   readonly rowCount: number;
   /** The verified payload (rows back to back). */
   readonly payload: Uint8Array;
@@ -218,6 +227,11 @@ export class XlogCursor {
       payload,
       offset,
       size,
+      allAtOrBelow(vclock: Vclock): boolean {
+        return rows !== undefined
+          ? rows.every((row) => row.lsn <= vclock.get(row.replica_id))
+          : cursor.allAtOrBelow(payload, rowCount, vclock);
+      },
       get rows(): Xrow[] {
         if (rows !== undefined) return rows;
         const decoded = cursor.decodeRows(payload, rowCount);
@@ -295,6 +309,30 @@ export class XlogCursor {
         return position;
     }
     return undefined;
+  }
+
+  /** XlogTransaction.allAtOrBelow: the REPLICA_ID and LSN of each header, nothing else kept. */
+  private allAtOrBelow(payload: Uint8Array, count: number, vclock: Vclock): boolean {
+    const reader = this.reader.reset(payload);
+    try {
+      for (let i = 0; i < count; i++) {
+        let replicaId = 0;
+        let lsn = 0;
+        const n = reader.readMapHeader();
+        for (let k = 0; k < n; k++) {
+          const key = reader.readUint();
+          if (key === IprotoKey.REPLICA_ID) replicaId = reader.readUint();
+          else if (key === IprotoKey.LSN) lsn = reader.readUint();
+          else reader.skip();
+        }
+        if (lsn > vclock.get(replicaId)) return false;
+        reader.skip();
+      }
+    } catch (error) {
+      if (error instanceof MsgpackError) return false;
+      throw error;
+    }
+    return reader.offset === payload.length;
   }
 
   /** Decodes `count` rows filling `payload` exactly (rule 12); a string describes a violation. */

@@ -1,7 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { loadHasher, Vclock, XlogGapError, type Xrow } from '@tarantype/core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { followWal, NodeFileSystem, XlogDir } from '../src/index.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { followWal, NodeFileSystem, XlogCursor, XlogDir } from '../src/index.js';
 import { insertRow, openJournal, rowKey, tempDir } from './helpers.js';
 
 const hasher = await loadHasher();
@@ -20,7 +20,69 @@ async function collect(stream: AsyncGenerator<Xrow[]>, count: number): Promise<n
   return keys;
 }
 
+function foreign(key: number, replicaId: number, lsn: number): Xrow {
+  const row = insertRow(key);
+  row.replica_id = replicaId;
+  row.lsn = lsn;
+  return row;
+}
+
+describe('XlogTransaction.allAtOrBelow', () => {
+  it('reads each row header of a block against a vclock, per replica id, without decoding rows', async () => {
+    const journal = await openJournal(fs, dir, hasher, { vclock: new Vclock([[2, 4]]) });
+    await journal.submit([insertRow(1)]); // {1: 1}
+    await journal.submit([foreign(2, 2, 5), foreign(3, 2, 6)]); // {2: 5..6}
+    await journal.submit([insertRow(4), foreign(5, 2, 7)]); // {1: 2, 2: 7}
+    await journal.close();
+    const [file] = (await XlogDir.scan(fs, dir, 'XLOG', hasher)).files;
+    const blocks: Array<(v: Vclock) => boolean> = [];
+    const cursor = (await XlogCursor.open(fs, file!.path, 'XLOG', hasher))!;
+    for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next())
+      blocks.push((v) => tx.allAtOrBelow(v));
+    await cursor.close();
+    const at = (pairs: Array<[number, number]>) => blocks.map((below) => below(new Vclock(pairs)));
+    expect(at([])).toEqual([false, false, false]);
+    expect(at([[1, 1]])).toEqual([true, false, false]);
+    expect(at([[2, 6]])).toEqual([false, true, false]);
+    expect(at([[2, 5]])).toEqual([false, false, false]);
+    expect(
+      at([
+        [1, 2],
+        [2, 6],
+      ]),
+    ).toEqual([true, true, false]);
+    expect(
+      at([
+        [1, 2],
+        [2, 7],
+      ]),
+    ).toEqual([true, true, true]);
+  });
+});
+
 describe('followWal', () => {
+  it('skips the rows a reader already has in a long file and still lets the event loop run', async () => {
+    const journal = await openJournal(fs, dir, hasher);
+    for (let i = 0; i < 3000; i++) await journal.submit([insertRow(i)]);
+    await journal.close();
+    // The follower lets the event loop run with setImmediate every yieldEveryRows rows, skipped
+    // rows included (a file the replica already has can be long).
+    const pauses = vi.spyOn(globalThis, 'setImmediate');
+    try {
+      const stream = followWal({
+        fs,
+        dir,
+        hasher,
+        from: new Vclock([[1, 2990]]),
+        yieldEveryRows: 100,
+      });
+      expect(await collect(stream, 1000)).toEqual(Array.from({ length: 10 }, (_, i) => i + 2990));
+      expect(pauses.mock.calls.length).toBeGreaterThanOrEqual(29);
+    } finally {
+      pauses.mockRestore();
+    }
+  });
+
   it('reads the files after a vclock and stops at the end without a journal', async () => {
     const journal = await openJournal(fs, dir, hasher, { maxSizeBytes: 600 });
     for (let i = 0; i < 30; i++) await journal.submit([insertRow(i)]);
