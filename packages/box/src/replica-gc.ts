@@ -114,6 +114,8 @@ export class ReplicaGc {
       `disk is full: dropping the WAL GC consumer of replica ${uuid} at ${oldest.vclock.toString()}${holds(oldest.name)}; ` +
         'it will have to rejoin if the xlogs it needs are removed',
     );
+    // 2.6's line (gc.c, say_crit) for the same event, for whoever greps for it.
+    this.logger.warn(`deactivated WAL consumer ${oldest.name} at ${oldest.vclock.toString()}`);
     this.drop(uuid);
     return uuid;
   }

@@ -63,6 +63,9 @@ describe('a full disk', () => {
         `dropping the WAL GC consumer of replica ${REPLICA_UUID} at \\{[^}]+\\}, which held [2-9] xlog\\(s\\), \\d{4,} bytes`,
       ),
     );
+    expect(text).toMatch(
+      new RegExp(`deactivated WAL consumer replica ${REPLICA_UUID} at \\{1: \\d+\\}`),
+    );
     expect(box.infoGc().consumers).toEqual([]);
 
     // 3. Full, nothing left to free: ER_WAL_IO, the queue behind it rolls back, a log line
