@@ -461,6 +461,10 @@ export async function runApplierFuzz(options: ApplierFuzzOptions): Promise<Appli
     fake.stopIdle();
     let session: Session | undefined;
     let subscribed = false;
+    // A mutated row can be applied with another key than the one it was sent with (a bit flip
+    // in its tuple: SEED=3 put key 1000935 at lsn 679): later rows' keys start above every key
+    // the replica has, or the valid row of lsn 935 fails with ER_TUPLE_FOUND, as on 2.6.
+    let keyOffset = 0;
     while (result.rounds < options.rounds && performance.now() - started < options.deadlineMs) {
       const round = result.rounds++;
       let restarting: Promise<unknown> | undefined;
@@ -533,7 +537,7 @@ export async function runApplierFuzz(options: ApplierFuzzOptions): Promise<Appli
           replicaId: masterId,
           lsn: ++lsn,
           space,
-          key: FAKE_KEY_BASE + lsn,
+          key: FAKE_KEY_BASE + keyOffset + lsn,
           ...extra,
         });
       for (let i = 0; i < valid; i++) {
@@ -702,6 +706,17 @@ export async function runApplierFuzz(options: ApplierFuzzOptions): Promise<Appli
       }
       subscribed = false;
       await restarting;
+      if (mutated) {
+        const [last] = (await rc.iproto.select('rfuzz', 0, [], {
+          iterator: 'LE',
+          limit: 1,
+          timeoutMs: 5000,
+        })) as unknown[][];
+        const covered = await vclockOfReplica();
+        const top = last === undefined ? 0 : Number(last[0]);
+        if (top >= FAKE_KEY_BASE + keyOffset + covered + 1)
+          keyOffset = top - FAKE_KEY_BASE - covered;
+      }
       if (result.rounds % 10 === 0)
         progress(
           `applier fuzz: ${result.rounds}/${options.rounds} rounds, ${result.frames} frames, ${result.failures.length} failures`,
