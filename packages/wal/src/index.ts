@@ -17,6 +17,7 @@ export {
   type JournalObserver,
   type JournalOptions,
   type JournalStats,
+  SKIP_POINT_EVERY_BYTES,
   TOO_LONG_THRESHOLD_DEFAULT_MS,
   WAL_MAX_SIZE_DEFAULT,
   WAL_QUEUE_MAX_SIZE_DEFAULT,

@@ -141,6 +141,20 @@ interface OpenFile {
   offset: number;
   /** Transactions written to this file. */
   transactions: number;
+  /** Offset of this file's last skip point (see Journal.skipPoint). */
+  skipPointOffset: number;
+}
+
+/** A journal records a skip point every this many bytes of a file (see WalWriter.skipPoint). */
+export const SKIP_POINT_EVERY_BYTES = 1 << 20;
+/** Skip points kept at most (the oldest go first): 4 GiB of recent WAL at the default spacing. */
+const SKIP_POINTS_MAX = 4096;
+
+interface SkipPoint {
+  readonly path: string;
+  readonly offset: number;
+  /** The journal's vclock when `offset` was the file's end: every row before it is at or below. */
+  readonly vclock: Vclock;
 }
 
 /**
@@ -177,6 +191,13 @@ export interface WalWriter {
    * file. The rows (and their body bytes) are the journal's: listeners must not change them.
    */
   onCommit(listener: (transactions: readonly (readonly Xrow[])[]) => void): () => void;
+  /**
+   * A block boundary of `path` before which every row is at or below `from`, as far into the
+   * file as this writer remembers (it notes one every SKIP_POINT_EVERY_BYTES it writes), or
+   * undefined: a follower starts reading there instead of at the file's first row. Optional:
+   * a writer that keeps no such points makes followers read from the start.
+   */
+  skipPoint?(path: string, from: Vclock): number | undefined;
   /**
    * Tells `observer` of every batch written, with its write and sync times; returns the
    * unsubscribe function. Without observers the writer takes no timings.
@@ -231,6 +252,8 @@ export class Journal implements WalWriter {
     (transactions: readonly (readonly Xrow[])[]) => void
   >();
   private readonly observers = new Set<JournalObserver>();
+  /** Recent skip points, in write order. */
+  private readonly skipPoints: SkipPoint[] = [];
   /** Timings of the batch just written, taken only while someone observes. */
   private lastWriteMs = 0;
   private lastSyncMs: number | undefined;
@@ -352,6 +375,14 @@ export class Journal implements WalWriter {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+  skipPoint(path: string, from: Vclock): number | undefined {
+    for (let i = this.skipPoints.length - 1; i >= 0; i--) {
+      const point = this.skipPoints[i]!;
+      if (point.path === path && point.vclock.isLessOrEqual(from)) return point.offset;
+    }
+    return undefined;
+  }
+
   onCommit(listener: (transactions: readonly (readonly Xrow[])[]) => void): () => void {
     this.commitListeners.add(listener);
     return () => this.commitListeners.delete(listener);
@@ -471,6 +502,11 @@ export class Journal implements WalWriter {
     }
     file.offset += bytes.length;
     file.transactions += batch.length;
+    if (file.offset - file.skipPointOffset >= SKIP_POINT_EVERY_BYTES) {
+      file.skipPointOffset = file.offset;
+      this.skipPoints.push({ path: file.path, offset: file.offset, vclock: this.vclock.copy() });
+      if (this.skipPoints.length > SKIP_POINTS_MAX) this.skipPoints.shift();
+    }
     this.stats.writes++;
     this.stats.transactions += batch.length;
     this.stats.rows += rowCount;
@@ -672,6 +708,7 @@ export class Journal implements WalWriter {
       vclock: this.vclock.copy(),
       offset: meta.length,
       transactions: 0,
+      skipPointOffset: meta.length,
     };
   }
 

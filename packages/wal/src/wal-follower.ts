@@ -66,6 +66,9 @@ export async function* followWal(options: FollowOptions): AsyncGenerator<Xrow[],
         current = await nextFile(fs, dir, hasher, current, waiter);
         continue;
       }
+      // Where the journal remembers that every row before is at or below the progress.
+      const skip = journal?.skipPoint?.(current.path, progress);
+      if (skip !== undefined) cursor.skipTo(skip);
       let caughtUp = false;
       try {
         for (;;) {

@@ -131,6 +131,18 @@ export class XlogCursor {
   }
 
   /**
+   * Continues at `offset`, a block boundary past the meta header that the caller knows (a
+   * journal's skip point): the blocks before it are not read. A wrong offset reads as
+   * corruption there.
+   */
+  skipTo(offset: number): void {
+    if (offset < this.offset)
+      throw new RangeError(`skipTo(${offset}) goes back from ${this.offset}`);
+    this.offset = offset;
+    this.validEnd = offset;
+  }
+
+  /**
    * Clears an 'unclosed' or 'torn' end so the next call reads again from the last whole block:
    * for a file another process (or the journal) may still be appending to.
    */

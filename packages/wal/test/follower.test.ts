@@ -1,7 +1,14 @@
 import { unlink } from 'node:fs/promises';
 import { loadHasher, Vclock, XlogGapError, type Xrow } from '@tarantype/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { followWal, NodeFileSystem, XlogCursor, XlogDir } from '../src/index.js';
+import {
+  type FileSystem,
+  followWal,
+  NodeFileSystem,
+  SKIP_POINT_EVERY_BYTES,
+  XlogCursor,
+  XlogDir,
+} from '../src/index.js';
 import { insertRow, openJournal, rowKey, tempDir } from './helpers.js';
 
 const hasher = await loadHasher();
@@ -81,6 +88,63 @@ describe('followWal', () => {
     } finally {
       pauses.mockRestore();
     }
+  });
+
+  it("starts in a long file at the journal's last skip point at or below its vclock", async () => {
+    const journal = await openJournal(fs, dir, hasher);
+    const big = 'y'.repeat(200);
+    for (let i = 0; i < 16_000; i++) await journal.submit([insertRow(i, big)]); // ~3.5 MiB
+    // Reads through this file system are counted: a follower that skips reads little.
+    let bytesRead = 0;
+    const counting: FileSystem = Object.create(fs);
+    counting.open = async (path, mode) => {
+      const handle = await fs.open(path, mode);
+      const read = handle.read.bind(handle);
+      handle.read = async (into, offset, length, position) => {
+        const n = await read(into, offset, length, position);
+        bytesRead += n;
+        return n;
+      };
+      return handle;
+    };
+    const [file] = (await XlogDir.scan(fs, dir, 'XLOG', hasher)).files;
+    const size = (await fs.size(file!.path))!;
+    expect(size).toBeGreaterThan(3 * SKIP_POINT_EVERY_BYTES);
+    const follow = async (lsn: number, count: number) => {
+      const controller = new AbortController();
+      const stream = followWal({
+        fs: counting,
+        dir,
+        hasher,
+        from: new Vclock([[1, lsn]]),
+        journal,
+        signal: controller.signal,
+      });
+      const keys = await collect(stream, count);
+      controller.abort();
+      return keys;
+    };
+    bytesRead = 0;
+    expect(await follow(15_990, 10)).toEqual(Array.from({ length: 10 }, (_, i) => i + 15_990));
+    expect(bytesRead).toBeLessThan(size - 2 * SKIP_POINT_EVERY_BYTES);
+    // From before the first point: the whole file, every row after the vclock.
+    bytesRead = 0;
+    expect(await follow(5, 16_000 - 5)).toEqual(
+      Array.from({ length: 16_000 - 5 }, (_, i) => i + 5),
+    );
+    expect(bytesRead).toBeGreaterThanOrEqual(size - 4096);
+    // A vclock with another component ahead of every point's: no point is at or below it.
+    expect(journal.skipPoint(file!.path, new Vclock([[2, 1]]))).toBeUndefined();
+    expect(
+      journal.skipPoint(
+        file!.path,
+        new Vclock([
+          [1, 15_990],
+          [2, 1],
+        ]),
+      ),
+    ).toBeGreaterThan(2 * SKIP_POINT_EVERY_BYTES);
+    await journal.close();
   });
 
   it('reads the files after a vclock and stops at the end without a journal', async () => {
