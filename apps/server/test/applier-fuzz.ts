@@ -224,6 +224,9 @@ class FakeMaster {
   private serve(session: Session): void {
     const idle = this.idle!;
     const { client } = session;
+    // A SUBSCRIBE queued while no round waited may come from a connection closed since: its
+    // 'close' is over, and a heartbeat interval set now would never be cleared.
+    if (client.destroyed) return;
     this.idleSessions.add(client);
     client.write(
       subscribeReply(session.sync, idle.masterId, [[idle.masterId, idle.lsn()]], idle.uuid),
