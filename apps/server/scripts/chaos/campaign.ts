@@ -41,3 +41,60 @@ export interface Campaign {
   readonly fullRounds: number;
   run(options: CampaignOptions): Promise<CampaignResult>;
 }
+
+/** What one round reports: the table's columns and its failures (each with its replay line). */
+export interface RoundResult {
+  readonly faults: number;
+  readonly acknowledgedChecked: number;
+  readonly lost: number;
+  readonly diverged: number;
+  readonly failedStarts: number;
+  readonly failures: readonly string[];
+}
+
+/** A progress line at least this often on long work. */
+const PROGRESS_INTERVAL_MS = 3000;
+
+/**
+ * The loop of a campaign: round i runs with seed + i until the rounds or the deadline are used
+ * up; the columns are summed; each failure is reported at once, and `describe(totals)` gives a
+ * progress line at least every PROGRESS_INTERVAL_MS and after the last round.
+ */
+export async function runRounds(
+  name: string,
+  options: CampaignOptions,
+  round: (seed: number) => Promise<RoundResult>,
+  describe: (totals: CampaignResult, elapsedMs: number) => string,
+): Promise<CampaignResult> {
+  const started = performance.now();
+  const failures: string[] = [];
+  const totals = {
+    campaign: name,
+    seed: options.seed,
+    rounds: 0,
+    faults: 0,
+    acknowledgedChecked: 0,
+    lost: 0,
+    diverged: 0,
+    failedStarts: 0,
+    failures,
+  };
+  let lastProgress = started;
+  while (totals.rounds < options.rounds && performance.now() - started < options.deadlineMs) {
+    const result = await round((options.seed + totals.rounds) >>> 0);
+    totals.rounds++;
+    totals.faults += result.faults;
+    totals.acknowledgedChecked += result.acknowledgedChecked;
+    totals.lost += result.lost;
+    totals.diverged += result.diverged;
+    totals.failedStarts += result.failedStarts;
+    failures.push(...result.failures);
+    for (const failure of result.failures) options.progress(failure);
+    const now = performance.now();
+    if (now - lastProgress > PROGRESS_INTERVAL_MS || totals.rounds === options.rounds) {
+      lastProgress = now;
+      options.progress(describe(totals, now - started));
+    }
+  }
+  return totals;
+}

@@ -18,11 +18,9 @@ import {
 } from '../../test/replication/cluster.js';
 import { FaultProxy } from '../../test/replication/fault-proxy.js';
 import { Rng } from '../../test/restart-model.js';
-import type { Campaign, CampaignOptions, CampaignResult } from './campaign.js';
+import { type Campaign, type CampaignOptions, type CampaignResult, runRounds } from './campaign.js';
 
-type KillPoint = 'initial' | 'initial-sent' | 'final-sent';
-
-interface RoundResult {
+interface JoinCrashRound {
   /** Rounds whose replica dropped a broken JOIN and joined again. */
   rejoined: number;
   acknowledgedChecked: number;
@@ -34,14 +32,14 @@ interface RoundResult {
 
 const PAYLOAD = 'x'.repeat(1000);
 
-async function runRound(seed: number): Promise<RoundResult> {
+async function runRound(seed: number): Promise<JoinCrashRound> {
   const rng = new Rng(seed);
   const rows = rng.int(2000, 10_000);
   const rate = rng.pick([2_000_000, 4_000_000, 8_000_000]);
   const point = rng.pick(['initial', 'initial', 'initial-sent', 'final-sent'] as const);
   const walMode = rng.pick(['write', 'fsync']);
   const steps = [`${rows} rows, ${rate} B/s, wal_mode ${walMode}, kill at ${point}`];
-  const result: RoundResult = {
+  const result: JoinCrashRound = {
     rejoined: 0,
     acknowledgedChecked: 0,
     lost: 0,
@@ -178,40 +176,18 @@ export const campaign: Campaign = {
   round: 'kill -9 of a master (real process) while a replica JOINs it through a slowed link',
   fullRounds: 50,
   async run(options: CampaignOptions): Promise<CampaignResult> {
-    const started = performance.now();
-    const total: RoundResult = {
-      rejoined: 0,
-      acknowledgedChecked: 0,
-      lost: 0,
-      diverged: 0,
-      failedStarts: 0,
-      failures: [],
-    };
-    let rounds = 0;
-    while (rounds < options.rounds && performance.now() - started < options.deadlineMs) {
-      const result = await runRound((options.seed + rounds) >>> 0);
-      rounds++;
-      total.rejoined += result.rejoined;
-      total.acknowledgedChecked += result.acknowledgedChecked;
-      total.lost += result.lost;
-      total.diverged += result.diverged;
-      total.failedStarts += result.failedStarts;
-      total.failures.push(...result.failures);
-      for (const failure of result.failures) options.progress(failure);
-      options.progress(
-        `join-crash: ${rounds}/${options.rounds} rounds (${total.rejoined} JOINed again), ${total.acknowledgedChecked} acknowledged checked, ${total.lost} lost, ${total.failedStarts} failed starts, ${total.failures.length} failures`,
-      );
-    }
-    return {
-      campaign: 'join-crash',
-      seed: options.seed,
-      rounds,
-      faults: rounds,
-      acknowledgedChecked: total.acknowledgedChecked,
-      lost: total.lost,
-      diverged: total.diverged,
-      failedStarts: total.failedStarts,
-      failures: total.failures,
-    };
+    let rejoined = 0;
+    return runRounds(
+      'join-crash',
+      options,
+      async (seed) => {
+        const result = await runRound(seed);
+        rejoined += result.rejoined;
+        // One kill of the master per round.
+        return { ...result, faults: 1 };
+      },
+      (t) =>
+        `join-crash: ${t.rounds}/${options.rounds} rounds (${rejoined} JOINed again), ${t.acknowledgedChecked} acknowledged checked, ${t.lost} lost, ${t.failedStarts} failed starts, ${t.failures.length} failures`,
+    );
   },
 };
