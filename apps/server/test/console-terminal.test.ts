@@ -172,8 +172,18 @@ class Terminal {
    * expects the prompt echo followed by the answer, as 2.6 prints it. */
   async step(lines: string | string[], ...answers: string[]): Promise<void> {
     const all = Array.isArray(lines) ? lines : [lines];
-    for (const line of all) this.type(line);
     const echo = all.map((line, i) => `${i === 0 ? 'tarantype> ' : '         > '}${line}`);
+    // As a user types: each continuation line once its prompt is there (typed ahead, a line
+    // may echo before the prompt that should precede it, on a loaded machine).
+    for (const [i, line] of all.entries()) {
+      this.type(line);
+      if (i < all.length - 1)
+        await this.expect(
+          `${echo.slice(0, i + 1).join('\n')}\n         > `,
+          `the continuation prompt after ${line}`,
+          true,
+        );
+    }
     await this.expect(
       answers.map((answer) => `${echo.join('\n')}\n${answer}\n`),
       all.join(' '),
