@@ -45,9 +45,29 @@ export const TARGETS = {
   snapshotStall: { kind: 'own', max: 2, text: 'tarantype ≤ 2.0× (its own p99 without)' },
 } as const satisfies Record<string, Target>;
 
+/**
+ * Where a Tarantool target is out of reach in Node, the issue sets a second one: tarantype
+ * reaches at least this fraction of the Node ceiling (a minimal Node program doing only the
+ * unavoidable work of the path, measured in the same run).
+ */
+export const CEILING_MIN = 0.8;
+
+/** tarantype against the Node ceiling of its row (rows without a ceiling have none). */
+export interface CeilingSummary {
+  /** Median of the ceiling's figures over the pairs. */
+  readonly figure: Figure;
+  /** Median of the per-pair normalised ratios tarantype ÷ ceiling (≥ 1.0 = at the ceiling). */
+  readonly ratio: Figure;
+  readonly spread?: readonly [number, number];
+  readonly ratioPairs: number;
+  /** ratio ≥ CEILING_MIN. */
+  readonly met: 'yes' | 'no' | Missing;
+}
+
 export interface RowSummary {
   readonly tarantype: Figure;
   readonly tarantool: Figure;
+  readonly ceiling?: CeilingSummary;
   /** Median of the per-pair normalised ratios. */
   readonly ratio: Figure;
   /** min and max of the per-pair normalised ratios. */
@@ -61,6 +81,8 @@ export interface RowResult extends RowSpec {
   /** One figure per pair, in run order. */
   readonly tarantypeRuns: readonly Figure[];
   readonly tarantoolRuns: readonly Figure[];
+  /** The Node ceiling's figure per pair, for rows that have one. */
+  readonly ceilingRuns?: readonly Figure[];
   readonly summary: RowSummary;
 }
 
@@ -83,30 +105,63 @@ function sideFigure(runs: readonly Figure[]): Figure {
   return reason ?? { missing: 'not run' };
 }
 
+/** Per-pair normalised ratios of `ours` against `theirs` (pairs where both are positive). */
+function pairRatios(
+  row: Pick<RowSpec, 'better'>,
+  ours: readonly Figure[],
+  theirs: readonly Figure[],
+): number[] {
+  const ratios: number[] = [];
+  for (let pair = 0; pair < Math.max(ours.length, theirs.length); pair++) {
+    const a = ours[pair];
+    const b = theirs[pair];
+    // A ratio needs two positive figures of the same pair (a 0 ms lag read at millisecond
+    // resolution, or 0 CPU ticks in a short run, is a true figure, but makes no ratio).
+    if (typeof a !== 'number' || typeof b !== 'number' || !(a > 0) || !(b > 0)) continue;
+    ratios.push(row.better === 'higher' ? a / b : b / a);
+  }
+  return ratios;
+}
+
+const spreadOf = (ratios: readonly number[]): [number, number] | undefined =>
+  ratios.length > 0 ? [Math.min(...ratios), Math.max(...ratios)] : undefined;
+
+export function summariseCeiling(
+  row: Pick<RowSpec, 'better'>,
+  tarantypeRuns: readonly Figure[],
+  ceilingRuns: readonly Figure[],
+): CeilingSummary {
+  const figure = sideFigure(ceilingRuns);
+  const ratios = pairRatios(row, tarantypeRuns, ceilingRuns);
+  const ratio: Figure =
+    ratios.length > 0
+      ? median(ratios)
+      : { missing: isMissing(figure) ? 'no ceiling figure' : 'no pair with both figures' };
+  const spread = spreadOf(ratios);
+  return {
+    figure,
+    ratio,
+    ...(spread === undefined ? {} : { spread }),
+    ratioPairs: ratios.length,
+    met: isMissing(ratio) ? { missing: 'no ratio' } : ratio >= CEILING_MIN ? 'yes' : 'no',
+  };
+}
+
 export function summarise(
   row: RowSpec,
   tarantypeRuns: readonly Figure[],
   tarantoolRuns: readonly Figure[],
+  ceilingRuns?: readonly Figure[],
 ): RowSummary {
   const tarantype = sideFigure(tarantypeRuns);
   const tarantool = sideFigure(tarantoolRuns);
-  const ratios: number[] = [];
-  for (let pair = 0; pair < Math.max(tarantypeRuns.length, tarantoolRuns.length); pair++) {
-    const ours = tarantypeRuns[pair];
-    const theirs = tarantoolRuns[pair];
-    // A ratio needs two positive figures of the same pair (a 0 ms lag read at millisecond
-    // resolution, or 0 CPU ticks in a short run, is a true figure, but makes no ratio).
-    if (typeof ours !== 'number' || typeof theirs !== 'number' || !(ours > 0) || !(theirs > 0))
-      continue;
-    ratios.push(row.better === 'higher' ? ours / theirs : theirs / ours);
-  }
+  const ratios = pairRatios(row, tarantypeRuns, tarantoolRuns);
   let ratio: Figure;
   if (ratios.length > 0) ratio = median(ratios);
   else if (isMissing(tarantool)) ratio = { missing: 'no Tarantool figure' };
   else if (isMissing(tarantype)) ratio = { missing: 'no tarantype figure' };
   else ratio = { missing: 'a figure ≤ 0: no ratio' };
-  const spread: [number, number] | undefined =
-    ratios.length > 0 ? [Math.min(...ratios), Math.max(...ratios)] : undefined;
+  const spread = spreadOf(ratios);
   let met: RowSummary['met'];
   const target = row.target;
   if (target.kind === 'none') met = { missing: 'no target' };
@@ -120,6 +175,9 @@ export function summarise(
   return {
     tarantype,
     tarantool,
+    ...(ceilingRuns === undefined
+      ? {}
+      : { ceiling: summariseCeiling(row, tarantypeRuns, ceilingRuns) }),
     ratio,
     ...(spread === undefined ? {} : { spread }),
     ratioPairs: ratios.length,

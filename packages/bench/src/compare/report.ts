@@ -2,7 +2,13 @@
 // figure with both sides (medians over the pairs), the normalised ratio (≥ 1.0 = tarantype as
 // good or better, its direction stated per row), the per-pair spread, the target and whether
 // it is met. A figure a side could not produce shows its reason in place of a number.
-import { type Figure, isMissing, ratioDirection } from './model.js';
+import {
+  CEILING_MIN,
+  type CeilingSummary,
+  type Figure,
+  isMissing,
+  ratioDirection,
+} from './model.js';
 import type { CompareResult } from './run.js';
 
 export function formatFigure(figure: Figure): string {
@@ -16,6 +22,18 @@ export function formatFigure(figure: Figure): string {
 }
 
 const ratioText = (value: number) => `${value.toFixed(2)}×`;
+
+function ceilingCells(ceiling: CeilingSummary | undefined): [string, string] {
+  if (ceiling === undefined) return ['—', '—'];
+  if (isMissing(ceiling.ratio))
+    return [formatFigure(ceiling.figure), `— (${ceiling.ratio.missing})`];
+  const spread =
+    ceiling.spread === undefined
+      ? ''
+      : ` (${ratioText(ceiling.spread[0])}–${ratioText(ceiling.spread[1])})`;
+  const met = typeof ceiling.met === 'string' ? ceiling.met : '—';
+  return [formatFigure(ceiling.figure), `${ratioText(ceiling.ratio)}${spread} ${met}`];
+}
 
 export function renderMarkdown(result: CompareResult): string {
   const { machine, scale } = result;
@@ -45,9 +63,10 @@ export function renderMarkdown(result: CompareResult): string {
     `- Tarantool-side drivers: ${result.drivers.dir} (${result.drivers.source})`,
     '- figures are medians over the pairs; **ratio** is the median of the per-pair ratios, normalised so that ≥ 1.00 means tarantype is as good or better (the direction column says which way it was divided); **spread** is the min–max of the per-pair ratios',
     '- server CPU per op: utime + stime of every thread of the server process (/proc/<pid>/task/*/stat) over the measured run, divided by its operations',
+    `- **Node ceiling**: a minimal Node program doing only the unavoidable work of the path (packages/bench/src/ceiling/), measured in every pair right after both sides; **÷ ceiling** is tarantype against it, normalised the same way, median and min–max over the pairs, and whether it reaches the issue's ${ratioText(CEILING_MIN)} of it`,
     '',
-    '| workload | unit | tarantype | Tarantool 2.6 | ratio | direction | spread | target | met |',
-    '| --- | --- | ---: | ---: | ---: | --- | --- | --- | --- |',
+    `| workload | unit | tarantype | Tarantool 2.6 | ratio | direction | spread | target | met | Node ceiling | ÷ ceiling (≥ ${ratioText(CEILING_MIN)}) |`,
+    '| --- | --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | --- |',
   );
   for (const row of result.rows) {
     const s = row.summary;
@@ -58,15 +77,20 @@ export function renderMarkdown(result: CompareResult): string {
     const ratio = isMissing(s.ratio) ? `— (${s.ratio.missing})` : ratioText(s.ratio);
     const met = typeof s.met === 'string' ? s.met : `— (${s.met.missing})`;
     const workload = row.workload.replace(/^ +/, '↳ ');
+    const [ceiling, ofCeiling] = ceilingCells(s.ceiling);
     lines.push(
-      `| ${workload} | ${row.unit} | ${formatFigure(s.tarantype)} | ${formatFigure(s.tarantool)} | ${ratio} | ${ratioDirection(row)} | ${spread} | ${row.target.text} | ${met} |`,
+      `| ${workload} | ${row.unit} | ${formatFigure(s.tarantype)} | ${formatFigure(s.tarantool)} | ${ratio} | ${ratioDirection(row)} | ${spread} | ${row.target.text} | ${met} | ${ceiling} | ${ofCeiling} |`,
     );
   }
   const judged = result.rows.filter((r) => typeof r.summary.met === 'string');
   const met = judged.filter((r) => r.summary.met === 'yes').length;
+  const unmet = judged.filter((r) => r.summary.met === 'no');
+  const withCeiling = unmet.filter((r) => typeof r.summary.ceiling?.met === 'string');
+  const atCeiling = withCeiling.filter((r) => r.summary.ceiling?.met === 'yes').length;
   lines.push(
     '',
     `Targets met: ${met} of ${judged.length} judged rows (${result.rows.length} rows).`,
+    `Of the ${unmet.length} rows not met, ${withCeiling.length} have a Node ceiling, and tarantype reaches ${ratioText(CEILING_MIN)} of it in ${atCeiling}.`,
     '',
   );
   return lines.join('\n');

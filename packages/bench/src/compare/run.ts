@@ -11,7 +11,7 @@ import { type DriversDir, driversDir, hasTarantool } from '../lib/tarantool.js';
 import { describeMachine, type Machine } from './machine.js';
 import { type Figure, type RowResult, type Side, summarise } from './model.js';
 import { renderMarkdown } from './report.js';
-import { type CompareScale, SCALES, type ScaleName, workloads } from './workloads.js';
+import { type CompareScale, SCALES, type ScaleName, type Unit, workloads } from './workloads.js';
 
 export const ROOT = new URL('../../../../', import.meta.url).pathname;
 const FIXTURES = join(ROOT, 'packages', 'bench', 'fixtures');
@@ -104,7 +104,7 @@ export async function runCompare(
     return result;
   };
   const root = await mkdtemp(join(tmpdir(), 'tarantype-compare-'));
-  const runs = new Map<string, { tarantype: Figure[]; tarantool: Figure[] }>();
+  const runs = new Map<string, { tarantype: Figure[]; tarantool: Figure[]; ceiling?: Figure[] }>();
   const rows: RowResult[] = [];
   const failures: string[] = [];
   try {
@@ -112,10 +112,15 @@ export async function runCompare(
     for (const group of groups) {
       if (options.only !== undefined && !options.only.includes(group.name)) continue;
       for (const unit of group.units)
-        for (const spec of unit.rows) runs.set(spec.id, { tarantype: [], tarantool: [] });
+        for (const spec of unit.rows)
+          runs.set(spec.id, {
+            tarantype: [],
+            tarantool: [],
+            ...(unit.ceiling?.rows.includes(spec.id) ? { ceiling: [] } : {}),
+          });
       const record = (
         unitRows: readonly { id: string }[],
-        side: Side,
+        side: Side | 'ceiling',
         figures: Partial<Record<string, Figure>>,
       ) => {
         for (const spec of unitRows) {
@@ -123,11 +128,38 @@ export async function runCompare(
           // A NaN or an infinity is no measurement: say so rather than print it.
           runs
             .get(spec.id)!
-            [side].push(
+            [side]?.push(
               typeof figure === 'number' && !Number.isFinite(figure)
                 ? { missing: `not a finite figure (${figure})` }
                 : figure,
             );
+        }
+      };
+      const runCeiling = async (unit: Unit, pair: number) => {
+        const ceiling = unit.ceiling!;
+        const ceilingRows = unit.rows.filter((r) => ceiling.rows.includes(r.id));
+        if (openFailure !== undefined) {
+          record(
+            ceilingRows,
+            'ceiling',
+            Object.fromEntries(ceilingRows.map((r) => [r.id, { missing: openFailure! }])),
+          );
+          return;
+        }
+        log(`[compare] pair ${pair + 1}/${options.pairs} ${unit.name}: Node ceiling`);
+        try {
+          record(ceilingRows, 'ceiling', await ceiling.run(pair));
+        } catch (error) {
+          failures.push(`${unit.name} (Node ceiling, pair ${pair + 1}): ${firstLine(error)}`);
+          log(
+            `[compare] ${unit.name} (Node ceiling) failed: ${String(error instanceof Error ? error.stack : error)}`,
+          );
+          const failed = { missing: `failed: ${firstLine(error)}` };
+          record(
+            ceilingRows,
+            'ceiling',
+            Object.fromEntries(ceilingRows.map((r) => [r.id, failed])),
+          );
         }
       };
       const groupRows: RowResult[] = [];
@@ -168,14 +200,16 @@ export async function runCompare(
                 record(unit.rows, side, Object.fromEntries(unit.rows.map((r) => [r.id, failed])));
               }
             }
+            if (unit.ceiling !== undefined) await runCeiling(unit, pair);
           }
           for (const spec of unit.rows) {
-            const { tarantype, tarantool } = runs.get(spec.id)!;
+            const { tarantype, tarantool, ceiling } = runs.get(spec.id)!;
             groupRows.push({
               ...spec,
               tarantypeRuns: tarantype,
               tarantoolRuns: tarantool,
-              summary: summarise(spec, tarantype, tarantool),
+              ...(ceiling === undefined ? {} : { ceilingRuns: ceiling }),
+              summary: summarise(spec, tarantype, tarantool, ceiling),
             });
           }
         }

@@ -16,6 +16,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Box } from '@tarantype/box';
+import { measureCeilingInserts } from '../ceiling/embedded-insert.js';
 import { percentile } from '../harness.js';
 import { processCpuSeconds, residentBytes, sleep } from '../lib/processes.js';
 import { runTarantoolJson } from '../lib/tarantool.js';
@@ -108,6 +109,17 @@ export interface Unit {
   readonly rows: readonly RowSpec[];
   /** Measures one side once (pair `pair`); a figure per row id. */
   run(side: Side, pair: number): Promise<Partial<Record<string, Figure>>>;
+  /**
+   * The Node ceiling of some of these rows: a minimal Node program doing only the unavoidable
+   * work of the path (src/ceiling/), measured in every pair right after both sides.
+   */
+  readonly ceiling?: Ceiling;
+}
+
+export interface Ceiling {
+  /** The row ids it measures. */
+  readonly rows: readonly string[];
+  run(pair: number): Promise<Partial<Record<string, Figure>>>;
 }
 
 export interface Group {
@@ -210,9 +222,43 @@ function embeddedUnit(context: WorkloadContext, config: EmbeddedConfig): Unit {
   const { scale } = context;
   const rows = embeddedRows(config);
   const key = `insert.${config.walMode}`;
+  const insertRows = [
+    `${key}.${config.fibers}`,
+    ...(config.singleAndBatched ? [`${key}.1`, `${key}.txn1000`] : []),
+  ];
   return {
     name: `embedded, wal_mode ${config.walMode}, ${config.fibers} writers`,
     rows,
+    ceiling: {
+      rows: insertRows,
+      async run(pair) {
+        const dir = join(context.root, `ceiling-${config.walMode}-${config.fibers}-${pair}`);
+        await mkdir(dir, { recursive: true });
+        try {
+          const ceiling = await measureCeilingInserts({
+            dir,
+            n: scale.tuples,
+            walMode: config.walMode,
+            fibers: config.fibers,
+            batch: 1000,
+            capSeconds: scale.capSeconds,
+            single: config.singleAndBatched,
+            batched: config.singleAndBatched,
+            tuple: (k) => [k, str(k), k * 2],
+          });
+          const out: Record<string, Figure> = {
+            [`${key}.${config.fibers}`]: ceiling.concurrentRps,
+          };
+          if (config.singleAndBatched) {
+            out[`${key}.1`] = figureOf(ceiling.singleRps, 'single insert rate');
+            out[`${key}.txn1000`] = figureOf(ceiling.batchedRps, 'batched insert rate');
+          }
+          return out;
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      },
+    },
     async run(side, pair) {
       const dir = join(context.root, `embedded-${config.walMode}-${config.fibers}-${side}-${pair}`);
       try {
