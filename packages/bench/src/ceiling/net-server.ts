@@ -29,37 +29,24 @@ const FRAME_BYTES_MAX = 16 << 20; // a larger size prefix closes the connection
 const SLAB_BYTES = 64 << 10; // reply buffers are carved out of slabs this big
 const BATCH_BYTES_INITIAL = 256 << 10;
 // IPROTO_* request types and ER_* codes (Tarantool 2.6 numbers)
-const SELECT = 1;
-const INSERT = 2;
-const REPLACE = 3;
-const UPDATE = 4;
-const PING = 64;
-const ER_ILLEGAL_PARAMS = 1;
-const ER_TUPLE_FOUND = 3;
-const ER_UNSUPPORTED = 5;
-const ER_INVALID_MSGPACK = 20;
-const ER_NO_SUCH_INDEX_ID = 35;
-const ER_NO_SUCH_SPACE = 36;
-const ER_NO_SUCH_FIELD_NO = 37;
-const ER_UNKNOWN_REQUEST_TYPE = 48;
-const ER_CANT_UPDATE_PRIMARY_KEY = 94;
+const [SELECT, INSERT, REPLACE, UPDATE, PING] = [1, 2, 3, 4, 64];
+const [ER_ILLEGAL_PARAMS, ER_TUPLE_FOUND, ER_UNSUPPORTED, ER_INVALID_MSGPACK] = [1, 3, 5, 20];
+const [ER_NO_SUCH_INDEX_ID, ER_NO_SUCH_SPACE, ER_NO_SUCH_FIELD_NO] = [35, 36, 37];
+const [ER_UNKNOWN_REQUEST_TYPE, ER_CANT_UPDATE_PRIMARY_KEY] = [48, 94];
 
+/** An error reply: {0x00: 0x8000 | code} {0x31: message}. */
 class RequestError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
+  code = 0;
 }
+const error = (code: number, message: string) => Object.assign(new RequestError(message), { code });
 const unsupported = (what: string) =>
-  new RequestError(ER_UNSUPPORTED, `the ceiling server does not support ${what}`);
+  error(ER_UNSUPPORTED, `the ceiling server does not support ${what}`);
 
 // ---- msgpack reader: one cursor (rb, rp), numbers as JS numbers ----
 let rb: Buffer = Buffer.alloc(0);
 let rp = 0;
 const invalid = (): never => {
-  throw new RequestError(ER_INVALID_MSGPACK, `Invalid MsgPack - byte ${rb[rp - 1]} at ${rp - 1}`);
+  throw error(ER_INVALID_MSGPACK, `Invalid MsgPack - byte ${rb[rp - 1]} at ${rp - 1}`);
 };
 /** Advances the cursor by `n` bytes; returns where it was. */
 const take = (n: number) => (rp += n) - n;
@@ -67,24 +54,14 @@ function readInt(): number {
   const b = rb[rp++]!;
   if (b < 0x80) return b;
   if (b >= 0xe0) return b - 0x100;
-  switch (b) {
-    case 0xcc:
-      return rb[rp++]!;
-    case 0xcd:
-      return rb.readUInt16BE(take(2));
-    case 0xce:
-      return rb.readUInt32BE(take(4));
-    case 0xcf:
-      return Number(rb.readBigUInt64BE(take(8)));
-    case 0xd0:
-      return rb.readInt8(rp++);
-    case 0xd1:
-      return rb.readInt16BE(take(2));
-    case 0xd2:
-      return rb.readInt32BE(take(4));
-    case 0xd3:
-      return Number(rb.readBigInt64BE(take(8)));
-  }
+  if (b === 0xcc) return rb[rp++]!;
+  if (b === 0xcd) return rb.readUInt16BE(take(2));
+  if (b === 0xce) return rb.readUInt32BE(take(4));
+  if (b === 0xcf) return Number(rb.readBigUInt64BE(take(8)));
+  if (b === 0xd0) return rb.readInt8(rp++);
+  if (b === 0xd1) return rb.readInt16BE(take(2));
+  if (b === 0xd2) return rb.readInt32BE(take(4));
+  if (b === 0xd3) return Number(rb.readBigInt64BE(take(8)));
   return invalid();
 }
 const isInt = (b: number) => b < 0x80 || b >= 0xe0 || (b >= 0xcc && b <= 0xd3);
@@ -175,26 +152,17 @@ class Out {
 }
 /** Writes `v` in its shortest msgpack form at `p`; returns the position after it. */
 function putInt(b: Buffer, p: number, v: number): number {
-  if (v >= 0 && v < 0x80) b[p] = v;
-  else if (v < 0 && v >= -32) b[p] = v + 0x100;
-  else if (v >= 0 && v < 0x100) b.writeUInt16BE(0xcc00 | v, p);
-  else if (v >= 0 && v < 0x10000) b[p] = 0xcd;
-  else if (v >= 0 && v < 2 ** 32) b[p] = 0xce;
-  else if (v >= 0) b[p] = 0xcf;
-  else b[p] = v >= -(2 ** 31) ? 0xd2 : 0xd3;
-  switch (b[p]) {
-    case 0xcd:
-      return b.writeUInt16BE(v, p + 1);
-    case 0xce:
-      return b.writeUInt32BE(v, p + 1);
-    case 0xcf:
-      return b.writeBigUInt64BE(BigInt(v), p + 1);
-    case 0xd2:
-      return b.writeInt32BE(v, p + 1);
-    case 0xd3:
-      return b.writeBigInt64BE(BigInt(v), p + 1);
-  }
-  return p + (b[p] === 0xcc ? 2 : 1);
+  if (v >= -32 && v < 0x80) return b.writeInt8(v, p); // positive and negative fixint
+  if (v >= 0 && v < 0x100) return b.writeUInt8(v, tag(b, p, 0xcc));
+  if (v >= 0 && v < 0x10000) return b.writeUInt16BE(v, tag(b, p, 0xcd));
+  if (v >= 0 && v < 2 ** 32) return b.writeUInt32BE(v, tag(b, p, 0xce));
+  if (v >= 0) return b.writeBigUInt64BE(BigInt(v), tag(b, p, 0xcf));
+  if (v >= -(2 ** 31)) return b.writeInt32BE(v, tag(b, p, 0xd2));
+  return b.writeBigInt64BE(BigInt(v), tag(b, p, 0xd3));
+}
+function tag(b: Buffer, p: number, byte: number): number {
+  b[p] = byte;
+  return p + 1;
 }
 /** The bytes putInt writes for `v`. */
 function intBytes(v: number): number {
@@ -248,33 +216,29 @@ const REPLY_HEAD_BYTES = 5 + 1 + 4 + 10 + 2;
 function replyHead(o: Out, code: number, sync: number, bodyBytes: number): number {
   o.reserve(REPLY_HEAD_BYTES + bodyBytes);
   const start = o.pos;
-  o.buf[start] = 0xce;
-  o.buf[start + 5] = 0x83;
-  o.buf[start + 6] = 0x00;
-  o.pos = start + 7;
-  o.int(code);
-  o.buf[o.pos++] = 0x01;
-  o.int(sync);
-  o.buf[o.pos++] = 0x05;
-  o.buf[o.pos++] = SCHEMA_VERSION;
+  o.buf[start] = 0xce; // the u32 size is filled in by replyEnd
+  o.pos = putInt(o.buf, o.buf.writeUInt16BE(0x8300, start + 5), code); // {0x00: code,
+  o.pos = putInt(o.buf, tag(o.buf, o.pos, 0x01), sync); // 0x01: sync,
+  o.pos = o.buf.writeUInt16BE(0x0500 | SCHEMA_VERSION, o.pos); // 0x05: schema version}
   return start;
 }
 const replyEnd = (o: Out, start: number) => o.buf.writeUInt32BE(o.pos - start - 5, start + 1);
+const EMPTY_MAP = Buffer.from([0x80]); // PING's reply body, as Tarantool sends it
+function replyBody(o: Out, sync: number, body: Buffer): void {
+  const start = replyHead(o, 0, sync, body.length);
+  o.bytes(body);
+  replyEnd(o, start);
+}
 function replyTuples(o: Out, sync: number, tuple: Buffer | undefined): void {
   const start = replyHead(o, 0, sync, 3 + (tuple?.length ?? 0));
-  o.buf[o.pos++] = 0x81;
-  o.buf[o.pos++] = 0x30;
-  o.buf[o.pos++] = tuple === undefined ? 0x90 : 0x91;
+  o.pos = o.buf.writeUIntBE(tuple === undefined ? 0x813090 : 0x813091, o.pos, 3); // {0x30: [
   if (tuple !== undefined) o.bytes(tuple);
   replyEnd(o, start);
 }
 function replyError(o: Out, sync: number, error: RequestError): void {
   const text = Buffer.from(error.message);
   const start = replyHead(o, 0x8000 | error.code, sync, 7 + text.length);
-  o.buf[o.pos++] = 0x81;
-  o.buf[o.pos++] = 0x31;
-  o.buf[o.pos++] = 0xdb;
-  o.pos = o.buf.writeUInt32BE(text.length, o.pos);
+  o.pos = o.buf.writeUInt32BE(text.length, o.buf.writeUIntBE(0x8131db, o.pos, 3)); // {0x31: str32
   o.bytes(text);
   replyEnd(o, start);
 }
@@ -312,17 +276,9 @@ function walRow(type: number, body: Buffer, from: number, to: number): void {
   const o = batch.out;
   o.reserve(48 + to - from);
   const block = o.pos;
-  o.pos += 24;
-  o.buf[o.pos++] = 0x84;
-  o.buf[o.pos++] = 0x00;
-  o.buf[o.pos++] = type;
-  o.buf[o.pos++] = 0x02;
-  o.buf[o.pos++] = 0x01;
-  o.buf[o.pos++] = 0x03;
-  o.int(++lsn);
-  o.buf[o.pos++] = 0x04;
-  o.buf[o.pos++] = 0xcb;
-  o.pos = o.buf.writeDoubleBE(timestamp, o.pos);
+  // {0x00: type, 0x02: replica_id 1, 0x03: lsn, 0x04: timestamp as a float64}
+  o.pos = o.buf.writeUIntBE(0x840000020103 + type * 0x1000000, block + 24, 6);
+  o.pos = o.buf.writeDoubleBE(timestamp, o.buf.writeUInt16BE(0x04cb, putInt(o.buf, o.pos, ++lsn)));
   o.bytes(body, from, to);
   const b = o.buf;
   b.writeUInt32BE(0xd5ba0bab, block);
@@ -335,7 +291,8 @@ function walRow(type: number, body: Buffer, from: number, to: number): void {
 
 // ---- one request ----
 let wal = true;
-function handleFrame(conn: Conn, b: Buffer, from: number, to: number): void {
+/** Decodes one frame, b[from, to), and writes its reply. */
+function handleFrame(conn: Conn, b: Buffer, from: number, to: number) {
   rb = b;
   rp = from;
   let type = -1;
@@ -368,33 +325,22 @@ function handleFrame(conn: Conn, b: Buffer, from: number, to: number): void {
         }
       }
     if (rp !== to) invalid();
-    if (type === PING) {
-      const start = replyHead(conn.now, 0, sync, 1);
-      conn.now.buf[conn.now.pos++] = 0x80;
-      replyEnd(conn.now, start);
-      return;
-    }
+    if (type === PING) return replyBody(conn.now, sync, EMPTY_MAP);
     if (type !== SELECT && type !== INSERT && type !== REPLACE && type !== UPDATE)
-      throw new RequestError(ER_UNKNOWN_REQUEST_TYPE, `Unknown request type ${type}`);
+      throw error(ER_UNKNOWN_REQUEST_TYPE, `Unknown request type ${type}`);
     const schemaReply = SCHEMA_REPLIES.get(space);
-    if (type === SELECT && schemaReply !== undefined) {
-      const start = replyHead(conn.now, 0, sync, schemaReply.length);
-      conn.now.bytes(schemaReply);
-      replyEnd(conn.now, start);
-      return;
-    }
-    if (space !== SPACE_ID)
-      throw new RequestError(ER_NO_SUCH_SPACE, `Space '${space}' does not exist`);
+    if (type === SELECT && schemaReply !== undefined) return replyBody(conn.now, sync, schemaReply);
+    if (space !== SPACE_ID) throw error(ER_NO_SUCH_SPACE, `Space '${space}' does not exist`);
     if (index !== 0)
-      throw new RequestError(ER_NO_SUCH_INDEX_ID, `No index #${index} is defined in space 'bench'`);
+      throw error(ER_NO_SUCH_INDEX_ID, `No index #${index} is defined in space 'bench'`);
     if (type === INSERT || type === REPLACE) {
-      if (tupleAt < 0) throw new RequestError(ER_ILLEGAL_PARAMS, 'Illegal parameters, tuple');
+      if (tupleAt < 0) throw error(ER_ILLEGAL_PARAMS, 'Illegal parameters, tuple');
       rp = tupleAt;
       if (readArray() < 1 || !isInt(rb[rp]!))
         throw unsupported('a tuple without an unsigned field 1');
       const key = readInt();
       if (type === INSERT && tuples.has(key))
-        throw new RequestError(
+        throw error(
           ER_TUPLE_FOUND,
           "Duplicate key exists in unique index 'primary' in space 'bench'",
         );
@@ -403,50 +349,40 @@ function handleFrame(conn: Conn, b: Buffer, from: number, to: number): void {
       const tuple = Buffer.allocUnsafe(rp - tupleAt); // the one copy out of the socket buffer
       b.copy(tuple, 0, tupleAt, rp);
       tuples.set(key, tuple);
-      writeReply(conn, type, b, bodyFrom, to, sync, tuple);
-      return;
+      return writeReply(conn, type, b, bodyFrom, to, sync, tuple);
     }
-    if (keyAt < 0) throw new RequestError(ER_ILLEGAL_PARAMS, 'Illegal parameters, key');
+    if (keyAt < 0) throw error(ER_ILLEGAL_PARAMS, 'Illegal parameters, key');
     rp = keyAt;
     if (readArray() !== 1 || !isInt(rb[rp]!))
       throw unsupported('keys other than one unsigned part');
     const key = readInt();
     const old = tuples.get(key);
-    if (type === SELECT || old === undefined) {
-      // an UPDATE of a missing key changes nothing, writes no row and returns no tuple
-      replyTuples(conn.now, sync, type === SELECT && limit > 0 ? old : undefined);
-      return;
-    }
-    if (tupleAt < 0) throw new RequestError(ER_ILLEGAL_PARAMS, 'Illegal parameters, operations');
+    // an UPDATE of a missing key changes nothing, writes no row and returns no tuple
+    if (type === SELECT || old === undefined)
+      return replyTuples(conn.now, sync, type === SELECT && limit > 0 ? old : undefined);
+    if (tupleAt < 0) throw error(ER_ILLEGAL_PARAMS, 'Illegal parameters, operations');
     const tuple = update(old, b, tupleAt, base);
     tuples.set(key, tuple);
     writeReply(conn, UPDATE, b, bodyFrom, to, sync, tuple);
-  } catch (error) {
-    if (error instanceof RequestError) replyError(conn.now, sync, error);
-    else if (error instanceof RangeError)
-      // a length pointing past the buffer
-      replyError(
-        conn.now,
-        sync,
-        new RequestError(ER_INVALID_MSGPACK, 'Invalid MsgPack - truncated'),
-      );
-    else throw error;
+  } catch (thrown) {
+    let e = thrown; // a RangeError: a length pointing past the buffer
+    if (e instanceof RangeError) e = error(ER_INVALID_MSGPACK, 'Invalid MsgPack - truncated');
+    if (!(e instanceof RequestError)) throw e;
+    replyError(conn.now, sync, e);
   }
 }
+/** The reply to a write, sent now without a WAL, else with the batch that holds its row. */
 function writeReply(
   c: Conn,
   type: number,
   b: Buffer,
-  from: number,
+  body: number,
   to: number,
   sync: number,
   t: Buffer,
-): void {
-  if (!wal) {
-    replyTuples(c.now, sync, t);
-    return;
-  }
-  walRow(type, b, from, to);
+) {
+  if (!wal) return replyTuples(c.now, sync, t);
+  walRow(type, b, body, to);
   replyTuples(c.later, sync, t);
   if (!c.queued) {
     c.queued = true;
@@ -455,8 +391,7 @@ function writeReply(
 }
 function readIntAt(b: Buffer, at: number): number {
   const [saveB, saveP] = [rb, rp];
-  rb = b;
-  rp = at;
+  [rb, rp] = [b, at];
   const v = readInt();
   [rb, rp] = [saveB, saveP];
   return v;
@@ -466,11 +401,10 @@ function update(old: Buffer, b: Buffer, opsAt: number, base: number): Buffer {
   rb = old;
   rp = 0;
   const count = readArray();
-  const headBytes = rp;
-  const ends: number[] = [];
+  const bounds = [rp]; // field i is old[bounds[i], bounds[i + 1])
   for (let i = 0; i < count; i++) {
     skip();
-    ends.push(rp);
+    bounds.push(rp);
   }
   const values: (number | undefined)[] = [];
   rb = b;
@@ -481,35 +415,30 @@ function update(old: Buffer, b: Buffer, opsAt: number, base: number): Buffer {
     const fieldNo = readInt();
     const at = fieldNo < 0 ? count + fieldNo : fieldNo - base;
     if (at < 0 || at >= count)
-      throw new RequestError(ER_NO_SUCH_FIELD_NO, `Field ${fieldNo} was not found in the tuple`);
+      throw error(ER_NO_SUCH_FIELD_NO, `Field ${fieldNo} was not found in the tuple`);
+    if (op !== '+' && op !== '=') throw unsupported(`update operation '${op}'`);
     if (!isInt(rb[rp]!)) throw unsupported('non-integer update arguments');
     const arg = readInt();
-    const fieldAt = at === 0 ? headBytes : ends[at - 1]!;
-    if (values[at] === undefined && !isInt(old[fieldAt]!))
+    if (values[at] === undefined && !isInt(old[bounds[at]!]!))
       throw unsupported('updates of non-integer fields');
-    const current = values[at] ?? readIntAt(old, fieldAt);
-    if (op !== '+' && op !== '=') throw unsupported(`update operation '${op}'`);
+    const current = values[at] ?? readIntAt(old, bounds[at]!);
     const next = op === '+' ? current + arg : arg;
     if (!Number.isSafeInteger(next)) throw unsupported('integers beyond 2^53');
     if (at === 0 && next !== current)
-      throw new RequestError(
+      throw error(
         ER_CANT_UPDATE_PRIMARY_KEY,
         "Attempt to modify a tuple field which is part of index 'primary' in space 'bench'",
       );
     values[at] = next;
   }
-  let size = headBytes;
+  let size = bounds[0]!;
   for (let i = 0; i < count; i++)
-    size +=
-      values[i] === undefined
-        ? ends[i]! - (i === 0 ? headBytes : ends[i - 1]!)
-        : intBytes(values[i]!);
+    size += values[i] === undefined ? bounds[i + 1]! - bounds[i]! : intBytes(values[i]!);
   const tuple = Buffer.allocUnsafe(size);
-  let p = old.copy(tuple, 0, 0, headBytes);
+  let p = old.copy(tuple, 0, 0, bounds[0]);
   for (let i = 0; i < count; i++) {
     const v = values[i];
-    if (v === undefined) p += old.copy(tuple, p, i === 0 ? headBytes : ends[i - 1]!, ends[i]!);
-    else p = putInt(tuple, p, v);
+    p = v === undefined ? p + old.copy(tuple, p, bounds[i], bounds[i + 1]) : putInt(tuple, p, v);
   }
   return tuple;
 }
@@ -614,7 +543,7 @@ function parseArguments(argv: string[]): { port: number; dir: string; wal: boole
     values.set(name, value);
   }
   const port = Number(values.get('--port'));
-  if (!values.has('--port') || !Number.isInteger(port) || port < 0 || port > 65535)
+  if (!/^\d+$/.test(values.get('--port') ?? '') || port > 65535)
     usage('--port must be an integer 0..65535');
   const dir = values.get('--dir');
   if (dir === undefined || dir === '') usage('--dir is required');
