@@ -57,41 +57,46 @@ describe('the embedded insert ceiling', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tarantype-ceiling-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes every row, with the tuple bytes core encodes, in checksummed blocks', async () => {
-    const tuple = (k: number) => [k, `s${k}`.padEnd(32, 'x'), k * 2];
-    const result = await measureCeilingInserts({
-      dir,
-      n: 3000,
-      walMode: 'write',
-      fibers: 100,
-      batch: 1000,
-      capSeconds: 5,
-      single: true,
-      batched: true,
-      tuple,
-    });
-    expect(result.singleRps).toBeGreaterThan(0);
-    expect(result.concurrentRps).toBeGreaterThan(0);
-    expect(result.batchedRps).toBeGreaterThan(0);
-    const rows = await readBlocks(join(dir, 'ceiling.wal'));
-    // phases (a), (b), (c): 3000 rows each, into spaces 512, 513, 514
-    expect(rows).toHaveLength(9000);
-    const lsns = rows.map((r) => r.header.get(3));
-    expect(lsns).toEqual(Array.from({ length: 9000 }, (_, i) => i + 1));
-    for (const [i, row] of rows.entries()) {
-      expect(row.header.get(0)).toBe(2); // INSERT
-      expect(row.body.get(0x10)).toBe(512 + Math.floor(i / 3000));
-      const k = decode(row.tuple) as number[];
-      expect(Buffer.from(row.tuple)).toEqual(Buffer.from(encode(tuple(k[0]!))));
-    }
-    const keys = new Set(rows.slice(3000, 6000).map((r) => (decode(r.tuple) as number[])[0]));
-    expect(keys.size).toBe(3000);
-  });
+  it.each(['libuv', 'worker'] as const)(
+    'writes every row, with the tuple bytes core encodes, in checksummed blocks (%s)',
+    async (io) => {
+      const tuple = (k: number) => [k, `s${k}`.padEnd(32, 'x'), k * 2];
+      const result = await measureCeilingInserts({
+        io,
+        dir,
+        n: 3000,
+        walMode: 'write',
+        fibers: 100,
+        batch: 1000,
+        capSeconds: 5,
+        single: true,
+        batched: true,
+        tuple,
+      });
+      expect(result.singleRps).toBeGreaterThan(0);
+      expect(result.concurrentRps).toBeGreaterThan(0);
+      expect(result.batchedRps).toBeGreaterThan(0);
+      const rows = await readBlocks(join(dir, 'ceiling.wal'));
+      rmSync(join(dir, 'ceiling.wal'));
+      // phases (a), (b), (c): 3000 rows each, into spaces 512, 513, 514
+      expect(rows).toHaveLength(9000);
+      const lsns = rows.map((r) => r.header.get(3));
+      expect(lsns).toEqual(Array.from({ length: 9000 }, (_, i) => i + 1));
+      for (const [i, row] of rows.entries()) {
+        expect(row.header.get(0)).toBe(2); // INSERT
+        expect(row.body.get(0x10)).toBe(512 + Math.floor(i / 3000));
+        const k = decode(row.tuple) as number[];
+        expect(Buffer.from(row.tuple)).toEqual(Buffer.from(encode(tuple(k[0]!))));
+      }
+      const keys = new Set(rows.slice(3000, 6000).map((r) => (decode(r.tuple) as number[])[0]));
+      expect(keys.size).toBe(3000);
+    },
+  );
 
-  it('encodes non-ASCII and long strings as core does, and refuses a duplicate key', async () => {
+  it('encodes non-ASCII and long strings as core does, and refuses a duplicate key (worker, fsync)', async () => {
     const hasher = await loadHasher();
     const path = join(dir, 'second.wal');
-    const wal = new CeilingWal(path, 'fsync', hasher);
+    const wal = new CeilingWal(path, 'fsync', hasher, 'worker');
     const space = new CeilingSpace(wal, 600);
     const tuples = [
       [1, 'ünïcödé', 2],
@@ -101,7 +106,7 @@ describe('the embedded insert ceiling', () => {
     for (const t of tuples) await space.insert(t);
     await expect(space.insert([1, 'again', 0])).rejects.toThrow(/duplicate key 1/);
     await expect(space.insert([-1, 'negative', 0])).rejects.toThrow(/unsupported number -1/);
-    wal.close();
+    await wal.close();
     const rows = await readBlocks(path);
     expect(rows.map((r) => Buffer.from(r.tuple))).toEqual(
       tuples.map((t) => Buffer.from(encode(t))),

@@ -10,7 +10,7 @@
 // part of the gap to Tarantool that a Node program could close.
 import { join } from 'node:path';
 import { loadHasher } from '@tarantype/core';
-import { CeilingWal, type CeilingWalMode } from './wal-block.js';
+import { CeilingWal, type CeilingWalIo, type CeilingWalMode } from './wal-block.js';
 
 const SLAB = 1 << 20;
 const INSERT = 2;
@@ -130,6 +130,8 @@ export interface CeilingInsertOptions {
   readonly dir: string;
   readonly n: number;
   readonly walMode: CeilingWalMode;
+  /** Who calls write(2) (default libuv's thread pool, as tarantype's journal does). */
+  readonly io?: CeilingWalIo;
   readonly fibers: number;
   readonly batch: number;
   readonly capSeconds: number;
@@ -151,7 +153,7 @@ export async function measureCeilingInserts(
 ): Promise<CeilingInsertResult> {
   const { n, fibers, capSeconds, tuple } = options;
   const hasher = await loadHasher();
-  const wal = new CeilingWal(join(options.dir, 'ceiling.wal'), options.walMode, hasher);
+  const wal = new CeilingWal(join(options.dir, 'ceiling.wal'), options.walMode, hasher, options.io);
   try {
     let singleRps: number | undefined;
     let batchedRps: number | undefined;
@@ -199,6 +201,6 @@ export async function measureCeilingInserts(
       ...(batchedRps === undefined ? {} : { batchedRps }),
     };
   } finally {
-    wal.close();
+    await wal.close();
   }
 }

@@ -4,22 +4,140 @@
 // Every row appended in the current tick joins one batch (a microtask, as the journal does);
 // while a write is in flight the next batch accumulates (group commit).
 // It is the least a durable write path can do: encode the row, checksum it, one write(2) per
-// batch. Left out on purpose: the meta header, rotation, the EOF marker, error recovery (a failed
+// batch. The write goes either through libuv's thread pool (fs.write with a callback, as
+// tarantype's journal does) or to a dedicated worker thread reading the batch from shared
+// memory (Tarantool's split: a WAL thread), so that the two designs can be measured against
+// each other doing the same work. Left out on purpose: the meta header, rotation, the EOF marker, error recovery (a failed
 // write rejects the batch and poisons the log), and one block per transaction (tarantype writes
 // one block per transaction; a batch is one block here, so this is cheaper).
 import { closeSync, fdatasync, openSync, write } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import type { Hasher } from '@tarantype/core';
 
 const MAGIC = 0xd5ba0bab;
 const HEADER = 24;
+/** Bytes of one batch buffer (there are two): far more than any batch of the benchmarks. */
+const CAPACITY = 4 << 20;
 
 export type CeilingWalMode = 'write' | 'fsync' | 'none';
+/** Who calls write(2): libuv's thread pool, or a WAL worker thread of our own. */
+export type CeilingWalIo = 'libuv' | 'worker';
+
+/** Writes one whole batch; `done` runs on the main thread once it is written (and synced). */
+interface BatchWriter {
+  write(which: 0 | 1, length: number, done: (error: Error | null) => void): void;
+  close(): Promise<void>;
+}
+
+class LibuvWriter implements BatchWriter {
+  constructor(
+    private readonly fd: number,
+    private readonly buffers: readonly [Buffer, Buffer],
+    private readonly fsync: boolean,
+  ) {}
+
+  write(which: 0 | 1, length: number, done: (error: Error | null) => void): void {
+    write(this.fd, this.buffers[which], 0, length, null, (error, written) => {
+      if (error === null && written !== length)
+        error = new Error(`short write: ${written} of ${length} bytes`);
+      if (error !== null || !this.fsync) return done(error);
+      fdatasync(this.fd, done);
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+// control words of the worker's Int32Array
+const REQUEST = 0; // sequence number of the batch asked for (-1: exit)
+const WHICH = 1;
+const LENGTH = 2;
+const ERROR = 3;
+const DONE = 4; // sequence number of the last batch written
+
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { writeSync, fdatasyncSync } = require('node:fs');
+const { control, buffers, fd, fsync } = workerData;
+const views = buffers.map((b) => Buffer.from(b));
+let seen = 0;
+for (;;) {
+  Atomics.wait(control, ${REQUEST}, seen);
+  const seq = Atomics.load(control, ${REQUEST});
+  if (seq < 0) break;
+  const view = views[control[${WHICH}]];
+  const length = control[${LENGTH}];
+  let error = 0;
+  try {
+    for (let at = 0; at < length; ) at += writeSync(fd, view, at, length - at);
+    if (fsync) fdatasyncSync(fd);
+  } catch {
+    error = 1;
+  }
+  control[${ERROR}] = error;
+  Atomics.store(control, ${DONE}, seq);
+  Atomics.notify(control, ${DONE});
+  seen = seq;
+}
+`;
+
+/** Atomics.waitAsync (V8 has it since Node 16; TypeScript's lib has it from es2024). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      array: Int32Array,
+      index: number,
+      value: number,
+    ): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
+
+class WorkerWriter implements BatchWriter {
+  private readonly control = new Int32Array(new SharedArrayBuffer(32));
+  private readonly worker: Worker;
+  private seq = 0;
+
+  constructor(
+    fd: number,
+    buffers: readonly [SharedArrayBuffer, SharedArrayBuffer],
+    fsync: boolean,
+  ) {
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { control: this.control, buffers, fd, fsync },
+    });
+  }
+
+  write(which: 0 | 1, length: number, done: (error: Error | null) => void): void {
+    const c = this.control;
+    c[WHICH] = which;
+    c[LENGTH] = length;
+    const seq = ++this.seq;
+    Atomics.store(c, REQUEST, seq);
+    Atomics.notify(c, REQUEST);
+    const finish = () =>
+      done(c[ERROR] === 0 ? null : new Error('the WAL worker failed to write a batch'));
+    const wait = waitAsync(c, DONE, seq - 1);
+    if (wait.async) void wait.value.then(finish);
+    else finish();
+  }
+
+  async close(): Promise<void> {
+    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    Atomics.store(this.control, REQUEST, -1);
+    Atomics.notify(this.control, REQUEST);
+    await exited;
+  }
+}
 
 export class CeilingWal {
   private readonly fd: number;
-  private buffer = Buffer.allocUnsafe(1 << 20);
-  /** The buffer of the batch in flight; the two swap (only one write is ever in flight). */
-  private spare = Buffer.allocUnsafe(1 << 20);
+  private readonly writer: BatchWriter;
+  /** Both batch buffers, in shared memory (the worker reads them). */
+  private readonly buffers: readonly [Buffer, Buffer];
+  /** The buffer being filled (0 or 1); the other is the batch in flight, if any. */
+  private current: 0 | 1 = 0;
+  private buffer: Buffer;
   private length = HEADER;
   private rows = 0;
   private waiters: (() => void)[] = [];
@@ -32,8 +150,17 @@ export class CeilingWal {
     path: string,
     private readonly mode: CeilingWalMode,
     private readonly hasher: Hasher,
+    io: CeilingWalIo = 'libuv',
   ) {
     this.fd = openSync(path, 'w');
+    const shared = [new SharedArrayBuffer(CAPACITY), new SharedArrayBuffer(CAPACITY)] as const;
+    this.buffers = [Buffer.from(shared[0]), Buffer.from(shared[1])];
+    this.buffer = this.buffers[0];
+    const fsync = mode === 'fsync';
+    this.writer =
+      io === 'worker'
+        ? new WorkerWriter(this.fd, shared, fsync)
+        : new LibuvWriter(this.fd, this.buffers, fsync);
   }
 
   /**
@@ -77,27 +204,28 @@ export class CeilingWal {
     return lsn;
   }
 
-  close(): void {
+  /** Closes the file (and stops the worker); nothing may be in flight. */
+  async close(): Promise<void> {
+    if (this.writing) throw new Error('ceiling: close() with a batch in flight');
+    await this.writer.close();
     closeSync(this.fd);
   }
 
   private reserve(bytes: number): void {
-    if (this.length + bytes <= this.buffer.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + bytes));
-    this.buffer.copy(grown, 0, 0, this.length);
-    this.buffer = grown;
+    if (this.length + bytes > CAPACITY)
+      throw new Error(`ceiling: a batch of more than ${CAPACITY} bytes`);
   }
 
   private readonly flush = (): void => {
     this.scheduled = false;
     if (this.rows === 0 || this.writing) return;
-    const full = this.buffer;
-    const batch = full.subarray(0, this.length);
+    const which = this.current;
+    const batch = this.buffer.subarray(0, this.length);
     const waiters = this.waiters;
     const rows = this.rows;
     // The next batch accumulates in the other buffer while this one is in flight.
-    this.buffer = this.spare;
-    this.spare = full;
+    this.current = which === 0 ? 1 : 0;
+    this.buffer = this.buffers[this.current];
     this.length = HEADER;
     this.rows = 0;
     this.waiters = [];
@@ -111,12 +239,7 @@ export class CeilingWal {
       return;
     }
     this.writing = true;
-    write(this.fd, batch, 0, batch.length, null, (error, written) => {
-      if (error === null && written !== batch.length)
-        error = new Error(`short write: ${written} of ${batch.length} bytes`);
-      if (error !== null || this.mode !== 'fsync') return this.written(error, waiters);
-      fdatasync(this.fd, (syncError) => this.written(syncError, waiters));
-    });
+    this.writer.write(which, batch.length, (error) => this.written(error, waiters));
   };
 
   private written(error: Error | null, waiters: (() => void)[]): void {
