@@ -52,6 +52,10 @@ function blockOffsets(file: Buffer): number[] {
   return offsets;
 }
 
+function bytesOf(array: Float64Array | Uint32Array): Buffer {
+  return Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+}
+
 describe('the restart-from-xlogs ceiling', () => {
   it('recovers every inserted tuple byte for byte, indexed by key', async () => {
     const result = await ceilingRestartFromXlogs(workDir);
@@ -110,6 +114,37 @@ describe('the restart-from-xlogs ceiling', () => {
     await mkdir(dir);
     await copyFile(join(workDir, name), join(dir, name));
     expect((await recoverXlogs(dir)).tuples).toBe(N);
+  });
+
+  it('recovers the same store whatever the read size (blocks split across reads)', async () => {
+    const name = await theXlog(workDir);
+    const file = await readFile(join(workDir, name));
+    expect(file.readUInt32BE(file.length - 4), 'a cleanly closed file').toBe(0xd510aded);
+    const blocks = blockOffsets(file);
+    const reference = await recoverXlogs(workDir);
+    const index = reference.spaces.get(spaceId)!;
+    const chunkSizes: [string, number][] = [
+      ['4 KiB: every big block spans many reads', 4096],
+      ['an odd size', 4096 + 7],
+      ["a boundary 12 bytes into a block's header", blocks[3]! + 12],
+      ['a boundary inside the last block', file.length - 100],
+      ['a boundary splitting the EOF marker', file.length - 2],
+    ];
+    for (const [what, chunkBytes] of chunkSizes) {
+      const store = await recoverXlogs(workDir, { chunkBytes });
+      expect(store.rows, what).toBe(reference.rows);
+      expect(store.tuples, what).toBe(N);
+      expect(store.bytes, what).toBe(file.length);
+      expect(store.arenaBytes, what).toBe(reference.arenaBytes);
+      const arena = store.arena.subarray(0, store.arenaBytes);
+      expect(Buffer.compare(arena, reference.arena.subarray(0, reference.arenaBytes)), what).toBe(
+        0,
+      );
+      const got = store.spaces.get(spaceId)!;
+      expect(Buffer.compare(bytesOf(got.keys), bytesOf(index.keys)), what).toBe(0);
+      expect(Buffer.compare(bytesOf(got.offsets), bytesOf(index.offsets)), what).toBe(0);
+    }
+    await expect(recoverXlogs(workDir, { chunkBytes: 100 })).rejects.toThrow(/chunkBytes/);
   });
 
   it('sorts keys that did not arrive ascending into a correct index', async () => {
