@@ -8,7 +8,7 @@
 // Invariant: for one task id the sink sees 'start', then 'progress' events, then exactly one
 // 'end' (outcome 'done' or 'failed'); `done` and `bytesDone` never decrease and never exceed a
 // known total.
-import { assert } from '@tarantype/core';
+import { AssertionError, assert } from '@tarantype/core';
 
 /** What the work is. */
 export type ProgressTask =
@@ -92,16 +92,20 @@ export class ProgressReporter {
 
   /** New counters (absolute, not increments); a 'progress' event if the interval has passed. */
   update(done: number, bytesDone: number): void {
-    assert(!this.ended, `progress of ${this.start.task} after its end`);
-    assert(
-      done >= this.done && bytesDone >= this.bytesDone,
-      `progress of ${this.start.task} went back: ${done} < ${this.done} or ${bytesDone} < ${this.bytesDone}`,
-    );
-    assert(
-      (this.start.total === undefined || done <= this.start.total) &&
-        (this.start.bytesTotal === undefined || bytesDone <= this.start.bytesTotal),
-      `progress of ${this.start.task} beyond its total: ${done}/${this.start.total}, ${bytesDone}/${this.start.bytesTotal} bytes`,
-    );
+    if (this.ended) throw new AssertionError(`progress of ${this.start.task} after its end`);
+    if (!(done >= this.done && bytesDone >= this.bytesDone))
+      throw new AssertionError(
+        `progress of ${this.start.task} went back: ${done} < ${this.done} or ${bytesDone} < ${this.bytesDone}`,
+      );
+    if (
+      !(
+        (this.start.total === undefined || done <= this.start.total) &&
+        (this.start.bytesTotal === undefined || bytesDone <= this.start.bytesTotal)
+      )
+    )
+      throw new AssertionError(
+        `progress of ${this.start.task} beyond its total: ${done}/${this.start.total}, ${bytesDone}/${this.start.bytesTotal} bytes`,
+      );
     this.done = done;
     this.bytesDone = bytesDone;
     const now = this.now();

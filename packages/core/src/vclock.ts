@@ -2,7 +2,7 @@
 // Layer: core. Component 0 counts local (is_local / group 1) rows, which are never replicated.
 // The signature (sum of components) names xlog and snap files and orders whole-instance states.
 // Invariant: components never decrease (follow() asserts it); signature === sum of components.
-import { assert } from './assert.js';
+import { AssertionError } from './assert.js';
 import { LSN_MAX, VCLOCK_MAX } from './limits.js';
 
 /** Result of comparing two vclocks; `undefined` when neither is ≤ the other (concurrent). */
@@ -50,11 +50,10 @@ export class Vclock {
 
   /** Sets a component (any direction: used when loading state, not when applying rows). */
   set(id: number, lsn: number): void {
-    assert(Number.isInteger(id) && id >= 0 && id < VCLOCK_MAX, `vclock id ${id} out of range`);
-    assert(
-      Number.isSafeInteger(lsn) && lsn >= 0 && lsn <= LSN_MAX,
-      `vclock lsn ${lsn} out of range`,
-    );
+    if (!(Number.isInteger(id) && id >= 0 && id < VCLOCK_MAX))
+      throw new AssertionError(`vclock id ${id} out of range`);
+    if (!(Number.isSafeInteger(lsn) && lsn >= 0 && lsn <= LSN_MAX))
+      throw new AssertionError(`vclock lsn ${lsn} out of range`);
     this.sum += lsn - this.lsns[id]!;
     this.lsns[id] = lsn;
   }
@@ -62,7 +61,8 @@ export class Vclock {
   /** Advances component `id` to `lsn`, which must be greater than the current value. */
   follow(id: number, lsn: number): void {
     const previous = this.get(id);
-    assert(lsn > previous, `vclock component ${id} must grow: ${previous} -> ${lsn}`);
+    if (!(lsn > previous))
+      throw new AssertionError(`vclock component ${id} must grow: ${previous} -> ${lsn}`);
     this.set(id, lsn);
   }
 

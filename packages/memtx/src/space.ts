@@ -15,6 +15,7 @@
 // Invariant: every index holds exactly the same set of tuples, and bsize is the sum of their
 // MessagePack sizes.
 import {
+  AssertionError,
   assert,
   ClientError,
   ErrorCode,
@@ -980,12 +981,16 @@ export class Space implements IndexOwner, StatementOwner {
   }
 
   private assertWritable(): void {
-    assert(this.bulkRefs === undefined, `space '${this.name}' written while bulk loading`);
-    assert(!this.scanning, `space '${this.name}' written from inside its own forEachRaw callback`);
-    assert(
-      !this.inBeforeReplace,
-      `space '${this.name}' written from inside its own before_replace trigger`,
-    );
+    if (this.bulkRefs !== undefined)
+      throw new AssertionError(`space '${this.name}' written while bulk loading`);
+    if (this.scanning)
+      throw new AssertionError(
+        `space '${this.name}' written from inside its own forEachRaw callback`,
+      );
+    if (this.inBeforeReplace)
+      throw new AssertionError(
+        `space '${this.name}' written from inside its own before_replace trigger`,
+      );
   }
 
   // }}}

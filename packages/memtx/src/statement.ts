@@ -10,7 +10,7 @@
 // Tuple accessors: while pending, oldTuple/newTuple read the engine's memory (both tuples are
 // alive: the old one is kept for undo). commit() and rollback() copy them out first, because
 // the engine may reuse that memory afterwards, so a Statement stays readable forever.
-import { assert, type TarantoolError } from '@tarantype/core';
+import { AssertionError, assert, type TarantoolError } from '@tarantype/core';
 import { NONE } from './index-impl.js';
 import { decodeRef, decodeTuple } from './memtx-index.js';
 import type { TupleArena } from './tuple-arena.js';
@@ -128,7 +128,7 @@ export class Statement {
    * the tuples out (recovery: nobody reads the statement afterwards; its accessors then throw).
    */
   commit(keepTuples = true): void {
-    assert(this.state === PENDING, `commit of a ${this.stateName} statement`);
+    if (this.state !== PENDING) throw new AssertionError(`commit of a ${this.stateName} statement`);
     if (keepTuples) this.capture();
     else this.released = true;
     this.state = COMMITTED;
@@ -137,7 +137,8 @@ export class Statement {
 
   /** Undo the change in every index. Statements must be rolled back newest first. */
   rollback(): void {
-    assert(this.state === PENDING, `rollback of a ${this.stateName} statement`);
+    if (this.state !== PENDING)
+      throw new AssertionError(`rollback of a ${this.stateName} statement`);
     this.capture();
     this.space.rollbackStatement(this);
     this.state = ROLLED_BACK;

@@ -12,7 +12,7 @@
 // of an older epoch first replaces it by a copy (copy-on-write), so leaves a read view can see
 // are never modified. Invariant (checkValid): keys strictly ascending across leaves, no empty
 // leaf, no leaf above 2 × leafSize entries, size = sum of leaf lengths.
-import { assert } from '@tarantype/core';
+import { AssertionError, assert } from '@tarantype/core';
 
 interface Leaf<V> {
   readonly keys: number[];
@@ -79,7 +79,8 @@ export class CowSortedMap<V> {
   append(key: number, value: V): void {
     const last = this.leaves[this.leaves.length - 1];
     if (last !== undefined)
-      assert(key > last.keys[last.keys.length - 1]!, `append of key ${key} out of order`);
+      if (!(key > last.keys[last.keys.length - 1]!))
+        throw new AssertionError(`append of key ${key} out of order`);
     if (last === undefined || last.keys.length >= this.leafSize || last.epoch !== this.epoch) {
       this.leaves.push({ keys: [key], values: [value], epoch: this.epoch });
     } else {
@@ -130,7 +131,8 @@ export class CowSortedMap<V> {
       assert(leaf.keys.length <= 2 * this.leafSize, 'oversized leaf');
       assert(leaf.keys.length === leaf.values.length, 'keys and values differ in length');
       for (const key of leaf.keys) {
-        assert(key > previous, `keys out of order: ${key} after ${previous}`);
+        if (!(key > previous))
+          throw new AssertionError(`keys out of order: ${key} after ${previous}`);
         previous = key;
       }
       total += leaf.keys.length;

@@ -15,6 +15,7 @@
 
 import { join, resolve } from 'node:path';
 import {
+  AssertionError,
   assert,
   ClientError,
   ErrorCode,
@@ -218,10 +219,8 @@ async function streamSpaces(writer: FileWriter, options: SnapshotWriterOptions):
       if (builder.rowCount > 0) await flush();
     }
     for (const tuple of space.tuples()) {
-      assert(
-        tuple.length > 0 && isArrayHeader(tuple[0]!),
-        `space ${space.id}: a tuple is not a MessagePack array`,
-      );
+      if (!(tuple.length > 0 && isArrayHeader(tuple[0]!)))
+        throw new AssertionError(`space ${space.id}: a tuple is not a MessagePack array`);
       builder.append(space.id, space.groupId, lsn++, tuple);
       const full = builder.payloadBytes >= blockSize;
       if (full) await flush();
