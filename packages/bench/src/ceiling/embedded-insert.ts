@@ -103,28 +103,27 @@ export class CeilingSpace {
 
   /** Inserts one tuple (primary key: field 1); resolves once its WAL row is written. */
   insert(tuple: readonly unknown[]): Promise<void> {
-    return new Promise((resolve) => this.stage(tuple, resolve));
+    return new Promise((resolve) => this.wal.append(INSERT, this.id, this.stage(tuple), resolve));
   }
 
-  /** Inserts the tuples as one transaction: one promise, resolved when the last row is written. */
+  /** Inserts the tuples as one transaction (one block): resolves once it is written. */
   insertMany(tuples: readonly (readonly unknown[])[]): Promise<void> {
     return new Promise((resolve) => {
-      const last = tuples.length - 1;
-      for (let i = 0; i <= last; i++) this.stage(tuples[i]!, i === last ? resolve : noop);
+      const encoded = tuples.map((tuple) => this.stage(tuple));
+      this.wal.appendTransaction(INSERT, this.id, encoded, resolve);
     });
   }
 
-  private stage(tuple: readonly unknown[], done: () => void): void {
+  /** Encodes and indexes one tuple; its bytes (the stored copy). */
+  private stage(tuple: readonly unknown[]): Uint8Array {
     const key = tuple[0];
     if (typeof key !== 'number') throw new TypeError('ceiling: the key must be a number');
     if (this.index.has(key)) throw new Error(`ceiling: duplicate key ${key}`);
     const bytes = this.arena.encode(tuple);
     this.index.set(key, bytes);
-    this.wal.append(INSERT, this.id, bytes, done);
+    return bytes;
   }
 }
-
-const noop = () => {};
 
 export interface CeilingInsertOptions {
   readonly dir: string;

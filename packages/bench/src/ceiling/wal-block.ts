@@ -1,6 +1,7 @@
-// The ceilings' write-ahead log: rows appended to one batch buffer, written as one block of
-// tarantype's xlog layout (packages/wal/FORMAT.md §3: 24-byte header, xxh64 of the payload,
-// xxh32 of the header) with one fs.write per batch, and an fdatasync after it in fsync mode.
+// The ceilings' write-ahead log: each transaction encoded as one block of tarantype's xlog
+// layout (packages/wal/FORMAT.md §3: 24-byte header, xxh64 of the payload, xxh32 of the header;
+// rows as the journal writes them), the blocks of a batch written with one fs.write, and an
+// fdatasync after it in fsync mode: the same bytes and the same syscalls as tarantype's journal.
 // Every row appended in the current tick joins one batch (a microtask, as the journal does);
 // while a write is in flight the next batch accumulates (group commit).
 // It is the least a durable write path can do: encode the row, checksum it, one write(2) per
@@ -8,8 +9,7 @@
 // tarantype's journal does) or to a dedicated worker thread reading the batch from shared
 // memory (Tarantool's split: a WAL thread), so that the two designs can be measured against
 // each other doing the same work. Left out on purpose: the meta header, rotation, the EOF marker, error recovery (a failed
-// write rejects the batch and poisons the log), and one block per transaction (tarantype writes
-// one block per transaction; a batch is one block here, so this is cheaper).
+// write poisons the log), the vclock and replication.
 import { closeSync, fdatasync, openSync, write } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Hasher } from '@tarantype/core';
@@ -138,8 +138,9 @@ export class CeilingWal {
   /** The buffer being filled (0 or 1); the other is the batch in flight, if any. */
   private current: 0 | 1 = 0;
   private buffer: Buffer;
-  private length = HEADER;
-  private rows = 0;
+  private length = 0;
+  /** Blocks (transactions) in the batch being filled. */
+  private blocks = 0;
   private waiters: (() => void)[] = [];
   private writing = false;
   private scheduled = false;
@@ -164,19 +165,49 @@ export class CeilingWal {
   }
 
   /**
-   * Appends one row {type, lsn, timestamp} + {0x10 space, 0x21 tuple} to the batch; `done` runs
-   * once the batch holding it is written (and synced in fsync mode). Returns the row's LSN.
+   * Appends a one-row transaction as one block: row header {type, replica_id, lsn, timestamp},
+   * body {0x10 space, 0x21 tuple}. `done` runs once the batch holding it is written (and
+   * synced in fsync mode).
    */
-  append(type: number, space: number, tuple: Uint8Array, done: () => void): number {
+  append(type: number, space: number, tuple: Uint8Array, done: () => void): void {
+    const start = this.openBlock(tuple.length + 40);
+    this.row(type, space, tuple, -1, false);
+    this.closeBlock(start, 1, done);
+  }
+
+  /**
+   * Appends a multi-row transaction as one block (FORMAT.md: tsn on every row, the commit flag
+   * on the last); `done` runs once it is written.
+   */
+  appendTransaction(type: number, space: number, tuples: readonly Uint8Array[], done: () => void) {
+    let bytes = 0;
+    for (const tuple of tuples) bytes += tuple.length + 48;
+    const start = this.openBlock(bytes);
+    const first = this.lsn + 1;
+    for (let i = 0; i < tuples.length; i++)
+      this.row(type, space, tuples[i]!, this.lsn + 1 - first, i === tuples.length - 1);
+    this.closeBlock(start, tuples.length, done);
+  }
+
+  private openBlock(bytes: number): number {
     if (this.failure !== undefined) throw this.failure;
+    if (this.length + HEADER + bytes > CAPACITY)
+      throw new Error(`ceiling: a batch of more than ${CAPACITY} bytes`);
+    const start = this.length;
+    this.length += HEADER;
+    return start;
+  }
+
+  /** One row at the end of the batch; `tsn` < 0 for a one-row transaction. */
+  private row(type: number, space: number, tuple: Uint8Array, tsn: number, last: boolean): void {
     const lsn = ++this.lsn;
-    this.reserve(tuple.length + 32);
     const b = this.buffer;
     let p = this.length;
-    // header {0x00: type, 0x03: lsn (uint32), 0x04: timestamp (float64)}
-    b[p++] = 0x83;
+    b[p++] = tsn < 0 ? 0x84 : last ? 0x86 : 0x85;
     b[p++] = 0x00;
     b[p++] = type;
+    b[p++] = 0x02;
+    b[p++] = 1; // replica_id: this instance
     b[p++] = 0x03;
     b[p++] = 0xce;
     b.writeUInt32BE(lsn, p);
@@ -185,7 +216,16 @@ export class CeilingWal {
     b[p++] = 0xcb;
     b.writeDoubleBE(Date.now() / 1000, p);
     p += 8;
-    // body {0x10: space (uint16), 0x21: tuple}
+    if (tsn >= 0) {
+      b[p++] = 0x08;
+      b[p++] = 0xce;
+      b.writeUInt32BE(tsn, p);
+      p += 4;
+      if (last) {
+        b[p++] = 0x09;
+        b[p++] = 0x01;
+      }
+    }
     b[p++] = 0x82;
     b[p++] = 0x10;
     b[p++] = 0xcd;
@@ -193,15 +233,23 @@ export class CeilingWal {
     p += 2;
     b[p++] = 0x21;
     b.set(tuple, p);
-    p += tuple.length;
-    this.length = p;
-    this.rows++;
+    this.length = p + tuple.length;
+  }
+
+  /** The block header (two checksums, as FORMAT.md §3), and the write scheduled. */
+  private closeBlock(start: number, rows: number, done: () => void): void {
+    const b = this.buffer;
+    b.writeUInt32BE(MAGIC, start);
+    b.writeUInt32BE(this.length - start - HEADER, start + 4);
+    b.writeUInt32BE(rows, start + 8);
+    b.writeBigUInt64BE(this.hasher.h64(b.subarray(start + HEADER, this.length)), start + 12);
+    b.writeUInt32BE(this.hasher.h32(b.subarray(start, start + 20)), start + 20);
+    this.blocks++;
     this.waiters.push(done);
     if (!this.writing && !this.scheduled) {
       this.scheduled = true;
       queueMicrotask(this.flush);
     }
-    return lsn;
   }
 
   /** Closes the file (and stops the worker); nothing may be in flight. */
@@ -211,35 +259,24 @@ export class CeilingWal {
     closeSync(this.fd);
   }
 
-  private reserve(bytes: number): void {
-    if (this.length + bytes > CAPACITY)
-      throw new Error(`ceiling: a batch of more than ${CAPACITY} bytes`);
-  }
-
   private readonly flush = (): void => {
     this.scheduled = false;
-    if (this.rows === 0 || this.writing) return;
+    if (this.blocks === 0 || this.writing) return;
     const which = this.current;
-    const batch = this.buffer.subarray(0, this.length);
+    const length = this.length;
     const waiters = this.waiters;
-    const rows = this.rows;
     // The next batch accumulates in the other buffer while this one is in flight.
     this.current = which === 0 ? 1 : 0;
     this.buffer = this.buffers[this.current];
-    this.length = HEADER;
-    this.rows = 0;
+    this.length = 0;
+    this.blocks = 0;
     this.waiters = [];
-    batch.writeUInt32BE(MAGIC, 0);
-    batch.writeUInt32BE(batch.length - HEADER, 4);
-    batch.writeUInt32BE(rows, 8);
-    batch.writeBigUInt64BE(this.hasher.h64(batch.subarray(HEADER)), 12);
-    batch.writeUInt32BE(this.hasher.h32(batch.subarray(0, 20)), 20);
     if (this.mode === 'none') {
       this.finish(waiters);
       return;
     }
     this.writing = true;
-    this.writer.write(which, batch.length, (error) => this.written(error, waiters));
+    this.writer.write(which, length, (error) => this.written(error, waiters));
   };
 
   private written(error: Error | null, waiters: (() => void)[]): void {
@@ -249,7 +286,7 @@ export class CeilingWal {
       throw error;
     }
     this.finish(waiters);
-    if (this.rows > 0) this.flush();
+    if (this.blocks > 0) this.flush();
   }
 
   private finish(waiters: (() => void)[]): void {
