@@ -89,12 +89,12 @@ describe('the embedded insert ceiling', () => {
         expect(Buffer.from(row.tuple)).toEqual(Buffer.from(encode(tuple(k[0]!))));
       }
       // (c) is three 1000-row transactions: tsn on every row, the commit flag on the last
-    for (const [i, row] of rows.slice(6000).entries()) {
-      expect(row.header.get(8)).toBe(i % 1000);
-      expect(row.header.get(9)).toBe(i % 1000 === 999 ? 1 : undefined);
-    }
-    expect(rows.slice(0, 6000).every((r) => !r.header.has(8))).toBe(true);
-    const keys = new Set(rows.slice(3000, 6000).map((r) => (decode(r.tuple) as number[])[0]));
+      for (const [i, row] of rows.slice(6000).entries()) {
+        expect(row.header.get(8)).toBe(i % 1000);
+        expect(row.header.get(9)).toBe(i % 1000 === 999 ? 1 : undefined);
+      }
+      expect(rows.slice(0, 6000).every((r) => !r.header.has(8))).toBe(true);
+      const keys = new Set(rows.slice(3000, 6000).map((r) => (decode(r.tuple) as number[])[0]));
       expect(keys.size).toBe(3000);
     },
   );
