@@ -156,19 +156,6 @@ export class TxnManager {
   }
 
   /**
-   * The fast path of an autocommit statement: when no transaction is open anywhere it applies
-   * synchronously (throwing synchronously on error) and returns the durability promise, or
-   * undefined when there is nothing to log. Returns `false` when the caller must use
-   * statement() (a transaction is open or holds the lock).
-   */
-  tryAutocommit(
-    apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined,
-  ): Promise<void> | undefined | false {
-    if (this.active !== 0 || this.holder !== undefined) return false;
-    return this.autocommit(apply);
-  }
-
-  /**
    * The fast path of a statement inside the caller's open transaction: applies synchronously
    * when the transaction holds the write lock or can take it now. Returns false when the
    * caller must use statement() (no transaction, aborted, or another holds the lock).
@@ -189,6 +176,31 @@ export class TxnManager {
     if (result?.undo !== undefined) txn.undo.push(result.undo);
     if (result?.row !== undefined) txn.rows.push(result.row);
     return true;
+  }
+
+  /**
+   * The fast path of an autocommit statement, for the write path, which makes the one promise
+   * its caller awaits: when no transaction is open anywhere it applies synchronously (throwing
+   * synchronously on error). Returns 'busy' when the caller must use statement(); 'done' when
+   * there was nothing to log (`done` is not called); 'submitted' when `done` will be called
+   * once, never synchronously, with undefined once durable or with the error once undone.
+   * `apply` throwing leaves nothing applied.
+   */
+  tryAutocommitWith(
+    apply: () => { undo?: Undo | undefined; row?: Xrow | undefined } | undefined,
+    done: (error: Error | undefined) => void,
+  ): 'busy' | 'done' | 'submitted' {
+    if (this.active !== 0 || this.holder !== undefined) return 'busy';
+    const result = apply();
+    if (result?.row === undefined) {
+      result?.undo?.commit?.();
+      return 'done';
+    }
+    const auto = new Txn(true);
+    if (result.undo !== undefined) auto.undo.push(result.undo);
+    auto.rows.push(result.row);
+    this.submitWith(auto, done);
+    return 'submitted';
   }
 
   private autocommit(
@@ -307,30 +319,34 @@ export class TxnManager {
 
   /** Submits a transaction's rows; undo runs in the rejection handler (newest first). */
   private submit(txn: Txn): Promise<void> {
+    return new Promise<void>((resolve, reject) =>
+      this.submitWith(txn, (error) => (error === undefined ? resolve() : reject(error))),
+    );
+  }
+
+  /** submit() with a callback: `done` once durable (undefined) or failed and undone (the error). */
+  private submitWith(txn: Txn, done: (error: Error | undefined) => void): void {
     txn.state = 'committing';
     this.inFlight++;
-    return this.journal()
-      .submit(txn.rows)
-      .then(
-        () => {
-          this.inFlight--;
-          txn.state = 'committed';
-          txn.commitStatements();
-        },
-        (error: unknown) => {
-          this.inFlight--;
-          // A transaction open now may have read what is being undone: abort it first.
-          const open = this.holder;
-          if (open !== undefined && open.state === 'open') {
-            open.rollbackStatements();
-            open.state = 'aborted';
-            open.abortError = new ClientError(ER_CASCADE_ROLLBACK);
-            this.release(open);
-          }
-          txn.rollbackStatements();
-          txn.state = 'rolled-back';
-          throw error;
-        },
-      );
+    this.journal().submitWith(txn.rows, (error) => {
+      this.inFlight--;
+      if (error === undefined) {
+        txn.state = 'committed';
+        txn.commitStatements();
+        done(undefined);
+        return;
+      }
+      // A transaction open now may have read what is being undone: abort it first.
+      const open = this.holder;
+      if (open !== undefined && open.state === 'open') {
+        open.rollbackStatements();
+        open.state = 'aborted';
+        open.abortError = new ClientError(ER_CASCADE_ROLLBACK);
+        this.release(open);
+      }
+      txn.rollbackStatements();
+      txn.state = 'rolled-back';
+      done(error);
+    });
   }
 }

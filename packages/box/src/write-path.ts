@@ -165,11 +165,28 @@ export class WritePath {
       this.checkWrite(userId, catalog.spaceOrThrow(spaceId));
       this.checkMemory(op);
       // Fast paths (no async layers): inside the caller's transaction holding the lock, or
-      // autocommit with no transaction anywhere and no checkpoint barrier.
+      // autocommit with no transaction anywhere and no checkpoint barrier, settling the one
+      // promise the caller awaits from the journal's callback.
       if (txns.tryInTransaction(apply)) return Promise.resolve(result);
-      const durable = this.barrier === undefined ? txns.tryAutocommit(apply) : false;
-      if (durable === undefined) return Promise.resolve(result);
-      if (durable !== false) return durable.then(() => result, this.countError);
+      if (this.barrier === undefined) {
+        let outcome: 'busy' | 'done' | 'submitted' = 'busy';
+        const written = new Promise<T | undefined>((resolve, reject) => {
+          try {
+            outcome = txns.tryAutocommitWith(apply, (error) => {
+              if (error === undefined) return resolve(result);
+              stats.count('ERROR');
+              reject(error);
+            });
+            if (outcome === 'done') resolve(result);
+          } catch (error) {
+            outcome = 'done';
+            stats.count('ERROR');
+            reject(error);
+          }
+        });
+        // 'busy' (a transaction is open elsewhere): that promise is dropped unsettled.
+        if (outcome !== 'busy') return written;
+      }
     } catch (error) {
       stats.count('ERROR');
       return Promise.reject(error);

@@ -18,6 +18,7 @@ export {
   type JournalOptions,
   type JournalStats,
   SKIP_POINT_EVERY_BYTES,
+  type SubmitDone,
   TOO_LONG_THRESHOLD_DEFAULT_MS,
   WAL_MAX_SIZE_DEFAULT,
   WAL_QUEUE_MAX_SIZE_DEFAULT,
