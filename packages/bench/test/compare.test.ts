@@ -38,6 +38,12 @@ const EXPECTED_ROWS = [
   'replication.visible.p99',
 ];
 
+/** The rows with a Node ceiling (src/ceiling/): every insert row, restart from xlogs, the network. */
+const CEILING_ROWS = [
+  ...EXPECTED_ROWS.filter((id) => id.startsWith('insert.') || id.startsWith('net.')),
+  'restart.xlog',
+];
+
 describe('bench:compare', () => {
   const outDir = mkdtempSync(join(tmpdir(), 'tarantype-compare-test-'));
   afterAll(() => rmSync(outDir, { recursive: true, force: true }));
@@ -109,12 +115,39 @@ describe('bench:compare', () => {
       ).toBe(true);
     }
 
+    // The Node ceiling: measured in the pair for exactly its rows, a finite figure each (the
+    // network rows need net.box, so tarantool).
+    expect(
+      result.rows
+        .filter((r) => r.ceilingRuns !== undefined)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual([...CEILING_ROWS].sort());
+    for (const row of result.rows) {
+      if (row.ceilingRuns === undefined) continue;
+      expect(row.ceilingRuns, row.id).toHaveLength(1);
+      const ceiling = row.ceilingRuns[0];
+      if (!hasTarantool && row.id.startsWith('net.')) {
+        expect(ceiling, row.id).toEqual({
+          missing: 'not measured: the net.box load generator needs tarantool',
+        });
+        continue;
+      }
+      expect(
+        typeof ceiling === 'number' && Number.isFinite(ceiling) && ceiling > 0,
+        `${row.id}: ${JSON.stringify(ceiling)}`,
+      ).toBe(true);
+      expect(typeof row.summary.ceiling?.ratio, row.id).toBe('number');
+    }
+
     const markdown = readFileSync(files.markdown, 'utf8');
     const tableLines = markdown.split('\n').filter((l) => l.startsWith('| '));
     expect(tableLines).toHaveLength(result.rows.length + 2); // + the header and its rule
     for (const row of result.rows)
       expect(markdown).toContain(`| ${row.workload.replace(/^ +/, '↳ ')} | ${row.unit} |`);
     expect(markdown).toMatch(/cores/);
+    expect(markdown).toMatch(/\| Node ceiling \| ÷ ceiling \(≥ 0\.80×\) \|/);
+    expect(markdown).toMatch(/have a Node ceiling, and tarantype reaches 0\.80× of it in \d+\./);
     if (!hasTarantool) expect(markdown).toMatch(/TARANTOOL IS NOT INSTALLED/);
 
     const json = JSON.parse(readFileSync(files.json, 'utf8')) as typeof result;

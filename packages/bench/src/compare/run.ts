@@ -1,6 +1,7 @@
 // The side-by-side run (npm run bench:compare): every unit of every workload group, `pairs`
 // times Tarantool 2.6 then tarantype (A B A B …, the same data and the same client), each
-// figure kept per pair; then a summary per row (medians, the median of the per-pair ratios and
+// figure kept per pair, and where a unit has one, its Node ceiling (src/ceiling/) right after
+// both sides of the pair (A B C A B C …); then a summary per row (medians, the median of the per-pair ratios and
 // their min–max) and the table as Markdown and JSON in `outDir`. Without `tarantool` the
 // Tarantool side is recorded as not run, and the report says so at the top.
 import { mkdirSync, writeFileSync } from 'node:fs';

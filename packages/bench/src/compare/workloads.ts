@@ -17,6 +17,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Box } from '@tarantype/box';
 import { measureCeilingInserts } from '../ceiling/embedded-insert.js';
+import { ceilingRestartFromXlogs } from '../ceiling/xlog-restart.js';
 import { percentile } from '../harness.js';
 import { processCpuSeconds, residentBytes, sleep } from '../lib/processes.js';
 import { runTarantoolJson } from '../lib/tarantool.js';
@@ -34,6 +35,7 @@ import {
 import {
   load,
   type Server,
+  startCeiling,
   startTarantool as startTarantoolServer,
   startTarantype as startTarantypeServer,
   stop,
@@ -225,6 +227,7 @@ function embeddedUnit(context: WorkloadContext, config: EmbeddedConfig): Unit {
   const insertRows = [
     `${key}.${config.fibers}`,
     ...(config.singleAndBatched ? [`${key}.1`, `${key}.txn1000`] : []),
+    ...(config.full ? ['restart.xlog'] : []),
   ];
   return {
     name: `embedded, wal_mode ${config.walMode}, ${config.fibers} writers`,
@@ -253,6 +256,7 @@ function embeddedUnit(context: WorkloadContext, config: EmbeddedConfig): Unit {
             out[`${key}.1`] = figureOf(ceiling.singleRps, 'single insert rate');
             out[`${key}.txn1000`] = figureOf(ceiling.batchedRps, 'batched insert rate');
           }
+          if (config.full) out['restart.xlog'] = await restartCeiling(dir, scale.tuples);
           return out;
         } finally {
           await rm(dir, { recursive: true, force: true });
@@ -359,6 +363,24 @@ async function embeddedTarantype(
     out['restart.snap'] = figureOf(box.restartFromSnapshotSeconds, 'restart time');
   }
   return out;
+}
+
+/**
+ * The ceiling of restart from xlogs (ceiling/xlog-restart.ts) on the xlogs measureBox restarts
+ * from: N tuples loaded in 1000-row transactions by a real Box into an empty work_dir.
+ */
+async function restartCeiling(root: string, tuples: number): Promise<Figure> {
+  const dir = join(root, 'restart');
+  const box = await Box.cfg({ work_dir: dir, wal_mode: 'write', checkpoint_interval: 0 });
+  try {
+    await loadBatched(box, await space(box, 'bench'), tuples, 1000);
+  } finally {
+    await box.close();
+  }
+  const result = await ceilingRestartFromXlogs(dir);
+  if (result.tuples !== tuples)
+    return { missing: `the ceiling recovered ${result.tuples} of ${tuples} tuples` };
+  return result.seconds;
 }
 
 function embeddedGroup(context: WorkloadContext): Group {
@@ -494,10 +516,12 @@ function stallGroup(context: WorkloadContext): Group {
 function networkGroup(context: WorkloadContext): Group {
   const { scale } = context;
   const servers = new Map<Side, Server>();
+  let ceilingServer: Server | undefined;
   // netload.lua derives OP=insert's first key from the clock's second: two insert runs against
   // one server within a second would collide, so every insert run gets a range of its own
   // of 2M keys (more than 3 s at 1000 in flight insert). netload.lua keeps keys below 2^30:
-  // with 12 insert runs a pair that allows some 40 pairs.
+  // with 18 insert runs a pair (3 servers, a warm-up and a measured run at 3 concurrencies)
+  // that allows some 27 pairs.
   let nextKey0 = 100_000_000;
   const key0 = (op: string) => {
     if (op !== 'insert') return {};
@@ -507,6 +531,42 @@ function networkGroup(context: WorkloadContext): Group {
   };
   const unit = (op: string, concurrency: number): Unit => {
     const id = `net.${op}.${concurrency}`;
+    const measure = async (server: Server | undefined): Promise<Record<string, Figure>> => {
+      if (server === undefined) return {};
+      const pid = server.child.pid!;
+      const options = { durationSeconds: scale.netSeconds, keys: scale.netKeys };
+      if (scale.netWarmupSeconds > 0)
+        await load(server, op, concurrency, {
+          ...options,
+          durationSeconds: scale.netWarmupSeconds,
+          warmupSeconds: 0,
+          ...key0(op),
+        });
+      // The CPU is read around the whole measured run (no warm-up inside it: the connect and
+      // the schema fetch are a few requests against tens of thousands).
+      const cpuBefore = processCpuSeconds(pid);
+      const result = await load(server, op, concurrency, {
+        ...options,
+        warmupSeconds: 0,
+        ...key0(op),
+      });
+      const cpuAfter = processCpuSeconds(pid);
+      if (result.errors > 0) {
+        const failed = { missing: `${result.errors} errors: ${result.firstError ?? '?'}` };
+        return { [`${id}.ops`]: failed, [`${id}.cpu`]: failed, [`${id}.p99`]: failed };
+      }
+      const cpu: Figure =
+        cpuBefore === undefined || cpuAfter === undefined
+          ? { missing: `server (pid ${pid}) exited` }
+          : result.ops > 0
+            ? ((cpuAfter - cpuBefore) * 1e6) / result.ops
+            : { missing: `no ${op} completed within the ${scale.netSeconds} s window` };
+      return {
+        [`${id}.ops`]: result.ops_per_s,
+        [`${id}.cpu`]: cpu,
+        [`${id}.p99`]: result.p99_us,
+      };
+    };
     return {
       name: `network ${op} @${concurrency}`,
       rows: [
@@ -526,42 +586,14 @@ function networkGroup(context: WorkloadContext): Group {
         ),
         row(`${id}.p99`, `  p99 of ${op}, ${concurrency} in flight`, 'µs', 'lower', TARGETS.time),
       ],
-      async run(side) {
-        const server = servers.get(side);
-        if (server === undefined) return {};
-        const pid = server.child.pid!;
-        const options = { durationSeconds: scale.netSeconds, keys: scale.netKeys };
-        if (scale.netWarmupSeconds > 0)
-          await load(server, op, concurrency, {
-            ...options,
-            durationSeconds: scale.netWarmupSeconds,
-            warmupSeconds: 0,
-            ...key0(op),
-          });
-        // The CPU is read around the whole measured run (no warm-up inside it: the connect and
-        // the schema fetch are a few requests against tens of thousands).
-        const cpuBefore = processCpuSeconds(pid);
-        const result = await load(server, op, concurrency, {
-          ...options,
-          warmupSeconds: 0,
-          ...key0(op),
-        });
-        const cpuAfter = processCpuSeconds(pid);
-        if (result.errors > 0) {
-          const failed = { missing: `${result.errors} errors: ${result.firstError ?? '?'}` };
-          return { [`${id}.ops`]: failed, [`${id}.cpu`]: failed, [`${id}.p99`]: failed };
-        }
-        const cpu: Figure =
-          cpuBefore === undefined || cpuAfter === undefined
-            ? { missing: `server (pid ${pid}) exited` }
-            : result.ops > 0
-              ? ((cpuAfter - cpuBefore) * 1e6) / result.ops
-              : { missing: `no ${op} completed within the ${scale.netSeconds} s window` };
-        return {
-          [`${id}.ops`]: result.ops_per_s,
-          [`${id}.cpu`]: cpu,
-          [`${id}.p99`]: result.p99_us,
-        };
+      run: (side) => measure(servers.get(side)),
+      ceiling: {
+        rows: [`${id}.ops`, `${id}.cpu`, `${id}.p99`],
+        run: async () => {
+          if (ceilingServer !== undefined) return measure(ceilingServer);
+          const reason = { missing: 'not measured: the net.box load generator needs tarantool' };
+          return { [`${id}.ops`]: reason, [`${id}.cpu`]: reason, [`${id}.p99`]: reason };
+        },
       },
     };
   };
@@ -575,9 +607,10 @@ function networkGroup(context: WorkloadContext): Group {
       const root = join(context.root, 'network');
       servers.set('tarantool', await startTarantoolServer(root, 'write'));
       servers.set('tarantype', await startTarantypeServer(root, 'write'));
+      ceilingServer = await startCeiling(root);
       // Prefill the key range once (netload.lua does it when key KEYS is missing), so that no
       // measured run includes it.
-      for (const server of servers.values())
+      for (const server of [...servers.values(), ceilingServer])
         await load(server, 'select', 10, {
           durationSeconds: 0.1,
           keys: scale.netKeys,
@@ -587,6 +620,8 @@ function networkGroup(context: WorkloadContext): Group {
     async close() {
       for (const server of servers.values()) await stop(server);
       servers.clear();
+      if (ceilingServer !== undefined) await stop(ceilingServer);
+      ceilingServer = undefined;
     },
   };
 }

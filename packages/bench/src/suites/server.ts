@@ -94,6 +94,24 @@ export async function startTarantype(root: string, mode: string): Promise<Server
   return { name: 'tarantype', port, child };
 }
 
+// The built program (from src/ under vitest as from dist/: both sit two levels below the package).
+const CEILING_SERVER = new URL('../../dist/ceiling/net-server.js', import.meta.url).pathname;
+
+/**
+ * The Node ceiling of the network path (src/ceiling/net-server.ts): a minimal iproto server
+ * doing only the unavoidable work of netload.lua's requests, WAL in write mode, under `root`.
+ */
+export async function startCeiling(root: string): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [CEILING_SERVER, '--port', String(port), '--dir', await mkdtemp(join(root, 'ceiling-'))],
+    { stdio: 'ignore' },
+  );
+  await waitForPort(port, child);
+  return { name: 'Node ceiling', port, child };
+}
+
 export async function stop(server: Server): Promise<void> {
   if (server.child.exitCode !== null) return;
   const exited = new Promise((resolve) => server.child.once('exit', resolve));
