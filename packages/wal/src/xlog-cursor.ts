@@ -401,7 +401,9 @@ export class XlogCursor {
       throw new XlogError(
         `${this.path}: short read at offset ${position} (${n} of ${length} bytes)`,
       );
-    this.buffer = fresh.subarray(0, n);
+    // A plain Uint8Array view: the payloads and row bodies cut from it are then plain
+    // subarrays too (a Buffer's subarray runs Buffer's constructor, once per row on recovery).
+    this.buffer = new Uint8Array(fresh.buffer, fresh.byteOffset, n);
     this.bufferStart = position;
   }
 }
