@@ -96,7 +96,13 @@ export class FrameDecoder {
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0 || this.failure !== undefined || this.released) return;
-    let rest = chunk;
+    // A plain Uint8Array view of a socket's Buffer, once per read: the packets, bodies and
+    // tuples cut from it are then plain subarrays (a Buffer's subarray runs Buffer's
+    // constructor, several times per request).
+    let rest =
+      chunk instanceof Buffer
+        ? new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)
+        : chunk;
     if (this.assembly !== undefined) {
       const count = Math.min(rest.length, this.frameLength - this.assembly.byteLength);
       if (!this.append(rest.subarray(0, count))) return;
