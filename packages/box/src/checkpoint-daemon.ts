@@ -77,6 +77,7 @@ export class CheckpointDaemon {
         groupId: entry.def.group_id,
         count: view.len,
         tuples: () => view.tuples(),
+        cursor: () => view.cursor(),
       })),
       release: () => {
         for (const { view } of views) view.close();

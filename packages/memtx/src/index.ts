@@ -2,7 +2,7 @@
 // update/upsert, statements with undo, triggers, read views. Knows nothing of the WAL.
 export { FIELD_TYPES, type FieldType, isIndexableType } from './field-type.js';
 export { Index, type IndexPart, type KeyInput, type SelectOptions } from './memtx-index.js';
-export { ReadView } from './read-view.js';
+export { ReadView, ReadViewCursor } from './read-view.js';
 export {
   type BeforeReplaceTrigger,
   type IndexMemory,

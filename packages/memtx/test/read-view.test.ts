@@ -148,6 +148,25 @@ describe('read views', () => {
     expect(() => view.tuples().next()).toThrow(/after close/);
   });
 
+  it('give the same tuples through cursor(), in place in the arena, until close()', () => {
+    const space = new Space({ id: 603, name: 'snap' });
+    space.createIndex({ name: 'pk', parts: [{ field: 0, type: 'unsigned' }] });
+    for (let i = 0; i < 500; i++) space.insert([i, 'x'.repeat(i % 300)]);
+    const view = space.readView();
+    for (let i = 0; i < 500; i += 3) space.delete([i]);
+    const cursor = view.cursor();
+    const seen: string[] = [];
+    while (cursor.next()) seen.push(hex(cursor.bytes.subarray(cursor.start, cursor.end))!);
+    expect(seen).toEqual([...view.tuples()].map((t) => hex(t)));
+    expect(seen).toHaveLength(500);
+    expect(cursor.next()).toBe(false);
+    const again = view.cursor();
+    expect(again.next()).toBe(true);
+    view.close();
+    expect(() => again.next()).toThrow(/closed while iterating/);
+    expect(() => view.cursor()).toThrow(/after close/);
+  });
+
   it('survive truncate and drop of the primary key', () => {
     const space = new Space({ id: 602, name: 'snap' });
     space.createIndex({ name: 'pk', parts: [{ field: 0, type: 'unsigned' }] });

@@ -22,10 +22,12 @@ export {
 } from './snapshot-reader.js';
 export {
   isSystemSpace,
+  iterableCursor,
   type SnapshotSource,
   type SnapshotSpace,
   SPACE_ID_MAX,
   spaceOrderRank,
+  type TupleCursor,
 } from './snapshot-source.js';
 export {
   SNAPSHOT_SYNC_INTERVAL_DEFAULT_BYTES,

@@ -54,6 +54,9 @@ export class SnapshotBlockBuilder {
   private view: DataView;
   /** Bytes used, block header included. */
   private length = BLOCK_HEADER_SIZE;
+  /** A DataView of the memory appendRange() last copied from (tuples come from few buffers). */
+  private lastSource: ArrayBufferLike | undefined;
+  private lastSourceView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 
   constructor(
     private readonly hasher: Hasher,
@@ -75,8 +78,21 @@ export class SnapshotBlockBuilder {
 
   /** Appends the INSERT row of `tuple` (FORMAT.md §4). Same bytes as encodeXrow(). */
   append(spaceId: number, groupId: number, lsn: number, tuple: Uint8Array): void {
+    this.appendRange(spaceId, groupId, lsn, tuple, 0, tuple.length);
+  }
+
+  /** append() of the tuple bytes[start, end) (a cursor's, copied without a view of it). */
+  appendRange(
+    spaceId: number,
+    groupId: number,
+    lsn: number,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+  ): void {
     assert(this.rowCount < TRANSACTION_ROWS_MAX, 'snapshot block row count overflow');
-    const needed = this.length + ROW_HEADER_SIZE_MAX + BODY_PREFIX_SIZE + tuple.length;
+    const length = end - start;
+    const needed = this.length + ROW_HEADER_SIZE_MAX + BODY_PREFIX_SIZE + length;
     if (needed > this.buffer.length) this.grow(needed);
     const b = this.buffer;
     let p = this.length;
@@ -97,8 +113,23 @@ export class SnapshotBlockBuilder {
     this.view.setUint32(p, spaceId);
     p += 4;
     b[p++] = IprotoKey.TUPLE;
-    b.set(tuple, p);
-    this.length = p + tuple.length;
+    if (length <= 256) {
+      // Four bytes at a time through DataViews (one per source buffer): no view per tuple.
+      const memory = bytes.buffer;
+      if (memory !== this.lastSource) {
+        this.lastSource = memory;
+        this.lastSourceView = new DataView(memory);
+      }
+      const from = this.lastSourceView;
+      const to = this.view;
+      const s = bytes.byteOffset + start;
+      let i = 0;
+      for (; i + 4 <= length; i += 4) to.setUint32(p + i, from.getUint32(s + i));
+      for (; i < length; i++) to.setUint8(p + i, from.getUint8(s + i));
+    } else {
+      b.set(bytes.subarray(start, end), p);
+    }
+    this.length = p + length;
     this.rowCount++;
   }
 

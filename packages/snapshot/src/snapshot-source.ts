@@ -17,8 +17,43 @@ export interface SnapshotSpace {
    * The writer copies the bytes as they are; it never decodes or re-encodes them.
    */
   tuples(): Iterable<Uint8Array>;
+  /**
+   * The same tuples through a cursor that allocates nothing per tuple (a read view of a
+   * million tuples would otherwise make a view and an iterator result per tuple, garbage that
+   * pauses the requests running next to the writer). The writer uses it when present.
+   */
+  cursor?(): TupleCursor;
   /** Number of tuples, when known: lets progress reports show a total. */
   readonly count?: number;
+}
+
+/** A position in a space's tuples: after next() returns true, the tuple is bytes[start, end). */
+export interface TupleCursor {
+  /** Moves to the next tuple; false once there is none. */
+  next(): boolean;
+  /** Valid until the next call of next(). */
+  readonly bytes: Uint8Array;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** A cursor over an iterable of tuples (sources that have no cursor of their own). */
+export function iterableCursor(tuples: Iterable<Uint8Array>): TupleCursor {
+  const it = tuples[Symbol.iterator]();
+  const cursor: { bytes: Uint8Array; start: number; end: number; next(): boolean } = {
+    bytes: new Uint8Array(0),
+    start: 0,
+    end: 0,
+    next(): boolean {
+      const step = it.next();
+      if (step.done === true) return false;
+      cursor.bytes = step.value;
+      cursor.start = 0;
+      cursor.end = step.value.length;
+      return true;
+    },
+  };
+  return cursor;
 }
 
 /**

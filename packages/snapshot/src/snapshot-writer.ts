@@ -42,7 +42,12 @@ import {
 } from './progress.js';
 import { SnapshotDir } from './snapshot-dir.js';
 import { SNAPSHOT_BLOCK_SIZE_DEFAULT, SnapshotBlockBuilder } from './snapshot-format.js';
-import { isSystemSpace, orderSpaces, type SnapshotSource } from './snapshot-source.js';
+import {
+  isSystemSpace,
+  iterableCursor,
+  orderSpaces,
+  type SnapshotSource,
+} from './snapshot-source.js';
 
 /** Longest stretch of encoding between two yields to the event loop (FORMAT.md §6 step 4). */
 export const SNAPSHOT_YIELD_INTERVAL_DEFAULT_MS = 0.5;
@@ -218,10 +223,12 @@ async function streamSpaces(writer: FileWriter, options: SnapshotWriterOptions):
       userPart = true;
       if (builder.rowCount > 0) await flush();
     }
-    for (const tuple of space.tuples()) {
-      if (!(tuple.length > 0 && isArrayHeader(tuple[0]!)))
+    const cursor = space.cursor?.() ?? iterableCursor(space.tuples());
+    while (cursor.next()) {
+      const { bytes, start, end } = cursor;
+      if (!(end > start && isArrayHeader(bytes[start]!)))
         throw new AssertionError(`space ${space.id}: a tuple is not a MessagePack array`);
-      builder.append(space.id, space.groupId, lsn++, tuple);
+      builder.appendRange(space.id, space.groupId, lsn++, bytes, start, end);
       const full = builder.payloadBytes >= blockSize;
       if (full) await flush();
       // The clock is read every 64 rows, and after every block (bounds the slice for big tuples).
