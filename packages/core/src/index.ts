@@ -54,6 +54,7 @@ export {
   MsgpackWriter,
   utf8Decode,
 } from './msgpack.js';
+export { RangeCopier } from './range-copier.js';
 export { isUuid, NIL_UUID, newUuid } from './uuid.js';
 export { Vclock, type VclockOrder } from './vclock.js';
 export {

@@ -14,7 +14,7 @@
 //
 // Invariant: a ref handed out by `store` keeps its bytes unchanged until `free(ref)` and then
 // until every view opened before that free has closed. usedBytes = sum of live + parked slots.
-import { ClientError, ErrorCode } from '@tarantype/core';
+import { ClientError, ErrorCode, RangeCopier } from '@tarantype/core';
 
 /** A chunk holds offsets below 2^20; refs are chunkIndex << 20 | offset. */
 export const CHUNK_OFFSET_BITS = 20;
@@ -92,14 +92,9 @@ export class TupleArena {
   readonly chunks: Buffer[] = [];
   /** The same memory as plain Uint8Arrays: what raw outputs are cut from (public types are Uint8Array). */
   readonly plainChunks: Uint8Array[] = [];
-  /** The same memory as DataViews: store() copies tuples four bytes at a time. */
+  /** The same memory as DataViews: store() copies tuples through them (RangeCopier). */
   private readonly chunkViews: DataView[] = [];
-  /**
-   * A DataView of the memory store() last copied from: sources are views of a few buffers (a
-   * packet, a file chunk, the encoder's), so one view per buffer, not per tuple.
-   */
-  private lastSource: ArrayBufferLike | undefined;
-  private lastSourceView: DataView = EMPTY_VIEW;
+  private readonly copier = new RangeCopier();
   private top: Buffer = EMPTY_CHUNK;
   private topIndex = -1;
   private topUsed = 0;
@@ -130,23 +125,7 @@ export class TupleArena {
       rest = Math.floor(rest / 0x80);
     }
     chunk[p++] = rest;
-    if (length <= 256) {
-      // Four bytes at a time through DataViews: neither a per-byte loop (slow on whichever of
-      // Buffer and Uint8Array a call site sees second) nor a subarray (an object per tuple).
-      const memory = source.buffer;
-      if (memory !== this.lastSource) {
-        this.lastSource = memory;
-        this.lastSourceView = new DataView(memory);
-      }
-      const from = this.lastSourceView;
-      const to = this.chunkViews[index]!;
-      const s = source.byteOffset + start;
-      let i = 0;
-      for (; i + 4 <= length; i += 4) to.setUint32(p + i, from.getUint32(s + i));
-      for (; i < length; i++) to.setUint8(p + i, from.getUint8(s + i));
-    } else {
-      chunk.set(source.subarray(start, end), p);
-    }
+    this.copier.copy(source, start, end, chunk, this.chunkViews[index]!, p);
     return ref;
   }
 

@@ -13,6 +13,7 @@ import {
   IprotoType,
   MsgpackError,
   type MsgpackReader,
+  RangeCopier,
   TRANSACTION_ROWS_MAX,
   XLOG_BLOCK_SIZE_MAX,
 } from '@tarantype/core';
@@ -54,9 +55,7 @@ export class SnapshotBlockBuilder {
   private view: DataView;
   /** Bytes used, block header included. */
   private length = BLOCK_HEADER_SIZE;
-  /** A DataView of the memory appendRange() last copied from (tuples come from few buffers). */
-  private lastSource: ArrayBufferLike | undefined;
-  private lastSourceView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  private readonly copier = new RangeCopier();
 
   constructor(
     private readonly hasher: Hasher,
@@ -113,22 +112,7 @@ export class SnapshotBlockBuilder {
     this.view.setUint32(p, spaceId);
     p += 4;
     b[p++] = IprotoKey.TUPLE;
-    if (length <= 256) {
-      // Four bytes at a time through DataViews (one per source buffer): no view per tuple.
-      const memory = bytes.buffer;
-      if (memory !== this.lastSource) {
-        this.lastSource = memory;
-        this.lastSourceView = new DataView(memory);
-      }
-      const from = this.lastSourceView;
-      const to = this.view;
-      const s = bytes.byteOffset + start;
-      let i = 0;
-      for (; i + 4 <= length; i += 4) to.setUint32(p + i, from.getUint32(s + i));
-      for (; i < length; i++) to.setUint8(p + i, from.getUint8(s + i));
-    } else {
-      b.set(bytes.subarray(start, end), p);
-    }
+    this.copier.copy(bytes, start, end, b, this.view, p);
     this.length = p + length;
     this.rowCount++;
   }

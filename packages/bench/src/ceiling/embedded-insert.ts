@@ -10,6 +10,7 @@
 // part of the gap to Tarantool that a Node program could close.
 import { join } from 'node:path';
 import { loadHasher } from '@tarantype/core';
+import { concurrentWriters, singleWriter } from '../suites/box.js';
 import { CeilingWal, type CeilingWalIo, type CeilingWalMode } from './wal-block.js';
 
 const SLAB = 1 << 20;
@@ -158,31 +159,13 @@ export async function measureCeilingInserts(
     let batchedRps: number | undefined;
     if (options.single) {
       const s = new CeilingSpace(wal, 512);
-      const started = performance.now();
-      const deadline = started + capSeconds * 1000;
-      let count = 0;
-      for (let i = 1; i <= n; i++) {
-        await s.insert(tuple(i));
-        count = i;
-        if (performance.now() > deadline) break;
-      }
-      singleRps = count / ((performance.now() - started) / 1000);
+      singleRps = (await singleWriter((k) => s.insert(tuple(k)), n, capSeconds)).rps;
     }
     const s = new CeilingSpace(wal, 513);
-    const started = performance.now();
-    const deadline = started + capSeconds * 1000;
-    let count = 0;
-    await Promise.all(
-      Array.from({ length: fibers }, async (_, f) => {
-        for (let k = f + 1; k <= n; k += fibers) {
-          await s.insert(tuple(k));
-          count++;
-          if (performance.now() > deadline) break;
-        }
-      }),
-    );
-    if (s.size !== count) throw new Error(`ceiling: ${s.size} tuples after ${count} inserts`);
-    const concurrentRps = count / ((performance.now() - started) / 1000);
+    const concurrent = await concurrentWriters((k) => s.insert(tuple(k)), n, fibers, capSeconds);
+    if (s.size !== concurrent.count)
+      throw new Error(`ceiling: ${s.size} tuples after ${concurrent.count} inserts`);
+    const concurrentRps = concurrent.rps;
     if (options.batched) {
       const b = new CeilingSpace(wal, 514);
       const began = performance.now();

@@ -49,6 +49,54 @@ export async function loadBatched(box: Box, s: BoxSpace, n: number, batch: numbe
   }
 }
 
+/** Inserts made and their rate (per second) in one insert phase. */
+export interface PhaseRate {
+  readonly count: number;
+  readonly rps: number;
+}
+
+/** Phase (a): one context awaiting each insert of keys 1..n, stopping after `capSeconds`. */
+export async function singleWriter(
+  insert: (k: number) => Promise<unknown>,
+  n: number,
+  capSeconds: number,
+): Promise<PhaseRate> {
+  const started = performance.now();
+  const deadline = started + capSeconds * 1000;
+  let count = 0;
+  for (let k = 1; k <= n; k++) {
+    await insert(k);
+    count = k;
+    if (performance.now() > deadline) break;
+  }
+  return { count, rps: count / ((performance.now() - started) / 1000) };
+}
+
+/**
+ * Phase (b): `fibers` concurrent contexts, context f inserting keys f + 1, f + 1 + fibers, …,
+ * each awaiting its insert before the next, all stopping after `capSeconds`.
+ */
+export async function concurrentWriters(
+  insert: (k: number) => Promise<unknown>,
+  n: number,
+  fibers: number,
+  capSeconds: number,
+): Promise<PhaseRate> {
+  const started = performance.now();
+  const deadline = started + capSeconds * 1000;
+  let count = 0;
+  await Promise.all(
+    Array.from({ length: fibers }, async (_, f) => {
+      for (let k = f + 1; k <= n; k += fibers) {
+        await insert(k);
+        count++;
+        if (performance.now() > deadline) break;
+      }
+    }),
+  );
+  return { count, rps: count / ((performance.now() - started) / 1000) };
+}
+
 /** ours / theirs: for throughput higher is better (target ≥), for times lower (target ≤). */
 function ratio(ours: number, theirs: number | undefined, target: string, _higherIsBetter = true) {
   if (theirs === undefined || !(theirs > 0)) return undefined;
@@ -108,33 +156,17 @@ export async function measureBox(options: BoxRunOptions): Promise<BoxResult> {
   try {
     if (options.single) {
       const s = await space(box, 'pa');
-      const started = performance.now();
-      const deadline = started + capSeconds * 1000;
-      let count = 0;
-      for (let i = 1; i <= n; i++) {
-        await s.insert([i, str(i), i * 2]);
-        count = i;
-        if (performance.now() > deadline) break;
-      }
-      result.singleRps = count / ((performance.now() - started) / 1000);
+      result.singleRps = (
+        await singleWriter((k) => s.insert([k, str(k), k * 2]), n, capSeconds)
+      ).rps;
       result.checksum += s.len();
       await s.drop();
     }
     if (options.concurrent) {
       const s = await space(box, 'pb');
-      const started = performance.now();
-      const deadline = started + capSeconds * 1000;
-      let count = 0;
-      await Promise.all(
-        Array.from({ length: fibers }, async (_, f) => {
-          for (let k = f + 1; k <= n; k += fibers) {
-            await s.insert([k, str(k), k * 2]);
-            count++;
-            if (performance.now() > deadline) break;
-          }
-        }),
-      );
-      result.concurrentRps = count / ((performance.now() - started) / 1000);
+      result.concurrentRps = (
+        await concurrentWriters((k) => s.insert([k, str(k), k * 2]), n, fibers, capSeconds)
+      ).rps;
       result.checksum += s.len();
       await s.drop();
     }
