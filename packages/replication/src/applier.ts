@@ -661,7 +661,16 @@ export class Applier {
   private async stream(replicasetUuid: string): Promise<void> {
     const assembler = new TransactionAssembler();
     const inFlightMax = Math.max(1, this.options.transactionsInFlightMax ?? 1);
-    const inFlight: Promise<void>[] = [];
+    // Transactions handed to the sink and not yet settled (they settle in order), and the wake-up
+    // of the read loop waiting for one of them to settle: O(1) per transaction.
+    let inFlight = 0;
+    let wake: (() => void) | undefined;
+    const settled = () => {
+      inFlight--;
+      const resume = wake;
+      wake = undefined;
+      resume?.();
+    };
     let applyError: unknown;
     for (;;) {
       if (applyError !== undefined) throw applyError;
@@ -682,25 +691,23 @@ export class Applier {
         this.signalAck();
         continue;
       }
-      const applying = this.options.sink
-        .applyTransaction(transaction)
-        .then(() => {
+      inFlight++;
+      this.options.sink.applyTransaction(transaction).then(
+        () => {
           this.appliedRows += transaction.length;
           this.signalAck();
-        })
-        .catch((error: unknown) => {
+          settled();
+        },
+        (error: unknown) => {
           const failedRow = (error as Partial<FailedRowError> | undefined)?.failedRow;
           if (applyError === undefined && failedRow !== undefined)
             this.log('error', `error applying row: ${formatRequest(failedRow)}`);
           applyError ??= error;
           this.connection?.close();
-        });
-      inFlight.push(applying);
-      applying.finally(() => {
-        const index = inFlight.indexOf(applying);
-        if (index >= 0) inFlight.splice(index, 1);
-      });
-      if (inFlight.length >= inFlightMax) await inFlight[0];
+          settled();
+        },
+      );
+      if (inFlight >= inFlightMax) await new Promise<void>((resolve) => (wake = resolve));
       if (applyError !== undefined) throw applyError;
     }
   }
