@@ -131,7 +131,8 @@ describe('the embedded insert ceiling', () => {
     expect(summary.met).toBe('no');
     expect(summary.ceiling?.ratio).toBeCloseTo(0.8);
     expect(summary.ceiling?.spread).toEqual([0.7, 0.9]);
-    expect(summary.ceiling?.met).toBe(CEILING_MIN <= 0.8 ? 'yes' : 'no');
+    expect(CEILING_MIN).toBe(0.8);
+    expect(summary.ceiling?.met).toBe('yes'); // 0.8 is at the bar, not below it
     const slower = summarise({ ...row, better: 'lower' }, [2, 2], [1, 1], [1.5, { missing: 'x' }]);
     expect(slower.ceiling?.ratio).toBeCloseTo(0.75);
     expect(slower.ceiling?.ratioPairs).toBe(1);
