@@ -11,9 +11,20 @@
 // Invariant: next() returns undefined only after the EOF marker was reached with every row
 // before it verified (or skipped with a warning under force_recovery).
 // It never writes, and does not know what a tuple means (memtx checks keys and formats).
+//
+// Read-ahead: whenever the buffer is refilled, the read of the chunk after it starts at once
+// (Prefetch), so the disk read overlaps the decoding of the current chunk and the caller's work
+// on its rows instead of the main thread waiting for it. At most two chunks are held besides
+// the rows the caller still has: the current buffer and the one being read. Every buffer is
+// fresh memory, never written again once rows were cut from it, because rows are views into it.
+// A prefetch's failure is kept as a value (a handler is attached when the read starts) and
+// thrown only when bytes of that chunk are needed, so the error is the one a plain read of
+// those bytes throws, at the same point; a prefetch of bytes that turn out not to be needed
+// (a seek to the end of the file, a skip) is dropped, error and all. close() waits for a read
+// in flight before it closes the file.
 
 import { basename } from 'node:path';
-import { type Hasher, MsgpackReader, type Vclock, XlogError } from '@tarantype/core';
+import { assert, type Hasher, MsgpackReader, type Vclock, XlogError } from '@tarantype/core';
 import {
   BLOCK_HEADER_SIZE,
   EOF_MARKER_BYTES,
@@ -36,6 +47,12 @@ import { isSystemSpace, spaceOrderRank } from './snapshot-source.js';
 export const SNAPSHOT_READ_SIZE_DEFAULT_BYTES = 1 << 20;
 /** Longest meta header (container rule 5). */
 const META_SIZE_MAX = 4096;
+/**
+ * Bytes kept free in front of a prefetched chunk (at most one read size): a block cut by the
+ * chunk boundary gets its head copied there, right before the chunk's bytes, so only that
+ * head is copied, not the chunk. Twice the default block size: a head is shorter than a block.
+ */
+const READ_AHEAD_HEADROOM_BYTES_MAX = 64 * 1024;
 
 export interface SnapshotReaderOptions {
   /** force_recovery: skip damaged user rows (never system rows) with a warning. */
@@ -44,9 +61,29 @@ export interface SnapshotReaderOptions {
   readonly onProgress?: ProgressHook;
   /** At most one progress call per this many ms (default 1000), plus a final one. */
   readonly progressIntervalMs?: number;
-  /** Bytes per read (default 1 MiB). */
+  /**
+   * Bytes per read (default 1 MiB). The reader holds two such chunks (the current one and the
+   * next, read ahead while the current one is decoded), plus the rows the caller still holds.
+   */
   readonly readSizeBytes?: number;
 }
+
+/** The read of the chunk that follows the buffer, started before its bytes are needed. */
+interface Prefetch {
+  /** File offset of the chunk's first byte: the end of the buffer when the read started. */
+  readonly position: number;
+  /** Bytes asked for (the file may have fewer if it shrank). */
+  readonly size: number;
+  /** Fresh memory: `headroom` free bytes, then the chunk. */
+  readonly memory: Uint8Array;
+  readonly headroom: number;
+  /** Settles once the read is done and never rejects: a failure is a value, thrown when needed. */
+  readonly done: Promise<PrefetchResult>;
+}
+
+type PrefetchResult =
+  | { readonly ok: true; readonly bytesRead: number }
+  | { readonly ok: false; readonly error: unknown };
 
 /** The rows of one block. */
 export interface SnapshotBatch {
@@ -82,6 +119,8 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
   private bufferStart = 0;
   private offset: number;
   private closed = false;
+  /** The read of the next chunk, in flight or done and not yet taken (read-ahead). */
+  private prefetch: Prefetch | undefined;
   private readonly reader = new MsgpackReader(new Uint8Array(0));
   private readonly meter: ProgressMeter;
   private readonly logger: Logger;
@@ -222,9 +261,14 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
     for await (const batch of this) yield* batch.rows;
   }
 
+  /** Closes the file, after a read-ahead still in flight settled (its bytes are not needed). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // The fd must not be closed under a read: its number can be reused by the next open().
+    const prefetch = this.prefetch;
+    this.prefetch = undefined;
+    if (prefetch !== undefined) await prefetch.done;
     await this.file.close();
   }
 
@@ -386,11 +430,65 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
   private async ensure(position: number, length: number): Promise<void> {
     const start = position - this.bufferStart;
     if (start >= 0 && start + length <= this.buffer.length) return;
-    // A fresh buffer per refill: tuples handed out earlier are views into the old one. Not
-    // zero-filled (every byte used is read first); a plain Uint8Array view, as public types are.
+    const prefetch = this.prefetch;
+    if (prefetch === undefined || !(await this.takePrefetch(prefetch, position, length)))
+      await this.readAt(position, length);
+    this.startPrefetch();
+  }
+
+  /**
+   * Waits for `prefetch` and makes it the buffer if it holds [position, position + length),
+   * alone or after the tail of the buffer (a block cut by the chunk boundary). Returns false
+   * when it does not (a seek elsewhere, a block longer than what is buffered, a short read):
+   * then the caller reads those bytes itself. Throws the prefetch's error if it failed on
+   * bytes that are needed.
+   */
+  private async takePrefetch(
+    prefetch: Prefetch,
+    position: number,
+    length: number,
+  ): Promise<boolean> {
+    const result = await prefetch.done;
+    if (this.prefetch === prefetch) this.prefetch = undefined;
+    const end = position + length;
+    const chunkStart = prefetch.position;
+    if (!result.ok) {
+      if (position < chunkStart + prefetch.size && end > chunkStart) throw result.error;
+      return false;
+    }
+    const { memory, headroom } = prefetch;
+    const chunkEnd = chunkStart + result.bytesRead;
+    if (end > chunkEnd) return false;
+    if (position >= chunkStart) {
+      this.buffer = memory.subarray(headroom, headroom + result.bytesRead);
+      this.bufferStart = chunkStart;
+      return true;
+    }
+    const bufferEnd = this.bufferStart + this.buffer.length;
+    if (bufferEnd !== chunkStart || position < this.bufferStart) return false;
+    // The head of a block cut by the boundary: copied in front of the chunk (the free headroom
+    // of its fresh memory, which no row points into), or, if longer, both into fresh memory.
+    const head = this.buffer.subarray(position - this.bufferStart);
+    const chunk = memory.subarray(headroom, headroom + result.bytesRead);
+    if (head.length <= headroom) {
+      memory.set(head, headroom - head.length);
+      this.buffer = memory.subarray(headroom - head.length, headroom + result.bytesRead);
+    } else {
+      const merged = freshBytes(head.length + chunk.length);
+      merged.set(head, 0);
+      merged.set(chunk, head.length);
+      this.buffer = merged;
+    }
+    this.bufferStart = position;
+    return true;
+  }
+
+  /** Reads [position, position + length) (at least a read size) into a fresh buffer, now. */
+  private async readAt(position: number, length: number): Promise<void> {
+    assert(!this.closed, `${this.path}: snapshot reader used after close()`);
+    // A fresh buffer per refill: tuples handed out earlier are views into the old one.
     const size = Math.min(Math.max(length, this.readSize), this.fileSize - position);
-    const allocated = Buffer.allocUnsafe(size);
-    const fresh = new Uint8Array(allocated.buffer, allocated.byteOffset, size);
+    const fresh = freshBytes(size);
     const n = await readFully(this.file, fresh, position, this.path);
     if (n < length)
       throw new XlogError(
@@ -399,6 +497,32 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
     this.buffer = fresh.subarray(0, n);
     this.bufferStart = position;
   }
+
+  /** Starts reading the chunk after the buffer, unless the buffer ends the file. */
+  private startPrefetch(): void {
+    if (this.closed || this.prefetch !== undefined) return;
+    const position = this.bufferStart + this.buffer.length;
+    const size = Math.min(this.readSize, this.fileSize - position);
+    if (size <= 0) return;
+    const headroom = Math.min(this.readSize, READ_AHEAD_HEADROOM_BYTES_MAX);
+    const memory = freshBytes(headroom + size);
+    // The handler is attached here, before anything else runs: a failure nobody waits for
+    // (the reader closed, or seeked elsewhere) is never an unhandled rejection.
+    const done = readFully(this.file, memory.subarray(headroom), position, this.path).then(
+      (bytesRead): PrefetchResult => ({ ok: true, bytesRead }),
+      (error: unknown): PrefetchResult => ({ ok: false, error }),
+    );
+    this.prefetch = { position, size, memory, headroom, done };
+  }
+}
+
+/**
+ * `size` bytes of fresh memory, not zero-filled (every byte used is read or copied first), as
+ * a plain Uint8Array view, as public types are.
+ */
+function freshBytes(size: number): Uint8Array {
+  const allocated = Buffer.allocUnsafe(size);
+  return new Uint8Array(allocated.buffer, allocated.byteOffset, size);
 }
 
 /** Reads until `into` is full or the file ends (short reads are retried). */
