@@ -14,6 +14,8 @@
 import { resolve as resolvePath } from 'node:path';
 import {
   ClientError,
+  DmlBody,
+  decodeRowBody,
   ErrorCode,
   type Hasher,
   IprotoType,
@@ -67,7 +69,6 @@ import { recover } from './recovery.js';
 import { ReplicaGc } from './replica-gc.js';
 import { type ComponentLogger, ReplicaSet, replicationLogger } from './replica-set.js';
 import { BoxReplicationPorts } from './replication-ports.js';
-import { decodeRequestBody } from './request-body.js';
 import { SchemaApi } from './schema-api.js';
 import { refusedIn } from './schema-def.js';
 import { BoxStat, type StatName } from './stat.js';
@@ -137,6 +138,8 @@ export class Box {
   private spaceHandles = new Map<SpaceEntry, BoxSpace>();
   /** Spaces filling from a snapshot or a join, indexed at endBulkLoads(). */
   private readonly bulkLoading = new Set<MemtxSpace>();
+  /** The body of the row being replayed (recovery decodes one row at a time). */
+  private readonly replayBody = new DmlBody();
   private spaceObject: Record<string, BoxSpace> | undefined;
   private lock: DirLock | undefined;
   private writableWaiters: Array<() => void> = [];
@@ -415,7 +418,7 @@ export class Box {
       loadInitial: (rows) => {
         progress.initial(rows);
         for (const row of rows) {
-          const body = decodeRequestBody(row.body);
+          const body = decodeRowBody(row.type, row.body);
           try {
             if (body.tuple === undefined)
               throw new ClientError(ErrorCode.ER_MISSING_REQUEST_FIELD, 'tuple');
@@ -553,34 +556,38 @@ export class Box {
    */
   private replayRow(row: Xrow): void {
     if (row.type === IprotoType.NOP) return;
-    const body = decodeRequestBody(row.body);
-    const op = operationOf(row.type, body);
-    if ((op.kind === 'insert' || op.kind === 'replace') && body.spaceId > SYSTEM_ID_MAX) {
+    // One body object for the whole replay: what is kept of a row is its tuple's bytes.
+    const body = decodeRowBody(row.type, row.body, this.replayBody);
+    const type = row.type;
+    if (
+      (type === IprotoType.INSERT || type === IprotoType.REPLACE) &&
+      body.spaceId > SYSTEM_ID_MAX
+    ) {
       const memtx = this.catalog.space(body.spaceId)?.memtx;
       if (memtx !== undefined) {
+        const tuple = body.tuple!;
         if (!memtx.bulkLoading && memtx.len() === 0 && memtx.loadsAscending) {
           memtx.beginBulkLoad();
           this.bulkLoading.add(memtx);
         }
         if (memtx.bulkLoading) {
-          if (memtx.loadAscending(op.tuple)) return;
+          if (memtx.loadAscending(tuple)) return;
           this.bulkLoading.delete(memtx);
           memtx.endBulkLoad();
         }
-        memtx.load(op.tuple, op.kind);
+        memtx.load(tuple, type === IprotoType.INSERT ? 'insert' : 'replace');
         return;
       }
     }
     if (this.bulkLoading.size > 0) this.endBulkLoads();
-    this.applyUnlogged(body.spaceId, op);
+    this.applyUnlogged(body.spaceId, operationOf(type, body));
   }
 
   /** Applies one logged request during recovery. */
   private applyRow(row: Xrow): void {
     if (row.type === IprotoType.NOP) return;
-    const body = decodeRequestBody(row.body);
-    const op = operationOf(row.type, body);
-    this.applyUnlogged(body.spaceId, op);
+    const body = decodeRowBody(row.type, row.body, this.replayBody);
+    this.applyUnlogged(body.spaceId, operationOf(row.type, body));
   }
 
   // {{{ statements

@@ -6,6 +6,10 @@ import {
   ClientError,
   ErrorCode,
   encode,
+  encodeDeleteBody,
+  encodeTupleBody,
+  encodeUpdateBody,
+  encodeUpsertBody,
   GroupId,
   IprotoType,
   makeXrow,
@@ -14,7 +18,6 @@ import {
 } from '@tarantype/core';
 import type { KeyInput, Statement, TupleInput, UpdateOpsInput } from '@tarantype/memtx';
 import type { Catalog, SpaceEntry } from './catalog.js';
-import { deleteBody, replaceBody, updateBody, upsertBody } from './request-body.js';
 import type { Undo } from './txn.js';
 
 export type Operation =
@@ -120,11 +123,11 @@ function rowFor(entry: SpaceEntry, op: Operation, statement: Statement): Xrow | 
     // before_replace triggers changed the statement: log what happened, not the request.
     if (statement.isNop || statement.rewrite === 'nop') return undefined;
     if (statement.rewrite === 'replace')
-      row = makeXrow(IprotoType.REPLACE, replaceBody(id, statement.newTupleView!));
+      row = makeXrow(IprotoType.REPLACE, encodeTupleBody(id, statement.newTupleView!));
     else
       row = makeXrow(
         IprotoType.DELETE,
-        deleteBody(id, 0, primaryKeyOf(entry, statement.oldTuple!)),
+        encodeDeleteBody(id, 0, primaryKeyOf(entry, statement.oldTuple!)),
       );
   } else {
     switch (op.kind) {
@@ -132,7 +135,7 @@ function rowFor(entry: SpaceEntry, op: Operation, statement: Statement): Xrow | 
       case 'replace':
         row = makeXrow(
           op.kind === 'insert' ? IprotoType.INSERT : IprotoType.REPLACE,
-          replaceBody(id, statement.newTupleView!),
+          encodeTupleBody(id, statement.newTupleView!),
         );
         break;
       // A DELETE or UPDATE through a secondary index is logged by its primary key (index 0),
@@ -142,14 +145,14 @@ function rowFor(entry: SpaceEntry, op: Operation, statement: Statement): Xrow | 
         row = makeXrow(
           IprotoType.DELETE,
           op.index === 0
-            ? deleteBody(id, 0, bytesOf(op.key))
-            : deleteBody(id, 0, primaryKeyOf(entry, statement.oldTuple!)),
+            ? encodeDeleteBody(id, 0, bytesOf(op.key))
+            : encodeDeleteBody(id, 0, primaryKeyOf(entry, statement.oldTuple!)),
         );
         break;
       case 'update':
         row = makeXrow(
           IprotoType.UPDATE,
-          updateBody(
+          encodeUpdateBody(
             id,
             0,
             op.indexBase,
@@ -161,7 +164,7 @@ function rowFor(entry: SpaceEntry, op: Operation, statement: Statement): Xrow | 
       case 'upsert':
         row = makeXrow(
           IprotoType.UPSERT,
-          upsertBody(id, op.indexBase, bytesOf(op.tuple), bytesOf(op.ops)),
+          encodeUpsertBody(id, op.indexBase, bytesOf(op.tuple), bytesOf(op.ops)),
         );
         break;
     }

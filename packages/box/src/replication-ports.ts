@@ -11,6 +11,7 @@
 import {
   ClientError,
   ErrorCode,
+  encodeTupleBody,
   GroupId,
   IprotoType,
   makeXrow,
@@ -35,7 +36,6 @@ import { followWal } from '@tarantype/wal';
 import type { Box } from './box.js';
 import type { SpaceEntry } from './catalog.js';
 import { ProgressReporter } from './progress.js';
-import { replaceBody } from './request-body.js';
 import type { ApplyObserver } from './write-path.js';
 
 /** Rows per batch of a JOIN's initial data (the relay yields between batches). */
@@ -101,7 +101,7 @@ export class BoxReplicationPorts
           try {
             for (const { entry, view } of views) {
               for (const tuple of view.tuples()) {
-                batch.push(makeXrow(IprotoType.INSERT, replaceBody(entry.def.id, tuple)));
+                batch.push(makeXrow(IprotoType.INSERT, encodeTupleBody(entry.def.id, tuple)));
                 batchBytes += tuple.length;
                 if (batch.length >= JOIN_BATCH_ROWS) {
                   yield batch;

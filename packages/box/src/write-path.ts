@@ -20,7 +20,9 @@
 // fails, the later ones already waiting fail too (nothing is applied past a hole).
 import {
   ClientError,
+  type DmlBody,
   decode,
+  decodeRowBody,
   EMPTY_BODY,
   ER_CASCADE_ROLLBACK,
   ErrorCode,
@@ -38,7 +40,6 @@ import type { WalWriter } from '@tarantype/wal';
 import type { Catalog, SpaceEntry } from './catalog.js';
 import type { BoxConfig } from './cfg.js';
 import { applyOperation, type Operation } from './executor.js';
-import { decodeRequestBody } from './request-body.js';
 import { refusedIn } from './schema-def.js';
 import type { BoxStat, StatName } from './stat.js';
 import type { TxnManager } from './txn.js';
@@ -278,7 +279,7 @@ export class WritePath {
       submitted = await txns.applyAll(
         fresh.map((row) => () => {
           if (row.type === IprotoType.NOP) return { row: ownRow(row) };
-          const body = decodeRequestBody(row.body);
+          const body = decodeRowBody(row.type, row.body);
           // A missing space fails before the request runs: 2.6 logs no "error applying row"
           // for it (reference §4f), so it is not named on the error.
           const entry = catalog.spaceOrThrow(body.spaceId);
@@ -429,7 +430,7 @@ const INDEX_ID_MAX = 127;
 function describeConflict(
   entry: SpaceEntry,
   row: Xrow,
-  body: ReturnType<typeof decodeRequestBody>,
+  body: DmlBody,
   error: ClientError,
   skipped: boolean,
 ): ReplicationConflict {
@@ -499,31 +500,27 @@ export function ownOperation(op: Operation): Operation {
   }
 }
 
-/** The operation a logged request row describes (recovery, the applier). */
-export function operationOf(type: number, body: ReturnType<typeof decodeRequestBody>): Operation {
-  const missing = (what: string) => new ClientError(ErrorCode.ER_MISSING_REQUEST_FIELD, what);
+/**
+ * The operation a logged request row describes (recovery, the applier). `body` is what
+ * decodeRowBody returned for a row of this type: its mandatory arrays are present.
+ */
+export function operationOf(type: number, body: DmlBody): Operation {
   switch (type) {
     case IprotoType.INSERT:
     case IprotoType.REPLACE:
-      if (body.tuple === undefined) throw missing('tuple');
-      return { kind: type === IprotoType.INSERT ? 'insert' : 'replace', tuple: body.tuple };
+      return { kind: type === IprotoType.INSERT ? 'insert' : 'replace', tuple: body.tuple! };
     case IprotoType.DELETE:
-      if (body.key === undefined) throw missing('key');
-      return { kind: 'delete', key: body.key, index: body.indexId };
+      return { kind: 'delete', key: body.key!, index: body.indexId };
     case IprotoType.UPDATE:
-      if (body.key === undefined || body.tuple === undefined)
-        throw missing(body.key === undefined ? 'key' : 'tuple');
       return {
         kind: 'update',
-        key: body.key,
-        ops: body.tuple,
+        key: body.key!,
+        ops: body.tuple!,
         index: body.indexId,
         indexBase: body.indexBase,
       };
     case IprotoType.UPSERT:
-      if (body.tuple === undefined || body.ops === undefined)
-        throw missing(body.tuple === undefined ? 'tuple' : 'operations');
-      return { kind: 'upsert', tuple: body.tuple, ops: body.ops, indexBase: body.indexBase };
+      return { kind: 'upsert', tuple: body.tuple!, ops: body.ops!, indexBase: body.indexBase };
     default:
       throw new ClientError(ErrorCode.ER_UNKNOWN_REQUEST_TYPE, type);
   }

@@ -10,6 +10,7 @@ import {
   ER_CASCADE_ROLLBACK,
   ErrorCode,
   encode,
+  encodeTupleBody,
   IprotoType,
   loadHasher,
   makeXrow,
@@ -19,7 +20,6 @@ import type { BootstrapTarget } from '@tarantype/replication';
 import { NodeFileSystem, XlogCursor } from '@tarantype/wal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Box, BoxRuntime } from '../src/index.js';
-import { replaceBody } from '../src/request-body.js';
 import { open, tempDir, tester } from './helpers.js';
 
 let dir: string;
@@ -45,7 +45,7 @@ async function restart(box: Box) {
 
 /** One row of origin `replicaId` inserting `tuple` into `spaceId`. */
 function foreignInsert(replicaId: number, lsn: number, spaceId: number, tuple: unknown[]): Xrow {
-  const row = makeXrow(IprotoType.INSERT, replaceBody(spaceId, encode(tuple)));
+  const row = makeXrow(IprotoType.INSERT, encodeTupleBody(spaceId, encode(tuple)));
   row.replica_id = replicaId;
   row.lsn = lsn;
   row.tsn = lsn;

@@ -7,6 +7,7 @@ import {
   type ClientError,
   ErrorCode,
   encode,
+  encodeTupleBody,
   IprotoType,
   loadHasher,
   makeXrow,
@@ -15,7 +16,6 @@ import {
 import { NodeFileSystem, XlogCursor } from '@tarantype/wal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Box } from '../src/index.js';
-import { replaceBody } from '../src/request-body.js';
 import type { ApplyError, ReplicationConflict } from '../src/write-path.js';
 import { open, tempDir, tester } from './helpers.js';
 
@@ -35,7 +35,7 @@ async function start(options: Record<string, unknown> = {}): Promise<Box> {
 }
 
 function foreign(lsn: number, spaceId: number, tuple: unknown[], tsn = lsn, commit = true): Xrow {
-  const row = makeXrow(IprotoType.INSERT, replaceBody(spaceId, encode(tuple)));
+  const row = makeXrow(IprotoType.INSERT, encodeTupleBody(spaceId, encode(tuple)));
   row.replica_id = 2;
   row.lsn = lsn;
   row.tsn = tsn;

@@ -7,13 +7,13 @@ import {
   ER_CASCADE_ROLLBACK,
   ErrorCode,
   encode,
+  encodeTupleBody,
   IprotoType,
   makeXrow,
   type Xrow,
 } from '@tarantype/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Box } from '../src/index.js';
-import { replaceBody } from '../src/request-body.js';
 import { open, tempDir, tester } from './helpers.js';
 
 let dir: string;
@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 function foreign(lsn: number, spaceId: number, tuple: unknown[]): Xrow {
-  const row = makeXrow(IprotoType.INSERT, replaceBody(spaceId, encode(tuple)));
+  const row = makeXrow(IprotoType.INSERT, encodeTupleBody(spaceId, encode(tuple)));
   row.replica_id = 2;
   row.lsn = lsn;
   row.tsn = lsn;

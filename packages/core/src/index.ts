@@ -1,5 +1,25 @@
 // @tarantype/core: Tarantool's vocabulary for every other package. No I/O.
 export { AssertionError, assert, unreachable } from './assert.js';
+export {
+  DmlBody,
+  decodeDmlBody,
+  decodeRowBody,
+  encodeDeleteBody,
+  encodeTupleBody,
+  encodeUpdateBody,
+  encodeUpsertBody,
+  IPROTO_KEY_NAME,
+  IPROTO_KEY_TYPE,
+  isDmlType,
+  type MsgpackArray,
+  missingDmlBody,
+  readUintSaturated,
+  writeDeleteBody,
+  writeSelectBody,
+  writeTupleBody,
+  writeUpdateBody,
+  writeUpsertBody,
+} from './dml-body.js';
 export { ERROR_TABLE, ErrorCode, type ErrorCodeName, type ErrorCodeNumber } from './error-codes.js';
 export {
   AccessDeniedError,
@@ -54,6 +74,20 @@ export {
   MsgpackWriter,
   utf8Decode,
 } from './msgpack.js';
+export {
+  isArrayByte,
+  MP_FIXED_SIZE,
+  MP_HEADER_SIZE,
+  MP_ITEMS_PER_COUNT,
+  MP_LENGTH_WIDTH,
+  MP_TAG_LENGTH_MASK,
+  MP_TYPE,
+  MpType,
+  type MpTypeCode,
+  mpLengthField,
+  mpSkip,
+  mpTypeOfByte,
+} from './msgpack-grammar.js';
 export { RangeCopier } from './range-copier.js';
 export { isUuid, NIL_UUID, newUuid } from './uuid.js';
 export { Vclock, type VclockOrder } from './vclock.js';

@@ -15,11 +15,16 @@
 // encode(decode(b)) === b for canonical input b except float32 (widened) and doubles that hold
 // integers (written back as integers unless wrapped in Float64).
 import { MSGPACK_DEPTH_MAX } from './limits.js';
+import {
+  invalidTypeByte,
+  MP_FIXED_SIZE,
+  MP_HEADER_SIZE,
+  MP_ITEMS_PER_COUNT,
+  MsgpackError,
+  mpLengthField,
+} from './msgpack-grammar.js';
 
-/** Malformed or truncated MessagePack. Callers map it to ER_INVALID_MSGPACK. */
-export class MsgpackError extends Error {
-  override name = 'MsgpackError';
-}
+export { MsgpackError };
 
 /** An extension value (Tarantool: 1 decimal, 2 uuid, 3 error, 4 datetime). */
 export class MsgpackExtension {
@@ -32,6 +37,10 @@ export class MsgpackExtension {
 /** A number that must be written as a double even when it holds an integer (field type double). */
 export class Float64 {
   constructor(readonly value: number) {}
+}
+
+function truncated(offset: number): MsgpackError {
+  return new MsgpackError(`unexpected end of data at offset ${offset}`);
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
@@ -463,8 +472,7 @@ export class MsgpackReader {
   }
 
   private need(n: number): void {
-    if (this.offset + n > this.end)
-      throw new MsgpackError(`unexpected end of data at offset ${this.offset}`);
+    if (this.offset + n > this.end) throw truncated(this.offset);
   }
 
   /** The type byte of the next value without consuming it. */
@@ -675,115 +683,41 @@ export class MsgpackReader {
     throw new MsgpackError(`expected a map at offset ${this.offset}, got type 0x${t.toString(16)}`);
   }
 
-  /** Skips one whole value (iteratively: no recursion on nested containers). */
+  /**
+   * Skips one whole value (iteratively: no recursion on nested containers), checking every
+   * length against the data: the one bounds-checked walk over msgpack-grammar's tables.
+   */
   skip(): void {
+    const b = this.bytes;
+    const end = this.end;
+    let p = this.offset;
     let pending = 1;
     while (pending > 0) {
       pending--;
-      this.need(1);
-      const t = this.bytes[this.offset]!;
-      if (t < 0x80 || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) {
-        this.offset++;
-      } else if (t < 0x90) {
-        this.offset++;
-        pending += (t & 0x0f) * 2;
-      } else if (t < 0xa0) {
-        this.offset++;
-        pending += t & 0x0f;
-      } else if (t < 0xc0) {
-        this.skipBytes(1 + (t & 0x1f));
-      } else {
-        pending += this.skipTyped(t);
+      if (p >= end) throw truncated(p);
+      const t = b[p]!;
+      const fixed = MP_FIXED_SIZE[t]!;
+      if (fixed !== 0) {
+        if (p + fixed > end) throw truncated(p);
+        p += fixed;
+        continue;
       }
-      if (pending > this.end - this.offset)
-        throw new MsgpackError(`container at offset ${this.offset} longer than the data`);
+      const items = MP_ITEMS_PER_COUNT[t]!;
+      const header = MP_HEADER_SIZE[t]!;
+      if (header === 0) throw invalidTypeByte(t, p);
+      if (p + header > end) throw truncated(p);
+      const n = mpLengthField(b, p);
+      p += header;
+      if (items === 0) {
+        if (n > end - p) throw truncated(p - header);
+        p += n;
+      } else {
+        pending += n * items;
+        if (pending > end - p)
+          throw new MsgpackError(`container at offset ${p} longer than the data`);
+      }
     }
-  }
-
-  private skipBytes(n: number): void {
-    this.need(n);
-    this.offset += n;
-  }
-
-  /** Skips the header (and payload, for scalars) of a 0xc1..0xdf value; returns items to follow. */
-  private skipTyped(t: number): number {
-    const p = this.offset;
-    switch (t) {
-      case 0xcc:
-      case 0xd0:
-        this.skipBytes(2);
-        return 0;
-      case 0xcd:
-      case 0xd1:
-        this.skipBytes(3);
-        return 0;
-      case 0xce:
-      case 0xd2:
-      case 0xca:
-        this.skipBytes(5);
-        return 0;
-      case 0xcf:
-      case 0xd3:
-      case 0xcb:
-        this.skipBytes(9);
-        return 0;
-      case 0xd9:
-      case 0xc4:
-        this.need(2);
-        this.skipBytes(2 + this.bytes[p + 1]!);
-        return 0;
-      case 0xda:
-      case 0xc5:
-        this.need(3);
-        this.skipBytes(3 + this.u16(p + 1));
-        return 0;
-      case 0xdb:
-      case 0xc6:
-        this.need(5);
-        this.skipBytes(5 + this.u32(p + 1));
-        return 0;
-      case 0xd4:
-        this.skipBytes(3);
-        return 0;
-      case 0xd5:
-        this.skipBytes(4);
-        return 0;
-      case 0xd6:
-        this.skipBytes(6);
-        return 0;
-      case 0xd7:
-        this.skipBytes(10);
-        return 0;
-      case 0xd8:
-        this.skipBytes(18);
-        return 0;
-      case 0xc7:
-        this.need(2);
-        this.skipBytes(3 + this.bytes[p + 1]!);
-        return 0;
-      case 0xc8:
-        this.need(3);
-        this.skipBytes(4 + this.view.getUint16(p + 1));
-        return 0;
-      case 0xc9:
-        this.need(5);
-        this.skipBytes(6 + this.view.getUint32(p + 1));
-        return 0;
-      case 0xdc:
-        this.skipBytes(3);
-        return this.u16(p + 1);
-      case 0xdd:
-        this.skipBytes(5);
-        return this.u32(p + 1);
-      case 0xde:
-        this.skipBytes(3);
-        return this.u16(p + 1) * 2;
-      case 0xdf:
-        this.skipBytes(5);
-        return this.u32(p + 1) * 2;
-      default:
-        throw new MsgpackError(`invalid type byte 0x${t.toString(16)} at offset ${p}`);
-    }
+    this.offset = p;
   }
 
   /** The raw bytes of the next value (a view), consuming it. */

@@ -24,6 +24,11 @@ import {
   SystemError,
   SystemSpace,
   TimedOutError,
+  writeDeleteBody,
+  writeSelectBody,
+  writeTupleBody,
+  writeUpdateBody,
+  writeUpsertBody,
 } from '@tarantype/core';
 import { chapSha1Scramble } from './chap-sha1.js';
 import { ClientSchema, type SpaceInfo } from './client-schema.js';
@@ -225,21 +230,16 @@ export class IprotoClient {
     const run = (spaceId: number, indexId: number, schemaVersion: number) =>
       this.send<T[]>(
         IprotoType.SELECT,
-        (w) => {
-          w.byte(0x86);
-          w.byte(0x10);
-          w.uint(spaceId);
-          w.byte(0x11);
-          w.uint(indexId);
-          w.byte(0x12);
-          w.uint(options.limit ?? LIMIT_ALL);
-          w.byte(0x13);
-          w.uint(options.offset ?? 0);
-          w.byte(0x14);
-          w.uint(iterator);
-          w.byte(0x20);
-          w.value(key);
-        },
+        (w) =>
+          writeSelectBody(
+            w,
+            spaceId,
+            indexId,
+            options.limit ?? LIMIT_ALL,
+            options.offset ?? 0,
+            iterator,
+            key,
+          ),
         readData as BodyReader<T[]>,
         options,
         schemaVersion,
@@ -274,22 +274,7 @@ export class IprotoClient {
     const run = (spaceId: number, indexId: number, schemaVersion: number) =>
       this.send<T | undefined>(
         IprotoType.UPDATE,
-        (w) => {
-          const indexBase = options.indexBase ?? 0;
-          w.mapHeader(indexBase === 0 ? 4 : 5);
-          w.byte(0x10);
-          w.uint(spaceId);
-          w.byte(0x11);
-          w.uint(indexId);
-          if (indexBase !== 0) {
-            w.byte(0x15);
-            w.uint(indexBase);
-          }
-          w.byte(0x20);
-          w.value(key);
-          w.byte(0x21);
-          w.value(ops);
-        },
+        (w) => writeUpdateBody(w, spaceId, indexId, options.indexBase ?? 0, key, ops),
         readFirstTuple as BodyReader<T | undefined>,
         options,
         schemaVersion,
@@ -307,20 +292,7 @@ export class IprotoClient {
     const run = (spaceId: number, _indexId: number, schemaVersion: number) =>
       this.send<void>(
         IprotoType.UPSERT,
-        (w) => {
-          const indexBase = options.indexBase ?? 0;
-          w.mapHeader(indexBase === 0 ? 3 : 4);
-          w.byte(0x10);
-          w.uint(spaceId);
-          if (indexBase !== 0) {
-            w.byte(0x15);
-            w.uint(indexBase);
-          }
-          w.byte(0x21);
-          w.value(tuple);
-          w.byte(0x28);
-          w.value(ops);
-        },
+        (w) => writeUpsertBody(w, spaceId, options.indexBase ?? 0, tuple, ops),
         readNothing,
         options,
         schemaVersion,
@@ -338,15 +310,7 @@ export class IprotoClient {
     const run = (spaceId: number, indexId: number, schemaVersion: number) =>
       this.send<T | undefined>(
         IprotoType.DELETE,
-        (w) => {
-          w.byte(0x83);
-          w.byte(0x10);
-          w.uint(spaceId);
-          w.byte(0x11);
-          w.uint(indexId);
-          w.byte(0x20);
-          w.value(key);
-        },
+        (w) => writeDeleteBody(w, spaceId, indexId, key),
         readFirstTuple as BodyReader<T | undefined>,
         options,
         schemaVersion,
@@ -761,13 +725,7 @@ export class IprotoClient {
     const run = (spaceId: number, _indexId: number, schemaVersion: number) =>
       this.send<T>(
         type,
-        (w) => {
-          w.byte(0x82);
-          w.byte(0x10);
-          w.uint(spaceId);
-          w.byte(0x21);
-          w.value(tuple);
-        },
+        (w) => writeTupleBody(w, spaceId, tuple),
         readFirstTuple as BodyReader<T>,
         options,
         schemaVersion,
@@ -825,21 +783,7 @@ export class IprotoClient {
       const selectAll = (spaceId: number) =>
         this.send<{ rows: unknown[]; version: number }>(
           IprotoType.SELECT,
-          (w) => {
-            w.byte(0x86);
-            w.byte(0x10);
-            w.uint(spaceId);
-            w.byte(0x11);
-            w.uint(0);
-            w.byte(0x12);
-            w.uint(LIMIT_ALL);
-            w.byte(0x13);
-            w.uint(0);
-            w.byte(0x14);
-            w.uint(IteratorType.ALL);
-            w.byte(0x20);
-            w.byte(0x90);
-          },
+          (w) => writeSelectBody(w, spaceId, 0, LIMIT_ALL, 0, IteratorType.ALL, EMPTY_KEY),
           (reader, version) => ({ rows: readData(reader, version), version }),
         );
       const [spaces, indexes] = await Promise.all([
@@ -863,6 +807,9 @@ function callBody(nameKey: number, name: string, args: readonly unknown[]): Body
     w.value(args);
   };
 }
+
+/** The key of a full scan: an empty array. */
+const EMPTY_KEY = new Uint8Array([0x90]);
 
 /** Body of a reply that had none (never from Tarantool, tolerated). */
 const EMPTY_MAP = new Uint8Array([0x80]);

@@ -3,7 +3,7 @@
 // into the output rather than decode and re-encode them. RawMsgpack marks such bytes inside
 // CALL/EVAL results (where a bare Uint8Array means a MessagePack bin value), and plays the
 // part of Tarantool's box.tuple in the CALL_16 wrapping rules (call-16.ts).
-import { MSGPACK_DEPTH_MAX, MsgpackError, type MsgpackWriter } from '@tarantype/core';
+import { isArrayByte, MSGPACK_DEPTH_MAX, MsgpackError, type MsgpackWriter } from '@tarantype/core';
 
 /** One complete MessagePack value, already encoded (for example a stored tuple). */
 export class RawMsgpack {
@@ -17,8 +17,7 @@ export class RawMsgpack {
 
 /** True when `bytes` starts with an array header (fixarray, array16, array32). */
 export function isMsgpackArray(bytes: Uint8Array): boolean {
-  const t = bytes[0];
-  return t !== undefined && ((t & 0xf0) === 0x90 || t === 0xdc || t === 0xdd);
+  return isArrayByte(bytes[0]);
 }
 
 /**

@@ -12,15 +12,22 @@
 // here; the server connection does them in Tarantool's order.
 import {
   ClientError,
+  DmlBody,
   decode,
+  decodeDmlBody,
   ErrorCode,
   IPROTO_KEY_MAX,
+  IPROTO_KEY_NAME,
+  IPROTO_KEY_TYPE,
   IprotoKey,
   IprotoType,
+  MpType,
   MsgpackError,
   MsgpackReader,
+  missingDmlBody,
+  mpTypeOfByte,
+  readUintSaturated,
 } from '@tarantype/core';
-import { IPROTO_KEY_NAME, IPROTO_KEY_TYPE, MpType, mpTypeOf } from './msgpack-type.js';
 
 /** Request id chosen by the client, echoed in the reply. bigint only above 2^53. */
 export type Sync = number | bigint;
@@ -227,15 +234,15 @@ export function decodeRequest(packet: Uint8Array): Request | RequestDecodeError 
 function decodeHeader(packetStart: number): Header | undefined {
   const header: Header = { type: 0, sync: 0, schemaVersion: 0 };
   try {
-    if (reader.end === packetStart || mpTypeOf(reader.peek()) !== MpType.MAP) return undefined;
+    if (reader.end === packetStart || mpTypeOfByte(reader.peek()) !== MpType.MAP) return undefined;
     reader.skip();
     const headerEnd = reader.offset;
     reader.offset = packetStart;
     const n = reader.readMapHeader();
     for (let i = 0; i < n; i++) {
-      if (mpTypeOf(reader.peek()) !== MpType.UINT) return undefined;
+      if (mpTypeOfByte(reader.peek()) !== MpType.UINT) return undefined;
       const key = readUintOrMax();
-      if (key >= IPROTO_KEY_MAX || mpTypeOf(reader.peek()) !== IPROTO_KEY_TYPE[key])
+      if (key >= IPROTO_KEY_MAX || mpTypeOfByte(reader.peek()) !== IPROTO_KEY_TYPE[key])
         return undefined;
       switch (key) {
         case IprotoKey.REQUEST_TYPE:
@@ -259,13 +266,8 @@ function decodeHeader(packetStart: number): Header | undefined {
   }
 }
 
-/** A uint; values above 2^53 (never valid ids) read as Number.MAX_SAFE_INTEGER. */
 function readUintOrMax(): number {
-  if (reader.peek() === 0xcf && reader.view.getUint32(reader.offset + 1) >= 0x200000) {
-    reader.skip();
-    return Number.MAX_SAFE_INTEGER;
-  }
-  return reader.readUint();
+  return readUintSaturated(reader);
 }
 
 function readSync(): Sync {
@@ -321,68 +323,22 @@ function decodeBody(header: Header, packet: Uint8Array, hasBody: boolean): Reque
   }
 }
 
-/** Keys a DML body decoder reads (IPROTO_DML_BODY_BMAP); others are skipped unchecked. */
-const DML_BODY_KEYS = new Set<number>([
-  IprotoKey.SPACE_ID,
-  IprotoKey.INDEX_ID,
-  IprotoKey.LIMIT,
-  IprotoKey.OFFSET,
-  IprotoKey.ITERATOR,
-  IprotoKey.INDEX_BASE,
-  IprotoKey.KEY,
-  IprotoKey.TUPLE,
-  IprotoKey.OPS,
-]);
+const dml = new DmlBody();
 
-/** Mandatory keys per DML type, in the order Tarantool reports them (lowest key first). */
-const DML_REQUIRED: Readonly<Record<number, readonly number[]>> = {
-  [IprotoType.SELECT]: [IprotoKey.SPACE_ID, IprotoKey.LIMIT, IprotoKey.KEY],
-  [IprotoType.INSERT]: [IprotoKey.SPACE_ID, IprotoKey.TUPLE],
-  [IprotoType.REPLACE]: [IprotoKey.SPACE_ID, IprotoKey.TUPLE],
-  [IprotoType.UPDATE]: [IprotoKey.SPACE_ID, IprotoKey.KEY, IprotoKey.TUPLE],
-  [IprotoType.DELETE]: [IprotoKey.SPACE_ID, IprotoKey.KEY],
-  [IprotoType.UPSERT]: [IprotoKey.SPACE_ID, IprotoKey.TUPLE, IprotoKey.OPS],
-};
-
-interface DmlFields {
-  spaceId: number;
-  indexId: number;
-  limit: number;
-  offset: number;
-  iterator: number;
-  indexBase: number;
-  key: Uint8Array | undefined;
-  tuple: Uint8Array | undefined;
-  ops: Uint8Array | undefined;
-  seen: number;
-}
-
-/** R6–R8: xrow_decode_dml. The body is known to be well-formed. */
+/** R6–R8: xrow_decode_dml (core's DML body codec). The body is known to be well-formed. */
 function decodeDml(
   type: number,
   sync: Sync,
   schemaVersion: number,
   hasBody: boolean,
 ): Request | ClientError {
-  const f: DmlFields = {
-    spaceId: 0,
-    indexId: 0,
-    limit: 0,
-    offset: 0,
-    iterator: 0,
-    indexBase: 0,
-    key: undefined,
-    tuple: undefined,
-    ops: undefined,
-    seen: 0,
-  };
+  const f = dml;
   if (hasBody) {
-    const error = readDmlFields(f);
+    reader.offset = bodyStart;
+    const error = decodeDmlBody(reader, type, f);
     if (error !== undefined) return error;
-  }
-  for (const key of DML_REQUIRED[type]!) {
-    if ((f.seen & keyBit(key)) === 0)
-      return new ClientError(ErrorCode.ER_MISSING_REQUEST_FIELD, IPROTO_KEY_NAME.get(key));
+  } else {
+    return missingDmlBody(type);
   }
   const common = { sync, schemaVersion, spaceId: f.spaceId };
   switch (type) {
@@ -422,58 +378,6 @@ function decodeDml(
   }
 }
 
-function keyBit(key: number): number {
-  // DML body keys are 0x10..0x28: one bit each in a 32-bit int.
-  return 1 << (key - 0x10);
-}
-
-function readDmlFields(f: DmlFields): ClientError | undefined {
-  reader.offset = bodyStart;
-  if (mpTypeOf(reader.peek()) !== MpType.MAP) return invalid('packet body');
-  const n = reader.readMapHeader();
-  for (let i = 0; i < n; i++) {
-    // Like Tarantool, only a key written as a positive fixint is looked at.
-    const key = reader.peek();
-    if (!DML_BODY_KEYS.has(key)) {
-      reader.skip();
-      reader.skip();
-      continue;
-    }
-    reader.offset++;
-    const valueType = mpTypeOf(reader.peek());
-    if (valueType !== IPROTO_KEY_TYPE[key]) return invalid('packet body');
-    f.seen |= keyBit(key);
-    if (valueType === MpType.UINT) {
-      const value = readUintOrMax();
-      switch (key) {
-        case IprotoKey.SPACE_ID:
-          f.spaceId = value;
-          break;
-        case IprotoKey.INDEX_ID:
-          f.indexId = value;
-          break;
-        case IprotoKey.LIMIT:
-          f.limit = value;
-          break;
-        case IprotoKey.OFFSET:
-          f.offset = value;
-          break;
-        case IprotoKey.ITERATOR:
-          f.iterator = value;
-          break;
-        default:
-          f.indexBase = value;
-      }
-      continue;
-    }
-    const raw = reader.readRaw();
-    if (key === IprotoKey.KEY) f.key = raw;
-    else if (key === IprotoKey.TUPLE) f.tuple = raw;
-    else f.ops = raw;
-  }
-  return undefined;
-}
-
 /**
  * Iterates a request body map whose keys must all be uints (xrow_decode_call / _auth).
  * Calls `onKey` with the reader at the value; it must consume the value or return an error.
@@ -482,10 +386,10 @@ function readUintKeyedBody(
   onKey: (key: number) => ClientError | undefined,
 ): ClientError | undefined {
   reader.offset = bodyStart;
-  if (mpTypeOf(reader.peek()) !== MpType.MAP) return invalid('packet body');
+  if (mpTypeOfByte(reader.peek()) !== MpType.MAP) return invalid('packet body');
   const n = reader.readMapHeader();
   for (let i = 0; i < n; i++) {
-    if (mpTypeOf(reader.peek()) !== MpType.UINT) return invalid('packet body');
+    if (mpTypeOfByte(reader.peek()) !== MpType.UINT) return invalid('packet body');
     const key = readUintOrMax();
     const error = onKey(key);
     if (error !== undefined) return error;
@@ -494,7 +398,7 @@ function readUintKeyedBody(
 }
 
 function readTyped(expected: number): Uint8Array | ClientError {
-  if (mpTypeOf(reader.peek()) !== expected) return invalid('packet body');
+  if (mpTypeOfByte(reader.peek()) !== expected) return invalid('packet body');
   return reader.readRaw();
 }
 
@@ -513,7 +417,7 @@ function decodeCall(
     switch (key) {
       case IprotoKey.FUNCTION_NAME:
       case IprotoKey.EXPR: {
-        if (mpTypeOf(reader.peek()) !== MpType.STR) return invalid('packet body');
+        if (mpTypeOfByte(reader.peek()) !== MpType.STR) return invalid('packet body');
         const text = reader.readStr();
         if (key === IprotoKey.EXPR) expr = text;
         else name = text;
@@ -561,7 +465,7 @@ function decodeAuth(sync: Sync, schemaVersion: number, hasBody: boolean): Reques
   let tuple: Uint8Array | undefined;
   const error = readUintKeyedBody((key) => {
     if (key === IprotoKey.USER_NAME) {
-      if (mpTypeOf(reader.peek()) !== MpType.STR) return invalid('packet body');
+      if (mpTypeOfByte(reader.peek()) !== MpType.STR) return invalid('packet body');
       userName = reader.readStr();
       return undefined;
     }
@@ -597,7 +501,7 @@ function decodeSql(
 ): Request | ClientError {
   if (!hasBody) return invalid('missing request body');
   reader.offset = bodyStart;
-  if (mpTypeOf(reader.peek()) !== MpType.MAP) return invalid('packet body');
+  if (mpTypeOfByte(reader.peek()) !== MpType.MAP) return invalid('packet body');
   let sqlText: string | undefined;
   let stmtId: number | undefined;
   let bind: Uint8Array = EMPTY_ARRAY;
@@ -610,7 +514,7 @@ function decodeSql(
       continue;
     }
     reader.offset++;
-    const valueType = mpTypeOf(reader.peek());
+    const valueType = mpTypeOfByte(reader.peek());
     if (key === IprotoKey.SQL_TEXT) {
       if (valueType !== MpType.STR) return invalid('packet body');
       sqlText = reader.readStr();

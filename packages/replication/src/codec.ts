@@ -17,6 +17,7 @@ import {
   IPROTO_TYPE_ERROR,
   IprotoKey,
   IprotoType,
+  isArrayByte,
   isUuid,
   LSN_MAX,
   MsgpackError,
@@ -429,7 +430,7 @@ function decodeBody(body: Uint8Array): BodyFields {
 
 function readIdFilter(reader: MsgpackReader): number[] {
   const t = reader.peek();
-  if ((t & 0xf0) !== 0x90 && t !== 0xdc && t !== 0xdd) throw invalid('invalid ID_FILTER');
+  if (!isArrayByte(t)) throw invalid('invalid ID_FILTER');
   const n = reader.readArrayHeader();
   if (n > VCLOCK_MAX) throw invalid('invalid ID_FILTER');
   const ids = new Set<number>();

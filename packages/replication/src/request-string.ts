@@ -2,7 +2,16 @@
 // values as msgpuck's mp_snprint): {type: 'INSERT', replica_id: 2, lsn: 1, space_id: 512,
 // index_id: 0, tuple: [1, "data from m2"]}. Layer: replication, no I/O. Never throws: a body
 // that does not decode prints as <failed to format request>, as 2.6 does.
-import { IprotoKey, IprotoType, MsgpackReader, type Xrow } from '@tarantype/core';
+import {
+  DmlBody,
+  decode,
+  decodeDmlBody,
+  ErrorCode,
+  IprotoType,
+  isDmlType,
+  MsgpackReader,
+  type Xrow,
+} from '@tarantype/core';
 
 const TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(IprotoType).map(([name, code]) => [code, name]),
@@ -28,24 +37,16 @@ function snprint(value: unknown): string {
 /** "{type: 'INSERT', replica_id: R, lsn: L, space_id: S, index_id: I[, key: …][, tuple: …][, ops: …]}". */
 export function formatRequest(row: Xrow): string {
   try {
-    let spaceId = 0;
-    let indexId = 0;
-    let key: unknown;
-    let tuple: unknown;
-    let ops: unknown;
-    if (row.body.length > 0) {
-      const reader = new MsgpackReader(row.body);
-      const n = reader.readMapHeader();
-      for (let i = 0; i < n; i++) {
-        const k = reader.readValue();
-        if (k === IprotoKey.SPACE_ID) spaceId = reader.readUint();
-        else if (k === IprotoKey.INDEX_ID) indexId = reader.readUint();
-        else if (k === IprotoKey.KEY) key = reader.readValue();
-        else if (k === IprotoKey.TUPLE) tuple = reader.readValue();
-        else if (k === IprotoKey.OPS) ops = reader.readValue();
-        else reader.skip();
-      }
+    const body = new DmlBody();
+    if (row.body.length > 0 && isDmlType(row.type)) {
+      const error = decodeDmlBody(new MsgpackReader(row.body), row.type, body);
+      // A missing mandatory key still prints what is there; a mistyped value does not decode.
+      if (error !== undefined && error.code !== ErrorCode.ER_MISSING_REQUEST_FIELD) throw error;
     }
+    const { spaceId, indexId } = body;
+    const key = body.key === undefined ? undefined : decode(body.key);
+    const tuple = body.tuple === undefined ? undefined : decode(body.tuple);
+    const ops = body.ops === undefined ? undefined : decode(body.ops);
     let text = `{type: '${TYPE_NAMES[row.type] ?? 'unknown'}', replica_id: ${row.replica_id}, lsn: ${row.lsn}, space_id: ${spaceId}, index_id: ${indexId}`;
     if (key !== undefined) text += `, key: ${snprint(key)}`;
     if (tuple !== undefined) text += `, tuple: ${snprint(tuple)}`;

@@ -11,8 +11,15 @@ import {
   type Hasher,
   IprotoKey,
   IprotoType,
+  isArrayByte,
+  MP_FIXED_SIZE,
+  MP_HEADER_SIZE,
+  MP_ITEMS_PER_COUNT,
+  MP_TYPE,
+  MpType,
   MsgpackError,
   type MsgpackReader,
+  mpLengthField,
   RangeCopier,
   TRANSACTION_ROWS_MAX,
   XLOG_BLOCK_SIZE_MAX,
@@ -288,39 +295,37 @@ function decodeRowFast(b: Uint8Array, view: DataView, p: number): SnapshotRow | 
     return undefined;
   const spaceId = view.getUint32(p + 3);
   const start = p + BODY_PREFIX_SIZE;
-  const tupleEnd = skipFlatArray(b, view, start);
+  const tupleEnd = skipFlatArray(b, start);
   if (tupleEnd < 0) return undefined;
   fastRowEnd = tupleEnd;
   return { spaceId, groupId, lsn, tuple: b.subarray(start, tupleEnd) };
 }
 
-/** End of the array at `p` whose elements are scalars or strings; -1 for anything else. */
-function skipFlatArray(b: Uint8Array, view: DataView, p: number): number {
+/**
+ * End of the array at `p` whose elements are scalars, strings or binaries, bounds-checked
+ * against the payload; -1 for anything else (nested values take the full decoder).
+ */
+function skipFlatArray(b: Uint8Array, p: number): number {
   const end = b.length;
   if (p >= end) return -1;
   const header = b[p]!;
-  let n: number;
-  if ((header & 0xf0) === 0x90) {
-    n = header & 0x0f;
-    p += 1;
-  } else if (header === 0xdc && p + 3 <= end) {
-    n = view.getUint16(p + 1);
-    p += 3;
-  } else {
-    return -1;
-  }
+  if (MP_TYPE[header] !== MpType.ARRAY) return -1;
+  const h = MP_HEADER_SIZE[header]!;
+  if (p + h > end) return -1;
+  const n = mpLengthField(b, p);
+  p += h;
   for (let k = 0; k < n; k++) {
     if (p >= end) return -1;
     const t = b[p]!;
-    if (t < 0x80 || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) p += 1;
-    else if ((t & 0xe0) === 0xa0) p += 1 + (t & 0x1f);
-    else if (t === 0xcc || t === 0xd0) p += 2;
-    else if (t === 0xcd || t === 0xd1) p += 3;
-    else if (t === 0xce || t === 0xd2 || t === 0xca) p += 5;
-    else if (t === 0xcf || t === 0xd3 || t === 0xcb) p += 9;
-    else if (t === 0xd9 && p + 2 <= end) p += 2 + b[p + 1]!;
-    else if (t === 0xda && p + 3 <= end) p += 3 + view.getUint16(p + 1);
-    else return -1;
+    const fixed = MP_FIXED_SIZE[t]!;
+    if (fixed !== 0) {
+      p += fixed;
+      continue;
+    }
+    // A str, bin or ext: a length field after the tag. Containers and 0xc1: not flat.
+    const headerSize = MP_HEADER_SIZE[t]!;
+    if (MP_ITEMS_PER_COUNT[t] !== 0 || headerSize === 0 || p + headerSize > end) return -1;
+    p += headerSize + mpLengthField(b, p);
   }
   return p <= end ? p : -1;
 }
@@ -349,8 +354,7 @@ function decodeRow(reader: MsgpackReader, payload: Uint8Array): SnapshotRow | st
       if (spaceId > SPACE_ID_MAX) return `space_id ${spaceId} out of range`;
     } else if (key === IprotoKey.TUPLE) {
       const t = reader.peek();
-      if ((t & 0xf0) !== 0x90 && t !== 0xdc && t !== 0xdd)
-        return `tuple is not an array (type 0x${t.toString(16)})`;
+      if (!isArrayByte(t)) return `tuple is not an array (type 0x${t.toString(16)})`;
       const start = reader.offset;
       reader.skip();
       tuple = payload.subarray(start, reader.offset);

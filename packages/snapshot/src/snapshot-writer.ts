@@ -20,6 +20,7 @@ import {
   ClientError,
   ErrorCode,
   type Hasher,
+  isArrayByte,
   SystemError,
   type Vclock,
 } from '@tarantype/core';
@@ -226,7 +227,7 @@ async function streamSpaces(writer: FileWriter, options: SnapshotWriterOptions):
     const cursor = space.cursor?.() ?? iterableCursor(space.tuples());
     while (cursor.next()) {
       const { bytes, start, end } = cursor;
-      if (!(end > start && isArrayHeader(bytes[start]!)))
+      if (!(end > start && isArrayByte(bytes[start]!)))
         throw new AssertionError(`space ${space.id}: a tuple is not a MessagePack array`);
       builder.appendRange(space.id, space.groupId, lsn++, bytes, start, end);
       const full = builder.payloadBytes >= blockSize;
@@ -242,10 +243,6 @@ async function streamSpaces(writer: FileWriter, options: SnapshotWriterOptions):
     }
   }
   if (builder.rowCount > 0) await flush();
-}
-
-function isArrayHeader(byte: number): boolean {
-  return (byte & 0xf0) === 0x90 || byte === 0xdc || byte === 0xdd;
 }
 
 /**

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DmlBody,
+  decodeDmlBody,
+  decodeRowBody,
+  encodeDeleteBody,
+  encodeTupleBody,
+  encodeUpdateBody,
+  encodeUpsertBody,
+  missingDmlBody,
+  writeSelectBody,
+  writeTupleBody,
+} from './dml-body.js';
+import { ErrorCode } from './error-codes.js';
+import { ClientError } from './errors.js';
+import { IprotoType } from './iproto-constants.js';
+import { decode, encode, MsgpackReader, MsgpackWriter } from './msgpack.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const bytes = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
+
+function decodeBody(type: number, body: Uint8Array): DmlBody | ClientError {
+  const out = new DmlBody();
+  return decodeDmlBody(new MsgpackReader(body), type, out) ?? out;
+}
+
+describe('DML body codec', () => {
+  it('writes the keys in Tarantool order, omitting a zero index id and index base', () => {
+    const tuple = encode([1, 'a']);
+    // {0x10: 512, 0x21: [1, "a"]}
+    expect(hex(encodeTupleBody(512, tuple))).toBe(`8210cd020021${hex(tuple)}`);
+    expect(hex(encodeDeleteBody(512, 0, encode([1])))).toBe('8210cd02002091' + '01');
+    expect(hex(encodeDeleteBody(512, 2, encode([1])))).toBe('8310cd020011022091' + '01');
+    const ops = encode([['=', 2, 'x']]);
+    expect(hex(encodeUpdateBody(7, 0, 0, encode([1]), ops))).toBe(
+      `831007209101 21${hex(ops)}`.replace(/ /g, ''),
+    );
+    expect(hex(encodeUpdateBody(7, 1, 1, encode([1]), ops))).toBe(
+      `8510071101150120910121${hex(ops)}`,
+    );
+    expect(hex(encodeUpsertBody(7, 0, tuple, ops))).toBe(`83100721${hex(tuple)}28${hex(ops)}`);
+    const w = new MsgpackWriter(16);
+    writeSelectBody(w, 7, 0, 10, 0, 0, encode([]));
+    expect(hex(w.view0())).toBe('851007120a130014002090');
+  });
+
+  it('writes raw arrays and values to the same bytes', () => {
+    const raw = new MsgpackWriter(16);
+    const values = new MsgpackWriter(16);
+    writeTupleBody(raw, 600, encode([1, 'two', [3]]));
+    writeTupleBody(values, 600, [1, 'two', [3]]);
+    expect(hex(raw.view0())).toBe(hex(values.view0()));
+  });
+
+  it('reads back what it writes, arrays as views of the body', () => {
+    const body = encodeUpdateBody(512, 3, 1, encode([5]), encode([['+', 2, 1]]));
+    const decoded = decodeBody(IprotoType.UPDATE, body) as DmlBody;
+    expect(decoded).toBeInstanceOf(DmlBody);
+    expect([decoded.spaceId, decoded.indexId, decoded.indexBase]).toEqual([512, 3, 1]);
+    expect(decode(decoded.key!)).toEqual([5]);
+    expect(decode(decoded.tuple!)).toEqual([['+', 2, 1]]);
+    expect(decoded.tuple!.buffer).toBe(body.buffer);
+    const upsert = decodeRowBody(
+      IprotoType.UPSERT,
+      encodeUpsertBody(9, 0, encode([1]), encode([])),
+    );
+    expect([upsert.spaceId, decode(upsert.tuple!), decode(upsert.ops!)]).toEqual([9, [1], []]);
+  });
+
+  it('looks only at keys written as positive fixints (xrow_decode_dml)', () => {
+    // {0xcc 0x10: 512, 0x21: [1]}: the space id key is not a fixint, so it is not seen.
+    const error = decodeBody(IprotoType.INSERT, bytes('82 cc10 cd0200 21 9101'));
+    expect(error).toBeInstanceOf(ClientError);
+    expect((error as ClientError).code).toBe(ErrorCode.ER_MISSING_REQUEST_FIELD);
+    expect((error as ClientError).message).toBe("Missing mandatory field 'space id' in request");
+    // Unknown keys are skipped with their values, whatever they hold.
+    const ok = decodeBody(IprotoType.INSERT, bytes('83 10 01 7f 92c0a0 21 9101')) as DmlBody;
+    expect(ok.spaceId).toBe(1);
+  });
+
+  it('refuses a known key whose value has another type', () => {
+    for (const body of ['82 10 a161 21 9101', '82 10 01 21 01', '83 10 01 21 90 28 80']) {
+      const type = body.includes(' 28 ') ? IprotoType.UPSERT : IprotoType.INSERT;
+      const error = decodeBody(type, bytes(body)) as ClientError;
+      expect(error.code, body).toBe(ErrorCode.ER_INVALID_MSGPACK);
+      expect(error.message, body).toBe('Invalid MsgPack - packet body');
+    }
+    expect((decodeBody(IprotoType.INSERT, bytes('91 01')) as ClientError).code).toBe(
+      ErrorCode.ER_INVALID_MSGPACK,
+    );
+  });
+
+  it('reports the lowest missing mandatory key of each type', () => {
+    const cases: Array<[number, string, string]> = [
+      [IprotoType.SELECT, '82 10 01 20 90', 'limit'],
+      [IprotoType.SELECT, '82 10 01 12 01', 'key'],
+      [IprotoType.INSERT, '81 10 01', 'tuple'],
+      [IprotoType.REPLACE, '81 21 90', 'space id'],
+      [IprotoType.DELETE, '81 10 01', 'key'],
+      [IprotoType.UPDATE, '82 10 01 20 90', 'tuple'],
+      [IprotoType.UPSERT, '82 10 01 21 90', 'operations'],
+    ];
+    for (const [type, body, name] of cases) {
+      const error = decodeBody(type, bytes(body)) as ClientError;
+      expect(error.message, body).toBe(`Missing mandatory field '${name}' in request`);
+    }
+    expect(missingDmlBody(IprotoType.DELETE).message).toBe(
+      "Missing mandatory field 'space id' in request",
+    );
+    expect(() => decodeRowBody(IprotoType.INSERT, bytes('81 10 01'))).toThrow(
+      "Missing mandatory field 'tuple' in request",
+    );
+    expect(() => decodeRowBody(0x30, bytes('80'))).toThrow(ClientError);
+  });
+
+  it('saturates ids above 2^53 instead of losing precision', () => {
+    const body = decodeBody(IprotoType.INSERT, bytes('82 10 cf0020000000000000 21 90')) as DmlBody;
+    expect(body.spaceId).toBe(Number.MAX_SAFE_INTEGER);
+  });
+});
