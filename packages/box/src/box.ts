@@ -653,6 +653,37 @@ export class Box {
     this.checkRead(userId, entry);
     const base = SYSVIEW_BASE.get(entry.def.id);
     if (base === undefined) return storageOf(entry).findIndex(index).selectRaw(key, options);
+    return this.selectSysview(userId, base, index, key, options);
+  }
+
+  /**
+   * selectRaw for a reply written at once (the iproto SELECT): checks everything now and
+   * returns the scan that visits each tuple in place, to run before the next write, so its
+   * bytes are copied once, into the reply. A system view's rows (filtered per user) come as
+   * copies. @internal
+   */
+  scanRaw(
+    userId: number,
+    spaceId: number,
+    index: number | string,
+    key: KeyInput,
+    options: SelectOptions,
+  ): Uint8Array[] | ((visit: (bytes: Uint8Array, start: number, end: number) => void) => number) {
+    this.stats.count('SELECT');
+    const entry = this.catalog.spaceOrThrow(spaceId);
+    this.checkRead(userId, entry);
+    const base = SYSVIEW_BASE.get(entry.def.id);
+    if (base === undefined) return storageOf(entry).findIndex(index).scanRaw(key, options);
+    return this.selectSysview(userId, base, index, key, options);
+  }
+
+  private selectSysview(
+    userId: number,
+    base: number,
+    index: number | string,
+    key: KeyInput,
+    options: SelectOptions,
+  ): Uint8Array[] {
     const view = this.catalog.spaceOrThrow(base);
     const limit = options.limit ?? 0xffffffff;
     const offset = options.offset ?? 0;

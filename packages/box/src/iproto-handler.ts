@@ -22,6 +22,7 @@ import {
   type Session,
   type SessionUser,
   type TupleData,
+  TupleStream,
   type UpdateRequest,
   type UpsertRequest,
 } from '@tarantype/iproto';
@@ -98,7 +99,7 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
 
   ping(): void {}
 
-  select(session: Session<SessionUser>, request: SelectRequest): Iterable<TupleData> {
+  select(session: Session<SessionUser>, request: SelectRequest): Iterable<TupleData> | TupleStream {
     if (!this.box.catalog.byId.has(request.spaceId))
       throw new ClientError(ErrorCode.ER_NO_SUCH_SPACE, String(request.spaceId));
     const entry = this.box.catalog.byId.get(request.spaceId)!;
@@ -106,11 +107,18 @@ export class BoxHandler implements IprotoHandler<SessionUser> {
       this.box.checkRead(session.user.id, entry);
       throw new ClientError(ErrorCode.ER_NO_SUCH_INDEX_ID, request.indexId, entry.def.name);
     }
-    return this.box.selectRaw(session.user.id, request.spaceId, request.indexId, request.key, {
-      iterator: request.iterator,
-      limit: request.limit,
-      offset: request.offset,
-    });
+    const tuples = this.box.scanRaw(
+      session.user.id,
+      request.spaceId,
+      request.indexId,
+      request.key,
+      {
+        iterator: request.iterator,
+        limit: request.limit,
+        offset: request.offset,
+      },
+    );
+    return Array.isArray(tuples) ? tuples : new TupleStream(tuples);
   }
 
   insert(session: Session<SessionUser>, request: InsertRequest): Promise<TupleData | undefined> {

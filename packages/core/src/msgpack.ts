@@ -104,6 +104,20 @@ export class MsgpackWriter {
     this.length += data.length;
   }
 
+  /** Appends bytes [start, end) of `data`; a short range is copied without making a view. */
+  rawRange(data: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.ensure(n);
+    const b = this.bytes;
+    if (n <= 64) {
+      let p = this.length;
+      for (let i = start; i < end; i++) b[p++] = data[i]!;
+    } else {
+      b.set(data.subarray(start, end), this.length);
+    }
+    this.length += n;
+  }
+
   nil(): void {
     this.byte(0xc0);
   }

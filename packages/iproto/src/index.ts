@@ -76,6 +76,7 @@ export type {
   SqlResult,
   TupleData,
 } from './port.js';
+export { TupleStream } from './port.js';
 export {
   ProtocolErrorLog,
   type ProtocolErrorLogLimits,

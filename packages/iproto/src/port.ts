@@ -36,6 +36,19 @@ export type Awaitable<T> = T | PromiseLike<T>;
  */
 export type TupleData = Uint8Array | RawMsgpack | readonly unknown[];
 
+/**
+ * Tuples a handler streams from its own memory into a SELECT reply without copying them out
+ * first: the server calls `forEach` once, synchronously, right after the handler returns, and
+ * `forEach` calls `emit` with each tuple (bytes [start, end) hold one MessagePack array, valid
+ * during the call) and returns how many it emitted. It must not throw for anything a client
+ * did: check the request before returning the stream.
+ */
+export class TupleStream {
+  constructor(
+    readonly forEach: (emit: (bytes: Uint8Array, start: number, end: number) => void) => number,
+  ) {}
+}
+
 /** The minimum the server knows of a user; box's user type extends it. */
 export interface SessionUser {
   /** Tarantool user id (guest 0, admin 1). */
@@ -115,7 +128,7 @@ export interface IprotoHandler<U extends SessionUser = SessionUser> {
   authenticate(session: Session<U>, request: AuthRequest): Awaitable<U>;
 
   /** SELECT: the matching tuples, at most `limit` after skipping `offset`. May be lazy. */
-  select(session: Session<U>, request: SelectRequest): Awaitable<Iterable<TupleData>>;
+  select(session: Session<U>, request: SelectRequest): Awaitable<Iterable<TupleData> | TupleStream>;
   /** INSERT: the inserted tuple. */
   insert(session: Session<U>, request: InsertRequest): Awaitable<TupleData | undefined>;
   /** REPLACE: the new tuple. */

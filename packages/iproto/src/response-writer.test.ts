@@ -8,6 +8,7 @@ import {
   TimedOutError,
 } from '@tarantype/core';
 import { describe, expect, it } from 'vitest';
+import { TupleStream } from './port.js';
 import { RawMsgpack } from './raw-msgpack.js';
 import {
   RESPONSE_HEADER_SIZE,
@@ -41,6 +42,35 @@ describe('reply encoding (spec §1.7)', () => {
     const body = w.toBytes().subarray(RESPONSE_HEADER_SIZE);
     expect(hex(body.subarray(0, 7))).toBe('8130dd00000003');
     expect(decode(body)).toEqual(new Map([[0x30, [[1, 'a'], [2, 'b'], [3]]]]));
+  });
+
+  it('a TupleStream is copied from the handler memory as the same bytes an array gives', () => {
+    // Tuples inside one buffer, as an arena holds them, one long enough for the bulk copy.
+    const tuples = [encode([1, 'a']), encode([2, 'x'.repeat(100)]), encode([])];
+    const memory = new Uint8Array(500);
+    const ranges: Array<[number, number]> = [];
+    let at = 3;
+    for (const t of tuples) {
+      memory.set(t, at);
+      ranges.push([at, at + t.length]);
+      at += t.length + 5;
+    }
+    const streamed = new MsgpackWriter(8);
+    const stream = new TupleStream((emit) => {
+      for (const [start, end] of ranges) emit(memory, start, end);
+      return ranges.length;
+    });
+    writeTuples(streamed, 7, 3, stream);
+    const listed = new MsgpackWriter();
+    writeTuples(listed, 7, 3, tuples);
+    expect(hex(streamed.toBytes())).toBe(hex(listed.toBytes()));
+    const bad = new TupleStream((emit) => {
+      emit(new Uint8Array([0x81, 0x01, 0x02]), 0, 3);
+      return 1;
+    });
+    const before = streamed.length;
+    expect(() => writeTuples(streamed, 8, 3, bad)).toThrow(/must be a MessagePack array/);
+    expect(streamed.length).toBe(before);
   });
 
   it('a reply that fails to encode leaves nothing behind', () => {

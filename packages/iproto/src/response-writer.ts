@@ -11,13 +11,21 @@
 // returned by a handler), the writer is rolled back to the reply's start before rethrowing.
 import {
   AssertionError,
+  isArrayByte,
   type MsgpackWriter,
   type TarantoolError,
   type Vclock,
 } from '@tarantype/core';
 import { writeCall16Data } from './call-16.js';
 import { errorStatus, writeErrorBody } from './error-encoding.js';
-import type { Ballot, PrepareResult, SqlColumn, SqlResult, TupleData } from './port.js';
+import {
+  type Ballot,
+  type PrepareResult,
+  type SqlColumn,
+  type SqlResult,
+  type TupleData,
+  TupleStream,
+} from './port.js';
 import { isMsgpackArray, RawMsgpack, writeValue } from './raw-msgpack.js';
 import type { Sync } from './request.js';
 
@@ -101,17 +109,34 @@ export function writeOk(w: MsgpackWriter, sync: Sync, schemaVersion: number): vo
   finish(w, start);
 }
 
+/** The writer a TupleStream emits into (replies are written one at a time). */
+let streamTarget: MsgpackWriter | undefined;
+
+function emitStreamed(bytes: Uint8Array, start: number, end: number): void {
+  if (!isArrayByte(bytes[start]))
+    throw new AssertionError('a tuple in a reply must be a MessagePack array');
+  streamTarget!.rawRange(bytes, start, end);
+}
+
 /** OK with DATA = the tuples (SELECT, INSERT, REPLACE, UPDATE, DELETE, UPSERT). */
 export function writeTuples(
   w: MsgpackWriter,
   sync: Sync,
   schemaVersion: number,
-  tuples: Iterable<TupleData>,
+  tuples: Iterable<TupleData> | TupleStream,
 ): void {
   reply(w, STATUS_OK, sync, schemaVersion, () => {
     const countAt = beginData(w);
     let count = 0;
-    if (Array.isArray(tuples)) {
+    if (tuples instanceof TupleStream) {
+      // One copy, from the handler's memory into the reply.
+      streamTarget = w;
+      try {
+        count = tuples.forEach(emitStreamed);
+      } finally {
+        streamTarget = undefined;
+      }
+    } else if (Array.isArray(tuples)) {
       for (let i = 0; i < tuples.length; i++) writeTuple(w, tuples[i] as TupleData);
       count = tuples.length;
     } else {

@@ -6,7 +6,13 @@
 // MessagePack bytes (selectRaw), or zero-copy to a callback (forEachRaw, the iproto path).
 //
 // The structure behind an Index is replaced by truncate(); the Index object stays valid.
-import { ClientError, ErrorCode, type IteratorName, IteratorType } from '@tarantype/core';
+import {
+  AssertionError,
+  ClientError,
+  ErrorCode,
+  type IteratorName,
+  IteratorType,
+} from '@tarantype/core';
 import {
   type IndexImpl,
   type IndexShape,
@@ -62,6 +68,8 @@ export interface IndexOwner {
   endIteration(arena: TupleArena, generation: number): void;
   /** Guards a synchronous zero-copy scan against writes from its callback. */
   setScanning(on: boolean): void;
+  /** Writes so far: a deferred scan (scanRaw) checks that none came between open and run. */
+  readonly writes: number;
 }
 
 /** Tarantool's default select limit. */
@@ -273,14 +281,48 @@ export class Index {
     }
   }
 
+  /**
+   * forEachRaw in two steps, for a reply written right after the request returns (the iproto
+   * select): checks the key and the iterator now, throwing what select would, and returns the
+   * scan, to run once before the space is next written (both checked).
+   */
+  scanRaw(
+    key: KeyInput,
+    options: SelectOptions,
+  ): (visit: (bytes: Uint8Array, start: number, end: number) => void) => number {
+    const it = this.open(key, options.iterator);
+    const owner = this.owner;
+    const writes = owner.writes;
+    let ran = false;
+    return (visit) => {
+      if (ran) throw new AssertionError('a deferred scan ran twice');
+      if (owner.writes !== writes)
+        throw new AssertionError(`space '${owner.name}' written between a scan's open and run`);
+      ran = true;
+      owner.setScanning(true);
+      try {
+        return this.visitRefs(it, options, (_chunk, start, end, plain) => visit(plain, start, end));
+      } finally {
+        owner.setScanning(false);
+      }
+    };
+  }
+
   private scan(
     key: KeyInput,
     options: SelectOptions,
     visit: (chunk: Buffer, start: number, end: number, plain: Uint8Array) => void,
   ): number {
+    return this.visitRefs(this.open(key, options.iterator), options, visit);
+  }
+
+  private visitRefs(
+    it: RefIterator,
+    options: SelectOptions,
+    visit: (chunk: Buffer, start: number, end: number, plain: Uint8Array) => void,
+  ): number {
     const limit = options.limit ?? LIMIT_DEFAULT;
     let offset = options.offset ?? 0;
-    const it = this.open(key, options.iterator);
     const chunks = this.owner.arena.chunks;
     const plainChunks = this.owner.arena.plainChunks;
     let n = 0;

@@ -184,6 +184,8 @@ export class Space implements IndexOwner, StatementOwner {
   private epoch = 0;
   private pendingCount = 0;
   private scanning = false;
+  /** Writes so far (every assertWritable): a deferred scan checks none came in between. */
+  private writeCount = 0;
   private inBeforeReplace = false;
   /** Refs stored by load() since beginBulkLoad(), indexed at endBulkLoad(); else undefined. */
   private bulkRefs: number[] | undefined;
@@ -980,7 +982,13 @@ export class Space implements IndexOwner, StatementOwner {
     this.scanning = on;
   }
 
+  /** @internal Writes so far: MemtxIndex.scanRaw checks that none came between open and run. */
+  get writes(): number {
+    return this.writeCount;
+  }
+
   private assertWritable(): void {
+    this.writeCount++;
     if (this.bulkRefs !== undefined)
       throw new AssertionError(`space '${this.name}' written while bulk loading`);
     if (this.scanning)

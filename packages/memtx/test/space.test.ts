@@ -543,6 +543,27 @@ describe('reads and key validation', () => {
     );
     space.insert([100]);
   });
+
+  it('scanRaw checks the key at once and runs the scan later, once, before any write', () => {
+    const space = tester();
+    for (let i = 0; i < 10; i++) space.insert([i, 'v']);
+    const index = space.index(0)!;
+    // The key is checked when the scan is made, not when it runs.
+    expect(() => index.scanRaw(['x'], { iterator: 'GE' })).toThrow(/Supplied key type/);
+    const scan = index.scanRaw([7], { iterator: 'GE', offset: 1 });
+    const seen: unknown[] = [];
+    expect(scan((bytes, start, end) => seen.push(decode(bytes.subarray(start, end))))).toBe(2);
+    expect(seen).toEqual([
+      [8, 'v'],
+      [9, 'v'],
+    ]);
+    expect(() => scan(() => undefined)).toThrow(/ran twice/);
+    const stale = index.scanRaw([], {});
+    space.insert([50]);
+    expect(() => stale(() => undefined)).toThrow(/written between a scan's open and run/);
+    const guarded = index.scanRaw([], {});
+    expect(() => guarded(() => space.insert([51]))).toThrow(AssertionError);
+  });
 });
 
 describe('statements: commit and rollback', () => {
