@@ -50,6 +50,11 @@ describe('DML body codec', () => {
     writeTupleBody(raw, 600, encode([1, 'two', [3]]));
     writeTupleBody(values, 600, [1, 'two', [3]]);
     expect(hex(raw.view0())).toBe(hex(values.view0()));
+    // The exact-size path for raw tuples, across the uint widths of the space id.
+    for (const id of [0, 127, 128, 255, 65535, 65536, 2 ** 32 - 1]) {
+      expect(hex(encodeTupleBody(id, encode([id, 'x'])))).toBe(hex(encodeTupleBody(id, [id, 'x'])));
+      expect(decodeRowBody(IprotoType.REPLACE, encodeTupleBody(id, [1])).spaceId).toBe(id);
+    }
   });
 
   it('reads back what it writes, arrays as views of the body', () => {

@@ -116,11 +116,16 @@ export function writeSelectBody(
 
 /** INSERT and REPLACE. */
 export function writeTupleBody(w: MsgpackWriter, spaceId: number, tuple: MsgpackArray): void {
+  writeTupleBodyPrefix(w, spaceId);
+  writeArray(w, tuple);
+}
+
+/** Everything of an INSERT or REPLACE body before the tuple. */
+function writeTupleBodyPrefix(w: MsgpackWriter, spaceId: number): void {
   w.mapHeader(2);
   w.byte(IprotoKey.SPACE_ID);
   w.uint(spaceId);
   w.byte(IprotoKey.TUPLE);
-  writeArray(w, tuple);
 }
 
 export function writeDeleteBody(
@@ -188,10 +193,22 @@ export function writeUpsertBody(
 
 const bodyWriter = new MsgpackWriter(4096);
 
-/** The body of an INSERT or REPLACE, as fresh bytes (a WAL row's body). */
+/**
+ * The body of an INSERT or REPLACE, as fresh bytes (a WAL row's body). Raw tuple bytes are
+ * copied once, into a body of the exact size (the hot insert → WAL path).
+ */
 export function encodeTupleBody(spaceId: number, tuple: MsgpackArray): Uint8Array {
-  writeTupleBody(bodyWriter.reset(), spaceId, tuple);
-  return bodyWriter.toBytes();
+  const w = bodyWriter.reset();
+  if (!(tuple instanceof Uint8Array)) {
+    writeTupleBody(w, spaceId, tuple);
+    return w.toBytes();
+  }
+  writeTupleBodyPrefix(w, spaceId);
+  const prefix = w.length;
+  const body = new Uint8Array(prefix + tuple.length);
+  for (let i = 0; i < prefix; i++) body[i] = w.bytes[i]!;
+  body.set(tuple, prefix);
+  return body;
 }
 
 export function encodeDeleteBody(spaceId: number, indexId: number, key: MsgpackArray): Uint8Array {
