@@ -2,6 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { encode, MsgpackError, MsgpackReader } from './msgpack.js';
 import {
   isArrayByte,
+  MP_FIXED_SIZE,
+  MP_HEADER_SIZE,
+  MP_ITEMS_PER_COUNT,
+  MP_LENGTH_WIDTH,
+  MP_SHAPE,
+  MP_TAG_LENGTH_MASK,
   MP_TYPE,
   MpType,
   mpLengthField,
@@ -31,6 +37,8 @@ const CORPUS: Array<[string, string, number]> = [
   ['float 64', 'cb3ff8000000000000', MpType.DOUBLE],
   ['fixstr', 'a3616263', MpType.STR],
   ['empty fixstr', 'a0', MpType.STR],
+  ['fixstr of 30 bytes', `be${repeat('61', 30)}`, MpType.STR],
+  ['fixstr of 31 bytes (the longest)', `bf${repeat('61', 31)}`, MpType.STR],
   ['str 8', `d903${repeat('61', 3)}`, MpType.STR],
   ['str 16', `da0100${repeat('61', 256)}`, MpType.STR],
   ['str 32', `db00000002${repeat('61', 2)}`, MpType.STR],
@@ -95,6 +103,21 @@ describe('msgpack grammar', () => {
   it('refuses a container count larger than the data before walking it', () => {
     expect(() => new MsgpackReader(hex('dd7fffffff')).skip()).toThrow(/longer than the data/);
     expect(() => new MsgpackReader(hex('df7fffffff')).skip()).toThrow(/longer than the data/);
+  });
+
+  it('packs the same extents into MP_SHAPE as the separate tables hold', () => {
+    for (let b = 0; b < 256; b++) {
+      const shape = MP_SHAPE[b]!;
+      const unpacked = [shape & 0x3f, (shape >> 6) & 7, (shape >> 9) & 7, (shape >> 12) & 3];
+      const tables = [
+        MP_FIXED_SIZE[b],
+        MP_HEADER_SIZE[b],
+        MP_LENGTH_WIDTH[b],
+        MP_ITEMS_PER_COUNT[b],
+      ];
+      expect(unpacked, `0x${b.toString(16)}`).toEqual(tables);
+      expect(shape >>> 16, `0x${b.toString(16)}`).toBe(MP_TAG_LENGTH_MASK[b]);
+    }
   });
 
   it('classifies all 256 first bytes by the spec ranges', () => {

@@ -46,8 +46,8 @@ export const MP_HEADER_SIZE = new Uint8Array(256);
 export const MP_LENGTH_WIDTH = new Uint8Array(256);
 /**
  * The four extents above packed in one word per first byte, for the hottest walk (mpSkip): one
- * table load per value. Bits 0-4 fixed size, 5-7 header size, 8-10 length width, 11-12 items
- * per count, 16-23 tag length mask.
+ * table load per value. Bits 0-5 fixed size (up to 32, a 31-byte fixstr), 6-8 header size,
+ * 9-11 length width, 12-13 items per count, 16-23 tag length mask.
  */
 export const MP_SHAPE = new Uint32Array(256);
 /** MP_SHAPE under a module-local name: V8 folds it into mpSkip as a constant, not an export cell. */
@@ -72,9 +72,9 @@ function define(
     MP_ITEMS_PER_COUNT[b] = extent.items ?? 0;
     MP_SHAPE[b] =
       MP_FIXED_SIZE[b]! |
-      (MP_HEADER_SIZE[b]! << 5) |
-      (MP_LENGTH_WIDTH[b]! << 8) |
-      (MP_ITEMS_PER_COUNT[b]! << 11) |
+      (MP_HEADER_SIZE[b]! << 6) |
+      (MP_LENGTH_WIDTH[b]! << 9) |
+      (MP_ITEMS_PER_COUNT[b]! << 12) |
       (MP_TAG_LENGTH_MASK[b]! << 16);
   }
 }
@@ -154,13 +154,13 @@ export function mpSkip(b: Uint8Array, p: number): number {
     pending--;
     const t = b[p]!;
     const shape = SHAPE[t]!;
-    const fixed = shape & 0x1f;
+    const fixed = shape & 0x3f;
     if (fixed !== 0) {
       p += fixed;
       continue;
     }
     // The length field read inline (mpLengthField's cases): this walk is memtx's hottest loop.
-    const width = (shape >> 8) & 7;
+    const width = (shape >> 9) & 7;
     let n: number;
     if (width === 0) {
       if (shape === 0) throw invalidTypeByte(t, p);
@@ -168,8 +168,8 @@ export function mpSkip(b: Uint8Array, p: number): number {
     } else if (width === 1) n = b[p + 1]!;
     else if (width === 2) n = (b[p + 1]! << 8) | b[p + 2]!;
     else n = b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
-    p += (shape >> 5) & 7;
-    const items = (shape >> 11) & 3;
+    p += (shape >> 6) & 7;
+    const items = (shape >> 12) & 3;
     if (items === 0) p += n;
     else pending += n * items;
   }
