@@ -418,14 +418,16 @@ export class Box {
       loadInitial: (rows) => {
         progress.initial(rows);
         for (const row of rows) {
-          const body = decodeRowBody(row.type, row.body);
+          let spaceId: number | undefined;
           try {
-            if (body.tuple === undefined)
-              throw new ClientError(ErrorCode.ER_MISSING_REQUEST_FIELD, 'tuple');
-            this.loadSnapshotTuple(body.spaceId, body.tuple);
+            // A row the codec refuses (no tuple, a mistyped field) is refused here too.
+            const body = decodeRowBody(row.type, row.body, this.replayBody);
+            spaceId = body.spaceId;
+            this.loadSnapshotTuple(spaceId, body.tuple!);
           } catch (error) {
             refusedHere = true;
-            throw refusedIn(error, `a row of the initial join (space id ${body.spaceId})`);
+            const where = spaceId === undefined ? '' : ` (space id ${spaceId})`;
+            throw refusedIn(error, `a row of the initial join${where}`);
           }
         }
       },
@@ -648,12 +650,11 @@ export class Box {
     key: KeyInput,
     options: SelectOptions,
   ): Uint8Array[] {
-    this.stats.count('SELECT');
-    const entry = this.catalog.spaceOrThrow(spaceId);
-    this.checkRead(userId, entry);
-    const base = SYSVIEW_BASE.get(entry.def.id);
-    if (base === undefined) return storageOf(entry).findIndex(index).selectRaw(key, options);
-    return this.selectSysview(userId, base, index, key, options);
+    const tuples = this.scanRaw(userId, spaceId, index, key, options);
+    if (Array.isArray(tuples)) return tuples;
+    const copies: Uint8Array[] = [];
+    tuples((bytes, start, end) => copies.push(bytes.slice(start, end)));
+    return copies;
   }
 
   /**

@@ -260,6 +260,37 @@ describe('Membership and replica GC consumers', () => {
 });
 
 describe('joining a replica set (BootstrapTarget)', () => {
+  it('refuses an initial-join row the body codec refuses, at once and without a retry', async () => {
+    const cases: Array<[Uint8Array, RegExp]> = [
+      // No tuple at all.
+      [encode(new Map([[0x10, 512]])), /Missing mandatory field 'tuple' in request/],
+      // A tuple that is not an array (xrow_decode_dml's type check).
+      [
+        encode(
+          new Map<number, unknown>([
+            [0x10, 512],
+            [0x21, 5],
+          ]),
+        ),
+        /Invalid MsgPack - packet body/,
+      ],
+    ];
+    for (const [body, message] of cases) {
+      const { dir: joinDir, cleanup } = await tempDir();
+      try {
+        let attempts = 0;
+        const join = async (target: BootstrapTarget) => {
+          attempts++;
+          target.loadInitial([{ ...makeXrow(IprotoType.INSERT, body), lsn: 1 }]);
+        };
+        await expect(open(joinDir, {}, { join })).rejects.toThrow(message);
+        expect(attempts).toBe(1);
+      } finally {
+        await cleanup();
+      }
+    }
+  });
+
   it('fills an empty instance from a master through the ports, snapshots, and restarts as the same member', async () => {
     const { dir: masterDir, cleanup: cleanMaster } = await tempDir();
     try {

@@ -241,18 +241,18 @@ function decodeHeader(packetStart: number): Header | undefined {
     const n = reader.readMapHeader();
     for (let i = 0; i < n; i++) {
       if (mpTypeOfByte(reader.peek()) !== MpType.UINT) return undefined;
-      const key = readUintOrMax();
+      const key = readUintSaturated(reader);
       if (key >= IPROTO_KEY_MAX || mpTypeOfByte(reader.peek()) !== IPROTO_KEY_TYPE[key])
         return undefined;
       switch (key) {
         case IprotoKey.REQUEST_TYPE:
-          header.type = readUintOrMax();
+          header.type = readUintSaturated(reader);
           break;
         case IprotoKey.SYNC:
           header.sync = readSync();
           break;
         case IprotoKey.SCHEMA_VERSION:
-          header.schemaVersion = readUintOrMax();
+          header.schemaVersion = readUintSaturated(reader);
           break;
         default:
           reader.skip();
@@ -264,10 +264,6 @@ function decodeHeader(packetStart: number): Header | undefined {
     if (error instanceof MsgpackError) return undefined;
     throw error;
   }
-}
-
-function readUintOrMax(): number {
-  return readUintSaturated(reader);
 }
 
 function readSync(): Sync {
@@ -390,7 +386,7 @@ function readUintKeyedBody(
   const n = reader.readMapHeader();
   for (let i = 0; i < n; i++) {
     if (mpTypeOfByte(reader.peek()) !== MpType.UINT) return invalid('packet body');
-    const key = readUintOrMax();
+    const key = readUintSaturated(reader);
     const error = onKey(key);
     if (error !== undefined) return error;
   }
@@ -520,7 +516,7 @@ function decodeSql(
       sqlText = reader.readStr();
     } else if (key === IprotoKey.STMT_ID) {
       if (valueType !== MpType.UINT) return invalid('packet body');
-      stmtId = readUintOrMax();
+      stmtId = readUintSaturated(reader);
     } else {
       if (valueType !== MpType.ARRAY) return invalid('packet body');
       bind = reader.readRaw();
