@@ -41,8 +41,13 @@ import type { Logger } from '@tarantype/wal';
 import type { Box } from './box.js';
 import type { ApplyError, ReplicationConflict } from './write-path.js';
 
-/** Transactions an applier may hand to the sink before the first is durable (the sink keeps order). */
-const APPLIER_TRANSACTIONS_IN_FLIGHT = 64;
+/**
+ * Transactions an applier may hand to the sink before the first is durable (the sink keeps
+ * order). Each WAL write carries up to this many of a replica's transactions: catching up 500k
+ * one-row transactions cost the replica 9.9 µs per row at 64 and 8.7 at 256 (fewer writes and
+ * acks); 1024 spent the saving again in the collector.
+ */
+const APPLIER_TRANSACTIONS_IN_FLIGHT = 256;
 /**
  * An applier that got the master's greeting counts as connected, as in 2.6's replicaset_connect
  * (a wrong password is "connected", then "loading"): box.cfg then waits for the sync.

@@ -25,6 +25,7 @@ import {
   encodeVclockPacket,
 } from '../src/codec.js';
 import type { ApplierConnection, Connector } from '../src/connection.js';
+import type { TransactionSink } from '../src/ports.js';
 import { ReplicationSocketError } from '../src/socket-error.js';
 import { FakeReplica, insertBody, LogRecorder, sleep, until } from './fake-box.js';
 
@@ -130,6 +131,11 @@ class MasterEnd implements ApplierConnection {
       });
     }
   }
+  /** As TcpConnection's: a packet already here, never the EOF marker (readPacket throws it). */
+  takeBufferedPacket(): Uint8Array | undefined {
+    if (this.closed || this.toApplier[0] === undefined) return undefined;
+    return this.toApplier.shift()!.subarray(5);
+  }
   write(bytes: Uint8Array): void {
     if (this.closed) return;
     this.toMaster.push(bytes);
@@ -215,14 +221,21 @@ afterEach(async () => {
 function makeApplier(
   master: ScriptedMaster,
   replica: FakeReplica,
-  options: { join?: boolean; timeoutS?: number; connectTimeoutS?: number } = {},
+  options: {
+    join?: boolean;
+    timeoutS?: number;
+    connectTimeoutS?: number;
+    inFlight?: number;
+    sink?: TransactionSink;
+  } = {},
 ) {
   const logs = new LogRecorder();
   const states: ApplierState[] = [];
   const applier = new Applier({
     uri: 'replicator:password@127.0.0.1:3301',
     membership: replica,
-    sink: replica,
+    sink: options.sink ?? replica,
+    ...(options.inFlight !== undefined ? { transactionsInFlightMax: options.inFlight } : {}),
     ...(options.join === true ? { bootstrap: replica } : {}),
     connect: master.connector,
     replicationTimeoutS: () => options.timeoutS ?? 0.05,
@@ -434,6 +447,39 @@ describe('applier', () => {
     ]);
     expect(states).toContain('disconnected');
     expect(applier.state).toBe('follow');
+  });
+
+  it('hands a run of rows that arrived together to the sink in one turn, so they share a WAL write', async () => {
+    // The journal queues its flush as a microtask at the first submit of a turn: a sink that
+    // does the same counts the transactions each flush would write.
+    const replica = joinedReplica();
+    const batches: number[] = [];
+    let open = 0;
+    const sink: TransactionSink = {
+      vclock: () => replica.vclock(),
+      applyTransaction: (rows) => {
+        if (open++ === 0)
+          queueMicrotask(() => {
+            batches.push(open);
+            open = 0;
+          });
+        return replica.applyTransaction(rows);
+      },
+    };
+    const master = new ScriptedMaster(async (end) => {
+      await end.handshake();
+      await end.acceptSubscribe(new Vclock({ 1: 0 }));
+      await sleep(20);
+      end.send(...Array.from({ length: 10 }, (_, i) => row(1, i + 1, [i + 1])));
+      await sleep(20);
+      end.send(row(1, 11, [11]));
+    });
+    const { applier } = makeApplier(master, replica, { sink, inFlight: 64 });
+    applier.start();
+    await until(() => replica.localVclock.get(1) === 11);
+    // Awaiting each row let the first flush go with 1 transaction and the rest after it.
+    expect(batches).toEqual([10, 1]);
+    expect(replica.applied.flat().map((r) => r.lsn)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
   it('a duplicate key from the sink stops it with the error, no retry', async () => {
