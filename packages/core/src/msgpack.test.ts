@@ -76,6 +76,35 @@ describe('canonical encoding (as Tarantool writes it)', () => {
 });
 
 describe('decoding', () => {
+  it('the typed readers read every fixed-width form, signs and both float widths included', () => {
+    const read = (text: string, as: 'int' | 'uint' | 'double') => {
+      const reader = new MsgpackReader(Buffer.from(text, 'hex'));
+      const value =
+        as === 'int' ? reader.readInt() : as === 'uint' ? reader.readUint() : reader.readDouble();
+      expect(reader.offset).toBe(text.length / 2);
+      return value;
+    };
+    expect(read('d080', 'int')).toBe(-128);
+    expect(read('d07f', 'int')).toBe(127);
+    expect(read('d18000', 'int')).toBe(-32768);
+    expect(read('d17fff', 'int')).toBe(32767);
+    expect(read('d280000000', 'int')).toBe(-2147483648);
+    expect(read('d27fffffff', 'int')).toBe(2147483647);
+    expect(read('cdffff', 'int')).toBe(65535);
+    expect(read('ceffffffff', 'uint')).toBe(2 ** 32 - 1);
+    expect(read('cf001fffffffffffff', 'uint')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(read('ca3fc00000', 'double')).toBe(1.5);
+    expect(read('cabf800000', 'double')).toBe(-1);
+    expect(read('cb3ff8000000000000', 'double')).toBe(1.5);
+    expect(read('cbc08f400000000000', 'double')).toBe(-1000);
+    expect(read('cb7ff0000000000000', 'double')).toBe(Number.POSITIVE_INFINITY);
+    expect(decode(Buffer.from('d4ff01', 'hex'))).toEqual(
+      new MsgpackExtension(-1, new Uint8Array([1])),
+    );
+    expect(decode(Buffer.from('dc0002c0c3', 'hex'))).toEqual([null, true]);
+    expect(decode(Buffer.from('de0001a16101', 'hex'))).toEqual({ a: 1 });
+  });
+
   it('accepts non-canonical integer forms', () => {
     expect(decode(Buffer.from('cd0005', 'hex'))).toBe(5);
     expect(decode(Buffer.from('cf0000000000000005', 'hex'))).toBe(5);

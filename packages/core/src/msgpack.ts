@@ -44,6 +44,9 @@ function truncated(offset: number): MsgpackError {
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
+/** Scratch for floats read by MsgpackReader (an 8-byte copy beats a DataView per buffer). */
+const SCRATCH = new DataView(new ArrayBuffer(8));
+const SCRATCH_BYTES = new Uint8Array(SCRATCH.buffer);
 
 /** A plain Uint8Array copy of bytes [start, end) (never a Buffer: public types are Uint8Array). */
 function copyBytes(source: Uint8Array, start: number, end: number): Uint8Array {
@@ -485,6 +488,19 @@ export class MsgpackReader {
     return b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
   }
 
+  /** The big-endian float at p, through a shared scratch view: no DataView per buffer read. */
+  private f64(p: number): number {
+    const b = this.bytes;
+    for (let i = 0; i < 8; i++) SCRATCH_BYTES[i] = b[p + i]!;
+    return SCRATCH.getFloat64(0);
+  }
+
+  private f32(p: number): number {
+    const b = this.bytes;
+    for (let i = 0; i < 4; i++) SCRATCH_BYTES[i] = b[p + i]!;
+    return SCRATCH.getFloat32(0);
+  }
+
   private need(n: number): void {
     if (this.offset + n > this.end) throw truncated(this.offset);
   }
@@ -522,8 +538,8 @@ export class MsgpackReader {
         return this.u32(this.offset - 4);
       case 0xcf: {
         this.need(9);
-        const high = this.view.getUint32(this.offset + 1);
-        const low = this.view.getUint32(this.offset + 5);
+        const high = this.u32(this.offset + 1);
+        const low = this.u32(this.offset + 5);
         if (high >= 0x200000)
           throw new MsgpackError(`uint64 at offset ${this.offset} exceeds 2^53`);
         this.offset += 9;
@@ -548,15 +564,15 @@ export class MsgpackReader {
       case 0xd0:
         this.need(2);
         this.offset += 2;
-        return this.view.getInt8(this.offset - 1);
+        return (this.bytes[this.offset - 1]! << 24) >> 24;
       case 0xd1:
         this.need(3);
         this.offset += 3;
-        return this.view.getInt16(this.offset - 2);
+        return (this.u16(this.offset - 2) << 16) >> 16;
       case 0xd2:
         this.need(5);
         this.offset += 5;
-        return this.view.getInt32(this.offset - 4);
+        return this.u32(this.offset - 4) | 0;
       case 0xd3: {
         this.need(9);
         const value = this.view.getBigInt64(this.offset + 1);
@@ -577,12 +593,12 @@ export class MsgpackReader {
     if (t === 0xcb) {
       this.need(9);
       this.offset += 9;
-      return this.view.getFloat64(this.offset - 8);
+      return this.f64(this.offset - 8);
     }
     if (t === 0xca) {
       this.need(5);
       this.offset += 5;
-      return this.view.getFloat32(this.offset - 4);
+      return this.f32(this.offset - 4);
     }
     throw new MsgpackError(
       `expected a float at offset ${this.offset}, got type 0x${t.toString(16)}`,
@@ -645,11 +661,11 @@ export class MsgpackReader {
       case 0xc5:
         this.need(3);
         this.offset += 3;
-        return this.view.getUint16(this.offset - 2);
+        return this.u16(this.offset - 2);
       case 0xc6:
         this.need(5);
         this.offset += 5;
-        return this.view.getUint32(this.offset - 4);
+        return this.u32(this.offset - 4);
       default:
         throw new MsgpackError(
           `expected binary data at offset ${this.offset}, got type 0x${t.toString(16)}`,
@@ -797,16 +813,16 @@ export class MsgpackReader {
       }
       case 0xdc:
         this.need(3);
-        return this.readArrayBody(this.view.getUint16(this.offset + 1), depth, 3);
+        return this.readArrayBody(this.u16(this.offset + 1), depth, 3);
       case 0xdd:
         this.need(5);
-        return this.readArrayBody(this.view.getUint32(this.offset + 1), depth, 5);
+        return this.readArrayBody(this.u32(this.offset + 1), depth, 5);
       case 0xde:
         this.need(3);
-        return this.readMapBody(this.view.getUint16(this.offset + 1), depth, 3);
+        return this.readMapBody(this.u16(this.offset + 1), depth, 3);
       case 0xdf:
         this.need(5);
-        return this.readMapBody(this.view.getUint32(this.offset + 1), depth, 5);
+        return this.readMapBody(this.u32(this.offset + 1), depth, 5);
       default:
         return this.readExtension(t);
     }
@@ -890,19 +906,19 @@ export class MsgpackReader {
         break;
       case 0xc8:
         this.need(3);
-        n = this.view.getUint16(this.offset + 1);
+        n = this.u16(this.offset + 1);
         header = 3;
         break;
       case 0xc9:
         this.need(5);
-        n = this.view.getUint32(this.offset + 1);
+        n = this.u32(this.offset + 1);
         header = 5;
         break;
       default:
         throw new MsgpackError(`invalid type byte 0x${t.toString(16)} at offset ${this.offset}`);
     }
     this.need(header + 1 + n);
-    const type = this.view.getInt8(this.offset + header);
+    const type = (this.bytes[this.offset + header]! << 24) >> 24;
     const start = this.offset + header + 1;
     this.offset = start + n;
     return new MsgpackExtension(type, copyBytes(this.bytes, start, start + n));
