@@ -17,13 +17,25 @@ export const SCRAMBLE_SIZE = 20;
 export const NET_MSG_MAX_DEFAULT = 768;
 
 /**
- * Replies written per slice of a pipelined input batch (IprotoServerOptions.replyFlushRequests).
- * Measured with net.box at 100 requests in flight on one connection, 2 cores, 3 alternating
- * runs each (PROTOCOL.md §7): select 120k → 161k ops/s (medians) against one write per batch,
- * ping 192k → 235k; 16 gave 141k and 238k; inserts (bounded by the WAL batch) unchanged within
- * noise. The price is more write syscalls: server CPU per select 3.8 → 4.7 µs.
+ * Requests between two looks at the clock while a pipelined input batch is dispatched
+ * (IprotoServerOptions.replyFlushRequests): reading performance.now() after every request would
+ * cost more than a cheap request. With replySliceMicros 0, the size of every slice: that was the
+ * policy before slices were timed (select at 100 in flight: 120k → 161k ops/s with net.box on
+ * 2 cores against one write per batch, 3 alternating runs each; PROTOCOL.md §7).
  */
 export const REPLY_FLUSH_REQUESTS_DEFAULT = 8;
+
+/**
+ * Work after which the replies gathered from a pipelined batch are written
+ * (IprotoServerOptions.replySliceMicros). A loopback write(2) costs the server about 10 µs of
+ * CPU, so slices of 8 cut a batch of 100 pings (1–2 µs each) into 13 writes, most of its
+ * cost. Slices of at least 100 µs: measured with net.box against the server, 5 alternating
+ * runs of 3 s each (medians, 2026-12-02): ping at 100 in flight 2.1 → 1.3 µs of server CPU per
+ * request and 197k → 187k ops/s; select 5.1 → 4.4 µs and 139k → 130k ops/s; in a second run
+ * 60, 100 and 200 µs gave the same ops/s (159k ping, 110k select) and 1.65 / 1.5 / 1.5 µs per
+ * ping, 5.3 / 5.0 / 4.5 µs per select.
+ */
+export const REPLY_SLICE_MICROS_DEFAULT = 100;
 
 /**
  * A frame longer than this whose bytes are still arriving is copied into one growing buffer as

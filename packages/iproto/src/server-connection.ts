@@ -67,8 +67,10 @@ export interface ConnectionSettings<U extends SessionUser> {
   readonly handler: IprotoHandler<U>;
   readonly replication: ReplicationHook<U> | undefined;
   readonly netMsgMax: number;
-  /** Dispatched requests after which the replies gathered so far are written (≥ 1). */
+  /** Dispatched requests between two looks at the clock for the slice's end (≥ 1). */
   readonly replyFlushRequests: number;
+  /** Work, in ms, after which the replies gathered so far are written (≥ 0). */
+  readonly replySliceMs: number;
   readonly packetSizeMaxBytes: number;
   /** Counts input bytes held by all of the server's connections (IprotoServer.inputBufferedBytes). */
   readonly inputMeter: InputMeter;
@@ -114,6 +116,8 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
   private flushScheduled = false;
   /** Requests dispatched since the last flush (replyFlushRequests). */
   private dispatchedSinceFlush = 0;
+  /** When the current slice of a pipelined batch began (performance.now(), ms). */
+  private sliceStartMs = 0;
   private readPaused = false;
   /**
    * pump() is running: flush() → updateReading() may resume the socket and call pump() again;
@@ -235,6 +239,7 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
+    this.sliceStartMs = performance.now();
     try {
       this.pumpPackets();
     } finally {
@@ -262,9 +267,16 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
         return;
       }
       this.handlePacket(packet);
-      // Replies of a long input batch leave in slices, so the client works on the first ones
-      // while the rest are computed (PROTOCOL.md §7, "Reply coalescing").
-      if (++this.dispatchedSinceFlush >= this.settings.replyFlushRequests) this.flush();
+      // Replies of a long input batch leave in slices of at least replySliceMs of work, so the
+      // client works on the first ones while the rest are computed, and a batch of cheap
+      // requests is not cut into many socket writes (PROTOCOL.md §7, "Reply coalescing").
+      if (++this.dispatchedSinceFlush % this.settings.replyFlushRequests === 0) {
+        const now = performance.now();
+        if (now - this.sliceStartMs >= this.settings.replySliceMs) {
+          this.flush();
+          this.sliceStartMs = now;
+        }
+      }
     }
   }
 

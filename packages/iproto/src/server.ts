@@ -18,6 +18,7 @@ import {
   INPUT_BUFFERED_BYTES_MAX_DEFAULT,
   NET_MSG_MAX_DEFAULT,
   REPLY_FLUSH_REQUESTS_DEFAULT,
+  REPLY_SLICE_MICROS_DEFAULT,
 } from './limits.js';
 import type { IprotoHandler, ReplicationHook, Session, SessionUser } from './port.js';
 import {
@@ -35,11 +36,18 @@ export interface IprotoServerOptions<U extends SessionUser = SessionUser> {
   /** Requests in flight per connection before reading pauses (box.cfg.net_msg_max, 768). */
   readonly netMsgMax?: number;
   /**
-   * Replies are coalesced into one socket write per input batch, but never more than this
-   * many dispatched requests' worth (default REPLY_FLUSH_REQUESTS_DEFAULT): a client that
-   * pipelines a long batch gets its first replies while the server computes the rest, so the
-   * two sides work at the same time instead of taking turns. 1 writes after every request;
-   * Infinity writes once per batch.
+   * Replies are coalesced into one socket write per input batch, but a long batch is answered
+   * in slices: once the requests dispatched since the last write have taken replySliceMicros
+   * (default REPLY_SLICE_MICROS_DEFAULT), the replies gathered so far are written, so a client
+   * that pipelines gets its first replies while the server computes the rest and the two sides
+   * work at the same time instead of taking turns. 0 writes after every replyFlushRequests
+   * requests; Infinity writes once per batch.
+   */
+  readonly replySliceMicros?: number;
+  /**
+   * How often, in dispatched requests, the clock is read for the end of a slice (default
+   * REPLY_FLUSH_REQUESTS_DEFAULT). With replySliceMicros 0 it is the slice: 1 writes after every
+   * request; Infinity writes once per batch.
    */
   readonly replyFlushRequests?: number;
   /**
@@ -97,6 +105,7 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
       replication: options.replication,
       netMsgMax: options.netMsgMax ?? NET_MSG_MAX_DEFAULT,
       replyFlushRequests: options.replyFlushRequests ?? REPLY_FLUSH_REQUESTS_DEFAULT,
+      replySliceMs: (options.replySliceMicros ?? REPLY_SLICE_MICROS_DEFAULT) / 1000,
       packetSizeMaxBytes: options.packetSizeMaxBytes ?? IPROTO_PACKET_SIZE_MAX,
       inputMeter: this.inputMeter,
       inputBufferedBytesMax: options.inputBufferedBytesMax ?? INPUT_BUFFERED_BYTES_MAX_DEFAULT,
@@ -113,6 +122,8 @@ export class IprotoServer<U extends SessionUser = SessionUser> {
     if (!(this.settings.netMsgMax >= 1)) throw new RangeError('netMsgMax must be at least 1');
     if (!(this.settings.replyFlushRequests >= 1))
       throw new RangeError('replyFlushRequests must be at least 1');
+    if (!(this.settings.replySliceMs >= 0))
+      throw new RangeError('replySliceMicros must be at least 0');
   }
 
   /** Listens on host:port (port 0 = an ephemeral port); resolves with the bound address. */

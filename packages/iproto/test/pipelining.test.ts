@@ -4,7 +4,11 @@
 import { Socket } from 'node:net';
 import { IprotoType } from '@tarantype/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createServer, REPLY_FLUSH_REQUESTS_DEFAULT } from '../src/index.js';
+import {
+  createServer,
+  REPLY_FLUSH_REQUESTS_DEFAULT,
+  REPLY_SLICE_MICROS_DEFAULT,
+} from '../src/index.js';
 import { MemoryHandler } from '../src/testing.js';
 import { data, deferred, RawClient, request, startServer, type TestServer } from './helpers.js';
 
@@ -105,8 +109,8 @@ describe('pipelining', () => {
   const pings = (n: number) =>
     Buffer.concat(Array.from({ length: n }, (_, i) => request(IprotoType.PING, i)));
 
-  it('replies of one input batch leave in slices of replyFlushRequests, the rest in one write', async () => {
-    const { c } = await setup();
+  it('replySliceMicros 0: replies of one input batch leave in slices of replyFlushRequests', async () => {
+    const { c } = await setup({ replySliceMicros: 0 });
     expect(REPLY_FLUSH_REQUESTS_DEFAULT).toBe(8);
     const sizes = await serverWrites(c, async () => {
       c.write(pings(50));
@@ -116,8 +120,28 @@ describe('pipelining', () => {
     expect(sizes).toEqual([...Array(6).fill(8 * 29), 2 * 29]);
   });
 
-  it('with replyFlushRequests Infinity, the replies of one tick leave in one socket write', async () => {
-    const { c } = await setup({ replyFlushRequests: Number.POSITIVE_INFINITY });
+  it('by default a slice ends once its requests took replySliceMicros', async () => {
+    const { s, c } = await setup();
+    expect(REPLY_SLICE_MICROS_DEFAULT).toBe(100);
+    // Each call takes 20 µs: the clock, read after every 8 requests, has passed 100 µs at the
+    // 8th (160 µs) and again 8 requests after every write.
+    s.handler.defineFunction('spin', () => {
+      const end = performance.now() + 0.02;
+      while (performance.now() < end);
+      return [1];
+    });
+    const call = (sync: number) => request(IprotoType.CALL, sync, [[0x22, 'spin']]);
+    const sizes = await serverWrites(c, async () => {
+      c.write(Buffer.concat(Array.from({ length: 50 }, (_, i) => call(i))));
+      for (let i = 0; i < 50; i++) await c.reply();
+    });
+    const per = sizes[sizes.length - 1]! / 2;
+    expect(sizes).toEqual([...Array(6).fill(8 * per), 2 * per]);
+  });
+
+  it('a batch of requests that take less than replySliceMicros leaves in one socket write', async () => {
+    // 1 s: no slice of 50 pings can end early, however slow the machine.
+    const { c } = await setup({ replySliceMicros: 1_000_000 });
     const sizes = await serverWrites(c, async () => {
       c.write(pings(50));
       for (let i = 0; i < 50; i++) await c.reply();
@@ -125,9 +149,24 @@ describe('pipelining', () => {
     expect(sizes).toEqual([50 * 29]);
   });
 
-  it('refuses a replyFlushRequests below 1', () => {
+  it('with replyFlushRequests Infinity, the replies of one tick leave in one socket write', async () => {
+    const { c } = await setup({
+      replyFlushRequests: Number.POSITIVE_INFINITY,
+      replySliceMicros: 0,
+    });
+    const sizes = await serverWrites(c, async () => {
+      c.write(pings(50));
+      for (let i = 0; i < 50; i++) await c.reply();
+    });
+    expect(sizes).toEqual([50 * 29]);
+  });
+
+  it('refuses a replyFlushRequests below 1 and a replySliceMicros below 0', () => {
     expect(() => createServer({ handler: new MemoryHandler(), replyFlushRequests: 0 })).toThrow(
       'replyFlushRequests must be at least 1',
+    );
+    expect(() => createServer({ handler: new MemoryHandler(), replySliceMicros: -1 })).toThrow(
+      'replySliceMicros must be at least 0',
     );
   });
 });
