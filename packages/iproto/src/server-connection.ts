@@ -114,7 +114,7 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
   private exclusiveRunning = false;
   private channel: Channel<U> | undefined;
   private flushScheduled = false;
-  /** Requests dispatched since the last flush (replyFlushRequests). */
+  /** Requests dispatched since the last flush or look at the clock (replyFlushRequests). */
   private dispatchedSinceFlush = 0;
   /** When the current slice of a pipelined batch began (performance.now(), ms). */
   private sliceStartMs = 0;
@@ -270,12 +270,12 @@ export class ServerConnection<U extends SessionUser> implements Session<U> {
       // Replies of a long input batch leave in slices of at least replySliceMs of work, so the
       // client works on the first ones while the rest are computed, and a batch of cheap
       // requests is not cut into many socket writes (PROTOCOL.md §7, "Reply coalescing").
-      if (++this.dispatchedSinceFlush % this.settings.replyFlushRequests === 0) {
+      if (++this.dispatchedSinceFlush >= this.settings.replyFlushRequests) {
         const now = performance.now();
         if (now - this.sliceStartMs >= this.settings.replySliceMs) {
           this.flush();
           this.sliceStartMs = now;
-        }
+        } else this.dispatchedSinceFlush = 0;
       }
     }
   }

@@ -120,6 +120,15 @@ describe('pipelining', () => {
     expect(sizes).toEqual([...Array(6).fill(8 * 29), 2 * 29]);
   });
 
+  it('a fractional replyFlushRequests rounds up: 2.5 writes after every 3 requests', async () => {
+    const { c } = await setup({ replyFlushRequests: 2.5, replySliceMicros: 0 });
+    const sizes = await serverWrites(c, async () => {
+      c.write(pings(10));
+      for (let i = 0; i < 10; i++) await c.reply();
+    });
+    expect(sizes).toEqual([3 * 29, 3 * 29, 3 * 29, 29]);
+  });
+
   it('by default a slice ends once its requests took replySliceMicros', async () => {
     const { s, c } = await setup();
     expect(REPLY_SLICE_MICROS_DEFAULT).toBe(100);
