@@ -16,6 +16,7 @@ import {
   ClientError,
   DmlBody,
   decodeRowBody,
+  decodeRowBodyAt,
   ErrorCode,
   type Hasher,
   IprotoType,
@@ -39,6 +40,7 @@ import {
   NodeFileSystem,
   silentLogger,
   type WalWriter,
+  type XrowInPlace,
 } from '@tarantype/wal';
 import {
   BOOTSTRAP_FUNC_ROWS,
@@ -140,6 +142,8 @@ export class Box {
   private readonly bulkLoading = new Set<MemtxSpace>();
   /** The body of the row being replayed (recovery decodes one row at a time). */
   private readonly replayBody = new DmlBody();
+  /** Local recovery's: the tuple as a range of the block (DmlBody.tupleViews off). */
+  private readonly replayRangeBody = new DmlBody(false);
   private spaceObject: Record<string, BoxSpace> | undefined;
   private lock: DirLock | undefined;
   private writableWaiters: Array<() => void> = [];
@@ -556,32 +560,46 @@ export class Box {
    * (endBulkLoads, at the end of the replay) instead of one B+ tree insertion per row. Any
    * other row first ends every bulk load, so a delete, an update or DDL sees built indexes.
    */
-  private replayRow(row: Xrow): void {
-    if (row.type === IprotoType.NOP) return;
-    // One body object for the whole replay: what is kept of a row is its tuple's bytes.
-    const body = decodeRowBody(row.type, row.body, this.replayBody);
-    const type = row.type;
+  private replayRow(slot: XrowInPlace): void {
+    const type = slot.header.type;
+    if (type === IprotoType.NOP) return;
+    // One body object for the whole replay, decoded in place: what is kept of a row is its
+    // tuple's bytes, copied by memtx from the block (no Xrow, body or tuple view per row; the
+    // body was skipped whole by the cursor, so memtx does not walk the tuple again).
+    const body = decodeRowBodyAt(
+      type,
+      slot.bytes,
+      slot.bodyStart,
+      slot.bodyEnd,
+      this.replayRangeBody,
+    );
     if (
       (type === IprotoType.INSERT || type === IprotoType.REPLACE) &&
       body.spaceId > SYSTEM_ID_MAX
     ) {
       const memtx = this.catalog.space(body.spaceId)?.memtx;
       if (memtx !== undefined) {
-        const tuple = body.tuple!;
+        const { source, tupleStart, tupleEnd } = body;
         if (!memtx.bulkLoading && memtx.len() === 0 && memtx.loadsAscending) {
           memtx.beginBulkLoad();
           this.bulkLoading.add(memtx);
         }
         if (memtx.bulkLoading) {
-          if (memtx.loadAscending(tuple)) return;
+          if (memtx.loadAscendingAt(source, tupleStart, tupleEnd)) return;
           this.bulkLoading.delete(memtx);
           memtx.endBulkLoad();
         }
-        memtx.load(tuple, type === IprotoType.INSERT ? 'insert' : 'replace');
+        memtx.loadAt(
+          source,
+          tupleStart,
+          tupleEnd,
+          type === IprotoType.INSERT ? 'insert' : 'replace',
+        );
         return;
       }
     }
     if (this.bulkLoading.size > 0) this.endBulkLoads();
+    body.tupleView();
     this.applyUnlogged(body.spaceId, operationOf(type, body));
   }
 

@@ -19,7 +19,6 @@ import {
   type Vclock,
   XlogError,
   XlogGapError,
-  type Xrow,
 } from '@tarantype/core';
 import { SnapshotDir, SnapshotReader } from '@tarantype/snapshot';
 import {
@@ -28,6 +27,7 @@ import {
   XlogCursor,
   XlogDir,
   type XlogFileInfo,
+  type XrowInPlace,
 } from '@tarantype/wal';
 import { ProgressReporter, type ProgressSink } from './progress.js';
 
@@ -36,8 +36,11 @@ export interface RecoveryTarget {
   loadSnapshotRow(spaceId: number, tuple: Uint8Array): void;
   /** Called once after the snapshot (e.g. to build secondary indexes). */
   snapshotLoaded?(): void;
-  /** Applies one logged request without logging it again. */
-  applyRow(row: Xrow): void;
+  /**
+   * Applies one logged request without logging it again. The row is decoded in place: it and
+   * its bytes are valid only during the call (what is kept must be copied).
+   */
+  applyRow(row: XrowInPlace): void;
   /** Called once after the last xlog row was applied (e.g. to finish deferred index builds). */
   replayed?(): void;
 }
@@ -219,9 +222,12 @@ async function replayFiles(
     if (cursor === undefined) throw new XlogError(`${file.path}: incomplete meta header`);
     try {
       for (let tx = await cursor.next(); tx !== undefined; tx = await cursor.next()) {
-        for (const row of tx.rows) {
+        const inPlace = tx.rowsInPlace();
+        for (let r = 0; r < tx.rowCount; r++) {
+          const slot = inPlace[r]!;
+          const row = slot.header;
           if (row.lsn <= vclock.get(row.replica_id)) continue;
-          target.applyRow(row);
+          target.applyRow(slot);
           // Rows at or below the vclock were skipped above: follow() asserts it only grows.
           vclock.follow(row.replica_id, row.lsn);
           rows++;

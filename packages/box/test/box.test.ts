@@ -179,6 +179,7 @@ describe('bootstrap and recovery', () => {
       c: x.space.late!.select(),
       d: x.space.tail!.index.v!.select([], { iterator: 'GE' }),
       len: [x.space.tester!.len(), x.space.other!.len(), x.space.late!.len(), x.space.tail!.len()],
+      bsize: [x.space.tester!, x.space.other!, x.space.late!, x.space.tail!].map((s) => s.bsize()),
     });
     const expected = state(box);
     ({ box } = await restart(box));

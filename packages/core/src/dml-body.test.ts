@@ -3,6 +3,7 @@ import {
   DmlBody,
   decodeDmlBody,
   decodeRowBody,
+  decodeRowBodyAt,
   encodeDeleteBody,
   encodeTupleBody,
   encodeUpdateBody,
@@ -121,5 +122,31 @@ describe('DML body codec', () => {
   it('saturates ids above 2^53 instead of losing precision', () => {
     const body = decodeBody(IprotoType.INSERT, bytes('82 10 cf0020000000000000 21 90')) as DmlBody;
     expect(body.spaceId).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('without tuple views, records where the tuple is and makes the view only on demand', () => {
+    const tuple = encode([1, 'a', [2, 3]]);
+    const body = encodeTupleBody(512, tuple);
+    // The body in the middle of a larger buffer, as a row's body lies in an xlog block.
+    const block = new Uint8Array(body.length + 4);
+    block.set(body, 2);
+    const out = new DmlBody(false);
+    expect(decodeRowBodyAt(IprotoType.REPLACE, block, 2, 2 + body.length, out)).toBe(out);
+    expect(out.spaceId).toBe(512);
+    expect(out.tuple).toBeUndefined();
+    expect(out.source).toBe(block);
+    expect(hex(block.subarray(out.tupleStart, out.tupleEnd))).toBe(hex(tuple));
+    const view = out.tupleView()!;
+    expect(hex(view)).toBe(hex(tuple));
+    expect(view.buffer).toBe(block.buffer);
+    expect(out.tupleView()).toBe(view);
+    // With views (the default), the same range and the view at once; a body without a tuple
+    // has neither.
+    const withViews = decodeRowBody(IprotoType.REPLACE, body);
+    expect(hex(withViews.tuple!)).toBe(hex(tuple));
+    expect([withViews.tupleStart, withViews.tupleEnd]).toEqual([6, body.length]);
+    const deleteBody = encodeDeleteBody(512, 0, encode([1]));
+    const deleted = decodeRowBodyAt(IprotoType.DELETE, deleteBody, 0, deleteBody.length, out);
+    expect([deleted.tupleStart, deleted.tupleEnd, deleted.tupleView()]).toEqual([0, 0, undefined]);
   });
 });

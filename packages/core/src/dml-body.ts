@@ -237,6 +237,10 @@ export function encodeUpsertBody(
   return bodyWriter.toBytes();
 }
 
+const EMPTY = new Uint8Array(0);
+/** DmlBody.seen's bit for IPROTO_TUPLE. */
+const TUPLE_BIT = 1 << (IprotoKey.TUPLE - 0x10);
+
 /** A decoded DML body: ids, and views of the raw arrays (undefined when absent). */
 export class DmlBody {
   spaceId = 0;
@@ -252,6 +256,24 @@ export class DmlBody {
   ops: Uint8Array | undefined = undefined;
   /** One bit per key present: 1 << (key - 0x10). */
   seen = 0;
+  /** The bytes decoded last, and where the tuple (body key 0x21) is in them (0, 0 if absent). */
+  source: Uint8Array = EMPTY;
+  tupleStart = 0;
+  tupleEnd = 0;
+
+  /**
+   * @param tupleViews false: `tuple` stays undefined and only its range (`source`,
+   *   `tupleStart`, `tupleEnd`) is recorded, for a caller that copies the tuple's bytes from
+   *   there (recovery: one view object fewer per row); `tupleView()` makes the view on demand.
+   */
+  constructor(readonly tupleViews = true) {}
+
+  /** The tuple (or update operations) as a view of `source`: `tuple`, made if it was not. */
+  tupleView(): Uint8Array | undefined {
+    if (this.tuple === undefined && (this.seen & TUPLE_BIT) !== 0)
+      this.tuple = this.source.subarray(this.tupleStart, this.tupleEnd);
+    return this.tuple;
+  }
 
   clear(): this {
     this.spaceId = 0;
@@ -264,6 +286,8 @@ export class DmlBody {
     this.tuple = undefined;
     this.ops = undefined;
     this.seen = 0;
+    this.tupleStart = 0;
+    this.tupleEnd = 0;
     return this;
   }
 }
@@ -325,6 +349,7 @@ export function decodeDmlBody(
   const required = DML_REQUIRED[type];
   if (required === undefined) return new ClientError(ErrorCode.ER_UNKNOWN_REQUEST_TYPE, type);
   out.clear();
+  out.source = reader.bytes;
   if (MP_TYPE[reader.peek()] !== MpType.MAP) return invalidBody();
   const n = reader.readMapHeader();
   for (let i = 0; i < n; i++) {
@@ -361,9 +386,15 @@ export function decodeDmlBody(
       }
       continue;
     }
+    if (key === IprotoKey.TUPLE) {
+      out.tupleStart = reader.offset;
+      reader.skip();
+      out.tupleEnd = reader.offset;
+      if (out.tupleViews) out.tuple = reader.bytes.subarray(out.tupleStart, out.tupleEnd);
+      continue;
+    }
     const raw = reader.readRaw();
     if (key === IprotoKey.KEY) out.key = raw;
-    else if (key === IprotoKey.TUPLE) out.tuple = raw;
     else out.ops = raw;
   }
   for (const key of required) {
@@ -388,7 +419,18 @@ const rowReader = new MsgpackReader(new Uint8Array(0));
  * reports for a bad body, MsgpackError when the bytes are not MessagePack.
  */
 export function decodeRowBody(type: number, body: Uint8Array, out = new DmlBody()): DmlBody {
-  rowReader.reset(body);
+  return decodeRowBodyAt(type, body, 0, body.length, out);
+}
+
+/** decodeRowBody() of the body at `bytes[start, end)` (a row decoded in place). */
+export function decodeRowBodyAt(
+  type: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  out = new DmlBody(),
+): DmlBody {
+  rowReader.reset(bytes, start, end);
   try {
     const error = decodeDmlBody(rowReader, type, out);
     if (error !== undefined) throw error;
@@ -397,5 +439,3 @@ export function decodeRowBody(type: number, body: Uint8Array, out = new DmlBody(
   }
   return out;
 }
-
-const EMPTY = new Uint8Array(0);

@@ -4,6 +4,7 @@ export {
   DmlBody,
   decodeDmlBody,
   decodeRowBody,
+  decodeRowBodyAt,
   encodeDeleteBody,
   encodeTupleBody,
   encodeUpdateBody,
@@ -94,6 +95,7 @@ export { Vclock, type VclockOrder } from './vclock.js';
 export {
   decodeXrow,
   decodeXrowHeader,
+  decodeXrowHeaderInto,
   EMPTY_BODY,
   encodeXrow,
   encodeXrowHeader,

@@ -1,7 +1,7 @@
 // Copying short byte ranges between buffers without making a view of either. Layer: core.
 // Tuples are tens of bytes: `target.set(source.subarray(start, end), at)` makes an object per
 // copy, and a per-byte loop is slow wherever a call site meets both Buffers and Uint8Arrays.
-// A RangeCopier moves four bytes at a time through DataViews, keeping one of the buffer it
+// A RangeCopier moves four bytes at a time through DataViews (little-endian both ways), keeping one of the buffer it
 // last copied from (sources are views of few buffers: a packet, a file chunk, an arena chunk).
 
 /** Ranges up to this length go through DataViews; longer ones through one set(). */
@@ -36,7 +36,9 @@ export class RangeCopier {
     const from = this.sourceView;
     const s = bytes.byteOffset + start;
     let i = 0;
-    for (; i + 4 <= length; i += 4) targetView.setUint32(at + i, from.getUint32(s + i));
+    // Little-endian on both sides: the bytes land as they were, and on x86 and ARM neither
+    // access swaps them (big-endian, the default, costs a swap each way).
+    for (; i + 4 <= length; i += 4) targetView.setUint32(at + i, from.getUint32(s + i, true), true);
     for (; i < length; i++) targetView.setUint8(at + i, from.getUint8(s + i));
   }
 }

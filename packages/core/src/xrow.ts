@@ -102,7 +102,20 @@ export function encodeXrow(writer: MsgpackWriter, row: Xrow): void {
  * with a value of the wrong type throws MsgpackError naming the key.
  */
 export function decodeXrowHeader(reader: MsgpackReader): Xrow {
-  const row = makeXrow(0);
+  return decodeXrowHeaderInto(reader, makeXrow(0));
+}
+
+/**
+ * decodeXrowHeader() into `row`, reused (recovery decodes every row of a block into the same
+ * few objects): every header field is reset first; `row.body` is left as it was. Returns `row`.
+ */
+export function decodeXrowHeaderInto(reader: MsgpackReader, row: Xrow): Xrow {
+  row.type = 0;
+  row.replica_id = 0;
+  row.group_id = 0;
+  row.lsn = 0;
+  row.timestamp = 0;
+  row.sync = 0;
   let tsnDelta = -1;
   let flags = 0;
   const n = reader.readMapHeader();

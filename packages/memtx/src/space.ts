@@ -422,14 +422,30 @@ export class Space implements IndexOwner, StatementOwner {
    * startup only, when no transaction can need an undo and no trigger may run.
    */
   load(tuple: TupleInput, mode: 'insert' | 'replace' = 'replace'): void {
-    const bulk = this.bulkRefs;
-    if (bulk === undefined) this.assertWritable();
+    if (this.bulkRefs === undefined) this.assertWritable();
     this.primary();
     this.prepare(tuple);
+    this.loadPrepared(mode);
+  }
+
+  /**
+   * load() of the tuple at `bytes[start, end)`, which the caller has already found to be one
+   * well-formed MessagePack value (a decoder skipped it: a snapshot or xlog row's body), so it
+   * is not walked again for that; it is still checked to be an array and against the format.
+   */
+  loadAt(bytes: Uint8Array, start: number, end: number, mode: 'insert' | 'replace'): void {
+    if (this.bulkRefs === undefined) this.assertWritable();
+    this.primary();
+    this.prepareWellFormed(bytes, start, end);
+    this.loadPrepared(mode);
+  }
+
+  private loadPrepared(mode: 'insert' | 'replace'): void {
+    const bulk = this.bulkRefs;
     const newRef = this.store();
     if (bulk !== undefined) {
       bulk.push(newRef);
-      this.bsizeBytes += this.arena.length(newRef);
+      this.bsizeBytes += this.inEnd - this.inStart;
       return;
     }
     let oldRef: number;
@@ -481,19 +497,31 @@ export class Space implements IndexOwner, StatementOwner {
    * was empty this way, so the indexes are built once at the end (as for a snapshot).
    */
   loadAscending(tuple: TupleInput): boolean {
-    const bulk = this.bulkRefs;
-    assert(bulk !== undefined, `space '${this.name}' is not bulk loading`);
-    const impl = this.primary().impl;
-    if (impl.compareTuples === undefined) return false;
+    assert(this.bulkRefs !== undefined, `space '${this.name}' is not bulk loading`);
+    if (this.primary().impl.compareTuples === undefined) return false;
     this.prepare(tuple);
+    return this.loadAscendingPrepared();
+  }
+
+  /** loadAscending() of a well-formed tuple at `bytes[start, end)`, as loadAt() takes it. */
+  loadAscendingAt(bytes: Uint8Array, start: number, end: number): boolean {
+    assert(this.bulkRefs !== undefined, `space '${this.name}' is not bulk loading`);
+    if (this.primary().impl.compareTuples === undefined) return false;
+    this.prepareWellFormed(bytes, start, end);
+    return this.loadAscendingPrepared();
+  }
+
+  private loadAscendingPrepared(): boolean {
+    const bulk = this.bulkRefs!;
+    const impl = this.primary().impl;
     const newRef = this.store();
     const last = bulk.length === 0 ? NONE : bulk[bulk.length - 1]!;
-    if (last !== NONE && impl.compareTuples(last, newRef) >= 0) {
+    if (last !== NONE && impl.compareTuples!(last, newRef) >= 0) {
       this.arena.freeNow(newRef);
       return false;
     }
     bulk.push(newRef);
-    this.bsizeBytes += this.arena.length(newRef);
+    this.bsizeBytes += this.inEnd - this.inStart;
     return true;
   }
 
@@ -697,6 +725,16 @@ export class Space implements IndexOwner, StatementOwner {
       this.inStart = 0;
       this.inEnd = writer.length;
     }
+    this.checkIn();
+  }
+
+  /** prepare() of bytes known to be one well-formed MessagePack value (loadAt()). */
+  private prepareWellFormed(bytes: Uint8Array, start: number, end: number): void {
+    if (end <= start || mpTypeOf(bytes, start) !== MP_ARRAY)
+      throw new ClientError(ErrorCode.ER_TUPLE_NOT_ARRAY);
+    this.inBytes = bytes;
+    this.inStart = start;
+    this.inEnd = end;
     this.checkIn();
   }
 

@@ -1,7 +1,7 @@
 // Bulk loading (snapshot recovery, join): a space filled by beginBulkLoad / load / endBulkLoad
 // must be indistinguishable from one filled by inserts: the same tuples in every index, in the
 // same order, valid trees, the same errors for duplicates.
-import { ErrorCode } from '@tarantype/core';
+import { ErrorCode, encode } from '@tarantype/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Space, TREE_NODE_SIZE_MIN } from '../src/index.js';
@@ -132,6 +132,48 @@ describe('bulk load', () => {
     hashed.endBulkLoad();
     expect(hashed.len()).toBe(0);
     expect(() => hashed.loadAscending([2])).toThrow('is not bulk loading');
+  });
+
+  it('loadAt and loadAscendingAt store the tuple at a range of a larger buffer, checked as load() checks it', () => {
+    // Recovery hands memtx the tuple where it lies in the xlog block, between other bytes.
+    const tuples = [0, 1, 2, 5].map((i) => encode([i, i % 7, i, `h${i}`]));
+    const block = new Uint8Array(tuples.reduce((n, t) => n + t.length + 3, 0));
+    const ranges: Array<[number, number]> = [];
+    let p = 0;
+    for (const t of tuples) {
+      block.set([0xc0, 0xc3, 0xa1], p); // bytes around each tuple that must not be copied
+      block.set(t, p + 3);
+      ranges.push([p + 3, p + 3 + t.length]);
+      p += 3 + t.length;
+    }
+    const space = make('unsigned');
+    space.beginBulkLoad();
+    expect(space.loadAscendingAt(block, ...ranges[0]!)).toBe(true);
+    expect(space.loadAscendingAt(block, ...ranges[2]!)).toBe(true);
+    // Not above the last key: refused, nothing stored; then loaded one at a time.
+    expect(space.loadAscendingAt(block, ...ranges[1]!)).toBe(false);
+    space.endBulkLoad();
+    space.loadAt(block, ...ranges[1]!, 'insert');
+    space.loadAt(block, ...ranges[3]!, 'replace');
+    expect(() => space.loadAt(block, ...ranges[3]!, 'insert')).toThrow(/Duplicate key/);
+    checkSpace(space);
+    expect(space.select([], { iterator: 'GE' })).toEqual(
+      [0, 1, 2, 5].map((i) => [i, i % 7, i, `h${i}`]),
+    );
+    expect(space.bsize()).toBe(tuples.reduce((n, t) => n + t.length, 0));
+    // Not an array, or against the format: refused as load() refuses them.
+    const scalar = encode(7);
+    expect(errorOf(() => space.loadAt(scalar, 0, scalar.length, 'replace'))?.code).toBe(
+      ErrorCode.ER_TUPLE_NOT_ARRAY,
+    );
+    const wrong = encode(['x', 0, 1, 'a']);
+    expect(() => space.loadAt(wrong, 0, wrong.length, 'replace')).toThrow(/Tuple field 1/);
+    const empty = make('unsigned');
+    empty.beginBulkLoad();
+    expect(() => empty.loadAscendingAt(wrong, 0, wrong.length)).toThrow(/Tuple field 1/);
+    expect(() => empty.loadAscendingAt(wrong, 1, 1)).toThrow(/must be MsgPack array/);
+    empty.endBulkLoad();
+    expect(empty.len()).toBe(0);
   });
 
   it('validates each tuple against the format while loading', () => {

@@ -34,6 +34,7 @@ export {
   type XlogCursorOptions,
   type XlogEnd,
   type XlogTransaction,
+  XrowInPlace,
 } from './xlog-cursor.js';
 export { XlogDir, type XlogFileInfo } from './xlog-dir.js';
 export {

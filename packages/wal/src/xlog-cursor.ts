@@ -7,10 +7,13 @@
 // yet written, so a relay can read a file the journal is still appending to.
 import {
   decodeXrowHeader,
+  decodeXrowHeaderInto,
+  EMPTY_BODY,
   type Hasher,
   IprotoKey,
   MsgpackError,
   MsgpackReader,
+  makeXrow,
   type Vclock,
   XlogError,
   type Xrow,
@@ -32,8 +35,32 @@ import {
  * its end, or to count it, does not pay for decoding). Decoding checks rule 12 and throws
  * XlogError naming the file and offset if the rows are malformed.
  */
+/**
+ * One row of a block decoded in place (XlogTransaction.rowsInPlace): its header, and its body
+ * as a range of the block's bytes, without an object or a view of its own. Valid until the
+ * cursor's next block: the cursor decodes every block into the same few of these.
+ */
+export class XrowInPlace {
+  /** The header fields; `header.body` is always empty (the body is `bytes[bodyStart, bodyEnd)`). */
+  readonly header: Xrow = makeXrow(0);
+  bytes: Uint8Array = EMPTY_BODY;
+  bodyStart = 0;
+  bodyEnd = 0;
+
+  /** The row as an Xrow of its own (the body a view of the block, valid while it is). */
+  toXrow(): Xrow {
+    return { ...this.header, body: this.bytes.subarray(this.bodyStart, this.bodyEnd) };
+  }
+}
+
 export interface XlogTransaction {
   readonly rows: Xrow[];
+  /**
+   * The same rows, decoded in place (same checks, same XlogError): the first `rowCount`
+   * entries. For a reader that handles each row before asking for the next block (recovery)
+   * and does not want an Xrow and a body view per row; valid until the cursor's next block.
+   */
+  rowsInPlace(): readonly XrowInPlace[];
   /**
    * Whether every row's LSN is at or below `vclock`'s component for its replica id, read from
    * the row headers alone (no row objects, no body views): how a follower skips, cheaply, the
@@ -83,6 +110,10 @@ export class XlogCursor {
   private offset: number;
   private readonly reader = new MsgpackReader(new Uint8Array(0));
   private readonly lastLsn = new Map<number, number>();
+  /** The rows of the current block as rowsInPlace() hands them out, reused block to block. */
+  private readonly inPlace: XrowInPlace[] = [];
+  /** Their headers, in the same order (checkTransaction reads these). */
+  private readonly inPlaceHeaders: Xrow[] = [];
 
   private constructor(
     readonly path: string,
@@ -234,11 +265,26 @@ export class XlogCursor {
   ): XlogTransaction {
     const cursor = this;
     let rows = decoded;
+    /** The block was decoded (and checked) into the cursor's in-place rows. */
+    let inPlace = false;
+    const fail = (reason: string): never => {
+      throw new XlogError(`${reason} in ${cursor.path} at offset ${offset}`);
+    };
     return {
       rowCount,
       payload,
       offset,
       size,
+      rowsInPlace(): readonly XrowInPlace[] {
+        if (inPlace) return cursor.inPlace;
+        // Decoded already (force_recovery, or `rows` read first): those rows, not a second
+        // check of the same LSNs.
+        if (rows !== undefined) return cursor.placeRows(rows);
+        const error = cursor.decodeInPlace(payload, rowCount);
+        if (error !== undefined) fail(error);
+        inPlace = true;
+        return cursor.inPlace;
+      },
       allAtOrBelow(vclock: Vclock): boolean {
         return rows !== undefined
           ? rows.every((row) => row.lsn <= vclock.get(row.replica_id))
@@ -246,10 +292,13 @@ export class XlogCursor {
       },
       get rows(): Xrow[] {
         if (rows !== undefined) return rows;
+        if (inPlace) {
+          rows = cursor.inPlace.slice(0, rowCount).map((row) => row.toXrow());
+          return rows;
+        }
         const decoded = cursor.decodeRows(payload, rowCount);
-        if (typeof decoded === 'string')
-          throw new XlogError(`${decoded} in ${cursor.path} at offset ${offset}`);
-        rows = decoded;
+        if (typeof decoded === 'string') fail(decoded);
+        rows = decoded as Xrow[];
         return rows;
       },
     };
@@ -366,13 +415,67 @@ export class XlogCursor {
     return this.meta.type === 'XLOG' ? this.checkTransaction(rows) : rows;
   }
 
-  private checkTransaction(rows: Xrow[]): Xrow[] | string {
-    const last = rows.length - 1;
+  /**
+   * decodeRows() into `this.inPlace` (grown to `count`, its entries reused): undefined, or a
+   * string describing the violation.
+   */
+  private decodeInPlace(payload: Uint8Array, count: number): string | undefined {
+    const slots = this.inPlace;
+    const headers = this.inPlaceHeaders;
+    while (slots.length < count) {
+      const slot = new XrowInPlace();
+      slots.push(slot);
+      headers.push(slot.header);
+    }
+    const reader = this.reader.reset(payload);
+    try {
+      for (let i = 0; i < count; i++) {
+        const slot = slots[i]!;
+        decodeXrowHeaderInto(reader, slot.header);
+        slot.bytes = payload;
+        slot.bodyStart = reader.offset;
+        reader.skip();
+        slot.bodyEnd = reader.offset;
+      }
+    } catch (error) {
+      if (error instanceof MsgpackError) return `malformed row: ${error.message}`;
+      throw error;
+    }
+    if (reader.offset !== payload.length)
+      return `block has ${payload.length - reader.offset} bytes after its ${count} rows`;
+    if (this.meta.type !== 'XLOG') return undefined;
+    const checked = this.checkTransaction(headers, count);
+    return typeof checked === 'string' ? checked : undefined;
+  }
+
+  /** Rows decoded already, copied into `this.inPlace` (their bodies as whole ranges). */
+  private placeRows(rows: readonly Xrow[]): readonly XrowInPlace[] {
+    const slots = this.inPlace;
+    while (slots.length < rows.length) {
+      const slot = new XrowInPlace();
+      slots.push(slot);
+      this.inPlaceHeaders.push(slot.header);
+    }
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const slot = slots[i]!;
+      Object.assign(slot.header, row);
+      slot.header.body = EMPTY_BODY;
+      slot.bytes = row.body;
+      slot.bodyStart = 0;
+      slot.bodyEnd = row.body.length;
+    }
+    return slots;
+  }
+
+  /** Rule 12 on the first `count` of `rows` (all of them by default). */
+  private checkTransaction(rows: Xrow[], count = rows.length): Xrow[] | string {
+    const last = count - 1;
     const tsn = rows[0]!.tsn;
     for (let i = 0; i <= last; i++) {
       const row = rows[i]!;
       if (row.is_commit !== (i === last))
-        return `row ${i} of a ${rows.length}-row transaction has a wrong commit flag`;
+        return `row ${i} of a ${count}-row transaction has a wrong commit flag`;
       if (row.tsn !== tsn)
         return `row ${i} belongs to another transaction (tsn ${row.tsn}, expected ${tsn})`;
       const previous = this.lastLsn.get(row.replica_id) ?? this.meta.vclock.get(row.replica_id);
