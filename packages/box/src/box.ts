@@ -318,7 +318,9 @@ export class Box {
       logger: this.logger,
       onProgress: this.runtime.onProgress,
       target: {
-        loadSnapshotRow: (spaceId, tuple) => this.loadSnapshotTuple(spaceId, tuple),
+        // The snapshot reader walked each tuple whole (SnapshotRow.tuple): memtx need not.
+        loadSnapshotRow: (spaceId, bytes, start, end) =>
+          this.loadSnapshotTuple(spaceId, bytes, start, end, true),
         snapshotLoaded: () => this.endBulkLoads(),
         applyRow: (row) => this.replayRow(row),
         replayed: () => this.endBulkLoads(),
@@ -427,7 +429,8 @@ export class Box {
             // A row the codec refuses (no tuple, a mistyped field) is refused here too.
             const body = decodeRowBody(row.type, row.body, this.replayBody);
             spaceId = body.spaceId;
-            this.loadSnapshotTuple(spaceId, body.tuple!);
+            const tuple = body.tuple!;
+            this.loadSnapshotTuple(spaceId, tuple, 0, tuple.length, false);
           } catch (error) {
             refusedHere = true;
             const where = spaceId === undefined ? '' : ` (space id ${spaceId})`;
@@ -507,26 +510,33 @@ export class Box {
     return vclock;
   }
 
-  /** Recovery and bootstrap: apply and commit at once, no WAL row, nothing kept for undo. */
   /**
    * A tuple of a snapshot (local recovery or a join's initial data). An empty user space is
    * bulk loaded: its tuples are stored as they come and its indexes built once, at
    * endBulkLoads() (memtx Space.beginBulkLoad), as Tarantool builds them after the snapshot.
    * A system row first ends every bulk load, so the catalog never alters a space whose
-   * indexes are not built yet.
+   * indexes are not built yet. The tuple is `bytes[start, end)`; `wellFormed`: its
+   * MessagePack was walked whole already (memtx Space.loadAt), as the snapshot reader does.
    */
-  private loadSnapshotTuple(spaceId: number, tuple: Uint8Array): void {
+  private loadSnapshotTuple(
+    spaceId: number,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    wellFormed: boolean,
+  ): void {
     const memtx = spaceId > SYSTEM_ID_MAX ? this.catalog.space(spaceId)?.memtx : undefined;
     if (memtx === undefined) {
       if (this.bulkLoading.size > 0) this.endBulkLoads();
-      this.applyUnlogged(spaceId, { kind: 'replace', tuple });
+      this.applyUnlogged(spaceId, { kind: 'replace', tuple: bytes.subarray(start, end) });
       return;
     }
     if (!memtx.bulkLoading && memtx.len() === 0) {
       memtx.beginBulkLoad();
       this.bulkLoading.add(memtx);
     }
-    memtx.load(tuple, 'replace');
+    if (wellFormed) memtx.loadAt(bytes, start, end, 'replace');
+    else memtx.load(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
   }
 
   /** Builds the indexes of every space bulk loaded since the last call. */
@@ -536,6 +546,7 @@ export class Box {
     for (const space of spaces) space.endBulkLoad();
   }
 
+  /** Recovery and bootstrap: apply and commit at once, no WAL row, nothing kept for undo. */
   private applyUnlogged(spaceId: number, op: Operation): void {
     const entry = this.catalog.space(spaceId);
     if (entry === undefined) throw new ClientError(ErrorCode.ER_NO_SUCH_SPACE, String(spaceId));

@@ -32,8 +32,11 @@ import {
 import { ProgressReporter, type ProgressSink } from './progress.js';
 
 export interface RecoveryTarget {
-  /** A tuple of the snapshot (raw msgpack array) for space `spaceId`. */
-  loadSnapshotRow(spaceId: number, tuple: Uint8Array): void;
+  /**
+   * A tuple of the snapshot for space `spaceId`: the MessagePack array at `bytes[start, end)`,
+   * which the snapshot reader walked whole (well-formed). The bytes are valid during the call.
+   */
+  loadSnapshotRow(spaceId: number, bytes: Uint8Array, start: number, end: number): void;
   /** Called once after the snapshot (e.g. to build secondary indexes). */
   snapshotLoaded?(): void;
   /**
@@ -106,8 +109,12 @@ export async function recover(options: RecoveryOptions): Promise<RecoveryResult 
     });
     try {
       for await (const batch of reader) {
-        for (const row of batch.rows) target.loadSnapshotRow(row.spaceId, row.tuple);
-        snapshotRows += batch.rows.length;
+        // The block's rows in place: no row object or tuple view each.
+        const rows = batch.inPlace;
+        const { count, payload } = rows;
+        for (let i = 0; i < count; i++)
+          target.loadSnapshotRow(rows.spaceId(i), payload, rows.start(i), rows.end(i));
+        snapshotRows += count;
         progress.tick(snapshotRows);
       }
     } finally {

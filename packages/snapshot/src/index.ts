@@ -12,6 +12,8 @@ export {
   SNAPSHOT_BLOCK_SIZE_DEFAULT,
   SnapshotBlockBuilder,
   type SnapshotRow,
+  SnapshotRows,
+  snapshotRowsCapacity,
 } from './snapshot-format.js';
 export {
   SNAPSHOT_READ_SIZE_DEFAULT_BYTES,

@@ -15,6 +15,8 @@ import {
   decodeSnapshotRowsReference,
   SnapshotBlockBuilder,
   type SnapshotRow,
+  SnapshotRows,
+  snapshotRowsCapacity,
 } from './snapshot-format.js';
 
 const hasher = await loadHasher();
@@ -101,8 +103,8 @@ describe('SnapshotBlockBuilder', () => {
 describe('decodeSnapshotRows', () => {
   const reader = new MsgpackReader(new Uint8Array(0));
   const decode = (payload: Uint8Array, count: number): SnapshotRow[] | string => {
-    const out: SnapshotRow[] = [];
-    return decodeSnapshotRows(reader, payload, count, out) ?? out;
+    const out = new SnapshotRows(payload, snapshotRowsCapacity(payload.length, count));
+    return decodeSnapshotRows(reader, payload, count, out) ?? out.toArray();
   };
   const concat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
   const header = (value: unknown) =>
@@ -245,12 +247,12 @@ describe('the fast decoding path', () => {
   });
   const decodeBoth = (payload: Uint8Array, count: number) => {
     const reader = new MsgpackReader(new Uint8Array(0));
-    const fast: SnapshotRow[] = [];
+    const fast = new SnapshotRows(payload, snapshotRowsCapacity(payload.length, count));
     const reference: SnapshotRow[] = [];
     const fastVerdict = decodeSnapshotRows(reader, payload, count, fast);
     const referenceVerdict = decodeSnapshotRowsReference(reader, payload, count, reference);
     return {
-      fast: fastVerdict ?? fast.map((r) => [r.spaceId, r.groupId, r.lsn, hex(r.tuple)]),
+      fast: fastVerdict ?? fast.toArray().map((r) => [r.spaceId, r.groupId, r.lsn, hex(r.tuple)]),
       reference:
         referenceVerdict ?? reference.map((r) => [r.spaceId, r.groupId, r.lsn, hex(r.tuple)]),
     };

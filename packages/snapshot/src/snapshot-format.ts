@@ -47,8 +47,94 @@ export interface SnapshotRow {
   readonly groupId: number;
   /** Ordinal of the row in the file, from 0 (header key 0x03). */
   readonly lsn: number;
-  /** The tuple, a MessagePack array (body key 0x21): a view into the read buffer. */
+  /**
+   * The tuple, a MessagePack array (body key 0x21): a view into the read buffer. The reader
+   * walked it whole to find its end, so it is well-formed MessagePack (memtx Space.loadAt).
+   */
   readonly tuple: Uint8Array;
+}
+
+/**
+ * The rows of one block, decoded in place: what the reader decodes a block into, with no
+ * object or view per row. Row i is `spaceId(i)`, `groupId(i)`, `lsn(i)` and the tuple
+ * `payload[start(i), end(i))`, kept in one Float64Array (one allocation per block); `row()` /
+ * `toArray()` make SnapshotRow objects on demand. Invariant: every range is one whole
+ * MessagePack array.
+ */
+export class SnapshotRows {
+  count = 0;
+  /** Per row: space id, group id, lsn, tuple start, tuple end. */
+  private readonly fields: Float64Array;
+
+  /** Room for `capacity` rows (see snapshotRowsCapacity; push() refuses more). */
+  constructor(
+    readonly payload: Uint8Array,
+    capacity: number,
+  ) {
+    this.fields = new Float64Array(capacity * FIELDS_PER_ROW);
+  }
+
+  push(spaceId: number, groupId: number, lsn: number, start: number, end: number): void {
+    const at = this.count * FIELDS_PER_ROW;
+    const fields = this.fields;
+    if (at === fields.length) throw new RangeError(`more than ${this.count} rows in the block`);
+    fields[at] = spaceId;
+    fields[at + 1] = groupId;
+    fields[at + 2] = lsn;
+    fields[at + 3] = start;
+    fields[at + 4] = end;
+    this.count++;
+  }
+
+  spaceId(i: number): number {
+    return this.fields[i * FIELDS_PER_ROW]!;
+  }
+
+  groupId(i: number): number {
+    return this.fields[i * FIELDS_PER_ROW + 1]!;
+  }
+
+  lsn(i: number): number {
+    return this.fields[i * FIELDS_PER_ROW + 2]!;
+  }
+
+  /** Offset in `payload` of row i's tuple. */
+  start(i: number): number {
+    return this.fields[i * FIELDS_PER_ROW + 3]!;
+  }
+
+  /** Offset in `payload` just past row i's tuple. */
+  end(i: number): number {
+    return this.fields[i * FIELDS_PER_ROW + 4]!;
+  }
+
+  /** Row `i` as a SnapshotRow (its tuple a view of the payload). */
+  row(i: number): SnapshotRow {
+    return {
+      spaceId: this.spaceId(i),
+      groupId: this.groupId(i),
+      lsn: this.lsn(i),
+      tuple: this.payload.subarray(this.start(i), this.end(i)),
+    };
+  }
+
+  toArray(): SnapshotRow[] {
+    return Array.from({ length: this.count }, (_, i) => this.row(i));
+  }
+}
+
+const FIELDS_PER_ROW = 5;
+
+/** Fewest bytes a snapshot row takes: header {0x00: INSERT}, body {0x10: id, 0x21: []}. */
+const ROW_SIZE_MIN = 3 + 5;
+
+/**
+ * Row capacity a block of `payloadLength` bytes declaring `count` rows can need: a block
+ * declaring more rows than its bytes can hold fails to decode on the row that runs out of
+ * bytes, before anything past this capacity is pushed.
+ */
+export function snapshotRowsCapacity(payloadLength: number, count: number): number {
+  return Math.min(count, Math.floor(payloadLength / ROW_SIZE_MIN));
 }
 
 /**
@@ -182,24 +268,25 @@ export function decodeSnapshotRows(
   reader: MsgpackReader,
   payload: Uint8Array,
   count: number,
-  out: SnapshotRow[],
+  out: SnapshotRows,
 ): string | undefined {
+  if (out.payload !== payload) throw new RangeError('SnapshotRows of another payload');
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   let position = 0;
   try {
     for (let i = 0; i < count; i++) {
       // The exact bytes our writer produces take the fast path; anything else (other widths,
       // key orders, extra keys, nested tuples, damage) the general one, which decides.
-      const fast = decodeRowFast(payload, view, position);
-      if (fast !== undefined) {
-        out.push(fast);
-        position = fastRowEnd;
+      const end = decodeRowFast(payload, view, position, out);
+      if (end >= 0) {
+        position = end;
         continue;
       }
       reader.reset(payload, position);
       const row = decodeRow(reader, payload);
       if (typeof row === 'string') return `row ${i} of the block: ${row}`;
-      out.push(row);
+      const start = row.tuple.byteOffset - payload.byteOffset;
+      out.push(row.spaceId, row.groupId, row.lsn, start, start + row.tuple.length);
       position = reader.offset;
     }
   } catch (error) {
@@ -237,17 +324,15 @@ export function decodeSnapshotRowsReference(
   return undefined;
 }
 
-/** End of the row decodeRowFast() last returned (a second return value without an allocation). */
-let fastRowEnd = 0;
-
 /**
  * The row at `p` if it is laid out exactly as SnapshotBlockBuilder writes it, with a tuple of
- * scalars and strings; undefined otherwise (including when it runs past the payload).
- * Accepts a subset of what decodeRow() accepts, never more.
+ * scalars and strings: pushed to `out`, and its end returned; -1 otherwise, nothing pushed
+ * (including when it runs past the payload). Accepts a subset of what decodeRow() accepts,
+ * never more.
  */
-function decodeRowFast(b: Uint8Array, view: DataView, p: number): SnapshotRow | undefined {
+function decodeRowFast(b: Uint8Array, view: DataView, p: number, out: SnapshotRows): number {
   const end = b.length;
-  if (p + 3 > end) return undefined;
+  if (p + 3 > end) return -1;
   const headerMap = b[p]!;
   if (
     headerMap < 0x81 ||
@@ -255,14 +340,14 @@ function decodeRowFast(b: Uint8Array, view: DataView, p: number): SnapshotRow | 
     b[p + 1] !== IprotoKey.REQUEST_TYPE ||
     b[p + 2] !== IprotoType.INSERT
   )
-    return undefined;
+    return -1;
   p += 3;
   let keys = headerMap - 0x81;
   let groupId = 0;
   let lsn = 0;
   if (keys > 0 && p + 2 <= end && b[p] === IprotoKey.GROUP_ID) {
     groupId = b[p + 1]!;
-    if (groupId > GroupId.LOCAL) return undefined;
+    if (groupId > GroupId.LOCAL) return -1;
     p += 2;
     keys--;
   }
@@ -281,24 +366,24 @@ function decodeRowFast(b: Uint8Array, view: DataView, p: number): SnapshotRow | 
       lsn = view.getUint32(p + 2);
       p += 6;
     } else {
-      return undefined;
+      return -1;
     }
     keys--;
   }
-  if (keys !== 0 || p + BODY_PREFIX_SIZE > end) return undefined;
+  if (keys !== 0 || p + BODY_PREFIX_SIZE > end) return -1;
   if (
     b[p] !== 0x82 ||
     b[p + 1] !== IprotoKey.SPACE_ID ||
     b[p + 2] !== 0xce ||
     b[p + 7] !== IprotoKey.TUPLE
   )
-    return undefined;
+    return -1;
   const spaceId = view.getUint32(p + 3);
   const start = p + BODY_PREFIX_SIZE;
   const tupleEnd = skipFlatArray(b, start);
-  if (tupleEnd < 0) return undefined;
-  fastRowEnd = tupleEnd;
-  return { spaceId, groupId, lsn, tuple: b.subarray(start, tupleEnd) };
+  if (tupleEnd < 0) return -1;
+  out.push(spaceId, groupId, lsn, start, tupleEnd);
+  return tupleEnd;
 }
 
 /**

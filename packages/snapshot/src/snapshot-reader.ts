@@ -40,7 +40,12 @@ import {
 import { io } from './io.js';
 import { PROGRESS_INTERVAL_DEFAULT_MS, type ProgressHook, ProgressMeter } from './progress.js';
 import { invalidNameError } from './snapshot-dir.js';
-import { decodeSnapshotRows, type SnapshotRow } from './snapshot-format.js';
+import {
+  decodeSnapshotRows,
+  type SnapshotRow,
+  SnapshotRows,
+  snapshotRowsCapacity,
+} from './snapshot-format.js';
 import { isSystemSpace, spaceOrderRank } from './snapshot-source.js';
 
 /** Bytes read from the file per refill. */
@@ -87,7 +92,10 @@ type PrefetchResult =
 
 /** The rows of one block. */
 export interface SnapshotBatch {
+  /** The rows as objects, made on first access from `inPlace`. */
   readonly rows: readonly SnapshotRow[];
+  /** The same rows as parallel arrays over the block (what recovery reads: no object per row). */
+  readonly inPlace: SnapshotRows;
   /** File offset of the block. */
   readonly offset: number;
 }
@@ -225,7 +233,7 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
         await this.skipDamage('block checksum mismatch', at);
         continue;
       }
-      const rows: SnapshotRow[] = [];
+      const rows = new SnapshotRows(payload, snapshotRowsCapacity(payload.length, header.rowCount));
       const invalid = decodeSnapshotRows(this.reader, payload, header.rowCount, rows);
       if (invalid !== undefined) {
         await this.skipDamage(invalid, at);
@@ -242,7 +250,7 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
       this.meter.rows = this.stats.rows;
       this.meter.bytes = this.offset;
       this.meter.tick();
-      return { rows, offset: at };
+      return batchOf(rows, at);
     }
   }
 
@@ -278,19 +286,20 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
    * misplaced block). An order violation is fatal even with force_recovery: the file was not
    * written by this format's rules, and rows could land in the wrong space.
    */
-  private accept(rows: readonly SnapshotRow[], at: number): boolean {
-    const first = rows[0]!;
+  private accept(rows: SnapshotRows, at: number): boolean {
+    const count = rows.count;
+    const firstLsn = rows.lsn(0);
     const expected = this.nextLsn ?? this.lastLsn + 1;
-    if (first.lsn < expected) {
-      const reason = `row lsn ${first.lsn} after lsn ${this.lastLsn} (a repeated or misplaced block)`;
+    if (firstLsn < expected) {
+      const reason = `row lsn ${firstLsn} after lsn ${this.lastLsn} (a repeated or misplaced block)`;
       this.damaged(reason, at);
       this.logger.warn(
         `${reason} in ${this.path} at offset ${at}: skipping the block (force_recovery)`,
       );
       return false;
     }
-    if (first.lsn > expected && this.nextLsn !== undefined) {
-      const reason = `row lsn ${first.lsn} where ${expected} was expected (rows missing)`;
+    if (firstLsn > expected && this.nextLsn !== undefined) {
+      const reason = `row lsn ${firstLsn} where ${expected} was expected (rows missing)`;
       this.damaged(reason, at);
       this.logger.warn(
         `${reason} in ${this.path} at offset ${at}: accepting the block (force_recovery)`,
@@ -298,27 +307,25 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
     }
     let { spaceId, spaceRank, groupId, userPart } = this;
     let systemRows = 0;
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      if (i > 0 && row.lsn !== rows[i - 1]!.lsn + 1)
-        throw this.corrupt(
-          `row ${i} of the block has lsn ${row.lsn} after ${rows[i - 1]!.lsn}`,
-          at,
-        );
-      if (row.spaceId !== spaceId) {
-        const rank = spaceOrderRank(row.spaceId);
+    for (let i = 0; i < count; i++) {
+      const lsn = rows.lsn(i);
+      if (i > 0 && lsn !== rows.lsn(i - 1) + 1)
+        throw this.corrupt(`row ${i} of the block has lsn ${lsn} after ${rows.lsn(i - 1)}`, at);
+      const rowSpace = rows.spaceId(i);
+      if (rowSpace !== spaceId) {
+        const rank = spaceOrderRank(rowSpace);
         if (rank <= spaceRank)
           throw this.corrupt(
-            `rows of space ${row.spaceId} after rows of space ${spaceId} (snapshot order broken)`,
+            `rows of space ${rowSpace} after rows of space ${spaceId} (snapshot order broken)`,
             at,
           );
-        spaceId = row.spaceId;
+        spaceId = rowSpace;
         spaceRank = rank;
-        groupId = row.groupId;
+        groupId = rows.groupId(i);
         if (!isSystemSpace(spaceId)) userPart = true;
-      } else if (row.groupId !== groupId) {
+      } else if (rows.groupId(i) !== groupId) {
         throw this.corrupt(
-          `space ${spaceId} has rows of group_id ${groupId} and ${row.groupId}`,
+          `space ${spaceId} has rows of group_id ${groupId} and ${rows.groupId(i)}`,
           at,
         );
       }
@@ -328,9 +335,9 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
     this.spaceRank = spaceRank;
     this.groupId = groupId;
     this.userPart = userPart;
-    this.lastLsn = rows[rows.length - 1]!.lsn;
+    this.lastLsn = rows.lsn(count - 1);
     this.nextLsn = this.lastLsn + 1;
-    this.stats.rows += rows.length;
+    this.stats.rows += count;
     this.stats.systemRows += systemRows;
     return true;
   }
@@ -539,4 +546,17 @@ async function readFully(
     total += n;
   }
   return total;
+}
+
+/** A batch over `rows`, its SnapshotRow objects made once, when first asked for. */
+function batchOf(rows: SnapshotRows, offset: number): SnapshotBatch {
+  let objects: SnapshotRow[] | undefined;
+  return {
+    inPlace: rows,
+    offset,
+    get rows(): SnapshotRow[] {
+      objects ??= rows.toArray();
+      return objects;
+    },
+  };
 }

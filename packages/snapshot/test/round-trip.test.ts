@@ -39,6 +39,8 @@ import {
 } from './helpers.js';
 
 const hasher = await loadHasher();
+const hex = (bytes: Uint8Array, start = 0, end = bytes.length) =>
+  Buffer.from(bytes.subarray(start, end)).toString('hex');
 const fs = new NodeFileSystem();
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -97,6 +99,38 @@ describe('round trip', () => {
         `read size ${readSizeBytes}`,
       ).toEqual(expectedRows(spaces));
     }
+  });
+
+  it('hands each block out in place too: the same rows, tuples as ranges of the block', async () => {
+    const spaces = manySpaces(testSeed());
+    const result = await snapshotOf(dir, hasher, spaces, new Vclock([[1, 3]]), {
+      blockSizeBytes: 4096,
+    });
+    if (result.status !== 'written') throw new Error(result.status);
+    const reader = await SnapshotReader.open(fs, result.path, hasher, { readSizeBytes: 5000 });
+    const fromObjects: unknown[] = [];
+    const inPlace: unknown[] = [];
+    let blocks = 0;
+    for await (const batch of reader) {
+      const rows = batch.inPlace;
+      blocks++;
+      for (let i = 0; i < rows.count; i++) {
+        const [start, end] = [rows.start(i), rows.end(i)];
+        expect(start).toBeLessThan(end);
+        inPlace.push([
+          rows.spaceId(i),
+          rows.groupId(i),
+          rows.lsn(i),
+          hex(rows.payload, start, end),
+        ]);
+      }
+      // The objects, made once on demand, are the same rows.
+      expect(batch.rows).toBe(batch.rows);
+      fromObjects.push(...batch.rows.map((r) => [r.spaceId, r.groupId, r.lsn, hex(r.tuple)]));
+    }
+    expect(blocks).toBeGreaterThan(10);
+    expect(inPlace).toEqual(fromObjects);
+    expect(inPlace.length).toBe(expectedRows(spaces).length);
   });
 
   it('writes the same file from a source cursor as from its tuples()', async () => {

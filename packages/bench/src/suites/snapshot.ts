@@ -190,10 +190,14 @@ async function load(
   let rows = 0;
   let bytes = 0;
   for await (const batch of reader) {
-    for (const row of batch.rows) {
-      const tuple = row.tuple;
-      bytes += tuple.length;
-      if (primary === undefined || row.spaceId !== SPACE_ID) continue;
+    // The block's rows in place, as recovery reads them (no object per row).
+    const block = batch.inPlace;
+    for (let i = 0; i < block.count; i++) {
+      const start = block.start(i);
+      const end = block.end(i);
+      bytes += end - start;
+      if (primary === undefined || block.spaceId(i) !== SPACE_ID) continue;
+      const tuple = block.payload.subarray(start, end);
       if (used + tuple.length > arena.length) {
         arena = new Uint8Array(Math.max(arenaChunkBytes, tuple.length));
         arenas.push(arena);
@@ -203,7 +207,7 @@ async function load(
       primary.append(firstField(tuple), (arenas.length - 1) * arenaChunkBytes + used);
       used += tuple.length;
     }
-    rows += batch.rows.length;
+    rows += block.count;
   }
   if (!reader.stats.complete) throw new Error('snapshot not complete');
   if (primary !== undefined && primary.size !== rows - reader.stats.systemRows)
