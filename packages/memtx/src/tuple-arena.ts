@@ -101,6 +101,8 @@ export class TupleArena {
   private readonly smallFree: number[][] = [];
   private readonly mediumFree = new Map<number, number[]>();
   private readonly freeChunkIndexes: number[] = [];
+  /** Slots on the free lists (smallFree and mediumFree together). */
+  private freeSlots = 0;
   private chunkBytes = 0;
   private usedBytes = 0;
   private parkedBytes = 0;
@@ -225,9 +227,15 @@ export class TupleArena {
   private allocate(slot: number): number {
     this.usedBytes += slot;
     if (slot >= DEDICATED_SLOT_MIN_BYTES) return this.newChunk(slot, true) << CHUNK_OFFSET_BITS;
-    const list =
-      slot <= SMALL_SLOT_MAX_BYTES ? this.smallFree[slot >>> 3] : this.mediumFree.get(slot);
-    if (list !== undefined && list.length > 0) return list.pop()!;
+    // Loading fills an arena with no free slot at all: then no free list is looked at.
+    if (this.freeSlots > 0) {
+      const list =
+        slot <= SMALL_SLOT_MAX_BYTES ? this.smallFree[slot >>> 3] : this.mediumFree.get(slot);
+      if (list !== undefined && list.length > 0) {
+        this.freeSlots--;
+        return list.pop()!;
+      }
+    }
     if (this.topUsed + slot > this.top.length) this.newChunk(slot, false);
     const ref = (this.topIndex << CHUNK_OFFSET_BITS) + this.topUsed;
     this.topUsed += slot;
@@ -256,6 +264,7 @@ export class TupleArena {
         this.smallFree[i] = list;
       }
       list.push(ref);
+      this.freeSlots++;
       return;
     }
     let list = this.mediumFree.get(slot);
@@ -264,6 +273,7 @@ export class TupleArena {
       this.mediumFree.set(slot, list);
     }
     list.push(ref);
+    this.freeSlots++;
   }
 
   /** Adds a chunk (the new top unless dedicated); returns its index. */

@@ -15,6 +15,7 @@ import {
   MsgpackReader,
   makeXrow,
   type Vclock,
+  VCLOCK_MAX,
   XlogError,
   type Xrow,
 } from '@tarantype/core';
@@ -109,7 +110,8 @@ export class XlogCursor {
   private bufferStart = 0;
   private offset: number;
   private readonly reader = new MsgpackReader(new Uint8Array(0));
-  private readonly lastLsn = new Map<number, number>();
+  /** Rule 12: the last LSN read per replica id, from the meta header's vclock on (made on first use). */
+  private lastLsn: number[] | undefined;
   /** The rows of the current block as rowsInPlace() hands them out, reused block to block. */
   private readonly inPlace: XrowInPlace[] = [];
   /** Their headers, in the same order (checkTransaction reads these). */
@@ -472,16 +474,21 @@ export class XlogCursor {
   private checkTransaction(rows: Xrow[], count = rows.length): Xrow[] | string {
     const last = count - 1;
     const tsn = rows[0]!.tsn;
+    const lastLsn = (this.lastLsn ??= Array.from({ length: VCLOCK_MAX }, (_, id) =>
+      this.meta.vclock.get(id),
+    ));
     for (let i = 0; i <= last; i++) {
       const row = rows[i]!;
       if (row.is_commit !== (i === last))
         return `row ${i} of a ${count}-row transaction has a wrong commit flag`;
       if (row.tsn !== tsn)
         return `row ${i} belongs to another transaction (tsn ${row.tsn}, expected ${tsn})`;
-      const previous = this.lastLsn.get(row.replica_id) ?? this.meta.vclock.get(row.replica_id);
+      const id = row.replica_id;
+      if (id >= VCLOCK_MAX) return `row with replica id ${id} (ids are below ${VCLOCK_MAX})`;
+      const previous = lastLsn[id]!;
       if (row.lsn <= previous)
         return `row with LSN ${row.lsn} after LSN ${previous} of replica ${row.replica_id}`;
-      this.lastLsn.set(row.replica_id, row.lsn);
+      lastLsn[id] = row.lsn;
     }
     return rows;
   }

@@ -157,6 +157,9 @@ describe('XlogTransaction.rowsInPlace', () => {
       ],
       [[row(1, 2, 2, false), row(2, 2, 2, true)], 'row with LSN 2 after LSN 2 of replica 1'],
     ];
+    const foreign = row(1, 1, 1, true);
+    foreign.replica_id = 40;
+    cases.push([[foreign], 'row with replica id 40 (ids are below 32)']);
     for (const [rows, reason] of cases) {
       const path = await handWritten(rows);
       const errors: unknown[] = [];
