@@ -102,6 +102,8 @@ export async function recover(options: RecoveryOptions): Promise<RecoveryResult 
     reader = await SnapshotReader.open(fs, newestSnapshot.path, hasher, {
       forceRecovery: options.forceRecovery,
       logger,
+      // Each block's tuples are copied into memtx before the next block is asked for.
+      reuseBuffers: true,
       // Every block (the reporter throttles); no hook at all without a sink.
       ...(reporter === undefined
         ? {}

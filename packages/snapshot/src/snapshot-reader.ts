@@ -71,6 +71,14 @@ export interface SnapshotReaderOptions {
    * next, read ahead while the current one is decoded), plus the rows the caller still holds.
    */
   readonly readSizeBytes?: number;
+  /**
+   * Reuse read memory: the chunk read ahead goes into the memory of the chunk before the
+   * current one, so a batch (its rows, `inPlace` and tuple views) is valid only until the next
+   * call to next(). For a reader that copies every row before asking for more (recovery):
+   * no fresh pages to fault in per chunk. Off by default: rows stay valid for as long as they
+   * are held.
+   */
+  readonly reuseBuffers?: boolean;
 }
 
 /** The read of the chunk that follows the buffer, started before its bytes are needed. */
@@ -129,6 +137,10 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
   private closed = false;
   /** The read of the next chunk, in flight or done and not yet taken (read-ahead). */
   private prefetch: Prefetch | undefined;
+  /** The whole allocation `buffer` is a view of (options.reuseBuffers hands it on). */
+  private bufferMemory: Uint8Array | undefined;
+  /** options.reuseBuffers: memory no batch still handed out points into, for the next read ahead. */
+  private spare: Uint8Array | undefined;
   private readonly reader = new MsgpackReader(new Uint8Array(0));
   private readonly meter: ProgressMeter;
   private readonly logger: Logger;
@@ -469,6 +481,7 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
     if (position >= chunkStart) {
       this.buffer = memory.subarray(headroom, headroom + result.bytesRead);
       this.bufferStart = chunkStart;
+      this.handOn(memory);
       return true;
     }
     const bufferEnd = this.bufferStart + this.buffer.length;
@@ -480,14 +493,27 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
     if (head.length <= headroom) {
       memory.set(head, headroom - head.length);
       this.buffer = memory.subarray(headroom - head.length, headroom + result.bytesRead);
+      this.handOn(memory);
     } else {
       const merged = freshBytes(head.length + chunk.length);
       merged.set(head, 0);
       merged.set(chunk, head.length);
       this.buffer = merged;
+      this.handOn(merged);
     }
     this.bufferStart = position;
     return true;
+  }
+
+  /**
+   * `memory` now backs the buffer. With reuseBuffers, the memory it replaces becomes the
+   * spare: only the previous batch pointed into it, and that batch expired with this call.
+   */
+  private handOn(memory: Uint8Array): void {
+    const previous = this.bufferMemory;
+    this.bufferMemory = memory;
+    if (this.options.reuseBuffers === true && previous !== undefined && previous !== memory)
+      this.spare = previous;
   }
 
   /** Reads [position, position + length) (at least a read size) into a fresh buffer, now. */
@@ -503,6 +529,7 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
       );
     this.buffer = fresh.subarray(0, n);
     this.bufferStart = position;
+    this.handOn(fresh);
   }
 
   /** Starts reading the chunk after the buffer, unless the buffer ends the file. */
@@ -512,10 +539,22 @@ export class SnapshotReader implements AsyncIterable<SnapshotBatch> {
     const size = Math.min(this.readSize, this.fileSize - position);
     if (size <= 0) return;
     const headroom = Math.min(this.readSize, READ_AHEAD_HEADROOM_BYTES_MAX);
-    const memory = freshBytes(headroom + size);
+    const spare = this.spare;
+    let memory: Uint8Array;
+    if (spare !== undefined && spare.length >= headroom + size) {
+      this.spare = undefined;
+      memory = spare;
+    } else {
+      memory = freshBytes(headroom + size);
+    }
     // The handler is attached here, before anything else runs: a failure nobody waits for
     // (the reader closed, or seeked elsewhere) is never an unhandled rejection.
-    const done = readFully(this.file, memory.subarray(headroom), position, this.path).then(
+    const done = readFully(
+      this.file,
+      memory.subarray(headroom, headroom + size),
+      position,
+      this.path,
+    ).then(
       (bytesRead): PrefetchResult => ({ ok: true, bytesRead }),
       (error: unknown): PrefetchResult => ({ ok: false, error }),
     );
