@@ -63,7 +63,14 @@ export interface IndexImpl {
    * changed nothing, when it cannot (not empty, or two refs with an equal key in a unique
    * index): the caller then inserts one at a time, which reports the duplicate.
    */
-  bulkLoad?(refs: readonly number[]): boolean;
+  bulkLoad?(refs: readonly number[], keys?: readonly (number | bigint)[]): boolean;
+  /**
+   * Optional, for an index keyed by one number (a TREE's direct layout): the key of the tuple
+   * at `bytes[p]` (a MessagePack array already checked against the format). A bulk load
+   * gathers these while each tuple is at hand and passes them to bulkLoad() as `keys[i]` of
+   * `refs[i]`, instead of the index reading every tuple back from the arena.
+   */
+  readonly numericKeyOf?: ((bytes: Uint8Array, p: number) => number | bigint) | undefined;
   /**
    * Optional, ordered indexes only: <0, 0 or >0 as the tuple `a` sorts before, with or after
    * `b` in this index (refs of this index's space).

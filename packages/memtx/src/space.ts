@@ -23,6 +23,7 @@ import {
   MsgpackWriter,
   type TarantoolError,
 } from '@tarantype/core';
+import { compareNumberValues } from './compare.js';
 import { type FieldType, isFieldType, isIndexableType } from './field-type.js';
 import { HashIndex } from './hash-index.js';
 import {
@@ -189,6 +190,11 @@ export class Space implements IndexOwner, StatementOwner {
   private inBeforeReplace = false;
   /** Refs stored by load() since beginBulkLoad(), indexed at endBulkLoad(); else undefined. */
   private bulkRefs: number[] | undefined;
+  /**
+   * While bulk loading into a primary keyed by one number (IndexImpl.numericKeyOf) with
+   * loadAscending() only: the key of each of bulkRefs, read while its tuple was at hand.
+   */
+  private bulkKeys: (number | bigint)[] | undefined;
   private readonly beforeReplaceTriggers: BeforeReplaceTrigger[] = [];
   private readonly onReplaceTriggers: OnReplaceTrigger[] = [];
   private readonly writer = new MsgpackWriter(4096);
@@ -445,6 +451,9 @@ export class Space implements IndexOwner, StatementOwner {
     const newRef = this.store();
     if (bulk !== undefined) {
       bulk.push(newRef);
+      // Keys are gathered by loadAscending() only (where they spare a comparison of tuples);
+      // after a load() they no longer match the refs, and the index reads them itself.
+      this.bulkKeys = undefined;
       this.bsizeBytes += this.inEnd - this.inStart;
       return;
     }
@@ -479,6 +488,7 @@ export class Space implements IndexOwner, StatementOwner {
     this.primary();
     assert(this.len() === 0, `space '${this.name}' must be empty to bulk load`);
     this.bulkRefs = [];
+    this.bulkKeys = this.primary().impl.numericKeyOf !== undefined ? [] : undefined;
   }
 
   /**
@@ -514,6 +524,16 @@ export class Space implements IndexOwner, StatementOwner {
   private loadAscendingPrepared(): boolean {
     const bulk = this.bulkRefs!;
     const impl = this.primary().impl;
+    const keys = this.bulkKeys;
+    if (keys !== undefined) {
+      // A numeric key: compared before anything is stored, with the last one kept.
+      const key = impl.numericKeyOf!(this.inBytes, this.inStart);
+      if (keys.length > 0 && compareNumberValues(keys[keys.length - 1]!, key) >= 0) return false;
+      bulk.push(this.store());
+      keys.push(key);
+      this.bsizeBytes += this.inEnd - this.inStart;
+      return true;
+    }
     const newRef = this.store();
     const last = bulk.length === 0 ? NONE : bulk[bulk.length - 1]!;
     if (last !== NONE && impl.compareTuples!(last, newRef) >= 0) {
@@ -538,9 +558,12 @@ export class Space implements IndexOwner, StatementOwner {
   endBulkLoad(): void {
     const refs = this.bulkRefs;
     assert(refs !== undefined, `space '${this.name}' is not bulk loading`);
+    const keys = this.bulkKeys;
     this.bulkRefs = undefined;
+    this.bulkKeys = undefined;
     for (const index of this.indexList) {
-      if (index.impl.bulkLoad?.(refs) === true) continue;
+      const primaryKeys = index === this.indexList[0] ? keys : undefined;
+      if (index.impl.bulkLoad?.(refs, primaryKeys) === true) continue;
       for (const ref of refs) index.impl.replace(NONE, ref, DUP_INSERT);
     }
   }

@@ -87,6 +87,8 @@ export class TreeIndex implements IndexImpl {
    */
   private readonly probe: Probe;
   private readonly pair: unknown[] = [];
+  /** IndexImpl.numericKeyOf: present for the direct layout only. */
+  readonly numericKeyOf: ((bytes: Uint8Array, p: number) => number | bigint) | undefined;
 
   constructor(
     private readonly shape: IndexShape,
@@ -107,6 +109,9 @@ export class TreeIndex implements IndexImpl {
         part.type === 'integer' ||
         part.type === 'number' ||
         part.type === 'double');
+    this.numericKeyOf = this.direct
+      ? (bytes, p) => mpReadNumber(bytes, keyDef.fieldPosition(bytes, p, 0))
+      : undefined;
     this.tree =
       existing?.tree ??
       new BTree<unknown, unknown>(
@@ -296,17 +301,26 @@ export class TreeIndex implements IndexImpl {
    * O(n) after the sort, instead of n insertions that each walk and split the tree. The input
    * arrays are only read (sorted-btree copies them into its leaves).
    */
-  bulkLoad(refs: readonly number[]): boolean {
+  bulkLoad(refs: readonly number[], given?: readonly (number | bigint)[]): boolean {
     if (this.tree.size !== 0) return false;
     const maxNodeSize = this.tree.maxNodeSize;
     if (this.direct) {
       const n = refs.length;
-      let keys: (number | bigint)[] = new Array(n);
+      // The keys the loader gathered (numericKeyOf), or read back from the arena here.
+      let keys: (number | bigint)[];
+      if (given !== undefined && given.length === n) {
+        keys = given as (number | bigint)[];
+      } else {
+        keys = new Array(n);
+        for (let i = 0; i < n; i++) keys[i] = this.keyOf(refs[i]!);
+      }
       let values: number[] = refs as number[];
       let sorted = true;
-      for (let i = 0; i < n; i++) {
-        keys[i] = this.keyOf(refs[i]!);
-        if (i > 0 && sorted && compareNumberValues(keys[i - 1]!, keys[i]!) >= 0) sorted = false;
+      for (let i = 1; i < n; i++) {
+        if (compareNumberValues(keys[i - 1]!, keys[i]!) >= 0) {
+          sorted = false;
+          break;
+        }
       }
       if (!sorted) {
         const order = Array.from({ length: n }, (_, i) => i);

@@ -123,6 +123,31 @@ describe('bulk load', () => {
       );
     });
 
+  it('loadAscending after a load() compares with the tuple loaded last, and the index comes out sorted', () => {
+    // A numeric primary key: loadAscending keeps the keys it read; a load() in between makes
+    // them stale, and the comparisons and the build go back to reading tuples.
+    const space = make('unsigned');
+    space.beginBulkLoad();
+    const row = (i: number) => [i, i % 7, i, `h${i}`];
+    expect(space.loadAscending(row(1))).toBe(true);
+    expect(space.loadAscending(row(5))).toBe(true);
+    expect(space.loadAscending(row(5))).toBe(false);
+    space.load(row(3));
+    expect(space.loadAscending(row(2))).toBe(false);
+    expect(space.loadAscending(row(4))).toBe(true);
+    space.endBulkLoad();
+    checkSpace(space);
+    expect(space.select([], { iterator: 'GE' })).toEqual([1, 3, 4, 5].map(row));
+    // And only loadAscending: the keys it read build the index.
+    const ascending = make('unsigned');
+    ascending.beginBulkLoad();
+    for (const i of [2, 4, 8, 9]) expect(ascending.loadAscending(row(i))).toBe(true);
+    expect(ascending.loadAscending(row(9))).toBe(false);
+    ascending.endBulkLoad();
+    checkSpace(ascending);
+    expect(ascending.index('pk')!.select([9], { iterator: 'LE' })).toEqual([9, 8, 4, 2].map(row));
+  });
+
   it('loadAscending needs an ordered primary key and a bulk load', () => {
     const hashed = new Space({ id: 513, name: 'hashed' });
     hashed.createIndex({ name: 'pk', type: 'HASH', parts: [{ field: 0, type: 'unsigned' }] });
