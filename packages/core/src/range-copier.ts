@@ -1,8 +1,9 @@
 // Copying short byte ranges between buffers without making a view of either. Layer: core.
 // Tuples are tens of bytes: `target.set(source.subarray(start, end), at)` makes an object per
 // copy, and a per-byte loop is slow wherever a call site meets both Buffers and Uint8Arrays.
-// A RangeCopier moves four bytes at a time through DataViews (little-endian both ways), keeping one of the buffer it
-// last copied from (sources are views of few buffers: a packet, a file chunk, an arena chunk).
+// A RangeCopier moves four bytes at a time through DataViews (little-endian both ways), keeping
+// one of the buffer it last copied from (sources are views of few buffers: a packet, a file
+// chunk, an arena chunk).
 
 /** Ranges up to this length go through DataViews; longer ones through one set(). */
 const SHORT_RANGE_MAX_BYTES = 256;

@@ -31,12 +31,6 @@ import {
 } from './xlog-format.js';
 
 /**
- * One verified block: a whole transaction (xlog) or a run of rows (snapshot). Its checksum has
- * been verified; its rows are decoded on first access of `rows` (reading a file only to find
- * its end, or to count it, does not pay for decoding). Decoding checks rule 12 and throws
- * XlogError naming the file and offset if the rows are malformed.
- */
-/**
  * One row of a block decoded in place (XlogTransaction.rowsInPlace): its header, and its body
  * as a range of the block's bytes, without an object or a view of its own. Valid until the
  * cursor's next block: the cursor decodes every block into the same few of these.
@@ -54,6 +48,12 @@ export class XrowInPlace {
   }
 }
 
+/**
+ * One verified block: a whole transaction (xlog) or a run of rows (snapshot). Its checksum has
+ * been verified; its rows are decoded on first access of `rows` (reading a file only to find
+ * its end, or to count it, does not pay for decoding). Decoding checks rule 12 and throws
+ * XlogError naming the file and offset if the rows are malformed.
+ */
 export interface XlogTransaction {
   readonly rows: Xrow[];
   /**
@@ -422,13 +422,7 @@ export class XlogCursor {
    * string describing the violation.
    */
   private decodeInPlace(payload: Uint8Array, count: number): string | undefined {
-    const slots = this.inPlace;
-    const headers = this.inPlaceHeaders;
-    while (slots.length < count) {
-      const slot = new XrowInPlace();
-      slots.push(slot);
-      headers.push(slot.header);
-    }
+    const slots = this.growInPlace(count);
     const reader = this.reader.reset(payload);
     try {
       for (let i = 0; i < count; i++) {
@@ -446,18 +440,13 @@ export class XlogCursor {
     if (reader.offset !== payload.length)
       return `block has ${payload.length - reader.offset} bytes after its ${count} rows`;
     if (this.meta.type !== 'XLOG') return undefined;
-    const checked = this.checkTransaction(headers, count);
+    const checked = this.checkTransaction(this.inPlaceHeaders, count);
     return typeof checked === 'string' ? checked : undefined;
   }
 
   /** Rows decoded already, copied into `this.inPlace` (their bodies as whole ranges). */
   private placeRows(rows: readonly Xrow[]): readonly XrowInPlace[] {
-    const slots = this.inPlace;
-    while (slots.length < rows.length) {
-      const slot = new XrowInPlace();
-      slots.push(slot);
-      this.inPlaceHeaders.push(slot.header);
-    }
+    const slots = this.growInPlace(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const slot = slots[i]!;
@@ -466,6 +455,17 @@ export class XlogCursor {
       slot.bytes = row.body;
       slot.bodyStart = 0;
       slot.bodyEnd = row.body.length;
+    }
+    return slots;
+  }
+
+  /** `this.inPlace` with at least `count` entries (and their headers in inPlaceHeaders). */
+  private growInPlace(count: number): XrowInPlace[] {
+    const slots = this.inPlace;
+    while (slots.length < count) {
+      const slot = new XrowInPlace();
+      slots.push(slot);
+      this.inPlaceHeaders.push(slot.header);
     }
     return slots;
   }
