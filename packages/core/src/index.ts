@@ -85,6 +85,8 @@ export {
   MP_TYPE,
   MpType,
   type MpTypeCode,
+  mpCheck,
+  mpCheckError,
   mpLengthField,
   mpSkip,
   mpTypeOfByte,

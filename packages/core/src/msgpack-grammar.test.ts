@@ -10,6 +10,8 @@ import {
   MP_TAG_LENGTH_MASK,
   MP_TYPE,
   MpType,
+  mpCheck,
+  mpCheckError,
   mpLengthField,
   mpSkip,
   mpTypeOfByte,
@@ -103,6 +105,27 @@ describe('msgpack grammar', () => {
   it('refuses a container count larger than the data before walking it', () => {
     expect(() => new MsgpackReader(hex('dd7fffffff')).skip()).toThrow(/longer than the data/);
     expect(() => new MsgpackReader(hex('df7fffffff')).skip()).toThrow(/longer than the data/);
+  });
+
+  it("mpCheck: the extent, or -1 and the reader's error for what is wrong", () => {
+    for (const [name, bytes] of CORPUS) {
+      const b = hex(bytes);
+      expect(mpCheck(b, 0, b.length), name).toBe(b.length);
+      for (let cut = 0; cut < b.length; cut++) {
+        expect(mpCheck(b, 0, cut), `${name} cut at ${cut}`).toBe(-1);
+        expect(mpCheckError(b).message).toMatch(
+          /unexpected end of data at offset|longer than the data/,
+        );
+      }
+    }
+    const framed = hex('c0 92 01 a2 6869 ff');
+    expect(mpCheck(framed, 1, framed.length)).toBe(6);
+    expect(mpCheck(hex('92 01 c1'), 0, 3)).toBe(-1);
+    expect(mpCheckError(hex('92 01 c1')).message).toBe('invalid type byte 0xc1 at offset 2');
+    expect(mpCheck(hex('dd7fffffff'), 0, 5)).toBe(-1);
+    expect(mpCheckError(hex('dd7fffffff')).message).toBe(
+      'container at offset 5 longer than the data',
+    );
   });
 
   it('packs the same extents into MP_SHAPE as the separate tables hold', () => {

@@ -15,14 +15,7 @@
 // encode(decode(b)) === b for canonical input b except float32 (widened) and doubles that hold
 // integers (written back as integers unless wrapped in Float64).
 import { MSGPACK_DEPTH_MAX } from './limits.js';
-import {
-  invalidTypeByte,
-  MP_FIXED_SIZE,
-  MP_HEADER_SIZE,
-  MP_ITEMS_PER_COUNT,
-  MsgpackError,
-  mpLengthField,
-} from './msgpack-grammar.js';
+import { MsgpackError, mpCheck, mpCheckError } from './msgpack-grammar.js';
 
 export { MsgpackError };
 
@@ -713,40 +706,10 @@ export class MsgpackReader {
     throw new MsgpackError(`expected a map at offset ${this.offset}, got type 0x${t.toString(16)}`);
   }
 
-  /**
-   * Skips one whole value (iteratively: no recursion on nested containers), checking every
-   * length against the data: the one bounds-checked walk over msgpack-grammar's tables.
-   */
+  /** Skips one whole value, checking every length against the data (msgpack-grammar's mpCheck). */
   skip(): void {
-    const b = this.bytes;
-    const end = this.end;
-    let p = this.offset;
-    let pending = 1;
-    while (pending > 0) {
-      pending--;
-      if (p >= end) throw truncated(p);
-      const t = b[p]!;
-      const fixed = MP_FIXED_SIZE[t]!;
-      if (fixed !== 0) {
-        if (p + fixed > end) throw truncated(p);
-        p += fixed;
-        continue;
-      }
-      const items = MP_ITEMS_PER_COUNT[t]!;
-      const header = MP_HEADER_SIZE[t]!;
-      if (header === 0) throw invalidTypeByte(t, p);
-      if (p + header > end) throw truncated(p);
-      const n = mpLengthField(b, p);
-      p += header;
-      if (items === 0) {
-        if (n > end - p) throw truncated(p - header);
-        p += n;
-      } else {
-        pending += n * items;
-        if (pending > end - p)
-          throw new MsgpackError(`container at offset ${p} longer than the data`);
-      }
-    }
+    const p = mpCheck(this.bytes, this.offset, this.end);
+    if (p < 0) throw mpCheckError(this.bytes);
     this.offset = p;
   }
 
