@@ -73,6 +73,7 @@ export {
   MsgpackExtension,
   MsgpackReader,
   MsgpackWriter,
+  plainView,
   utf8Decode,
 } from './msgpack.js';
 export {

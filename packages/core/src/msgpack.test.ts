@@ -8,6 +8,7 @@ import {
   MsgpackExtension,
   MsgpackReader,
   MsgpackWriter,
+  plainView,
 } from './msgpack.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -204,5 +205,28 @@ describe('properties (seeded: SEED=<n> replays)', () => {
       }),
       params,
     );
+  });
+});
+
+describe('plainView and toBytes', () => {
+  it('views a Buffer range as a plain Uint8Array over the same memory', () => {
+    const chunk = Buffer.from('0123456789abcdef');
+    const view = plainView(chunk, 3, 7);
+    expect(view.constructor).toBe(Uint8Array);
+    expect(Buffer.from(view).toString()).toBe('3456');
+    chunk[3] = 0x78;
+    expect(view[0]).toBe(0x78);
+  });
+
+  it('copies what was written, short and long, into plain Uint8Arrays of their own', () => {
+    for (const n of [0, 1, 63, 64, 65, 300]) {
+      const w = new MsgpackWriter(8);
+      for (let i = 0; i < n; i++) w.byte(i & 0xff);
+      const copy = w.toBytes();
+      expect(copy.constructor).toBe(Uint8Array);
+      expect([...copy]).toEqual(Array.from({ length: n }, (_, i) => i & 0xff));
+      w.bytes.fill(0xee);
+      expect([...copy]).toEqual(Array.from({ length: n }, (_, i) => i & 0xff));
+    }
   });
 });

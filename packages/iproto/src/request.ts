@@ -28,6 +28,7 @@ import {
   missingDmlBody,
   mpCheck,
   mpTypeOfByte,
+  plainView,
   readUintSaturated,
 } from '@tarantype/core';
 
@@ -259,14 +260,6 @@ function uintAt(b: Uint8Array, p: number, end: number): number {
   }
 }
 
-/**
- * b[start, end) as a plain Uint8Array over b's memory, as the general path's views are (a
- * Buffer's subarray would be a Buffer, and slower to make).
- */
-function view(b: Uint8Array, start: number, end: number): Uint8Array {
-  return new Uint8Array(b.buffer, b.byteOffset + start, end - start);
-}
-
 /** DML body keys the one-pass decoder reads: 1 for uints, 2 for arrays. */
 const COMMON_BODY_KEY = new Uint8Array(256);
 for (const key of [
@@ -399,11 +392,11 @@ export function decodeCommonRequest(b: Uint8Array): Request | undefined {
         limit,
         offset,
         iterator,
-        key: view(b, keyStart, keyEnd),
+        key: plainView(b, keyStart, keyEnd),
       };
     case IprotoType.INSERT:
     case IprotoType.REPLACE:
-      return { type, sync, schemaVersion, spaceId, tuple: view(b, tupleStart, tupleEnd) };
+      return { type, sync, schemaVersion, spaceId, tuple: plainView(b, tupleStart, tupleEnd) };
     case IprotoType.UPDATE:
       return {
         type,
@@ -412,11 +405,11 @@ export function decodeCommonRequest(b: Uint8Array): Request | undefined {
         spaceId,
         indexId,
         indexBase,
-        key: view(b, keyStart, keyEnd),
-        ops: view(b, tupleStart, tupleEnd),
+        key: plainView(b, keyStart, keyEnd),
+        ops: plainView(b, tupleStart, tupleEnd),
       };
     case IprotoType.DELETE:
-      return { type, sync, schemaVersion, spaceId, indexId, key: view(b, keyStart, keyEnd) };
+      return { type, sync, schemaVersion, spaceId, indexId, key: plainView(b, keyStart, keyEnd) };
     default:
       return {
         type: IprotoType.UPSERT,
@@ -425,8 +418,8 @@ export function decodeCommonRequest(b: Uint8Array): Request | undefined {
         spaceId,
         indexId,
         indexBase,
-        tuple: view(b, tupleStart, tupleEnd),
-        ops: view(b, opsStart, opsEnd),
+        tuple: plainView(b, tupleStart, tupleEnd),
+        ops: plainView(b, opsStart, opsEnd),
       };
   }
 }

@@ -202,6 +202,11 @@ export class TreeIndex implements IndexImpl {
   private linkDirect(oldRef: number, newRef: number, mode: DupMode): number {
     const key = this.keyOf(newRef);
     if (mode === DUP_REPLACE) {
+      // An update that kept this index's key: oldRef is the tuple the tree holds under it.
+      if (oldRef !== NONE && key === this.keyOf(oldRef)) {
+        this.tree.set(key, newRef, true);
+        return oldRef;
+      }
       const dup = (this.tree.get(key) as number | undefined) ?? NONE;
       checkDuplicate(this.shape, oldRef, dup, mode);
       this.tree.set(key, newRef, true);

@@ -444,12 +444,7 @@ function splitFields(tuple: Uint8Array, start: number): Field[] {
 
 function writeFields(fields: Field[], writer: MsgpackWriter): void {
   writer.arrayHeader(fields.length);
-  for (const field of fields) {
-    const n = field.end - field.start;
-    writer.ensure(n);
-    writer.bytes.set(field.bytes.subarray(field.start, field.end), writer.length);
-    writer.length += n;
-  }
+  for (const field of fields) writer.rawRange(field.bytes, field.start, field.end);
 }
 
 /** UPDATE: applies every op to the tuple at tuple[start]; writes the new tuple. Throws the first error. */

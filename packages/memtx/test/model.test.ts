@@ -207,6 +207,9 @@ const tupleArb = fc
   .tuple(fieldValues.id, fieldValues.s, fieldValues.i, fieldValues.h)
   .map((t) => [...t] as Tuple);
 const updateOpArb = fc.oneof(
+  // The primary key: kept (the same value) or changed (ER_CANT_UPDATE_PRIMARY_KEY, or
+  // ER_TUPLE_FOUND when another tuple has the new key).
+  fc.tuple(fc.constant('='), fc.constant(0), fieldValues.id),
   fc.tuple(fc.constant('='), fc.constant(1), fieldValues.s),
   fc.tuple(fc.constant('='), fc.constant(2), fieldValues.i),
   fc.tuple(fc.constant('+'), fc.constant(3), fc.integer({ min: 0, max: 3 })),

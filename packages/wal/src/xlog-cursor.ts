@@ -14,8 +14,8 @@ import {
   MsgpackError,
   MsgpackReader,
   makeXrow,
-  type Vclock,
   VCLOCK_MAX,
+  type Vclock,
   XlogError,
   type Xrow,
 } from '@tarantype/core';

@@ -6,6 +6,7 @@ import {
   encodeXrow,
   type Hasher,
   MsgpackWriter,
+  plainView,
   Vclock,
   XlogError,
   type Xrow,
@@ -174,9 +175,9 @@ export class BlockEncoder {
     view.setUint32(start, BLOCK_MAGIC);
     view.setUint32(start + 4, payloadLength);
     view.setUint32(start + 8, rows.length);
-    const payload = writer.bytes.subarray(start + BLOCK_HEADER_SIZE, writer.length);
+    const payload = plainView(writer.bytes, start + BLOCK_HEADER_SIZE, writer.length);
     view.setBigUint64(start + 12, this.hasher.h64(payload));
-    view.setUint32(start + 20, this.hasher.h32(writer.bytes.subarray(start, start + 20)));
+    view.setUint32(start + 20, this.hasher.h32(plainView(writer.bytes, start, start + 20)));
     return writer.length - start;
   }
 }
