@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DmlBody,
+  decodeCommonDmlBody,
   decodeDmlBody,
   decodeRowBody,
   decodeRowBodyAt,
@@ -148,5 +149,69 @@ describe('DML body codec', () => {
     const deleteBody = encodeDeleteBody(512, 0, encode([1]));
     const deleted = decodeRowBodyAt(IprotoType.DELETE, deleteBody, 0, deleteBody.length, out);
     expect([deleted.tupleStart, deleted.tupleEnd, deleted.tupleView()]).toEqual([0, 0, undefined]);
+  });
+});
+
+describe('decodeCommonDmlBody', () => {
+  const fields = (f: DmlBody) => ({
+    spaceId: f.spaceId,
+    indexId: f.indexId,
+    limit: f.limit,
+    offset: f.offset,
+    iterator: f.iterator,
+    indexBase: f.indexBase,
+    key: f.key && hex(f.key),
+    tuple: f.tuple && hex(f.tuple),
+    ops: f.ops && hex(f.ops),
+    seen: f.seen,
+    tupleStart: f.tupleStart,
+    tupleEnd: f.tupleEnd,
+  });
+  const bodies: Array<[number, Uint8Array]> = (() => {
+    const w = new MsgpackWriter();
+    writeSelectBody(w, 512, 1, 2, 10, 3, [7, 'k']);
+    const select = w.toBytes();
+    return [
+      [IprotoType.SELECT, select],
+      [IprotoType.INSERT, encodeTupleBody(600, [1, 'a', [2, { x: 3 }]])],
+      [IprotoType.REPLACE, encodeTupleBody(2 ** 31, [])],
+      [IprotoType.UPDATE, encodeUpdateBody(512, 1, 1, [5], [['+', 2, 1]])],
+      [IprotoType.DELETE, encodeDeleteBody(512, 0, [9])],
+      [IprotoType.UPSERT, encodeUpsertBody(512, 1, [1, 2], [['=', 1, 3]])],
+    ];
+  })();
+
+  it('decodes the bodies the encoders write as decodeDmlBody does', () => {
+    for (const [type, body] of bodies) {
+      const fast = new DmlBody();
+      expect(decodeCommonDmlBody(body, 0, body.length, type, fast), hex(body)).toBe(true);
+      const general = new DmlBody();
+      expect(decodeDmlBody(new MsgpackReader(body), type, general)).toBeUndefined();
+      expect(fields(fast)).toEqual(fields(general));
+      expect(fast.key?.constructor ?? fast.tuple?.constructor).toBe(Uint8Array);
+    }
+  });
+
+  it('answers false, never an error, for other shapes, and agrees whenever it answers', () => {
+    let answered = 0;
+    for (const [type, body] of bodies) {
+      expect(decodeCommonDmlBody(body, 0, body.length, IprotoType.CALL, new DmlBody())).toBe(false);
+      for (let i = 0; i < body.length; i++) {
+        expect(decodeCommonDmlBody(body, 0, i, type, new DmlBody())).toBe(false);
+        for (const v of [0x00, 0x10, 0x20, 0x40, 0x81, 0x90, 0xc1, 0xcc, 0xcf, 0xdc, 0xff]) {
+          const mutated = Uint8Array.from(body);
+          mutated[i] = v;
+          const fast = new DmlBody();
+          if (!decodeCommonDmlBody(mutated, 0, mutated.length, type, fast)) continue;
+          answered++;
+          const general = new DmlBody();
+          expect(decodeDmlBody(new MsgpackReader(mutated), type, general), hex(mutated)).toBe(
+            undefined,
+          );
+          expect(fields(fast), hex(mutated)).toEqual(fields(general));
+        }
+      }
+    }
+    expect(answered).toBeGreaterThan(20);
   });
 });

@@ -22,8 +22,15 @@
 import { ErrorCode } from './error-codes.js';
 import { ClientError } from './errors.js';
 import { IprotoKey, IprotoType } from './iproto-constants.js';
-import { MsgpackReader, MsgpackWriter } from './msgpack.js';
-import { MP_TYPE, MpType, type MpTypeCode } from './msgpack-grammar.js';
+import { MsgpackReader, MsgpackWriter, plainView } from './msgpack.js';
+import {
+  MP_FIXED_SIZE,
+  MP_TYPE,
+  MpType,
+  type MpTypeCode,
+  mpCheck,
+  mpReadUintAt,
+} from './msgpack-grammar.js';
 
 /**
  * Expected value type of every key below IPROTO_KEY_MAX (0x53) in Tarantool 2.6: a header key
@@ -317,6 +324,87 @@ const DML_REQUIRED: Readonly<Record<number, readonly number[]>> = {
   [IprotoType.UPSERT]: [IprotoKey.SPACE_ID, IprotoKey.TUPLE, IprotoKey.OPS],
 };
 
+/** Sets the field of a uint key of the body (SPACE_ID … ITERATOR, INDEX_BASE). */
+function setUintKey(out: DmlBody, key: number, value: number): void {
+  switch (key) {
+    case IprotoKey.SPACE_ID:
+      out.spaceId = value;
+      break;
+    case IprotoKey.INDEX_ID:
+      out.indexId = value;
+      break;
+    case IprotoKey.LIMIT:
+      out.limit = value;
+      break;
+    case IprotoKey.OFFSET:
+      out.offset = value;
+      break;
+    case IprotoKey.ITERATOR:
+      out.iterator = value;
+      break;
+    default:
+      out.indexBase = value;
+  }
+}
+
+/** DML_REQUIRED as bits 1 << (key - 0x10), per type. */
+const DML_REQUIRED_BITS = new Uint32Array(256);
+for (const [type, keys] of Object.entries(DML_REQUIRED))
+  for (const key of keys) DML_REQUIRED_BITS[Number(type)]! |= 1 << (key - 0x10);
+
+/**
+ * One pass over the DML body of a `type` request at b[p, end), for the shape clients send: a
+ * fixmap of the keys the decoder reads (no others), each value of its IPROTO_KEY_TYPE (uints
+ * below 2^53), with every mandatory key, ending exactly at `end`. Fills `out` (cleared first;
+ * arrays as plain views of b) and returns true. Returns false for anything else, valid or not,
+ * having checked nothing it reports: decodeDmlBody then gives the answer, or the error.
+ */
+export function decodeCommonDmlBody(
+  b: Uint8Array,
+  p: number,
+  end: number,
+  type: number,
+  out: DmlBody,
+): boolean {
+  if (type > 0xff || p >= end) return false;
+  const required = DML_REQUIRED_BITS[type]!;
+  if (required === 0) return false;
+  const tag = b[p++]!;
+  if ((tag & 0xf0) !== 0x80) return false;
+  out.clear();
+  out.source = b;
+  let seen = 0;
+  for (let n = tag & 0x0f; n > 0; n--) {
+    if (p >= end) return false;
+    const key = b[p++]!;
+    if (DML_BODY_KEY[key] === 0) return false;
+    const expected = IPROTO_KEY_TYPE[key];
+    if (expected === MpType.UINT) {
+      const value = mpReadUintAt(b, p, end);
+      if (value < 0) return false;
+      p += MP_FIXED_SIZE[b[p]!]!;
+      setUintKey(out, key, value);
+    } else {
+      if (p >= end || MP_TYPE[b[p]!] !== expected) return false;
+      const valueEnd = mpCheck(b, p, end);
+      if (valueEnd < 0) return false;
+      if (key === IprotoKey.TUPLE) {
+        out.tupleStart = p;
+        out.tupleEnd = valueEnd;
+        if (out.tupleViews) out.tuple = plainView(b, p, valueEnd);
+      } else if (key === IprotoKey.KEY) {
+        out.key = plainView(b, p, valueEnd);
+      } else {
+        out.ops = plainView(b, p, valueEnd);
+      }
+      p = valueEnd;
+    }
+    seen |= 1 << (key - 0x10);
+  }
+  out.seen = seen;
+  return p === end && (seen & required) === required;
+}
+
 /** True for the request types whose body this codec describes. */
 export function isDmlType(type: number): boolean {
   return DML_REQUIRED[type] !== undefined;
@@ -365,25 +453,7 @@ export function decodeDmlBody(
     out.seen |= 1 << (key - 0x10);
     if (valueType === MpType.UINT) {
       const value = readUintSaturated(reader);
-      switch (key) {
-        case IprotoKey.SPACE_ID:
-          out.spaceId = value;
-          break;
-        case IprotoKey.INDEX_ID:
-          out.indexId = value;
-          break;
-        case IprotoKey.LIMIT:
-          out.limit = value;
-          break;
-        case IprotoKey.OFFSET:
-          out.offset = value;
-          break;
-        case IprotoKey.ITERATOR:
-          out.iterator = value;
-          break;
-        default:
-          out.indexBase = value;
-      }
+      setUintKey(out, key, value);
       continue;
     }
     if (key === IprotoKey.TUPLE) {

@@ -2,6 +2,7 @@
 export { AssertionError, assert, unreachable } from './assert.js';
 export {
   DmlBody,
+  decodeCommonDmlBody,
   decodeDmlBody,
   decodeRowBody,
   decodeRowBodyAt,
@@ -89,6 +90,7 @@ export {
   mpCheck,
   mpCheckError,
   mpLengthField,
+  mpReadUintAt,
   mpSkip,
   mpTypeOfByte,
 } from './msgpack-grammar.js';

@@ -13,6 +13,7 @@ import {
   mpCheck,
   mpCheckError,
   mpLengthField,
+  mpReadUintAt,
   mpSkip,
   mpTypeOfByte,
 } from './msgpack-grammar.js';
@@ -126,6 +127,31 @@ describe('msgpack grammar', () => {
     expect(mpCheckError(hex('dd7fffffff')).message).toBe(
       'container at offset 5 longer than the data',
     );
+  });
+
+  it('mpReadUintAt: uints below 2^53 whose bytes are there, else -1', () => {
+    for (const value of [
+      0,
+      1,
+      127,
+      128,
+      255,
+      256,
+      65535,
+      65536,
+      2 ** 32 - 1,
+      2 ** 32,
+      2 ** 53 - 1,
+    ]) {
+      const b = encode(value);
+      expect(mpReadUintAt(b, 0, b.length), String(value)).toBe(value);
+      expect(MP_FIXED_SIZE[b[0]!]).toBe(b.length);
+      if (b.length > 1) expect(mpReadUintAt(b, 0, b.length - 1), `${value} cut`).toBe(-1);
+    }
+    expect(mpReadUintAt(hex('cf0020000000000000'), 0, 9)).toBe(-1); // 2^53
+    for (const other of ['ff', 'c0', 'd001', 'a161', '90', 'cb3ff0000000000000'])
+      expect(mpReadUintAt(hex(other), 0, hex(other).length), other).toBe(-1);
+    expect(mpReadUintAt(hex('05'), 1, 1)).toBe(-1);
   });
 
   it('packs the same extents into MP_SHAPE as the separate tables hold', () => {

@@ -176,6 +176,33 @@ export function mpSkip(b: Uint8Array, p: number): number {
   return p;
 }
 
+/**
+ * The uint at b[p] (fixint, uint 8/16/32, or uint 64 below 2^53) when its bytes end by `end`,
+ * else -1. A uint's size is MP_FIXED_SIZE of its first byte.
+ */
+export function mpReadUintAt(b: Uint8Array, p: number, end: number): number {
+  if (p >= end) return -1;
+  const t = b[p]!;
+  if (t < 0x80) return t;
+  if (p + MP_FIXED_SIZE[t]! > end) return -1;
+  switch (t) {
+    case 0xcc:
+      return b[p + 1]!;
+    case 0xcd:
+      return (b[p + 1]! << 8) | b[p + 2]!;
+    case 0xce:
+      return b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
+    case 0xcf: {
+      const high = b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
+      if (high >= 0x200000) return -1;
+      const low = b[p + 5]! * 0x1000000 + ((b[p + 6]! << 16) | (b[p + 7]! << 8) | b[p + 8]!);
+      return high * 0x100000000 + low;
+    }
+    default:
+      return -1;
+  }
+}
+
 /** Why the last mpCheck returned -1, and where (mpCheckError turns it into the error). */
 const CHECK_TRUNCATED = 0;
 const CHECK_INVALID_BYTE = 1;

@@ -14,6 +14,7 @@ import {
   ClientError,
   DmlBody,
   decode,
+  decodeCommonDmlBody,
   decodeDmlBody,
   ErrorCode,
   IPROTO_KEY_MAX,
@@ -21,14 +22,14 @@ import {
   IPROTO_KEY_TYPE,
   IprotoKey,
   IprotoType,
-  MP_TYPE,
+  MP_FIXED_SIZE,
   MpType,
   MsgpackError,
   MsgpackReader,
   missingDmlBody,
   mpCheck,
+  mpReadUintAt,
   mpTypeOfByte,
-  plainView,
   readUintSaturated,
 } from '@tarantype/core';
 
@@ -218,79 +219,16 @@ export function decodeRequest(packet: Uint8Array): Request | RequestDecodeError 
 
 // {{{ the common shapes, in one pass
 
-/** Position after the uint read last by uintAt. */
-let at = 0;
-
-/**
- * The uint at b[p] (fixint, uint 8/16/32, uint 64 below 2^53) if it ends by `end`, setting
- * `at` after it; else -1.
- */
-function uintAt(b: Uint8Array, p: number, end: number): number {
-  if (p >= end) return -1;
-  const t = b[p]!;
-  if (t < 0x80) {
-    at = p + 1;
-    return t;
-  }
-  switch (t) {
-    case 0xcc:
-      at = p + 2;
-      return at <= end ? b[p + 1]! : -1;
-    case 0xcd:
-      at = p + 3;
-      return at <= end ? (b[p + 1]! << 8) | b[p + 2]! : -1;
-    case 0xce:
-      at = p + 5;
-      return at <= end
-        ? b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!)
-        : -1;
-    case 0xcf: {
-      at = p + 9;
-      if (at > end) return -1;
-      const high = b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
-      if (high >= 0x200000) return -1;
-      return (
-        high * 0x100000000 +
-        b[p + 5]! * 0x1000000 +
-        ((b[p + 6]! << 16) | (b[p + 7]! << 8) | b[p + 8]!)
-      );
-    }
-    default:
-      return -1;
-  }
-}
-
-/** DML body keys the one-pass decoder reads: 1 for uints, 2 for arrays. */
-const COMMON_BODY_KEY = new Uint8Array(256);
-for (const key of [
-  IprotoKey.SPACE_ID,
-  IprotoKey.INDEX_ID,
-  IprotoKey.LIMIT,
-  IprotoKey.OFFSET,
-  IprotoKey.ITERATOR,
-  IprotoKey.INDEX_BASE,
-])
-  COMMON_BODY_KEY[key] = 1;
-for (const key of [IprotoKey.KEY, IprotoKey.TUPLE, IprotoKey.OPS]) COMMON_BODY_KEY[key] = 2;
-
-/** Body keys each DML type must have, as bits 1 << (key - 0x10) (core's DML_REQUIRED). */
-const bit = (key: number) => 1 << (key - 0x10);
-const COMMON_REQUIRED: Readonly<Record<number, number>> = {
-  [IprotoType.SELECT]: bit(IprotoKey.SPACE_ID) | bit(IprotoKey.LIMIT) | bit(IprotoKey.KEY),
-  [IprotoType.INSERT]: bit(IprotoKey.SPACE_ID) | bit(IprotoKey.TUPLE),
-  [IprotoType.REPLACE]: bit(IprotoKey.SPACE_ID) | bit(IprotoKey.TUPLE),
-  [IprotoType.UPDATE]: bit(IprotoKey.SPACE_ID) | bit(IprotoKey.KEY) | bit(IprotoKey.TUPLE),
-  [IprotoType.DELETE]: bit(IprotoKey.SPACE_ID) | bit(IprotoKey.KEY),
-  [IprotoType.UPSERT]: bit(IprotoKey.SPACE_ID) | bit(IprotoKey.TUPLE) | bit(IprotoKey.OPS),
-};
+/** The DML body both paths decode into (decoding is synchronous: one packet at a time). */
+const dml = new DmlBody();
 
 /**
  * PING and the DML requests in the shapes clients send (a fixmap header of type, sync and
- * schema version; a fixmap body of DML keys only, with every mandatory key), decoded in one
- * pass over the bytes without the reader. Anything else, valid or not, returns undefined and
- * takes the general path (decodeAnyRequest), which gives the same result for these shapes and
- * the right error for the rest: this path never reports an error itself. @internal (exported
- * for the test that compares both paths)
+ * schema version, then core's decodeCommonDmlBody), decoded in one pass over the bytes without
+ * the reader. Anything else, valid or not, returns undefined and takes the general path
+ * (decodeAnyRequest), which gives the same result for these shapes and the right error for the
+ * rest: this path never reports an error itself. @internal (exported for the test that
+ * compares both paths)
  */
 export function decodeCommonRequest(b: Uint8Array): Request | undefined {
   const end = b.length;
@@ -303,125 +241,21 @@ export function decodeCommonRequest(b: Uint8Array): Request | undefined {
   let p = 1;
   for (let n = headerTag & 0x0f; n > 0; n--) {
     if (p >= end) return undefined;
-    const key = b[p]!;
-    const value = uintAt(b, p + 1, end);
+    const key = b[p++]!;
+    const value = mpReadUintAt(b, p, end);
     if (value < 0) return undefined;
-    p = at;
+    p += MP_FIXED_SIZE[b[p]!]!;
     if (key === IprotoKey.REQUEST_TYPE) type = value;
     else if (key === IprotoKey.SYNC) sync = value;
     else if (key === IprotoKey.SCHEMA_VERSION) schemaVersion = value;
     else return undefined;
   }
   if (type === IprotoType.PING) {
-    if (p === end) return { type, sync, schemaVersion };
-    return mpCheck(b, p, end) === end ? { type, sync, schemaVersion } : undefined;
+    if (p !== end && mpCheck(b, p, end) !== end) return undefined;
+    return { type, sync, schemaVersion };
   }
-  const required = COMMON_REQUIRED[type];
-  if (required === undefined || p >= end) return undefined;
-  const bodyTag = b[p++]!;
-  if ((bodyTag & 0xf0) !== 0x80) return undefined;
-  let spaceId = 0;
-  let indexId = 0;
-  let limit = 0;
-  let offset = 0;
-  let iterator = 0;
-  let indexBase = 0;
-  let keyStart = 0;
-  let keyEnd = 0;
-  let tupleStart = 0;
-  let tupleEnd = 0;
-  let opsStart = 0;
-  let opsEnd = 0;
-  let seen = 0;
-  for (let n = bodyTag & 0x0f; n > 0; n--) {
-    if (p >= end) return undefined;
-    const key = b[p++]!;
-    const kind = COMMON_BODY_KEY[key];
-    if (kind === 1) {
-      const value = uintAt(b, p, end);
-      if (value < 0) return undefined;
-      p = at;
-      switch (key) {
-        case IprotoKey.SPACE_ID:
-          spaceId = value;
-          break;
-        case IprotoKey.INDEX_ID:
-          indexId = value;
-          break;
-        case IprotoKey.LIMIT:
-          limit = value;
-          break;
-        case IprotoKey.OFFSET:
-          offset = value;
-          break;
-        case IprotoKey.ITERATOR:
-          iterator = value;
-          break;
-        default:
-          indexBase = value;
-      }
-    } else if (kind === 2) {
-      if (p >= end || MP_TYPE[b[p]!] !== MpType.ARRAY) return undefined;
-      const valueEnd = mpCheck(b, p, end);
-      if (valueEnd < 0) return undefined;
-      if (key === IprotoKey.KEY) {
-        keyStart = p;
-        keyEnd = valueEnd;
-      } else if (key === IprotoKey.TUPLE) {
-        tupleStart = p;
-        tupleEnd = valueEnd;
-      } else {
-        opsStart = p;
-        opsEnd = valueEnd;
-      }
-      p = valueEnd;
-    } else {
-      return undefined;
-    }
-    seen |= 1 << (key - 0x10);
-  }
-  if (p !== end || (seen & required) !== required) return undefined;
-  switch (type) {
-    case IprotoType.SELECT:
-      return {
-        type,
-        sync,
-        schemaVersion,
-        spaceId,
-        indexId,
-        limit,
-        offset,
-        iterator,
-        key: plainView(b, keyStart, keyEnd),
-      };
-    case IprotoType.INSERT:
-    case IprotoType.REPLACE:
-      return { type, sync, schemaVersion, spaceId, tuple: plainView(b, tupleStart, tupleEnd) };
-    case IprotoType.UPDATE:
-      return {
-        type,
-        sync,
-        schemaVersion,
-        spaceId,
-        indexId,
-        indexBase,
-        key: plainView(b, keyStart, keyEnd),
-        ops: plainView(b, tupleStart, tupleEnd),
-      };
-    case IprotoType.DELETE:
-      return { type, sync, schemaVersion, spaceId, indexId, key: plainView(b, keyStart, keyEnd) };
-    default:
-      return {
-        type: IprotoType.UPSERT,
-        sync,
-        schemaVersion,
-        spaceId,
-        indexId,
-        indexBase,
-        tuple: plainView(b, tupleStart, tupleEnd),
-        ops: plainView(b, opsStart, opsEnd),
-      };
-  }
+  if (!decodeCommonDmlBody(b, p, end, type, dml)) return undefined;
+  return dmlRequest(type, sync, schemaVersion, dml);
 }
 
 // }}}
@@ -537,8 +371,6 @@ function decodeBody(header: Header, packet: Uint8Array, hasBody: boolean): Reque
   }
 }
 
-const dml = new DmlBody();
-
 /** R6–R8: xrow_decode_dml (core's DML body codec). The body is known to be well-formed. */
 function decodeDml(
   type: number,
@@ -554,12 +386,18 @@ function decodeDml(
   } else {
     return missingDmlBody(type);
   }
-  const common = { sync, schemaVersion, spaceId: f.spaceId };
+  return dmlRequest(type, sync, schemaVersion, f);
+}
+
+/** The request of a decoded DML body (both paths build the same shapes, in the same order). */
+function dmlRequest(type: number, sync: Sync, schemaVersion: number, f: DmlBody): Request {
   switch (type) {
     case IprotoType.SELECT:
       return {
         type,
-        ...common,
+        sync,
+        schemaVersion,
+        spaceId: f.spaceId,
         indexId: f.indexId,
         limit: f.limit,
         offset: f.offset,
@@ -568,22 +406,26 @@ function decodeDml(
       };
     case IprotoType.INSERT:
     case IprotoType.REPLACE:
-      return { type, ...common, tuple: f.tuple! };
+      return { type, sync, schemaVersion, spaceId: f.spaceId, tuple: f.tuple! };
     case IprotoType.UPDATE:
       return {
         type,
-        ...common,
+        sync,
+        schemaVersion,
+        spaceId: f.spaceId,
         indexId: f.indexId,
         indexBase: f.indexBase,
         key: f.key!,
         ops: f.tuple!,
       };
     case IprotoType.DELETE:
-      return { type, ...common, indexId: f.indexId, key: f.key! };
+      return { type, sync, schemaVersion, spaceId: f.spaceId, indexId: f.indexId, key: f.key! };
     default:
       return {
         type: IprotoType.UPSERT,
-        ...common,
+        sync,
+        schemaVersion,
+        spaceId: f.spaceId,
         indexId: f.indexId,
         indexBase: f.indexBase,
         tuple: f.tuple!,
