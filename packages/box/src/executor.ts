@@ -86,7 +86,7 @@ export function applyOperation(
       statement = space.upsert(op.tuple, op.ops, { indexBase: op.indexBase });
       break;
   }
-  if (statement === undefined) return { statement, undo: undefined, row: undefined };
+  if (statement === undefined) return NOTHING_APPLIED;
   let catalogUndo: Undo | undefined;
   if (entry.def.id <= SYSTEM_ID_MAX && !statement.isNop) {
     try {
@@ -96,24 +96,39 @@ export function applyOperation(
       throw error;
     }
   }
-  const done = statement;
-  const undo = {
-    rollback() {
-      catalogUndo?.rollback();
-      done.rollback();
-    },
-    commit() {
-      catalogUndo?.commit?.();
-      // Callers took what they need when the statement was applied (Box.write's extract).
-      done.commit(false);
-    },
-    release() {
-      catalogUndo?.commit?.();
-      done.commit(false);
-    },
-  };
   const row = log && !entry.def.temporary ? rowFor(entry, op, statement) : undefined;
-  return { statement, undo, row };
+  return new AppliedStatement(statement, catalogUndo, row);
+}
+
+const NOTHING_APPLIED: Applied = { statement: undefined, undo: undefined, row: undefined };
+
+/** An applied statement and its own undo: one object per statement, no closures. */
+class AppliedStatement implements Applied, Undo {
+  readonly undo: this;
+
+  constructor(
+    readonly statement: Statement,
+    private readonly catalogUndo: Undo | undefined,
+    readonly row: Xrow | undefined,
+  ) {
+    this.undo = this;
+  }
+
+  rollback(): void {
+    this.catalogUndo?.rollback();
+    this.statement.rollback();
+  }
+
+  /** Callers took what they need when the statement was applied (Box.write's extract). */
+  commit(): void {
+    this.catalogUndo?.commit?.();
+    this.statement.commit(false);
+  }
+
+  /** Commits without keeping the tuples (recovery). */
+  release(): void {
+    this.commit();
+  }
 }
 
 function rowFor(entry: SpaceEntry, op: Operation, statement: Statement): Xrow | undefined {
