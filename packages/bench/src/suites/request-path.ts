@@ -31,6 +31,9 @@ class StandInSocket extends EventEmitter {
   remoteAddress = '127.0.0.1';
   remotePort = 1;
   replies = 0;
+  /** Replies whose header carries an error code (the response type 0x8000 + code). */
+  errors = 0;
+  private greeted = false;
   private want = 0;
   private wake: (() => void) | undefined;
 
@@ -43,12 +46,25 @@ class StandInSocket extends EventEmitter {
   }
 
   write(b: Uint8Array): boolean {
+    // The first write is the 128-byte greeting, not a reply.
+    if (!this.greeted) {
+      this.greeted = true;
+      return true;
+    }
+    // Each reply: 0xce, a 4-byte length, then the header map, REQUEST_TYPE (0x00) first.
     for (
       let p = 0;
       p < b.length;
       p += 5 + b[p + 1]! * 0x1000000 + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!)
-    )
+    ) {
       this.replies++;
+      // REQUEST_TYPE is 0 (OK) on success, written as a uint 32 (0xce) as Tarantool does.
+      const code =
+        b[p + 7] === 0xce
+          ? b[p + 8]! * 0x1000000 + ((b[p + 9]! << 16) | (b[p + 10]! << 8) | b[p + 11]!)
+          : b[p + 7];
+      if (b[p + 6] !== 0x00 || code !== 0) this.errors++;
+    }
     if (this.wake !== undefined && this.replies >= this.want) {
       const wake = this.wake;
       this.wake = undefined;
@@ -82,7 +98,14 @@ function frame(header: Map<number, unknown>, body: Map<number, unknown>): Buffer
 const STRING = 'abcdefghijklmnopqrstuvwxyz012345';
 
 /** netload.lua's requests of `op`, `count` per batch; inserts take fresh keys from `nextKey`. */
-function batches(op: Op, spaceId: number, count: number, keys: number, rounds: number): Buffer[] {
+function batches(
+  op: Op,
+  spaceId: number,
+  schemaVersion: number,
+  count: number,
+  keys: number,
+  rounds: number,
+): Buffer[] {
   let sync = 1;
   let random = 12345;
   let nextKey = keys + 1;
@@ -96,7 +119,7 @@ function batches(op: Op, spaceId: number, count: number, keys: number, rounds: n
       const header = new Map<number, unknown>([
         [0, { ping: 64, select: 1, insert: 2, replace: 3, update: 4 }[op]],
         [1, sync++],
-        [5, 1],
+        [5, schemaVersion],
       ]);
       let body: Map<number, unknown>;
       switch (op) {
@@ -163,12 +186,13 @@ async function measure(op: Op, scale: BenchScale): Promise<{ cpu: number; replie
       });
     }
     await box.schema.user.grant('guest', 'read,write,execute', 'universe');
-    const server = createServer({ handler: new BoxHandler(box, new FunctionRegistry()) });
+    const handler = new BoxHandler(box, new FunctionRegistry());
+    const server = createServer({ handler });
     const socket = new StandInSocket();
     server.accept(socket as never);
     await new Promise((resolve) => setTimeout(resolve, 20));
     const warmup = Math.max(2, Math.floor(rounds / 10));
-    const input = batches(op, space.id, batch, keys, rounds + warmup);
+    const input = batches(op, space.id, handler.schemaVersion(), batch, keys, rounds + warmup);
     let next = 0;
     for (let r = 0; r < warmup; r++) await socket.feed(input[next++ % input.length]!, batch);
     const before = socket.replies;
@@ -176,6 +200,7 @@ async function measure(op: Op, scale: BenchScale): Promise<{ cpu: number; replie
     for (let r = 0; r < rounds; r++) await socket.feed(input[next++ % input.length]!, batch);
     const used = process.cpuUsage(started);
     const replies = socket.replies - before;
+    if (socket.errors > 0) throw new Error(`${op}: ${socket.errors} error replies`);
     if (replies !== rounds * batch)
       throw new Error(`${op}: ${replies} replies to ${rounds * batch} requests`);
     socket.emit('close');
@@ -188,7 +213,7 @@ async function measure(op: Op, scale: BenchScale): Promise<{ cpu: number; replie
 }
 
 const suite: BenchSuite = {
-  name: 'request path (in process)',
+  name: 'request-path',
   async run(scale) {
     const figures: BenchFigure[] = [];
     let checksum = 0;
