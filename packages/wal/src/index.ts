@@ -10,7 +10,9 @@ export {
   type FileHandle,
   type FileSystem,
   NodeFileSystem,
+  type NodeFileSystemOptions,
   type OpenMode,
+  SYNC_WRITE_MAX_BYTES_DEFAULT,
 } from './file-system.js';
 export {
   Journal,

@@ -5,7 +5,9 @@
 // hand-written reader specialised to what net.box sends, answers net.box's schema fetch with
 // precomputed replies, keeps tuples in a Map<key, Buffer> (each tuple copied once out of the
 // socket buffer), appends one WAL block per write request to a batch and writes the batch with
-// one fs.write (through libuv, one write in flight, the next batch accumulating meanwhile);
+// one write(2) (one write in flight, the next batch accumulating meanwhile; a batch of up to
+// SYNC_WRITE_MAX_BYTES_DEFAULT on the main thread, a larger one through libuv's pool, as
+// @tarantype/wal's NodeFileSystem writes);
 // replies of a batch's writes are sent only after that write completed (wal write mode: no
 // fsync). Replies of one socket read go out in one socket.write.
 // Deliberately left out, each of which a real server must pay for, so this ceiling is
@@ -21,6 +23,7 @@
 import { closeSync, mkdirSync, openSync, write, writeSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { loadHasher } from '@tarantype/core';
+import { SYNC_WRITE_MAX_BYTES_DEFAULT } from '@tarantype/wal';
 
 const USAGE = 'usage: node dist/ceiling/net-server.js --port P --dir D [--wal write|none]';
 const SPACE_ID = 512; // space 'bench', as tt-server.lua creates it
@@ -470,7 +473,14 @@ function flush(): void {
     if (batch.rows > 0) flush();
     else if (closing) finish();
   };
-  write(fd, o.buf, 0, o.pos, null, done);
+  if (o.pos > SYNC_WRITE_MAX_BYTES_DEFAULT) return write(fd, o.buf, 0, o.pos, null, done);
+  let written = 0;
+  try {
+    while (written < o.pos) written += writeSync(fd, o.buf, written, o.pos - written);
+  } catch (error) {
+    return queueMicrotask(() => done(error as Error, written));
+  }
+  queueMicrotask(() => done(null, written));
 }
 function fail(message: string): never {
   process.stderr.write(`net-server: ${message}\n`);

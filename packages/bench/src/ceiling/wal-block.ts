@@ -5,14 +5,16 @@
 // Every row appended in the current tick joins one batch (a microtask, as the journal does);
 // while a write is in flight the next batch accumulates (group commit).
 // It is the least a durable write path can do: encode the row, checksum it, one write(2) per
-// batch. The write goes either through libuv's thread pool (fs.write with a callback, as
-// tarantype's journal does) or to a dedicated worker thread reading the batch from shared
-// memory (Tarantool's split: a WAL thread), so that the two designs can be measured against
-// each other doing the same work. Left out on purpose: the meta header, rotation, the EOF marker, error recovery (a failed
+// batch. The write goes either through libuv (as tarantype's journal writes through
+// NodeFileSystem: a batch of up to SYNC_WRITE_MAX_BYTES_DEFAULT with write(2) on the main thread,
+// a larger one through the thread pool; an fdatasync always through the pool) or to a dedicated
+// worker thread reading the batch from shared memory (Tarantool's split: a WAL thread), so that
+// the two designs can be measured against each other doing the same work. Left out on purpose: the meta header, rotation, the EOF marker, error recovery (a failed
 // write poisons the log), the vclock and replication.
-import { closeSync, fdatasync, openSync, write } from 'node:fs';
+import { closeSync, fdatasync, openSync, write, writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Hasher } from '@tarantype/core';
+import { SYNC_WRITE_MAX_BYTES_DEFAULT } from '@tarantype/wal';
 
 const MAGIC = 0xd5ba0bab;
 const HEADER = 24;
@@ -37,12 +39,25 @@ class LibuvWriter implements BatchWriter {
   ) {}
 
   write(which: 0 | 1, length: number, done: (error: Error | null) => void): void {
-    write(this.fd, this.buffers[which], 0, length, null, (error, written) => {
-      if (error === null && written !== length)
-        error = new Error(`short write: ${written} of ${length} bytes`);
+    const written = (error: Error | null) => {
       if (error !== null || !this.fsync) return done(error);
       fdatasync(this.fd, done);
-    });
+    };
+    const buffer = this.buffers[which];
+    if (length > SYNC_WRITE_MAX_BYTES_DEFAULT) {
+      write(this.fd, buffer, 0, length, null, (error, n) =>
+        written(error ?? (n === length ? null : new Error(`short write: ${n} of ${length} bytes`))),
+      );
+      return;
+    }
+    let at = 0;
+    try {
+      while (at < length) at += writeSync(this.fd, buffer, at, length - at);
+    } catch (error) {
+      queueMicrotask(() => written(error as Error));
+      return;
+    }
+    queueMicrotask(() => written(null));
   }
 
   async close(): Promise<void> {}
