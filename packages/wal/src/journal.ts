@@ -447,8 +447,12 @@ export class Journal implements WalWriter {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.flushing !== undefined) return;
     this.flushScheduled = true;
-    // A microtask: every transaction submitted in the current tick joins the first batch.
-    queueMicrotask(() => {
+    // setImmediate: every transaction submitted before the event loop's next check phase (the
+    // rest of this callback, its microtasks, the other I/O callbacks of this turn) joins the
+    // batch. A microtask was enough while every write went through the thread pool, which
+    // kept a batch in flight for a turn or more while the next one gathered; a small write
+    // now completes at once (NodeFileSystem), so the batch has to gather before it.
+    setImmediate(() => {
       this.flushScheduled = false;
       if (this.flushing === undefined) this.startFlush();
     });

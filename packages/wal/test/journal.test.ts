@@ -72,9 +72,11 @@ describe('Journal', () => {
   it('keeps batching while a write is in flight', async () => {
     const journal = await openJournal(new NodeFileSystem(), dir, hasher, { mode: 'fsync' });
     const first = journal.submit([insertRow(0)]);
-    await Promise.resolve();
-    await Promise.resolve();
-    // The first batch is in flight now; these 200 queue behind it and go out together.
+    // The journal issues a batch in the event loop's check phase (setImmediate) after the
+    // submit; one turn later the first batch is in flight (its fdatasync on the thread pool),
+    // and these 200 queue behind it and go out together.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     const rest = [];
     for (let i = 1; i <= 200; i++) rest.push(journal.submit([insertRow(i)]));
     await Promise.all([first, ...rest]);
