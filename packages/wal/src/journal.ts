@@ -484,6 +484,12 @@ export class Journal implements WalWriter {
           : new Promise<void>((resolve) => setImmediate(() => resolve(this.admitWaiting())));
       await writing;
       await admitted;
+      // The next batch waits for the next check phase. A small write completes at once, and
+      // the writers it wakes submit again in the same run of microtasks: without this turn of
+      // the event loop, writers that await each commit would write batch after batch in
+      // microtasks and no timer, socket or relay would run until they stop. The turn also lets
+      // what arrives in its poll phase join the batch.
+      if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 

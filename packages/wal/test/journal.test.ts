@@ -69,6 +69,35 @@ describe('Journal', () => {
     expect((await readAllKeys(dir, hasher)).length).toBe(1000);
   });
 
+  it('lets timers and I/O run while writers await each commit (small writes complete at once)', async () => {
+    // Writes of this size go through write(2) on this thread and settle at once: the writers
+    // they wake submit again in the same run of microtasks. The journal must still give the
+    // event loop a turn between batches, or this timer would not fire until they stopped.
+    const journal = await openJournal(new NodeFileSystem(), dir, hasher);
+    let timerFired = false;
+    let commitsWhenFired = -1;
+    let commits = 0;
+    const writer = async (first: number) => {
+      for (let i = first; i < 20_000 && !timerFired; i += 10) {
+        await journal.submit([insertRow(i)]);
+        // Armed once the writers are going.
+        if (++commits === 100)
+          setTimeout(() => {
+            timerFired = true;
+            commitsWhenFired = commits;
+          }, 1);
+      }
+    };
+    await Promise.all(Array.from({ length: 10 }, (_, f) => writer(f)));
+    expect(timerFired).toBe(true);
+    // The timer fired while the writers were still writing, not after they ran out of keys.
+    expect(commitsWhenFired).toBeGreaterThanOrEqual(100);
+    expect(commitsWhenFired).toBeLessThan(20_000);
+    // Each writer finishes at most the one commit it was awaiting.
+    expect(commits).toBeLessThanOrEqual(commitsWhenFired + 10);
+    await journal.close();
+  });
+
   it('keeps batching while a write is in flight', async () => {
     const journal = await openJournal(new NodeFileSystem(), dir, hasher, { mode: 'fsync' });
     const first = journal.submit([insertRow(0)]);
@@ -156,23 +185,51 @@ describe('Journal', () => {
 
   it('rolls back the failed batch and everything queued behind it, newest first, and stays usable', async () => {
     const fs = new FaultyFileSystem(new NodeFileSystem());
+    // Holds the batch's write until released, so 3, 4 and 5 are queued while it is in flight.
+    let gate: Promise<void> | undefined;
+    let release = () => {};
+    const gated = new Proxy(fs, {
+      get(target, key) {
+        if (key === 'open')
+          return async (...args: Parameters<typeof fs.open>) => {
+            const handle = await target.open(...args);
+            return new Proxy(handle, {
+              get(h, k) {
+                if (k === 'write')
+                  return async (data: Uint8Array, position: number) => {
+                    if (gate !== undefined) await gate;
+                    return h.write(data, position);
+                  };
+                const value = Reflect.get(h, k);
+                return typeof value === 'function' ? value.bind(h) : value;
+              },
+            });
+          };
+        const value = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
     const logger = new RecordingLogger();
-    const journal = await openJournal(fs, dir, hasher, { logger });
+    const journal = await openJournal(gated, dir, hasher, { logger });
     await journal.submit([insertRow(1)]);
     fs.tearNextWrite(30); // a torn write: 30 bytes reach the file, then EIO
+    gate = new Promise<void>((resolve) => (release = resolve));
     const order: number[] = [];
     const failed = journal.submit([insertRow(2)]).catch((e: ClientError) => {
       order.push(2);
       return e;
     });
-    await Promise.resolve();
-    await Promise.resolve();
+    // The batch of 2 is issued in a check phase (setImmediate) and waits at the gate.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     const queued = [3, 4, 5].map((k) =>
       journal.submit([insertRow(k)]).catch((e: ClientError) => {
         order.push(k);
         return e;
       }),
     );
+    gate = undefined;
+    release();
     const errors = await Promise.all([failed, ...queued]);
     expect(errors[0]).toBeInstanceOf(ClientError);
     expect((errors[0] as ClientError).code).toBe(ErrorCode.ER_WAL_IO);

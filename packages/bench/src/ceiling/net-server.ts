@@ -473,12 +473,16 @@ function flush(): void {
     if (batch.rows > 0) flush();
     else if (closing) finish();
   };
-  if (o.pos > SYNC_WRITE_MAX_BYTES_DEFAULT) return write(fd, o.buf, 0, o.pos, null, done);
+  if (o.pos > SYNC_WRITE_MAX_BYTES_DEFAULT) {
+    write(fd, o.buf, 0, o.pos, null, done);
+    return;
+  }
   let written = 0;
   try {
     while (written < o.pos) written += writeSync(fd, o.buf, written, o.pos - written);
   } catch (error) {
-    return queueMicrotask(() => done(error as Error, written));
+    queueMicrotask(() => done(error as Error, written));
+    return;
   }
   queueMicrotask(() => done(null, written));
 }
