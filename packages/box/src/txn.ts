@@ -217,14 +217,21 @@ export class TxnManager {
     return this.submit(auto);
   }
 
+  /** Resolves once no transaction holds the write lock (at once when none does). */
+  async waitUntilUnlocked(): Promise<void> {
+    while (this.holder !== undefined) await this.waitForLock(undefined);
+  }
+
   /**
    * Applies a whole transaction given as synchronous statements, as one WAL entry, outside any
-   * async context (replicated transactions): waits for the write lock like a write, applies
-   * every statement at once (nothing can interleave), submits, and resolves once submitted
-   * with the promise of durability. A statement that throws undoes the ones before it.
+   * async context (replicated transactions), for a caller that saw the write lock free
+   * (`hasOpenTransaction` false, or after `waitUntilUnlocked`): applies every statement at once
+   * (nothing can interleave), submits, and returns the promise of durability in the same turn.
+   * A statement that throws undoes the ones before it, and the error is thrown.
    */
-  async applyAll(statements: ReadonlyArray<Apply>): Promise<{ durable: Promise<void> }> {
-    while (this.holder !== undefined) await this.waitForLock(undefined);
+  applyAllNow(statements: ReadonlyArray<Apply>): { durable: Promise<void> } {
+    if (this.holder !== undefined)
+      throw new Error('applyAllNow called while a transaction holds the write lock');
     const txn = new Txn(true);
     try {
       for (const apply of statements) {

@@ -231,6 +231,20 @@ export class WritePath {
       return Promise.reject(error);
     }
     const previous = this.tails.get(origin);
+    if (
+      previous === undefined &&
+      this.barrier === undefined &&
+      !this.host.txns.hasOpenTransaction
+    ) {
+      // Nothing of this origin is waiting for its turn and nothing holds the write path: the
+      // turn is now, and the transaction is submitted before this returns, so the next one of
+      // the origin (given right after, from the same packet batch) finds no turn to wait for.
+      try {
+        return this.applyNow(origin, rows, observer);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     const turn = this.applyInTurn(origin, rows, previous, observer);
     // The next transaction of this origin waits for this one's turn to end, whatever the end.
     const tail = turn.then(
@@ -258,10 +272,25 @@ export class WritePath {
     if (previous !== undefined) await previous;
     // An earlier transaction of this origin failed after this one was given: a hole; refuse.
     if (this.failed.get(origin) !== failedBefore) throw new ClientError(ER_CASCADE_ROLLBACK);
+    if (this.barrier !== undefined) await this.barrier;
+    await this.host.txns.waitUntilUnlocked();
+    return { durable: this.applyNow(origin, rows, observer) };
+  }
+
+  /**
+   * The transaction's turn, in one go: the rows the vclock (or a transaction of the origin in
+   * flight) does not cover are applied and submitted; returns the promise of durability.
+   * Called only with no checkpoint barrier and the write lock free. Throws what refuses it.
+   */
+  private applyNow(
+    origin: number,
+    rows: readonly Xrow[],
+    observer: ApplyObserver | undefined,
+  ): Promise<'applied' | 'skipped'> {
     if (this.host.stopping()) throw new SystemError('the instance is shutting down');
     const covered = Math.max(this.host.journal().vclock.get(origin), this.accepted.get(origin));
     const fresh = rows.filter((row) => row.lsn > covered);
-    if (fresh.length === 0) return { durable: Promise.resolve('skipped') };
+    if (fresh.length === 0) return Promise.resolve('skipped');
     // After a failure of this origin, a transaction given once the failure was already
     // recorded passes the check above; it must still not apply past the failed row (that
     // would move the vclock over it, and the row would never be asked for again): only the
@@ -272,11 +301,10 @@ export class WritePath {
     }
     const last = fresh[fresh.length - 1]!;
     this.accepted.set(origin, last.lsn);
-    if (this.barrier !== undefined) await this.barrier;
     const { catalog, txns } = this.host;
     let submitted: { durable: Promise<void> };
     try {
-      submitted = await txns.applyAll(
+      submitted = txns.applyAllNow(
         fresh.map((row) => () => {
           if (row.type === IprotoType.NOP) return { row: ownRow(row) };
           const body = decodeRowBody(row.type, row.body);
@@ -302,14 +330,13 @@ export class WritePath {
       this.fail(origin);
       throw error;
     }
-    const durable = submitted.durable.then(
+    return submitted.durable.then(
       () => 'applied' as const,
       (error: unknown) => {
         this.fail(origin);
         throw error;
       },
     );
-    return { durable };
   }
 
   /** Per origin: how many of its transactions failed (a later one given earlier checks it). */

@@ -20,6 +20,7 @@ import { compareNumberValues } from './compare.js';
 import {
   checkDuplicate,
   DUP_REPLACE,
+  DUP_REPLACE_OR_INSERT,
   type DupMode,
   EMPTY_ITERATOR,
   type IndexImpl,
@@ -211,6 +212,18 @@ export class TreeIndex implements IndexImpl {
       checkDuplicate(this.shape, oldRef, dup, mode);
       this.tree.set(key, newRef, true);
       return dup;
+    }
+    if (mode === DUP_REPLACE_OR_INSERT) {
+      // A replace usually finds its key: look it up, then overwrite (two descents), where
+      // trying the insert first would take three.
+      const found = this.tree.get(key) as number | undefined;
+      if (found === undefined) {
+        this.tree.set(key, newRef, false);
+        return NONE;
+      }
+      checkDuplicate(this.shape, oldRef, found, mode);
+      this.tree.set(key, newRef, true);
+      return found;
     }
     if (this.tree.set(key, newRef, false)) return NONE;
     const dup = this.tree.get(key) as number;
