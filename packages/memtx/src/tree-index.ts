@@ -19,8 +19,8 @@ import { bulkLoad as bulkLoadTree } from 'sorted-btree/extended/bulkLoad.js';
 import { compareNumberValues } from './compare.js';
 import {
   checkDuplicate,
+  DUP_INSERT,
   DUP_REPLACE,
-  DUP_REPLACE_OR_INSERT,
   type DupMode,
   EMPTY_ITERATOR,
   type IndexImpl,
@@ -202,31 +202,15 @@ export class TreeIndex implements IndexImpl {
 
   private linkDirect(oldRef: number, newRef: number, mode: DupMode): number {
     const key = this.keyOf(newRef);
-    if (mode === DUP_REPLACE) {
-      // An update that kept this index's key: oldRef is the tuple the tree holds under it.
-      if (oldRef !== NONE && key === this.keyOf(oldRef)) {
-        this.tree.set(key, newRef, true);
-        return oldRef;
-      }
-      const dup = (this.tree.get(key) as number | undefined) ?? NONE;
-      checkDuplicate(this.shape, oldRef, dup, mode);
+    // An update that kept this index's key: oldRef is the tuple the tree holds under it.
+    if (mode === DUP_REPLACE && oldRef !== NONE && key === this.keyOf(oldRef)) {
       this.tree.set(key, newRef, true);
-      return dup;
+      return oldRef;
     }
-    if (mode === DUP_REPLACE_OR_INSERT) {
-      // A replace usually finds its key: look it up, then overwrite (two descents), where
-      // trying the insert first would take three.
-      const found = this.tree.get(key) as number | undefined;
-      if (found === undefined) {
-        this.tree.set(key, newRef, false);
-        return NONE;
-      }
-      checkDuplicate(this.shape, oldRef, found, mode);
-      this.tree.set(key, newRef, true);
-      return found;
-    }
-    if (this.tree.set(key, newRef, false)) return NONE;
-    const dup = this.tree.get(key) as number;
+    // An insert usually finds no key: trying it first takes one descent.
+    if (mode === DUP_INSERT && this.tree.set(key, newRef, false)) return NONE;
+    // A replace or an update usually finds its key: look it up, then overwrite (two descents).
+    const dup = (this.tree.get(key) as number | undefined) ?? NONE;
     checkDuplicate(this.shape, oldRef, dup, mode);
     this.tree.set(key, newRef, true);
     return dup;
