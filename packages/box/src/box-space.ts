@@ -5,18 +5,19 @@
 // writes return a Promise that resolves when durable per wal_mode (inside box.atomic/begin,
 // at once: the transaction commits as a whole).
 import { ClientError, decode, ErrorCode, Privilege, UserId } from '@tarantype/core';
-import type {
-  BeforeReplaceTrigger,
-  KeyInput,
-  OnReplaceTrigger,
-  SelectOptions,
-  Statement,
-  TupleInput,
-  UpdateOpsInput,
+import {
+  type BeforeReplaceTrigger,
+  type KeyInput,
+  type OnReplaceTrigger,
+  roundTripCopy,
+  type SelectOptions,
+  type Statement,
+  type TupleInput,
+  type UpdateOpsInput,
 } from '@tarantype/memtx';
 import type { Box } from './box.js';
 import { type SpaceEntry, SYSVIEW_BASE } from './catalog.js';
-import { storageOf } from './executor.js';
+import { type Operation, storageOf } from './executor.js';
 import type { FormatField, IndexDef } from './schema-def.js';
 
 export interface IndexSelector {
@@ -48,6 +49,24 @@ export interface CreateIndexOptions {
 const INDEX_OPTIONS = new Set(['type', 'id', 'unique', 'if_not_exists', 'parts']);
 
 const newTupleOf = (statement: Statement) => statement.newTuple!;
+/**
+ * What an INSERT or REPLACE stored, as its caller reads it back: when memtx stored the
+ * caller's own JS array (no before_replace rewrite) and each of its fields round-trips through
+ * MessagePack unchanged, a copy of that array (memtx roundTripCopy: extract runs while the
+ * write is applied, before the caller can change its array); otherwise the stored bytes,
+ * decoded.
+ */
+const storedTupleOf = (statement: Statement, op: Operation): unknown[] => {
+  if (
+    statement.rewrite === undefined &&
+    (op.kind === 'insert' || op.kind === 'replace') &&
+    Array.isArray(op.tuple)
+  ) {
+    const copy = roundTripCopy(op.tuple);
+    if (copy !== undefined) return copy;
+  }
+  return statement.newTuple!;
+};
 const oldTupleOf = (statement: Statement) => statement.oldTuple!;
 
 export class BoxIndex {
@@ -210,7 +229,7 @@ export class BoxSpace {
       this.id,
       { kind: 'insert', tuple },
       'INSERT',
-      newTupleOf,
+      storedTupleOf,
     ) as Promise<unknown[]>;
   }
 
@@ -220,7 +239,7 @@ export class BoxSpace {
       this.id,
       { kind: 'replace', tuple },
       'REPLACE',
-      newTupleOf,
+      storedTupleOf,
     ) as Promise<unknown[]>;
   }
 

@@ -638,14 +638,14 @@ export class Box {
     spaceId: number,
     op: Operation,
     stat: StatName,
-    extract: (statement: Statement) => T,
+    extract: (statement: Statement, op: Operation) => T,
   ): Promise<T | undefined>;
   write<T>(
     userId: number,
     spaceId: number,
     op: Operation,
     stat: StatName,
-    extract?: (statement: Statement) => T,
+    extract?: (statement: Statement, op: Operation) => T,
   ): Promise<T | undefined> {
     return this.writes.write(userId, spaceId, op, stat, extract);
   }

@@ -151,7 +151,7 @@ export class WritePath {
     spaceId: number,
     op: Operation,
     stat: StatName,
-    extract?: (statement: Statement) => T,
+    extract?: (statement: Statement, op: Operation) => T,
   ): Promise<T | undefined> {
     const { catalog, txns, stats } = this.host;
     stats.count(stat);
@@ -159,7 +159,7 @@ export class WritePath {
     const apply = () => {
       const applied = applyOperation(catalog, catalog.spaceOrThrow(spaceId), op, true);
       if (extract !== undefined && applied.statement !== undefined)
-        result = extract(applied.statement);
+        result = extract(applied.statement, op);
       return applied;
     };
     try {

@@ -365,6 +365,39 @@ describe('DDL', () => {
     ]);
   });
 
+  it('returns from insert and replace the tuple as stored: a copy, the decoded bytes, or the trigger rewrite', async () => {
+    const { box } = await start();
+    const space = await box.schema.space.create('ret', {
+      format: [
+        { name: 'id', type: 'unsigned' },
+        { name: 'v', type: 'any' },
+        { name: 'd', type: 'double', is_nullable: true },
+      ],
+    });
+    await space.createIndex('pk');
+    // Fields that survive MessagePack: a copy of the caller's array, which it may then change.
+    const input = [1, 'naïve', 2, true, null];
+    const inserted = await space.insert(input);
+    expect(inserted).toEqual([1, 'naïve', 2, true, null]);
+    expect(inserted).not.toBe(input);
+    input[1] = 'changed';
+    expect(inserted[1]).toBe('naïve');
+    // Fields that do not: what was stored, decoded (undefined is stored as nil, a lone
+    // surrogate as U+FFFD, -0 as 0, a byte view's bytes as bin).
+    const replaced = await space.replace([1, -0, undefined, '\ud800', new Uint8Array([7])]);
+    expect(replaced).toEqual([1, 0, null, '\ufffd', new Uint8Array([7])]);
+    expect(Object.is(replaced[1], 0)).toBe(true);
+    expect(space.get([1])).toEqual(replaced);
+    // A before_replace trigger that rewrites the tuple: the rewrite, not the request.
+    const off = space.beforeReplace((_old, next) =>
+      next === null ? next : [next[0], 'rewritten'],
+    );
+    expect(await space.insert([2, 'asked'])).toEqual([2, 'rewritten']);
+    expect(await space.replace([2, 'asked again'])).toEqual([2, 'rewritten']);
+    off();
+    expect(space.select()).toEqual([replaced, [2, 'rewritten']]);
+  });
+
   it('renames a space: the new name resolves, the old one no longer does, also after restart', async () => {
     let { box } = await start();
     const space = await tester(box);

@@ -3,6 +3,7 @@
 export { FIELD_TYPES, type FieldType, isIndexableType } from './field-type.js';
 export { Index, type IndexPart, type KeyInput, type SelectOptions } from './memtx-index.js';
 export { ReadView, ReadViewCursor } from './read-view.js';
+export { roundTripCopy } from './round-trip.js';
 export {
   type BeforeReplaceTrigger,
   type IndexMemory,
