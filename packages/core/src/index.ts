@@ -107,4 +107,4 @@ export {
   makeXrow,
   type Xrow,
 } from './xrow.js';
-export { type Hasher, loadHasher } from './xxhash.js';
+export { type Hasher, loadHasher, xxh32 } from './xxhash.js';

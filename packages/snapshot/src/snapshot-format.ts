@@ -23,6 +23,7 @@ import {
   RangeCopier,
   TRANSACTION_ROWS_MAX,
   XLOG_BLOCK_SIZE_MAX,
+  xxh32,
 } from '@tarantype/core';
 import { BLOCK_HEADER_SIZE, BLOCK_MAGIC } from '@tarantype/wal';
 import { SPACE_ID_MAX } from './snapshot-source.js';
@@ -220,7 +221,7 @@ export class SnapshotBlockBuilder {
     view.setUint32(4, payloadLength);
     view.setUint32(8, this.rowCount);
     view.setBigUint64(12, this.hasher.h64(this.buffer.subarray(BLOCK_HEADER_SIZE, this.length)));
-    view.setUint32(20, this.hasher.h32(this.buffer.subarray(0, 20)));
+    view.setUint32(20, xxh32(this.buffer, 0, 20));
     return this.buffer.subarray(0, this.length);
   }
 

@@ -10,6 +10,7 @@ import {
   Vclock,
   XlogError,
   type Xrow,
+  xxh32,
 } from '@tarantype/core';
 
 export const XLOG_FORMAT_VERSION = 'tarantype-1';
@@ -177,7 +178,7 @@ export class BlockEncoder {
     view.setUint32(start + 8, rows.length);
     const payload = plainView(writer.bytes, start + BLOCK_HEADER_SIZE, writer.length);
     view.setBigUint64(start + 12, this.hasher.h64(payload));
-    view.setUint32(start + 20, this.hasher.h32(plainView(writer.bytes, start, start + 20)));
+    view.setUint32(start + 20, xxh32(writer.bytes, start, start + 20));
     return writer.length - start;
   }
 }
@@ -221,7 +222,7 @@ export function readBlockHeader(
     if (allZero(bytes, offset, Math.min(available, BLOCK_HEADER_SIZE))) return { status: 'torn' };
     return { status: 'corrupt', reason: 'bad block magic' };
   }
-  if (hasher.h32(bytes.subarray(offset, offset + 20)) !== view.getUint32(offset + 20)) {
+  if (xxh32(bytes, offset, offset + 20) !== view.getUint32(offset + 20)) {
     return { status: 'corrupt', reason: 'block header checksum mismatch' };
   }
   const payloadLength = view.getUint32(offset + 4);

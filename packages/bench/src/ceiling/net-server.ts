@@ -22,7 +22,7 @@
 // usage: node dist/ceiling/net-server.js --port P --dir D [--wal write|none]
 import { closeSync, mkdirSync, openSync, write, writeSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { loadHasher } from '@tarantype/core';
+import { loadHasher, xxh32 } from '@tarantype/core';
 import { SYNC_WRITE_MAX_BYTES_DEFAULT } from '@tarantype/wal';
 
 const USAGE = 'usage: node dist/ceiling/net-server.js --port P --dir D [--wal write|none]';
@@ -288,7 +288,7 @@ function walRow(type: number, body: Buffer, from: number, to: number): void {
   b.writeUInt32BE(o.pos - block - 24, block + 4);
   b.writeUInt32BE(1, block + 8);
   b.writeBigUInt64BE(hasher.h64(b.subarray(block + 24, o.pos)), block + 12);
-  b.writeUInt32BE(hasher.h32(b.subarray(block, block + 20)), block + 20);
+  b.writeUInt32BE(xxh32(b, block, block + 20), block + 20);
   batch.rows++;
 }
 

@@ -13,7 +13,7 @@
 // write poisons the log), the vclock and replication.
 import { closeSync, fdatasync, openSync, write, writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import type { Hasher } from '@tarantype/core';
+import { type Hasher, xxh32 } from '@tarantype/core';
 import { SYNC_WRITE_MAX_BYTES_DEFAULT } from '@tarantype/wal';
 
 const MAGIC = 0xd5ba0bab;
@@ -258,7 +258,7 @@ export class CeilingWal {
     b.writeUInt32BE(this.length - start - HEADER, start + 4);
     b.writeUInt32BE(rows, start + 8);
     b.writeBigUInt64BE(this.hasher.h64(b.subarray(start + HEADER, this.length)), start + 12);
-    b.writeUInt32BE(this.hasher.h32(b.subarray(start, start + 20)), start + 20);
+    b.writeUInt32BE(xxh32(b, start, start + 20), start + 20);
     this.blocks++;
     this.waiters.push(done);
     if (!this.writing && !this.scheduled) {

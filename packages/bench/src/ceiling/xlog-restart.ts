@@ -34,7 +34,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Hasher, loadHasher, XlogError } from '@tarantype/core';
+import { type Hasher, loadHasher, XlogError, xxh32 } from '@tarantype/core';
 
 /** What one timed run did. */
 export interface CeilingResult {
@@ -374,7 +374,7 @@ class FileCursor {
     }
     if (available < BLOCK_HEADER_SIZE) return -1;
     if (b.readUInt32BE(at) !== BLOCK_MAGIC) throw corrupt(this.path, fileOffset, 'bad block magic');
-    if (this.hasher.h32(b.subarray(at, at + 20)) !== b.readUInt32BE(at + 20))
+    if (xxh32(b, at, at + 20) !== b.readUInt32BE(at + 20))
       throw corrupt(this.path, fileOffset, 'block header checksum mismatch');
     const payloadLength = b.readUInt32BE(at + 4);
     const rowCount = b.readUInt32BE(at + 8);
