@@ -8,6 +8,7 @@ import {
   encode,
   encodeDeleteBody,
   encodeTupleBody,
+  encodeTupleBodyAt,
   encodeUpdateBody,
   encodeUpsertBody,
   GroupId,
@@ -150,7 +151,12 @@ function rowFor(entry: SpaceEntry, op: Operation, statement: Statement): Xrow | 
       case 'replace':
         row = makeXrow(
           op.kind === 'insert' ? IprotoType.INSERT : IprotoType.REPLACE,
-          encodeTupleBody(id, statement.newTupleView!),
+          encodeTupleBodyAt(
+            id,
+            statement.newTupleMemory,
+            statement.newTupleStart,
+            statement.newTupleEnd,
+          ),
         );
         break;
       // A DELETE or UPDATE through a secondary index is logged by its primary key (index 0),

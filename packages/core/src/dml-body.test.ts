@@ -7,6 +7,7 @@ import {
   decodeRowBodyAt,
   encodeDeleteBody,
   encodeTupleBody,
+  encodeTupleBodyAt,
   encodeUpdateBody,
   encodeUpsertBody,
   missingDmlBody,
@@ -27,6 +28,16 @@ function decodeBody(type: number, body: Uint8Array): DmlBody | ClientError {
 }
 
 describe('DML body codec', () => {
+  it('builds an INSERT body from a range of a larger buffer, short and long tuples alike', () => {
+    for (const tuple of [encode([1, 'a']), encode([2, 'x'.repeat(300)])]) {
+      const memory = new Uint8Array(tuple.length + 10).fill(0xee);
+      memory.set(tuple, 7);
+      const body = encodeTupleBodyAt(512, memory, 7, 7 + tuple.length);
+      expect(hex(body)).toBe(hex(encodeTupleBody(512, tuple)));
+      expect(body.buffer).not.toBe(memory.buffer);
+    }
+  });
+
   it('writes the keys in Tarantool order, omitting a zero index id and index base', () => {
     const tuple = encode([1, 'a']);
     // {0x10: 512, 0x21: [1, "a"]}

@@ -210,11 +210,27 @@ export function encodeTupleBody(spaceId: number, tuple: MsgpackArray): Uint8Arra
     writeTupleBody(w, spaceId, tuple);
     return w.toBytes();
   }
+  return encodeTupleBodyAt(spaceId, tuple, 0, tuple.length);
+}
+
+/**
+ * encodeTupleBody of the tuple at bytes [start, end) of `source` (one MessagePack array),
+ * copied without making a view of it (a view costs about as much as copying a short tuple).
+ */
+export function encodeTupleBodyAt(
+  spaceId: number,
+  source: Uint8Array,
+  start: number,
+  end: number,
+): Uint8Array {
+  const w = bodyWriter.reset();
   writeTupleBodyPrefix(w, spaceId);
   const prefix = w.length;
-  const body = new Uint8Array(prefix + tuple.length);
+  const n = end - start;
+  const body = new Uint8Array(prefix + n);
   for (let i = 0; i < prefix; i++) body[i] = w.bytes[i]!;
-  body.set(tuple, prefix);
+  if (n <= 64) for (let i = 0; i < n; i++) body[prefix + i] = source[start + i]!;
+  else body.set(source.subarray(start, end), prefix);
   return body;
 }
 

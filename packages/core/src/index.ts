@@ -8,6 +8,7 @@ export {
   decodeRowBodyAt,
   encodeDeleteBody,
   encodeTupleBody,
+  encodeTupleBodyAt,
   encodeUpdateBody,
   encodeUpsertBody,
   IPROTO_KEY_NAME,

@@ -105,6 +105,25 @@ export class Statement {
     return this.newCopy ?? this.arena.view(this.newRef);
   }
 
+  /**
+   * The memory holding the inserted tuple, for a copy made at once without a view (box's WAL
+   * row): its bytes are [newTupleStart, newTupleEnd) of it, valid as newTupleView is.
+   */
+  get newTupleMemory(): Uint8Array {
+    assert(this.newRef !== NONE && !this.released, 'no inserted tuple to read');
+    return this.newCopy ?? this.arena.chunkOf(this.newRef);
+  }
+
+  get newTupleStart(): number {
+    return this.newCopy === undefined ? this.arena.start(this.newRef) : 0;
+  }
+
+  get newTupleEnd(): number {
+    return this.newCopy === undefined
+      ? this.arena.start(this.newRef) + this.arena.length(this.newRef)
+      : this.newCopy.length;
+  }
+
   /** The replaced or deleted tuple, decoded (straight from engine memory while pending). */
   get oldTuple(): unknown[] | undefined {
     if (this.oldRef === NONE) return undefined;
