@@ -6,7 +6,10 @@
 //   a whole tuple;
 // - the DML body codec: an INSERT body built for the WAL (encodeTupleBody, raw tuple) and read
 //   back by recovery (decodeRowBody into one reused body);
-// - xrow: encode and decode a row with that body (the WAL's and the replication stream's).
+// - xrow: encode and decode a row with that body (the WAL's and the replication stream's);
+// - the xxh32 of a 20-byte block header every WAL and snapshot block carries: in plain JS
+//   (xxh32, what the journal uses) and through the WebAssembly hasher with the view a call of
+//   it needs.
 // Figures are items per second; there is no Tarantool counterpart at this grain (msgpuck is C
 // inlined into its callers), so no ratio is printed. The checksum adds up what was read back.
 import {
@@ -18,11 +21,13 @@ import {
   encodeTupleBody,
   encodeXrow,
   IprotoType,
+  loadHasher,
   MsgpackReader,
   MsgpackWriter,
   makeXrow,
   mpSkip,
   type Xrow,
+  xxh32,
 } from '@tarantype/core';
 import { type BenchFigure, type BenchScale, type BenchSuite, medianMs } from '../harness.js';
 
@@ -93,6 +98,16 @@ const suite: BenchSuite = {
     });
     await perSecond('xrow: decode a row', 'rows/s', () => {
       for (let i = 0; i < n; i++) checksum += decodeXrow(reader.reset(rows[i]!)).lsn;
+    });
+    const hasher = await loadHasher();
+    await perSecond('checksum: xxh32 of a 20-byte block header, JS (xxh32)', 'headers/s', () => {
+      for (let i = 0; i < n; i++) checksum += xxh32(rows[i]!, 0, 20) & 0xff;
+    });
+    await perSecond('checksum: xxh32 of a 20-byte block header, wasm (view + h32)', 'headers/s', () => {
+      for (let i = 0; i < n; i++) {
+        const row = rows[i]!;
+        checksum += hasher.h32(new Uint8Array(row.buffer, row.byteOffset, 20)) & 0xff;
+      }
     });
     return { suite: 'core', figures, checksum };
   },
