@@ -103,12 +103,16 @@ const suite: BenchSuite = {
     await perSecond('checksum: xxh32 of a 20-byte block header, JS (xxh32)', 'headers/s', () => {
       for (let i = 0; i < n; i++) checksum += xxh32(rows[i]!, 0, 20) & 0xff;
     });
-    await perSecond('checksum: xxh32 of a 20-byte block header, wasm (view + h32)', 'headers/s', () => {
-      for (let i = 0; i < n; i++) {
-        const row = rows[i]!;
-        checksum += hasher.h32(new Uint8Array(row.buffer, row.byteOffset, 20)) & 0xff;
-      }
-    });
+    await perSecond(
+      'checksum: xxh32 of a 20-byte block header, wasm (view + h32)',
+      'headers/s',
+      () => {
+        for (let i = 0; i < n; i++) {
+          const row = rows[i]!;
+          checksum += hasher.h32(new Uint8Array(row.buffer, row.byteOffset, 20)) & 0xff;
+        }
+      },
+    );
     return { suite: 'core', figures, checksum };
   },
 };
